@@ -1,0 +1,89 @@
+# mnistd - one binary that trains and serves small image networks.
+#   make            build build/mnistd
+#   make test       install missing Debian packages, prepare data, build, run every test
+#   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make run        set up and start the server (serve, once issue 3 lands; the CLI until then)
+#   make data       put Fashion-MNIST and MNIST where mnistd looks (DATA_DIR)
+#   make models     retrain the shipped default models from specs/ (deterministic)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DATA_DIR ?= data
+MODELS_DIR ?= models
+BUILD   ?= build
+
+PKGS := libcjson libpng zlib openblas
+# -O2, never -ffast-math: we rely on isfinite() and bitwise-reproducible training.
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
+	-MMD -MP -Icore $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+TEST_LDLIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+CORE_SRC := $(wildcard core/*.c)
+CLI_SRC  := $(wildcard cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o
+
+.PHONY: all test test-run asan deps data models run install clean
+all: $(BUILD)/mnistd
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/util/check_util.o: tests/check_util.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libmnistd.a: $(CORE_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/mnistd: $(CLI_OBJ) $(BUILD)/libmnistd.a
+	$(CC) $(SAN) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libmnistd.a
+	$(CC) $(SAN) $(CFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
+
+deps:
+	@scripts/deps.sh
+
+data: deps
+	@scripts/fetch-data.sh $(DATA_DIR)
+
+# Tests find the binary, the data and specs through these variables.
+test-run: $(TEST_BIN) $(BUILD)/mnistd
+	@MNISTD_DATA=$(abspath $(DATA_DIR)) MNISTD_BIN=$(abspath $(BUILD)/mnistd) \
+	 MNISTD_SRC=$(CURDIR) scripts/run-tests.sh $(TEST_BIN)
+
+test: data
+	@$(MAKE) --no-print-directory test-run
+
+# A separate build tree: sanitizer objects never mix with the normal ones.
+# OpenBLAS is not instrumented; ASan still checks every access our code makes.
+asan: data
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	  MNISTD_QUICK=1 test-run
+
+models: $(BUILD)/mnistd data
+	scripts/make-models.sh $(BUILD)/mnistd $(DATA_DIR) $(MODELS_DIR)
+
+run: data $(BUILD)/mnistd
+	$(BUILD)/mnistd summary --model $${MODEL:-mnist-cnn} --models $(MODELS_DIR)
+
+install: $(BUILD)/mnistd
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mnistd/specs $(DESTDIR)$(PREFIX)/share/mnistd/models
+	install -m 755 $(BUILD)/mnistd $(DESTDIR)$(PREFIX)/bin/mnistd
+	install -m 644 specs/*.json $(DESTDIR)$(PREFIX)/share/mnistd/specs/
+	cp -R $(MODELS_DIR)/. $(DESTDIR)$(PREFIX)/share/mnistd/models/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

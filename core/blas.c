@@ -1,0 +1,16 @@
+/* blas.c - row-major GEMM over OpenBLAS's cblas. */
+#include "blas.h"
+
+#include <cblas.h>
+
+void blas_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
+               const float *b, float beta, float *c)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
+                n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
+}
+
+void blas_set_threads(int n)
+{
+    openblas_set_num_threads(n);
+}

@@ -1,0 +1,49 @@
+/* error.c - MnError helpers. */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int mn_fail(MnError *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+int mn_wrap(MnError *err, const char *fmt, ...)
+{
+    if (!err)
+        return MN_EINVAL;
+    char prefix[128], old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    return err->code;
+}
+
+const char *mn_code_name(int code)
+{
+    switch (code) {
+    case MN_OK: return "ok";
+    case MN_EINVAL: return "invalid_argument";
+    case MN_ESPEC: return "unprocessable";
+    case MN_ELIMIT: return "limit_exceeded";
+    case MN_ENOMEM: return "out_of_memory";
+    case MN_EIO: return "io_error";
+    case MN_ECORRUPT: return "corrupt_file";
+    case MN_ENOTFOUND: return "not_found";
+    case MN_EFORMAT: return "unsupported_media_type";
+    case MN_ECANCELLED: return "cancelled";
+    default: return "internal";
+    }
+}

@@ -1,0 +1,79 @@
+/* layer.c - the table from LayerType to its operations, names, and the
+ * helpers more than one layer type needs (window geometry, Glorot init). */
+#include "layer.h"
+
+#include <math.h>
+#include <string.h>
+
+static const LayerOps *const ops_by_type[LAYER_TYPE_COUNT] = {
+    [LAYER_DENSE] = &dense_ops,
+    [LAYER_CONV2D] = &conv2d_ops,
+    [LAYER_MAXPOOL2D] = &maxpool2d_ops,
+    [LAYER_FLATTEN] = &flatten_ops,
+    [LAYER_DROPOUT] = &dropout_ops,
+};
+
+static const char *const activation_names[ACT_COUNT] = {
+    [ACT_LINEAR] = "linear", [ACT_RELU] = "relu",       [ACT_SIGMOID] = "sigmoid",
+    [ACT_TANH] = "tanh",     [ACT_SOFTMAX] = "softmax",
+};
+
+const LayerOps *layer_ops(LayerType type)
+{
+    return (unsigned)type < LAYER_TYPE_COUNT ? ops_by_type[type] : NULL;
+}
+
+int layer_type_from_name(const char *name)
+{
+    for (int t = 0; t < LAYER_TYPE_COUNT; t++)
+        if (strcmp(ops_by_type[t]->name, name) == 0)
+            return t;
+    return -1;
+}
+
+int activation_from_name(const char *name)
+{
+    for (int a = 0; a < ACT_COUNT; a++)
+        if (strcmp(activation_names[a], name) == 0)
+            return a;
+    return -1;
+}
+
+const char *activation_name(Activation act)
+{
+    return (unsigned)act < ACT_COUNT ? activation_names[act] : "?";
+}
+
+static int window_axis(int in, int k, int s, bool same, int *pad_lead, int *out)
+{
+    if (same) {
+        *out = (in + s - 1) / s;
+        int total = (*out - 1) * s + k - in;
+        *pad_lead = total > 0 ? total / 2 : 0;
+    } else {
+        if (k > in)
+            return -1;
+        *out = (in - k) / s + 1;
+        *pad_lead = 0;
+    }
+    return 0;
+}
+
+int window_build(Window *win, Shape in, int *out_h, int *out_w, MnError *err)
+{
+    if (win->kh < 1 || win->kw < 1 || win->sh < 1 || win->sw < 1)
+        return mn_fail(err, MN_ESPEC, "window %dx%d stride %dx%d must be positive", win->kh,
+                       win->kw, win->sh, win->sw);
+    if (window_axis(in.h, win->kh, win->sh, win->same, &win->pad_top, out_h) < 0 ||
+        window_axis(in.w, win->kw, win->sw, win->same, &win->pad_left, out_w) < 0)
+        return mn_fail(err, MN_ESPEC, "window %dx%d larger than input %dx%d with padding \"valid\"",
+                       win->kh, win->kw, in.h, in.w);
+    return 0;
+}
+
+void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng)
+{
+    float limit = sqrtf(6.0f / (float)(fan_in + fan_out));
+    for (size_t i = 0; i < n; i++)
+        w[i] = (2.0f * rng_uniform(rng) - 1.0f) * limit;
+}

@@ -1,0 +1,115 @@
+/* layer.h - the layer descriptor and the one table of per-type operations.
+ * A Layer is a small descriptor: type, shapes, offsets into the model's one
+ * parameter buffer, and a per-type config union. Each type lives in its own
+ * file (dense.c, conv2d.c, pool.c, reshape.c) and answers every question
+ * about itself through LayerOps; the model never looks inside a type.
+ * Forward computes the pre-activation; the model applies the activation. */
+#ifndef MN_LAYER_H
+#define MN_LAYER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "rng.h"
+#include "tensor.h"
+
+typedef enum {
+    LAYER_DENSE,
+    LAYER_CONV2D,
+    LAYER_MAXPOOL2D,
+    LAYER_FLATTEN,
+    LAYER_DROPOUT,
+    LAYER_TYPE_COUNT
+} LayerType;
+
+typedef enum { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_COUNT } Activation;
+
+typedef struct {
+    int units;
+} DenseConfig;
+
+/* Conv2d and maxpool2d share the window geometry. pad_top/pad_left are
+ * derived at build: Keras "same" puts the odd pixel of padding at the
+ * bottom/right. */
+typedef struct {
+    int kh, kw;          /* kernel (conv) or pool size */
+    int sh, sw;          /* strides */
+    bool same;           /* padding "same" (true) or "valid" */
+    int pad_top, pad_left;
+} Window;
+
+typedef struct {
+    int filters;
+    Window win;
+} Conv2dConfig;
+
+typedef struct {
+    float rate;
+} DropoutConfig;
+
+typedef struct {
+    LayerType type;
+    Activation act;
+    Shape in, out;         /* one sample */
+    size_t param_offset;   /* into Model.params: weights first, then biases */
+    size_t param_count;
+    union {
+        DenseConfig dense;
+        Conv2dConfig conv;
+        Window pool;
+        DropoutConfig dropout;
+    } cfg;
+} Layer;
+
+/* What one forward/backward call gets besides the tensors. */
+typedef struct {
+    int batch;
+    bool training;
+    float *ws;     /* scratch shared by all layers: LayerOps.workspace floats */
+    void *aux;     /* this layer's memory from forward to backward: LayerOps.aux bytes */
+    Rng *rng;      /* dropout masks; NULL when not training */
+} LayerRun;
+
+typedef struct {
+    const char *name; /* "dense", "conv2d", ... as in the spec */
+    /* Output shape and parameter count from l->cfg and in; reject impossible
+     * geometry here (never in the training loop), naming the problem. */
+    int (*build)(Layer *l, Shape in, MnError *err);
+    /* Keras initializers: Glorot uniform weights, zero biases. */
+    void (*init)(const Layer *l, float *params, Rng *rng);
+    /* x: (batch, in), y: (batch, out), pre-activation. */
+    void (*forward)(const Layer *l, const float *params, const float *x, float *y,
+                    const LayerRun *run);
+    /* dy: dL/dy (batch, out); grads accumulate (+=) into this layer's slice;
+     * dx (batch, in) is overwritten, and is NULL for the first layer. */
+    void (*backward)(const Layer *l, const float *params, float *grads, const float *x,
+                     const float *y, const float *dy, float *dx, const LayerRun *run);
+    size_t (*workspace)(const Layer *l, int batch); /* floats of scratch, or NULL */
+    size_t (*aux)(const Layer *l, int batch);       /* bytes kept forward->backward, or NULL */
+    /* True when y is x itself (flatten): the model aliases the buffers and
+     * calls neither forward nor backward. */
+    bool is_view;
+} LayerOps;
+
+const LayerOps *layer_ops(LayerType type);
+/* Lookup by spec name; -1 when unknown. */
+int layer_type_from_name(const char *name);
+int activation_from_name(const char *name);
+const char *activation_name(Activation act);
+
+/* Shared by conv2d and maxpool2d: output size of a window along one axis
+ * and its leading padding, Keras rules. Returns 0 or fills err. */
+int window_build(Window *win, Shape in, int *out_h, int *out_w, MnError *err);
+
+/* Glorot (Xavier) uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)). */
+void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng);
+
+extern const LayerOps dense_ops, conv2d_ops, maxpool2d_ops, flatten_ops, dropout_ops;
+
+/* activation.c: in place over a whole batch of rows of width n. */
+void activation_forward(Activation act, float *a, int rows, int n);
+/* Turns dL/da into dL/dz in place, from the activation's output a. */
+void activation_backward(Activation act, const float *a, float *d, int rows, int n);
+
+#endif

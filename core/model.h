@@ -1,0 +1,78 @@
+/* model.h - a built network: layers with shapes, all parameters in one
+ * buffer, and the runs that push batches through it.
+ * A Model is immutable while it serves: every thread that runs it owns a
+ * ModelRun (the activation arena, sized once for max_batch), so concurrent
+ * predictions share weights and nothing else. The training loop allocates
+ * nothing: the run, the gradient twin and the optimizer state exist before
+ * the first batch. */
+#ifndef MN_MODEL_H
+#define MN_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "layer.h"
+#include "spec.h"
+
+#define MODEL_MAX_CLASSES 64
+#define MODEL_CLASS_NAME_MAX 32
+
+typedef struct {
+    ModelSpec spec;         /* layers' shapes and offsets filled by model_build */
+    size_t n_params;
+    float *params;          /* owned */
+    int n_classes;          /* output units */
+    char class_names[MODEL_MAX_CLASSES][MODEL_CLASS_NAME_MAX];
+    /* INPUT_STANDARDIZE: per-input mean and std from the training set (owned,
+     * shape_numel(spec.input) each); NULL with INPUT_SCALE. */
+    float *input_mean, *input_std;
+    /* Training history and test metrics as a JSON text (owned, may be NULL):
+     * carried in the model file's header untouched by core. */
+    char *meta_json;
+} Model;
+
+/* Builds shapes and offsets from spec, checks them and lim->max_params
+ * (errors name the layer: "layer 3 (conv2d): ..."), allocates params and
+ * initialises them from spec->seed. Class names default to "0".."n-1". */
+int model_build(const ModelSpec *spec, const SpecLimits *lim, Model **out, MnError *err);
+void model_free(Model *m);
+
+/* Keras-like model.summary() table. */
+void model_summary(const Model *m, FILE *out);
+
+/* Sets class names (n must equal n_classes). */
+int model_set_class_names(Model *m, const char *const *names, int n, MnError *err);
+
+/* Converts raw uint8 pixels (n samples) into network inputs per the model's
+ * preprocessing: /255, or standardize with input_mean/std. */
+void model_prepare_inputs(const Model *m, const uint8_t *pixels, int n, float *x);
+/* The same for pixels already in [0, 1] (decoded images). */
+void model_prepare_unit_inputs(const Model *m, const float *unit, int n, float *x);
+
+typedef struct ModelRun ModelRun;
+
+/* An activation arena for up to max_batch samples; training runs also hold
+ * the backward buffers, per-layer aux memory and a dropout Rng. */
+ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *err);
+void model_run_free(ModelRun *r);
+/* The run's input buffer: (max_batch, input numel); fill it, then forward. */
+float *model_run_input(ModelRun *r);
+/* Activations of layer i's output (i < n_layers) from the last forward. */
+const float *model_run_activation(const ModelRun *r, int layer);
+
+/* Forward n <= max_batch samples from the run's input buffer; returns the
+ * output rows (n, n_classes), probabilities for a softmax head. */
+const float *model_forward(const Model *m, ModelRun *r, int n, bool training);
+
+/* After a training forward of n samples: the mean loss against labels,
+ * and (when grads != NULL) dL/dparams accumulated into grads. Softmax +
+ * cross-entropy is fused (log-sum-exp over the logits). */
+double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n, float *grads);
+
+/* Loss only (validation/evaluation), from the last forward. */
+double model_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n);
+
+#endif

@@ -1,0 +1,80 @@
+/* reshape.c - layers that move no weights: flatten (a view: the model
+ * aliases its output to its input, NHWC order as Keras's Flatten) and
+ * dropout (inverted dropout; a mask from the run's Rng in training, the
+ * identity at inference). */
+#include <string.h>
+
+#include "layer.h"
+
+static int flatten_build(Layer *l, Shape in, MnError *err)
+{
+    (void)err;
+    l->out = shape_make(1, 1, (int)shape_numel(in));
+    l->param_count = 0;
+    return 0;
+}
+
+const LayerOps flatten_ops = {
+    .name = "flatten",
+    .build = flatten_build,
+    .is_view = true,
+};
+
+static int dropout_build(Layer *l, Shape in, MnError *err)
+{
+    float rate = l->cfg.dropout.rate;
+    if (!(rate >= 0.0f && rate < 1.0f))
+        return mn_fail(err, MN_ESPEC, "rate must be in [0, 1), got %g", rate);
+    l->out = in;
+    l->param_count = 0;
+    return 0;
+}
+
+static size_t dropout_aux(const Layer *l, int batch)
+{
+    return shape_numel(l->in) * (size_t)batch; /* one keep byte per element */
+}
+
+static void dropout_forward(const Layer *l, const float *params, const float *x, float *y,
+                            const LayerRun *run)
+{
+    (void)params;
+    size_t n = shape_numel(l->in) * (size_t)run->batch;
+    float rate = l->cfg.dropout.rate;
+    if (!run->training || rate == 0.0f) {
+        memcpy(y, x, n * sizeof *y);
+        return;
+    }
+    unsigned char *keep = run->aux;
+    float scale = 1.0f / (1.0f - rate);
+    for (size_t i = 0; i < n; i++) {
+        keep[i] = rng_uniform(run->rng) >= rate;
+        y[i] = keep[i] ? x[i] * scale : 0.0f;
+    }
+}
+
+static void dropout_backward(const Layer *l, const float *params, float *grads, const float *x,
+                             const float *y, const float *dy, float *dx, const LayerRun *run)
+{
+    (void)params, (void)grads, (void)x, (void)y;
+    if (!dx)
+        return;
+    size_t n = shape_numel(l->in) * (size_t)run->batch;
+    float rate = l->cfg.dropout.rate;
+    if (!run->training || rate == 0.0f) {
+        memcpy(dx, dy, n * sizeof *dx);
+        return;
+    }
+    const unsigned char *keep = run->aux;
+    float scale = 1.0f / (1.0f - rate);
+    for (size_t i = 0; i < n; i++)
+        dx[i] = keep[i] ? dy[i] * scale : 0.0f;
+}
+
+const LayerOps dropout_ops = {
+    .name = "dropout",
+    .build = dropout_build,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+    .aux = dropout_aux,
+};

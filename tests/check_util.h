@@ -1,0 +1,30 @@
+/* check_util.h - what every Check test binary shares: the main that runs one
+ * suite, where to find test data, and the finite-difference helpers. */
+#ifndef MN_CHECK_UTIL_H
+#define MN_CHECK_UTIL_H
+
+#include <check.h>
+#include <stdbool.h>
+
+/* Runs the suite, prints Check's summary line, exits non-zero on failure. */
+int check_util_run(Suite *s);
+#define MN_TEST_MAIN(suite_fn) \
+    int main(void) { return check_util_run(suite_fn()); }
+
+/* The data directory (MNISTD_DATA, default "data"). */
+const char *check_util_data_dir(void);
+/* The source tree (MNISTD_SRC, default "."), for specs/ and fixtures. */
+const char *check_util_src_dir(void);
+/* The built binary (MNISTD_BIN, default "build/mnistd"). */
+const char *check_util_bin(void);
+/* True under `make asan`: long trainings are shortened. */
+bool check_util_quick(void);
+/* A fresh temporary directory (malloc'd path); removed by the caller. */
+char *check_util_tmpdir(void);
+void check_util_rmtree(const char *path);
+/* Reads a whole file (malloc'd, NUL-terminated); NULL on failure. */
+char *check_util_read_file(const char *path, size_t *len);
+/* Runs a shell command, captures stdout (malloc'd) and the exit status. */
+char *check_util_run_cmd(const char *cmd, int *status);
+
+#endif
