@@ -12,6 +12,8 @@
 #include "error.h"
 #include "layer.h"
 
+struct cJSON;
+
 #define SPEC_MAX_LAYERS 64
 #define SPEC_NAME_MAX 64
 
@@ -71,6 +73,9 @@ void spec_limits_default(SpecLimits *lim);
  * *out is unspecified and err names the key or layer. */
 int spec_parse(const char *json, size_t len, const SpecLimits *lim, ModelSpec *out, MnError *err);
 int spec_load_file(const char *path, const SpecLimits *lim, ModelSpec *out, MnError *err);
+
+/* The same from an already parsed document (model file headers). */
+int spec_from_json(const struct cJSON *root, const SpecLimits *lim, ModelSpec *out, MnError *err);
 
 /* The spec as JSON (a cJSON object the caller deletes); parses back to the same spec. */
 struct cJSON *spec_to_json(const ModelSpec *spec);

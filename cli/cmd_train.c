@@ -1,0 +1,167 @@
+/* cmd_train.c - `mnistd train SPEC.json`: train, evaluate on the test
+ * split, save the next version, and print one JSON summary line last on
+ * stdout. Progress goes to stderr. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "dataset.h"
+#include "model_dir.h"
+#include "model_file.h"
+#include "options.h"
+#include "progress.h"
+#include "train.h"
+
+static cJSON *confusion_json(const EvalResult *ev)
+{
+    cJSON *rows = cJSON_CreateArray();
+    for (int t = 0; t < ev->k; t++) {
+        cJSON *row = cJSON_CreateArray();
+        for (int p = 0; p < ev->k; p++)
+            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)ev->confusion[t * ev->k + p]));
+        cJSON_AddItemToArray(rows, row);
+    }
+    return rows;
+}
+
+/* Training history and test metrics, kept in the model file's header. */
+static char *meta_text(const ModelSpec *s, const TrainResult *tr, const EvalResult *ev)
+{
+    cJSON *meta = cJSON_CreateObject();
+    char when[32];
+    time_t t = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    cJSON_AddStringToObject(meta, "trained_at", when);
+    cJSON_AddStringToObject(meta, "dataset", s->dataset);
+    cJSON_AddNumberToObject(meta, "train_samples", tr->n_train);
+    cJSON_AddNumberToObject(meta, "validation_samples", tr->n_val);
+    cJSON_AddNumberToObject(meta, "epochs", tr->epochs_run);
+    cJSON_AddBoolToObject(meta, "stopped_early", tr->stopped_early);
+    cJSON_AddNumberToObject(meta, "restored_epoch", tr->best_epoch);
+    cJSON_AddNumberToObject(meta, "seconds", tr->seconds);
+    cJSON *hist = cJSON_AddArrayToObject(meta, "history");
+    for (int e = 0; e < tr->epochs_run; e++) {
+        const EpochStats *es = &tr->history[e];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "epoch", e + 1);
+        cJSON_AddNumberToObject(o, "loss", es->loss);
+        cJSON_AddNumberToObject(o, "accuracy", es->accuracy);
+        if (tr->has_val) {
+            cJSON_AddNumberToObject(o, "val_loss", es->val_loss);
+            cJSON_AddNumberToObject(o, "val_accuracy", es->val_accuracy);
+        }
+        cJSON_AddNumberToObject(o, "seconds", es->seconds);
+        cJSON_AddItemToArray(hist, o);
+    }
+    cJSON *test = cJSON_AddObjectToObject(meta, "test");
+    cJSON_AddNumberToObject(test, "loss", ev->loss);
+    cJSON_AddNumberToObject(test, "accuracy", ev->accuracy);
+    cJSON_AddNumberToObject(test, "samples", (double)ev->n);
+    cJSON_AddItemToObject(test, "confusion_matrix", confusion_json(ev));
+    char *text = cJSON_PrintUnformatted(meta);
+    cJSON_Delete(meta);
+    return text;
+}
+
+static double best_train_accuracy(const TrainResult *tr)
+{
+    double best = 0.0;
+    for (int e = 0; e < tr->epochs_run; e++)
+        if (tr->history[e].accuracy > best)
+            best = tr->history[e].accuracy;
+    return best;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    CliEnv env;
+    cli_env_init(&env);
+    const char *spec_path = NULL, *v;
+    int epochs_override = 0;
+    for (int i = 0; i < argc; i++) {
+        int taken = cli_env_option(&env, argc, argv, &i, "train");
+        if (taken < 0)
+            return 2;
+        if (taken)
+            continue;
+        if ((v = cli_option_value("--epochs", argc, argv, &i))) {
+            epochs_override = atoi(v);
+            if (epochs_override < 1) {
+                fprintf(stderr, "mnistd train: --epochs must be a positive integer\n");
+                return 2;
+            }
+        } else if (argv[i][0] == '-' || spec_path) {
+            fprintf(stderr, "mnistd train: unexpected argument \"%s\"\n", argv[i]);
+            return 2;
+        } else {
+            spec_path = argv[i];
+        }
+    }
+    if (!spec_path) {
+        fprintf(stderr, "usage: mnistd train SPEC.json [--models DIR] [--data DIR] [--epochs N]\n");
+        return 2;
+    }
+
+    MnError err = {0};
+    ModelSpec spec;
+    Dataset train = {0}, test = {0};
+    Model *m = NULL;
+    TrainResult tr = {0};
+    EvalResult ev = {0};
+    int status = 1, version = 0;
+    char path[4200];
+    if (spec_load_file(spec_path, &env.limits, &spec, &err))
+        goto fail;
+    if (epochs_override)
+        spec.epochs = epochs_override;
+    if (dataset_load(env.data_dir, spec.dataset, SPLIT_TRAIN, &train, &err) ||
+        dataset_load(env.data_dir, spec.dataset, SPLIT_TEST, &test, &err))
+        goto fail;
+    if (!spec.image_preprocess_set) {
+        spec.image_preprocess = train.image_preprocess;
+        spec.image_preprocess_set = true;
+    }
+    if (model_build(&spec, &env.limits, &m, &err))
+        goto fail;
+    const char *names[DATASET_MAX_CLASSES];
+    for (int c = 0; c < train.n_classes; c++)
+        names[c] = train.class_names[c];
+    if (model_set_class_names(m, names, train.n_classes, &err))
+        goto fail;
+
+    fprintf(stderr, "Train on %d samples (%s), %zu parameters\n", train.n, spec.dataset,
+            m->n_params);
+    Progress progress;
+    progress_init(&progress, stderr);
+    TrainCallbacks cb = {progress_on_batch, progress_on_epoch, &progress, NULL};
+    if (train_fit(m, &train, &test, &cb, &tr, &err) ||
+        train_evaluate(m, &test, 0, &ev, &err))
+        goto fail;
+    if (!(m->meta_json = meta_text(&spec, &tr, &ev))) {
+        mn_fail(&err, MN_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (model_dir_next(env.models_dir, spec.name, path, sizeof path, &version, &err) ||
+        model_save(m, path, &err))
+        goto fail;
+    fprintf(stderr, "test_loss: %.4f - test_accuracy: %.4f - saved %s\n", ev.loss, ev.accuracy,
+            path);
+    printf("{\"model\":\"%s\",\"version\":%d,\"params\":%zu,\"epochs\":%d,\"seconds\":%.2f,"
+           "\"best_train_accuracy\":%.4f,\"test_loss\":%.4f,\"test_accuracy\":%.4f}\n",
+           spec.name, version, m->n_params, tr.epochs_run, tr.seconds, best_train_accuracy(&tr),
+           ev.loss, ev.accuracy);
+    status = 0;
+    goto done;
+fail:
+    fprintf(stderr, "mnistd train: %s\n", err.msg);
+done:
+    eval_result_free(&ev);
+    train_result_free(&tr);
+    model_free(m);
+    dataset_free(&train);
+    dataset_free(&test);
+    return status;
+}

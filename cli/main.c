@@ -1,0 +1,40 @@
+/* main.c - the one mnistd binary: dispatches to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+} commands[] = {
+    {"train", cmd_train, "train SPEC.json [--models DIR] [--data DIR] [--epochs N]"},
+    {"predict", cmd_predict, "predict [--model NAME[:VERSION]] [--preprocess digit|frame|none] FILE.png..."},
+    {"evaluate", cmd_evaluate, "evaluate --model NAME[:VERSION] [--dataset D] [--limit N]"},
+    {"summary", cmd_summary, "summary (--model NAME[:VERSION] | SPEC.json)"},
+    {"backprop", cmd_backprop, "backprop FILE.json"},
+};
+
+static int usage(FILE *out)
+{
+    fprintf(out, "usage: mnistd COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  mnistd %s\n", commands[i].usage);
+    fprintf(out, "\nshared options: --models DIR (MNISTD_MODELS, default ./models), "
+                 "--data DIR (MNISTD_DATA, default ./data), --max-params N\n");
+    return out == stdout ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr);
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
+        return usage(stdout);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "mnistd: unknown command \"%s\"\n", argv[1]);
+    return usage(stderr);
+}

@@ -1,0 +1,359 @@
+/* model.c - building a network from its spec, the activation arena, and
+ * the flat forward/backward passes over the layer table.
+ * model_build is where impossible specs are refused (with the layer named);
+ * nothing after it can fail on shapes. A ModelRun's memory is one block
+ * carved once; forward and backward only index into it. */
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loss.h"
+
+/* A per-sample activation over this is refused at build (64 MiB of floats). */
+#define MODEL_MAX_ACTIVATION ((size_t)16 << 20)
+
+int model_build(const ModelSpec *spec, const SpecLimits *lim, Model **out, MnError *err)
+{
+    *out = NULL;
+    Model *m = calloc(1, sizeof *m);
+    if (!m)
+        return mn_fail(err, MN_ENOMEM, "out of memory");
+    m->spec = *spec;
+    Shape in = spec->input;
+    size_t offset = 0;
+    int rc = 0;
+    for (int i = 0; i < spec->n_layers && rc == 0; i++) {
+        Layer *l = &m->spec.layers[i];
+        const LayerOps *ops = layer_ops(l->type);
+        l->in = in;
+        if ((rc = ops->build(l, in, err))) {
+            mn_wrap(err, "layer %d (%s)", i, ops->name);
+            break;
+        }
+        if (shape_numel(l->out) > MODEL_MAX_ACTIVATION) {
+            rc = mn_fail(err, MN_ELIMIT, "layer %d (%s): output %dx%dx%d is over %zu values", i,
+                         ops->name, l->out.h, l->out.w, l->out.c, MODEL_MAX_ACTIVATION);
+            break;
+        }
+        if (l->act == ACT_SOFTMAX && (l->out.h != 1 || l->out.w != 1)) {
+            rc = mn_fail(err, MN_ESPEC, "layer %d (%s): softmax needs a flat output", i,
+                         ops->name);
+            break;
+        }
+        l->param_offset = offset;
+        offset += l->param_count;
+        if (offset > lim->max_params) {
+            rc = mn_fail(err, MN_ELIMIT,
+                         "layer %d (%s): the model reaches %zu parameters, over the limit of %zu",
+                         i, ops->name, offset, lim->max_params);
+            break;
+        }
+        in = l->out;
+    }
+    if (rc == 0 && (in.h != 1 || in.w != 1))
+        rc = mn_fail(err, MN_ESPEC,
+                     "the last layer's output is %dx%dx%d: end with flatten and dense layers",
+                     in.h, in.w, in.c);
+    if (rc == 0 && (in.c < 2 || in.c > MODEL_MAX_CLASSES))
+        rc = mn_fail(err, MN_ESPEC, "the last layer has %d outputs: a classifier needs 2 to %d",
+                     in.c, MODEL_MAX_CLASSES);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    m->n_params = offset;
+    m->n_classes = in.c;
+    m->params = calloc(offset ? offset : 1, sizeof *m->params);
+    if (!m->params) {
+        free(m);
+        return mn_fail(err, MN_ENOMEM, "%zu parameters: out of memory", offset);
+    }
+    Rng rng;
+    rng_seed(&rng, spec->seed);
+    for (int i = 0; i < spec->n_layers; i++) {
+        const Layer *l = &m->spec.layers[i];
+        const LayerOps *ops = layer_ops(l->type);
+        if (ops->init)
+            ops->init(l, m->params + l->param_offset, &rng);
+    }
+    for (int c = 0; c < m->n_classes; c++)
+        snprintf(m->class_names[c], MODEL_CLASS_NAME_MAX, "%d", c);
+    *out = m;
+    return 0;
+}
+
+void model_free(Model *m)
+{
+    if (!m)
+        return;
+    free(m->params);
+    free(m->input_mean);
+    free(m->input_std);
+    free(m->meta_json);
+    free(m);
+}
+
+int model_set_class_names(Model *m, const char *const *names, int n, MnError *err)
+{
+    if (n != m->n_classes)
+        return mn_fail(err, MN_ESPEC, "%d class names for a model with %d outputs", n,
+                       m->n_classes);
+    for (int c = 0; c < n; c++)
+        snprintf(m->class_names[c], MODEL_CLASS_NAME_MAX, "%s", names[c]);
+    return 0;
+}
+
+static void shape_text(Shape s, char *buf, size_t n)
+{
+    if (s.h == 1 && s.w == 1)
+        snprintf(buf, n, "(None, %d)", s.c);
+    else
+        snprintf(buf, n, "(None, %d, %d, %d)", s.h, s.w, s.c);
+}
+
+static void thousands(size_t v, char *buf, size_t n)
+{
+    char raw[32];
+    int len = snprintf(raw, sizeof raw, "%zu", v), j = 0;
+    for (int i = 0; i < len && (size_t)j + 2 < n; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            buf[j++] = ',';
+        buf[j++] = raw[i];
+    }
+    buf[j] = '\0';
+}
+
+/* Keras's layer names and class names, for a table a Keras user knows. */
+static const char *const keras_names[LAYER_TYPE_COUNT][2] = {
+    [LAYER_DENSE] = {"dense", "Dense"},
+    [LAYER_CONV2D] = {"conv2d", "Conv2D"},
+    [LAYER_MAXPOOL2D] = {"max_pooling2d", "MaxPooling2D"},
+    [LAYER_FLATTEN] = {"flatten", "Flatten"},
+    [LAYER_DROPOUT] = {"dropout", "Dropout"},
+};
+
+void model_summary(const Model *m, FILE *out)
+{
+    static const char *const rule =
+        "_________________________________________________________________\n";
+    static const char *const thick =
+        "=================================================================\n";
+    fprintf(out, "Model: \"%s\"\n%s", m->spec.name, rule);
+    fprintf(out, "%-29s%-26s%s\n%s", "Layer (type)", "Output Shape", "Param #", thick);
+    int counts[LAYER_TYPE_COUNT] = {0};
+    for (int i = 0; i < m->spec.n_layers; i++) {
+        const Layer *l = &m->spec.layers[i];
+        const char *const *kn = keras_names[l->type];
+        char name[64], shape[40];
+        int k = counts[l->type]++;
+        if (k)
+            snprintf(name, sizeof name, "%s_%d (%s)", kn[0], k, kn[1]);
+        else
+            snprintf(name, sizeof name, "%s (%s)", kn[0], kn[1]);
+        shape_text(l->out, shape, sizeof shape);
+        fprintf(out, "%-28s %-25s %zu\n%s", name, shape, l->param_count,
+                i + 1 < m->spec.n_layers ? rule : thick);
+    }
+    char total[32];
+    thousands(m->n_params, total, sizeof total);
+    fprintf(out, "Total params: %s\nTrainable params: %s\nNon-trainable params: 0\n%s", total,
+            total, rule);
+}
+
+void model_prepare_inputs(const Model *m, const uint8_t *pixels, int n, float *x)
+{
+    size_t d = shape_numel(m->spec.input);
+    for (int i = 0; i < n; i++) {
+        const uint8_t *src = pixels + (size_t)i * d;
+        float *dst = x + (size_t)i * d;
+        if (m->input_mean)
+            for (size_t j = 0; j < d; j++)
+                dst[j] = ((float)src[j] - m->input_mean[j]) / m->input_std[j];
+        else
+            for (size_t j = 0; j < d; j++)
+                dst[j] = (float)src[j] / 255.0f;
+    }
+}
+
+void model_prepare_unit_inputs(const Model *m, const float *unit, int n, float *x)
+{
+    size_t d = shape_numel(m->spec.input);
+    for (size_t i = 0; i < (size_t)n * d; i++) {
+        size_t j = i % d;
+        /* Same arithmetic as from uint8 pixels, so a decoded image and its IDX twin agree. */
+        float pixel = unit[i] * 255.0f;
+        x[i] = m->input_mean ? (pixel - m->input_mean[j]) / m->input_std[j] : pixel / 255.0f;
+    }
+}
+
+/* ---- runs ---- */
+
+struct ModelRun {
+    const Model *m;
+    int max_batch;
+    bool training;
+    void *block;       /* the one allocation */
+    float *input;      /* (max_batch, input numel) */
+    float **act;       /* per layer output; views alias their input */
+    float *logits;     /* last layer before its softmax, for the fused loss */
+    float *ws;         /* shared scratch */
+    void **aux;        /* per layer, training only */
+    float *grad[2];    /* ping-pong dL/d(activation) buffers, training only */
+    int n;             /* samples in the last forward */
+    Rng rng;           /* dropout masks */
+};
+
+static size_t align64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
+
+ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *err)
+{
+    const ModelSpec *s = &m->spec;
+    int nl = s->n_layers;
+    size_t b = (size_t)max_batch, bytes = 0, ws = 0, widest = shape_numel(s->input);
+    size_t act_off[SPEC_MAX_LAYERS], aux_off[SPEC_MAX_LAYERS], aux_len[SPEC_MAX_LAYERS];
+    size_t input_off = bytes;
+    bytes += align64(b * shape_numel(s->input) * sizeof(float));
+    for (int i = 0; i < nl; i++) {
+        const Layer *l = &s->layers[i];
+        const LayerOps *ops = layer_ops(l->type);
+        size_t numel = shape_numel(l->out);
+        widest = numel > widest ? numel : widest;
+        act_off[i] = bytes;
+        if (!ops->is_view)
+            bytes += align64(b * numel * sizeof(float));
+        if (ops->workspace) {
+            size_t w = ops->workspace(l, max_batch);
+            ws = w > ws ? w : ws;
+        }
+        aux_len[i] = training && ops->aux ? ops->aux(l, max_batch) : 0;
+        aux_off[i] = bytes;
+        bytes += align64(aux_len[i]);
+    }
+    size_t logits_off = bytes;
+    bytes += align64(b * m->n_classes * sizeof(float));
+    size_t ws_off = bytes;
+    bytes += align64(ws * sizeof(float));
+    size_t grad_off = bytes;
+    if (training)
+        bytes += 2 * align64(b * widest * sizeof(float));
+
+    ModelRun *r = calloc(1, sizeof *r);
+    float **act = calloc((size_t)nl, sizeof *act);
+    void **aux = calloc((size_t)nl, sizeof *aux);
+    void *block = aligned_alloc(64, bytes ? bytes : 64);
+    if (!r || !act || !aux || !block) {
+        free(r), free(act), free(aux), free(block);
+        return mn_fail(err, MN_ENOMEM, "activation arena of %zu bytes: out of memory", bytes),
+               NULL;
+    }
+    memset(block, 0, bytes);
+    char *base = block;
+    r->m = m;
+    r->max_batch = max_batch;
+    r->training = training;
+    r->block = block;
+    r->input = (float *)(base + input_off);
+    r->act = act;
+    r->aux = aux;
+    for (int i = 0; i < nl; i++) {
+        bool view = layer_ops(s->layers[i].type)->is_view;
+        act[i] = view ? (i ? act[i - 1] : r->input) : (float *)(base + act_off[i]);
+        aux[i] = aux_len[i] ? base + aux_off[i] : NULL;
+    }
+    r->logits = (float *)(base + logits_off);
+    r->ws = (float *)(base + ws_off);
+    if (training) {
+        r->grad[0] = (float *)(base + grad_off);
+        r->grad[1] = (float *)(base + grad_off + align64(b * widest * sizeof(float)));
+    }
+    rng_seed(&r->rng, s->seed ^ 0xd50b5eedULL);
+    return r;
+}
+
+void model_run_free(ModelRun *r)
+{
+    if (!r)
+        return;
+    free(r->block);
+    free(r->act);
+    free(r->aux);
+    free(r);
+}
+
+float *model_run_input(ModelRun *r) { return r->input; }
+
+const float *model_run_activation(const ModelRun *r, int layer) { return r->act[layer]; }
+
+static bool fused_head(const Model *m)
+{
+    return m->spec.layers[m->spec.n_layers - 1].act == ACT_SOFTMAX;
+}
+
+const float *model_forward(const Model *m, ModelRun *r, int n, bool training)
+{
+    const ModelSpec *s = &m->spec;
+    training = training && r->training;
+    r->n = n;
+    const float *x = r->input;
+    for (int i = 0; i < s->n_layers; i++) {
+        const Layer *l = &s->layers[i];
+        const LayerOps *ops = layer_ops(l->type);
+        float *y = r->act[i];
+        if (!ops->is_view) {
+            LayerRun run = {n, training, r->ws, r->aux[i], training ? &r->rng : NULL};
+            ops->forward(l, m->params + l->param_offset, x, y, &run);
+        }
+        int width = (int)shape_numel(l->out);
+        if (i == s->n_layers - 1 && l->act == ACT_SOFTMAX)
+            memcpy(r->logits, y, (size_t)n * width * sizeof *y);
+        activation_forward(l->act, y, n, width);
+        x = y;
+    }
+    return r->act[s->n_layers - 1];
+}
+
+static double head_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n, float *d)
+{
+    int k = m->n_classes;
+    const float *out = r->act[m->spec.n_layers - 1];
+    if (m->spec.loss == LOSS_MSE)
+        return loss_mse(out, labels, n, k, d);
+    if (fused_head(m))
+        return loss_softmax_crossentropy(r->logits, labels, n, k, d);
+    return loss_crossentropy(out, labels, n, k, d);
+}
+
+double model_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n)
+{
+    return head_loss(m, r, labels, n, NULL);
+}
+
+double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n, float *grads)
+{
+    const ModelSpec *s = &m->spec;
+    int last = s->n_layers - 1;
+    float *d = r->grad[0];
+    double loss = head_loss(m, r, labels, n, d);
+    /* The fused loss already gave dL/dz for the softmax head. */
+    bool have_dz = m->spec.loss == LOSS_CROSSENTROPY && fused_head(m);
+    int first = 0; /* below the first layer that computes, nobody needs dL/dx */
+    while (first < last && layer_ops(s->layers[first].type)->is_view)
+        first++;
+    for (int i = last; i >= 0; i--) {
+        const Layer *l = &s->layers[i];
+        const LayerOps *ops = layer_ops(l->type);
+        if (!(i == last && have_dz))
+            activation_backward(l->act, r->act[i], d, n, (int)shape_numel(l->out));
+        if (ops->is_view)
+            continue; /* same numbers, another shape */
+        float *dx = i > first ? (d == r->grad[0] ? r->grad[1] : r->grad[0]) : NULL;
+        const float *x = i ? r->act[i - 1] : r->input;
+        LayerRun run = {n, true, r->ws, r->aux[i], &r->rng};
+        ops->backward(l, m->params + l->param_offset, grads + l->param_offset, x, r->act[i], d,
+                      dx, &run);
+        d = dx;
+    }
+    return loss;
+}

@@ -1,0 +1,22 @@
+/* model_dir.h - where model versions live: MODELS_DIR/NAME/vN.mnm.
+ * Names are checked (letters, digits, '-', '_', '.', not starting with a
+ * dot) before any path is made, so a reference cannot leave the directory. */
+#ifndef MN_MODEL_DIR_H
+#define MN_MODEL_DIR_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+/* Parses "NAME" or "NAME:VERSION"; version 0 means the latest. */
+int model_ref_parse(const char *ref, char *name, size_t name_len, int *version, MnError *err);
+/* Highest version present for name (0 when none). */
+int model_dir_latest(const char *models_dir, const char *name);
+/* Path of NAME's version (latest when version is 0); MN_ENOTFOUND if absent. */
+int model_dir_path(const char *models_dir, const char *name, int version, char *path, size_t n,
+                   int *resolved, MnError *err);
+/* Creates MODELS_DIR/NAME if needed; the path and number of the next version. */
+int model_dir_next(const char *models_dir, const char *name, char *path, size_t n, int *version,
+                   MnError *err);
+
+#endif

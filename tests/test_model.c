@@ -1,0 +1,497 @@
+/* test_model.c - the model as a whole: every loss's gradient through
+ * model_backward against central differences, determinism for a seed, an
+ * allocation-free training loop, and the model file (round trip; refusal
+ * of truncated, bit-flipped and wrong-version files). */
+#include <malloc.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_util.h"
+#include "model.h"
+#include "model_dir.h"
+#include "model_file.h"
+#include "train.h"
+
+static Model *build(const char *json)
+{
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    ModelSpec s;
+    MnError err = {0};
+    Model *m = NULL;
+    ck_assert_msg(spec_parse(json, strlen(json), &lim, &s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_build(&s, &lim, &m, &err) == 0, "%s", err.msg);
+    return m;
+}
+
+/* ---- loss gradients through the whole model ---- */
+
+static const struct {
+    const char *name;
+    const char *json;
+} loss_cases[] = {
+    {"softmax+crossentropy (fused)",
+     "{\"name\":\"g\",\"input_shape\":[2,3,1],\"layers\":[{\"type\":\"flatten\"},"
+     "{\"type\":\"dense\",\"units\":5,\"activation\":\"tanh\"},"
+     "{\"type\":\"dense\",\"units\":4,\"activation\":\"softmax\"}],\"seed\":3}"},
+    {"sigmoid head + crossentropy (Keras renormalised)",
+     "{\"name\":\"g\",\"input_shape\":[2,3,1],\"layers\":[{\"type\":\"flatten\"},"
+     "{\"type\":\"dense\",\"units\":5,\"activation\":\"sigmoid\"},"
+     "{\"type\":\"dense\",\"units\":4,\"activation\":\"sigmoid\"}],\"seed\":4}"},
+    {"softmax + mean squared error",
+     "{\"name\":\"g\",\"input_shape\":[2,3,1],\"layers\":[{\"type\":\"flatten\"},"
+     "{\"type\":\"dense\",\"units\":5,\"activation\":\"tanh\"},"
+     "{\"type\":\"dense\",\"units\":4,\"activation\":\"softmax\"}],"
+     "\"loss\":\"mean_squared_error\",\"seed\":5}"},
+    {"linear head + mean squared error",
+     "{\"name\":\"g\",\"input_shape\":[2,3,1],\"layers\":[{\"type\":\"flatten\"},"
+     "{\"type\":\"dense\",\"units\":5,\"activation\":\"sigmoid\"},"
+     "{\"type\":\"dense\",\"units\":4}],\"loss\":\"mse\",\"seed\":6}"},
+};
+
+static double loss_at(const Model *m, ModelRun *r, const float *x, const uint8_t *labels, int n)
+{
+    memcpy(model_run_input(r), x, (size_t)n * 6 * sizeof(float));
+    model_forward(m, r, n, true);
+    return model_loss(m, r, labels, n);
+}
+
+START_TEST(test_loss_gradients)
+{
+    Model *m = build(loss_cases[_i].json);
+    MnError err = {0};
+    enum { N = 3 };
+    ModelRun *r = model_run_new(m, N, true, &err);
+    ck_assert_ptr_nonnull(r);
+    Rng rng;
+    rng_seed(&rng, 99);
+    float x[N * 6];
+    for (int i = 0; i < N * 6; i++)
+        x[i] = 2.0f * rng_uniform(&rng) - 1.0f;
+    uint8_t labels[N] = {0, 3, 2};
+    float *grads = calloc(m->n_params, sizeof *grads);
+    memcpy(model_run_input(r), x, sizeof x);
+    model_forward(m, r, N, true);
+    model_backward(m, r, labels, N, grads);
+    const float eps = 1e-2f;
+    for (size_t i = 0; i < m->n_params; i++) {
+        float p0 = m->params[i];
+        m->params[i] = p0 + eps;
+        double lp = loss_at(m, r, x, labels, N);
+        m->params[i] = p0 - eps;
+        double lm = loss_at(m, r, x, labels, N);
+        m->params[i] = p0;
+        double num = (lp - lm) / (2.0 * eps), ana = grads[i];
+        double rel = fabs(num - ana) / fmax(1e-3, fabs(num) + fabs(ana));
+        ck_assert_msg(rel < 2e-2, "%s: dparam[%zu] analytic %.6g numeric %.6g",
+                      loss_cases[_i].name, i, ana, num);
+    }
+    free(grads);
+    model_run_free(r);
+    model_free(m);
+}
+END_TEST
+
+/* The fused loss stays finite where log(softmax) in float would not. */
+START_TEST(test_fused_loss_extreme_logits)
+{
+    Model *m = build("{\"name\":\"g\",\"input_shape\":[1,1,2],\"layers\":[{\"type\":\"dense\","
+                     "\"units\":3,\"activation\":\"softmax\"}]}");
+    MnError err = {0};
+    ModelRun *r = model_run_new(m, 1, true, &err);
+    /* Weights that give logits of about +-400. */
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] = 0.0f;
+    m->params[0] = 400.0f;
+    m->params[4] = -400.0f;
+    float *x = model_run_input(r);
+    x[0] = 1.0f;
+    x[1] = 1.0f;
+    model_forward(m, r, 1, true);
+    uint8_t label = 1;
+    float grads[9] = {0};
+    double loss = model_backward(m, r, &label, 1, grads);
+    ck_assert(isfinite(loss));
+    ck_assert_double_eq_tol(loss, 400.0, 1e-3);
+    for (int i = 0; i < 9; i++)
+        ck_assert(isfinite(grads[i]));
+    model_run_free(r);
+    model_free(m);
+}
+END_TEST
+
+/* ---- a small synthetic dataset: class = which quadrant is brightest ---- */
+
+static void make_dataset(Dataset *d, int n, uint64_t seed)
+{
+    memset(d, 0, sizeof *d);
+    snprintf(d->name, sizeof d->name, "quadrants");
+    d->n = n;
+    d->shape = shape_make(8, 8, 1);
+    d->images = malloc((size_t)n * 64);
+    d->labels = malloc((size_t)n);
+    d->n_classes = 4;
+    for (int c = 0; c < 4; c++)
+        snprintf(d->class_names[c], sizeof d->class_names[c], "q%d", c);
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (int i = 0; i < n; i++) {
+        int c = (int)rng_below(&rng, 4);
+        d->labels[i] = (uint8_t)c;
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++) {
+                int q = (y >= 4) * 2 + (x >= 4);
+                int v = (int)rng_below(&rng, 120) + (q == c ? 120 : 0);
+                d->images[i * 64 + y * 8 + x] = (uint8_t)v;
+            }
+    }
+}
+
+static void free_dataset(Dataset *d)
+{
+    free(d->images);
+    free(d->labels);
+}
+
+static const char *const SMALL_SPEC =
+    "{\"name\":\"small\",\"input_shape\":[8,8,1],\"layers\":["
+    "{\"type\":\"conv2d\",\"filters\":4,\"kernel_size\":3,\"strides\":2,\"padding\":\"same\","
+    "\"activation\":\"relu\"},{\"type\":\"maxpool2d\",\"pool_size\":2},"
+    "{\"type\":\"flatten\"},{\"type\":\"dropout\",\"rate\":0.2},"
+    "{\"type\":\"dense\",\"units\":4,\"activation\":\"softmax\"}],"
+    "\"optimizer\":{\"type\":\"adam\",\"learning_rate\":0.01},\"epochs\":3,\"batch_size\":16,"
+    "\"validation_split\":0.2,\"preprocess\":\"standardize\",\"seed\":7}";
+
+static Model *train_small(const char *json, const Dataset *d, TrainResult *tr)
+{
+    Model *m = build(json);
+    MnError err = {0};
+    ck_assert_msg(train_fit(m, d, NULL, NULL, tr, &err) == 0, "%s", err.msg);
+    return m;
+}
+
+START_TEST(test_training_deterministic)
+{
+    Dataset d;
+    make_dataset(&d, 400, 1);
+    TrainResult t1, t2;
+    Model *a = train_small(SMALL_SPEC, &d, &t1);
+    Model *b = train_small(SMALL_SPEC, &d, &t2);
+    ck_assert_uint_eq(a->n_params, b->n_params);
+    ck_assert_msg(memcmp(a->params, b->params, a->n_params * sizeof(float)) == 0,
+                  "two trainings with one seed differ");
+    ck_assert(t1.history[2].accuracy == t2.history[2].accuracy);
+    ck_assert(t1.history[2].val_loss == t2.history[2].val_loss);
+    /* ... and it learned something: 4 classes, chance is 25%. */
+    ck_assert_msg(t1.history[2].val_accuracy > 0.6, "val_accuracy %.3f",
+                  t1.history[2].val_accuracy);
+
+    char other[1024];
+    snprintf(other, sizeof other, "%s", SMALL_SPEC);
+    char *seed = strstr(other, "\"seed\":7");
+    seed[7] = '8';
+    TrainResult t3;
+    Model *c = train_small(other, &d, &t3);
+    ck_assert_msg(memcmp(a->params, c->params, a->n_params * sizeof(float)) != 0,
+                  "another seed gave the same weights");
+    train_result_free(&t1);
+    train_result_free(&t2);
+    train_result_free(&t3);
+    model_free(a);
+    model_free(b);
+    model_free(c);
+    free_dataset(&d);
+}
+END_TEST
+
+/* ---- the training loop allocates nothing ---- */
+
+typedef struct {
+    size_t at_batch2;
+    size_t at_last;
+    int batches_seen;
+} HeapWatch;
+
+static void watch_batch(const TrainProgress *p, void *ctx)
+{
+    HeapWatch *w = ctx;
+    size_t used = mallinfo2().uordblks;
+    w->batches_seen++;
+    if (p->epoch == 1 && p->batch == 2)
+        w->at_batch2 = used;
+    if (p->epoch == p->epochs && p->batch == p->batches)
+        w->at_last = used;
+}
+
+START_TEST(test_training_loop_allocates_nothing)
+{
+    Dataset d;
+    make_dataset(&d, 400, 2);
+    Model *m = build(SMALL_SPEC);
+    HeapWatch w = {0};
+    TrainCallbacks cb = {watch_batch, NULL, &w, NULL};
+    TrainResult tr;
+    MnError err = {0};
+    /* No validation here: evaluation between epochs is outside the batch loop anyway. */
+    m->spec.validation_split = 0.0f;
+    ck_assert_int_eq(train_fit(m, &d, NULL, &cb, &tr, &err), 0);
+    ck_assert_int_gt(w.batches_seen, 50);
+    ck_assert_msg(w.at_batch2 == w.at_last, "heap in use grew from %zu to %zu bytes during training",
+                  w.at_batch2, w.at_last);
+    train_result_free(&tr);
+    model_free(m);
+    free_dataset(&d);
+}
+END_TEST
+
+/* ---- early stopping and cancellation ---- */
+
+START_TEST(test_early_stopping_and_restore)
+{
+    Dataset d;
+    make_dataset(&d, 200, 3);
+    /* min_delta far above any change: epoch 1 is the only "improvement". */
+    Model *m = build("{\"name\":\"es\",\"input_shape\":[8,8,1],\"layers\":[{\"type\":\"flatten\"},"
+                     "{\"type\":\"dense\",\"units\":4,\"activation\":\"softmax\"}],"
+                     "\"epochs\":10,\"validation_split\":0.25,\"seed\":1,"
+                     "\"early_stopping\":{\"monitor\":\"val_loss\",\"patience\":2,"
+                     "\"min_delta\":100,\"restore_best\":true}}");
+    TrainResult tr;
+    MnError err = {0};
+    ck_assert_int_eq(train_fit(m, &d, NULL, NULL, &tr, &err), 0);
+    ck_assert_int_eq(tr.epochs_run, 3);
+    ck_assert(tr.stopped_early);
+    ck_assert_int_eq(tr.best_epoch, 1);
+    /* Restored weights score epoch 1's validation loss again. */
+    Dataset val = d;
+    val.n = 50;
+    val.images = d.images + 150 * 64;
+    val.labels = d.labels + 150;
+    EvalResult ev;
+    ck_assert_int_eq(train_evaluate(m, &val, 0, &ev, &err), 0);
+    ck_assert_double_eq_tol(ev.loss, tr.history[0].val_loss, 1e-6);
+    eval_result_free(&ev);
+    train_result_free(&tr);
+    model_free(m);
+    free_dataset(&d);
+}
+END_TEST
+
+static void cancel_at_3(const TrainProgress *p, void *ctx)
+{
+    if (p->batch == 3)
+        atomic_store((atomic_bool *)ctx, true);
+}
+
+START_TEST(test_cancellation)
+{
+    Dataset d;
+    make_dataset(&d, 200, 4);
+    Model *m = build(SMALL_SPEC);
+    atomic_bool cancel = false;
+    TrainCallbacks cb = {cancel_at_3, NULL, &cancel, &cancel};
+    TrainResult tr;
+    MnError err = {0};
+    ck_assert_int_eq(train_fit(m, &d, NULL, &cb, &tr, &err), MN_ECANCELLED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "cancelled"));
+    model_free(m);
+    free_dataset(&d);
+}
+END_TEST
+
+/* ---- model files ---- */
+
+static char *tmpdir;
+
+static void files_setup(void) { tmpdir = check_util_tmpdir(); }
+static void files_teardown(void)
+{
+    check_util_rmtree(tmpdir);
+    free(tmpdir);
+}
+
+static Model *trained_for_file(void)
+{
+    Dataset d;
+    make_dataset(&d, 200, 5);
+    TrainResult tr;
+    Model *m = train_small(SMALL_SPEC, &d, &tr);
+    const char *names[4] = {"north-west", "north-east", "south-west", "south-east"};
+    MnError err = {0};
+    ck_assert_int_eq(model_set_class_names(m, names, 4, &err), 0);
+    m->meta_json = strdup("{\"test\":{\"accuracy\":0.5}}");
+    train_result_free(&tr);
+    free_dataset(&d);
+    return m;
+}
+
+START_TEST(test_model_file_round_trip)
+{
+    Model *m = trained_for_file();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/v1.mnm", tmpdir);
+    MnError err = {0};
+    ck_assert_msg(model_save(m, path, &err) == 0, "%s", err.msg);
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    Model *back = NULL;
+    ck_assert_msg(model_load(path, &lim, &back, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(back->n_params, m->n_params);
+    ck_assert(memcmp(back->params, m->params, m->n_params * sizeof(float)) == 0);
+    ck_assert_str_eq(back->class_names[2], "south-west");
+    ck_assert_ptr_nonnull(back->input_mean);
+    ck_assert(memcmp(back->input_mean, m->input_mean, 64 * sizeof(float)) == 0);
+    ck_assert(memcmp(back->input_std, m->input_std, 64 * sizeof(float)) == 0);
+    ck_assert_ptr_nonnull(strstr(back->meta_json, "\"accuracy\":0.5"));
+    ck_assert_str_eq(back->spec.name, "small");
+    ck_assert_int_eq(back->spec.n_layers, 5);
+    /* no temporary file is left behind */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s/v1.mnm.tmp.%ld", tmpdir, (long)getpid());
+    ck_assert_int_ne(access(tmp, F_OK), 0);
+    model_free(back);
+    model_free(m);
+}
+END_TEST
+
+static unsigned char *saved_bytes(size_t *len)
+{
+    Model *m = trained_for_file();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/v1.mnm", tmpdir);
+    MnError err = {0};
+    ck_assert_int_eq(model_save(m, path, &err), 0);
+    model_free(m);
+    unsigned char *buf = (unsigned char *)check_util_read_file(path, len);
+    ck_assert_ptr_nonnull(buf);
+    return buf;
+}
+
+START_TEST(test_model_file_truncated_refused)
+{
+    size_t len;
+    unsigned char *buf = saved_bytes(&len);
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    size_t cuts[] = {0, 4, 15, 16, 100, len / 2, len - 5, len - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+        MnError err = {0};
+        Model *m = NULL;
+        int rc = model_load_buffer(buf, cuts[i], "cut.mnm", &lim, &m, &err);
+        ck_assert_msg(rc == MN_ECORRUPT, "cut at %zu: rc %d (%s)", cuts[i], rc, err.msg);
+        ck_assert_ptr_null(m);
+        ck_assert_ptr_nonnull(strstr(err.msg, "cut.mnm"));
+    }
+    /* and through a real file, whose name the message carries */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/v2.mnm", tmpdir);
+    FILE *f = fopen(path, "wb");
+    fwrite(buf, 1, len - 10, f);
+    fclose(f);
+    MnError err = {0};
+    Model *m = NULL;
+    ck_assert_int_eq(model_load(path, &lim, &m, &err), MN_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(err.msg, path));
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_model_file_bit_flips_refused)
+{
+    size_t len;
+    unsigned char *buf = saved_bytes(&len);
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    /* a flip in the header, in the weights, in the checksum itself */
+    size_t where[] = {20, 40, len / 2, len - 100, len - 2};
+    for (size_t i = 0; i < sizeof where / sizeof *where; i++) {
+        buf[where[i]] ^= 0x10;
+        MnError err = {0};
+        Model *m = NULL;
+        int rc = model_load_buffer(buf, len, "flip.mnm", &lim, &m, &err);
+        ck_assert_msg(rc == MN_ECORRUPT, "flip at %zu: rc %d", where[i], rc);
+        ck_assert_ptr_nonnull(strstr(err.msg, "checksum"));
+        buf[where[i]] ^= 0x10;
+    }
+    MnError err = {0};
+    Model *m = NULL;
+    ck_assert_int_eq(model_load_buffer(buf, len, "ok.mnm", &lim, &m, &err), 0);
+    model_free(m);
+    buf[0] = 'X';
+    ck_assert_int_eq(model_load_buffer(buf, len, "magic.mnm", &lim, &m, &err), MN_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "bad magic"));
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_model_file_wrong_version_refused)
+{
+    size_t len;
+    unsigned char *buf = saved_bytes(&len);
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    buf[8] = MODEL_FILE_VERSION + 1;
+    MnError err = {0};
+    Model *m = NULL;
+    ck_assert_int_eq(model_load_buffer(buf, len, "new.mnm", &lim, &m, &err), MN_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "format version 2"));
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_model_dir_versions)
+{
+    char path[4200];
+    int v;
+    MnError err = {0};
+    ck_assert_int_eq(model_dir_next(tmpdir, "digits", path, sizeof path, &v, &err), 0);
+    ck_assert_int_eq(v, 1);
+    Model *m = trained_for_file();
+    ck_assert_int_eq(model_save(m, path, &err), 0);
+    ck_assert_int_eq(model_dir_next(tmpdir, "digits", path, sizeof path, &v, &err), 0);
+    ck_assert_int_eq(v, 2);
+    ck_assert_int_eq(model_save(m, path, &err), 0);
+    int resolved;
+    ck_assert_int_eq(model_dir_path(tmpdir, "digits", 0, path, sizeof path, &resolved, &err), 0);
+    ck_assert_int_eq(resolved, 2);
+    ck_assert_int_eq(model_dir_path(tmpdir, "digits", 7, path, sizeof path, &resolved, &err),
+                     MN_ENOTFOUND);
+    char name[64];
+    ck_assert_int_eq(model_ref_parse("digits:3", name, sizeof name, &v, &err), 0);
+    ck_assert_int_eq(v, 3);
+    ck_assert_int_eq(model_ref_parse("../etc:1", name, sizeof name, &v, &err), MN_EINVAL);
+    ck_assert_int_eq(model_ref_parse("digits:x", name, sizeof name, &v, &err), MN_EINVAL);
+    model_free(m);
+}
+END_TEST
+
+static Suite *model_suite(void)
+{
+    Suite *s = suite_create("model");
+    TCase *grad = tcase_create("Gradients");
+    tcase_add_loop_test(grad, test_loss_gradients, 0, sizeof loss_cases / sizeof *loss_cases);
+    tcase_add_test(grad, test_fused_loss_extreme_logits);
+    suite_add_tcase(s, grad);
+    TCase *train = tcase_create("Training");
+    tcase_set_timeout(train, 120);
+    tcase_add_test(train, test_training_deterministic);
+    tcase_add_test(train, test_training_loop_allocates_nothing);
+    tcase_add_test(train, test_early_stopping_and_restore);
+    tcase_add_test(train, test_cancellation);
+    suite_add_tcase(s, train);
+    TCase *files = tcase_create("Files");
+    tcase_add_checked_fixture(files, files_setup, files_teardown);
+    tcase_set_timeout(files, 60);
+    tcase_add_test(files, test_model_file_round_trip);
+    tcase_add_test(files, test_model_file_truncated_refused);
+    tcase_add_test(files, test_model_file_bit_flips_refused);
+    tcase_add_test(files, test_model_file_wrong_version_refused);
+    tcase_add_test(files, test_model_dir_versions);
+    suite_add_tcase(s, files);
+    return s;
+}
+
+MN_TEST_MAIN(model_suite)

@@ -1,0 +1,280 @@
+/* test_spec.c - the spec parser's strictness, and the seed specs in specs/:
+ * each parses, builds, and has the notebook's parameter count. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+#include "model.h"
+#include "spec.h"
+
+static const char *const ISSUE_SPEC =
+    "{\"name\": \"fashion-mlp64\", \"dataset\": \"fashion-mnist\","
+    " \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 64, \"activation\": \"relu\"},"
+    "            {\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}],"
+    " \"loss\": \"categorical_crossentropy\", \"optimizer\": {\"type\": \"adam\", \"learning_rate\": 0.001},"
+    " \"epochs\": 10, \"batch_size\": 32, \"validation_split\": 0.1,"
+    " \"early_stopping\": {\"monitor\": \"val_loss\", \"patience\": 2, \"restore_best\": true},"
+    " \"preprocess\": \"scale\", \"seed\": 1151998}";
+
+static int parse(const char *json, ModelSpec *s, MnError *err)
+{
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    memset(err, 0, sizeof *err);
+    return spec_parse(json, strlen(json), &lim, s, err);
+}
+
+/* Parses and builds; returns the code and leaves the message in err. */
+static int parse_build(const char *json, MnError *err)
+{
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    ModelSpec s;
+    int rc = parse(json, &s, err);
+    if (rc)
+        return rc;
+    Model *m = NULL;
+    rc = model_build(&s, &lim, &m, err);
+    model_free(m);
+    return rc;
+}
+
+START_TEST(test_issue_spec_parses)
+{
+    ModelSpec s;
+    MnError err;
+    ck_assert_int_eq(parse(ISSUE_SPEC, &s, &err), 0);
+    ck_assert_str_eq(s.name, "fashion-mlp64");
+    ck_assert_str_eq(s.dataset, "fashion-mnist");
+    ck_assert_int_eq(s.n_layers, 3);
+    ck_assert_int_eq(s.layers[1].type, LAYER_DENSE);
+    ck_assert_int_eq(s.layers[1].cfg.dense.units, 64);
+    ck_assert_int_eq(s.layers[1].act, ACT_RELU);
+    ck_assert_int_eq(s.layers[2].act, ACT_SOFTMAX);
+    ck_assert_int_eq(s.optim.type, OPT_ADAM);
+    ck_assert_float_eq_tol(s.optim.learning_rate, 0.001f, 1e-9f);
+    ck_assert_float_eq_tol(s.optim.epsilon, 1e-7f, 1e-12f);
+    ck_assert_int_eq(s.epochs, 10);
+    ck_assert_int_eq(s.batch_size, 32);
+    ck_assert_float_eq_tol(s.validation_split, 0.1f, 1e-7f);
+    ck_assert(s.early_stopping.enabled);
+    ck_assert(s.early_stopping.monitor_validation);
+    ck_assert(!s.early_stopping.monitor_accuracy);
+    ck_assert_int_eq(s.early_stopping.patience, 2);
+    ck_assert(s.early_stopping.restore_best);
+    ck_assert_int_eq(s.preprocess, INPUT_SCALE);
+    ck_assert_uint_eq(s.seed, 1151998);
+    ck_assert_int_eq(parse_build(ISSUE_SPEC, &err), 0);
+}
+END_TEST
+
+/* Each bad spec must be refused with the given code and a message naming the key. */
+static const struct {
+    const char *json;
+    int code;
+    const char *says;
+} bad_specs[] = {
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}]} x",
+     MN_EINVAL, "trailing bytes"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":16.5}]}",
+     MN_EINVAL, "layers[1].units must be an integer"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}],"
+     "\"optimizer\":{\"type\":\"adam\",\"learning_rate\":NaN}}",
+     MN_EINVAL, "not valid JSON"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}],"
+     "\"optimizer\":{\"type\":\"adam\",\"learning_rate\":1e999}}",
+     MN_EINVAL, "optimizer.learning_rate"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}],"
+     "\"epochs\":\"10\"}",
+     MN_EINVAL, "epochs must be an integer"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}],"
+     "\"epochs\":0}",
+     MN_EINVAL, "epochs must be between 1"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}],"
+     "\"learning_rate\":0.1}",
+     MN_EINVAL, "unknown key \"learning_rate\""},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10,"
+     "\"activaton\":\"relu\"}]}",
+     MN_EINVAL, "layers[1]: unknown key \"activaton\""},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10,"
+     "\"activation\":\"swish\"}]}",
+     MN_EINVAL, "layers[1].activation: unknown value \"swish\""},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"lstm\",\"units\":10}]}", MN_ESPEC,
+     "unknown layer type \"lstm\""},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"dense\"}]}", MN_EINVAL, "missing key \"units\""},
+    {"{\"name\":\"../etc\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "name"},
+    {"{\"name\":\"a\",\"layers\":[]}", MN_EINVAL, "layers must be a non-empty array"},
+    {"[1, 2]", MN_EINVAL, "must be a JSON object"},
+    {"{\"name\":\"a\",\"name\":\"b\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "duplicate key \"name\""},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}],"
+     "\"early_stopping\":{\"monitor\":\"val_loss\"}}",
+     MN_EINVAL, "no validation data"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"conv2d\",\"filters\":4,\"kernel_size\":[3,3,3]}]}",
+     MN_EINVAL, "layers[0].kernel_size"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dropout\",\"rate\":1.5}]}",
+     MN_EINVAL, "layers[1].rate"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}],"
+     "\"optimizer\":{\"type\":\"sgd\",\"beta_1\":0.9}}",
+     MN_EINVAL, "belong to adam"},
+};
+
+START_TEST(test_bad_spec_refused)
+{
+    MnError err;
+    int rc = parse_build(bad_specs[_i].json, &err);
+    ck_assert_msg(rc == bad_specs[_i].code, "case %d: code %d, want %d (%s)", _i, rc,
+                  bad_specs[_i].code, err.msg);
+    ck_assert_msg(strstr(err.msg, bad_specs[_i].says), "case %d: message \"%s\" lacks \"%s\"", _i,
+                  err.msg, bad_specs[_i].says);
+}
+END_TEST
+
+/* Specs that parse but describe impossible networks: refused by model_build, naming the layer. */
+static const struct {
+    const char *json;
+    int code;
+    const char *says;
+} impossible_specs[] = {
+    {"{\"name\":\"a\",\"input_shape\":[4,4,1],\"layers\":[{\"type\":\"conv2d\",\"filters\":2,"
+     "\"kernel_size\":5},{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}]}",
+     MN_ESPEC, "layer 0 (conv2d)"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":3},"
+     "{\"type\":\"dense\",\"units\":10}]}",
+     MN_ESPEC, "layer 1 (dense)"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":20000},"
+     "{\"type\":\"dense\",\"units\":10}]}",
+     MN_ELIMIT, "over the limit of 10000000"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":3}]}",
+     MN_ESPEC, "end with flatten and dense"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":1}]}",
+     MN_ESPEC, "2 to 64"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"maxpool2d\",\"pool_size\":30},{\"type\":\"flatten\"},"
+     "{\"type\":\"dense\",\"units\":10}]}",
+     MN_ESPEC, "layer 0 (maxpool2d)"},
+};
+
+START_TEST(test_impossible_spec_refused)
+{
+    MnError err;
+    int rc = parse_build(impossible_specs[_i].json, &err);
+    ck_assert_msg(rc == impossible_specs[_i].code, "case %d: code %d, want %d (%s)", _i, rc,
+                  impossible_specs[_i].code, err.msg);
+    ck_assert_msg(strstr(err.msg, impossible_specs[_i].says),
+                  "case %d: message \"%s\" lacks \"%s\"", _i, err.msg, impossible_specs[_i].says);
+}
+END_TEST
+
+START_TEST(test_param_limit_configurable)
+{
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    lim.max_params = 50889;
+    ModelSpec s;
+    MnError err = {0};
+    char path[4096];
+    snprintf(path, sizeof path, "%s/specs/mnist-mlp64.json", check_util_src_dir());
+    ck_assert_int_eq(spec_load_file(path, &lim, &s, &err), 0);
+    Model *m = NULL;
+    ck_assert_int_eq(model_build(&s, &lim, &m, &err), MN_ELIMIT);
+    ck_assert_ptr_null(m);
+    lim.max_params = 50890;
+    ck_assert_int_eq(model_build(&s, &lim, &m, &err), 0);
+    model_free(m);
+}
+END_TEST
+
+static const struct {
+    const char *file;
+    size_t params;
+} seed_specs[] = {
+    {"mnist-mlp64.json", 50890},
+    {"mnist-cnn.json", 24186},
+    {"mnist-sigmoid16.json", 12730},
+    {"fashion-sigmoid10.json", 7960},
+    {"fashion-relu50-sgd.json", 39760},
+    {"fashion-relu50-50-adam.json", 42310},
+    {"fashion-cnn.json", 125770},
+    {"fashion-homework-relu.json", 17570},
+    {"fashion-homework-sigmoid.json", 17570},
+};
+
+START_TEST(test_seed_specs_build)
+{
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/specs/%s", check_util_src_dir(), seed_specs[_i].file);
+    ModelSpec s;
+    MnError err = {0};
+    Model *m = NULL;
+    ck_assert_msg(spec_load_file(path, &lim, &s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_build(&s, &lim, &m, &err) == 0, "%s", err.msg);
+    ck_assert_msg(m->n_params == seed_specs[_i].params, "%s: %zu params, want %zu",
+                  seed_specs[_i].file, m->n_params, seed_specs[_i].params);
+
+    /* The spec survives a trip through its own JSON. */
+    cJSON *j = spec_to_json(&m->spec);
+    char *text = cJSON_PrintUnformatted(j);
+    ModelSpec back;
+    ck_assert_msg(spec_parse(text, strlen(text), &lim, &back, &err) == 0, "%s", err.msg);
+    cJSON *j2 = spec_to_json(&back);
+    char *text2 = cJSON_PrintUnformatted(j2);
+    ck_assert_str_eq(text, text2);
+    free(text);
+    free(text2);
+    cJSON_Delete(j);
+    cJSON_Delete(j2);
+    model_free(m);
+}
+END_TEST
+
+START_TEST(test_summary_table)
+{
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/specs/fashion-cnn.json", check_util_src_dir());
+    ModelSpec s;
+    MnError err = {0};
+    Model *m = NULL;
+    ck_assert_int_eq(spec_load_file(path, &lim, &s, &err), 0);
+    ck_assert_int_eq(model_build(&s, &lim, &m, &err), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    model_summary(m, f);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "conv2d (Conv2D)"));
+    ck_assert_ptr_nonnull(strstr(buf, "(None, 28, 28, 64)"));
+    ck_assert_ptr_nonnull(strstr(buf, "max_pooling2d (MaxPooling2D)"));
+    ck_assert_ptr_nonnull(strstr(buf, "(None, 14, 14, 64)"));
+    ck_assert_ptr_nonnull(strstr(buf, "(None, 12544)"));
+    ck_assert_ptr_nonnull(strstr(buf, "125450"));
+    ck_assert_ptr_nonnull(strstr(buf, "Total params: 125,770"));
+    free(buf);
+    model_free(m);
+}
+END_TEST
+
+static Suite *spec_suite(void)
+{
+    Suite *s = suite_create("spec");
+    TCase *tc = tcase_create("Core");
+    tcase_add_test(tc, test_issue_spec_parses);
+    tcase_add_loop_test(tc, test_seed_specs_build, 0, sizeof seed_specs / sizeof *seed_specs);
+    tcase_add_test(tc, test_summary_table);
+    suite_add_tcase(s, tc);
+    TCase *lim = tcase_create("Limits");
+    tcase_add_loop_test(lim, test_bad_spec_refused, 0, sizeof bad_specs / sizeof *bad_specs);
+    tcase_add_loop_test(lim, test_impossible_spec_refused, 0,
+                        sizeof impossible_specs / sizeof *impossible_specs);
+    tcase_add_test(lim, test_param_limit_configurable);
+    suite_add_tcase(s, lim);
+    return s;
+}
+
+MN_TEST_MAIN(spec_suite)
