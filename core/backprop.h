@@ -11,7 +11,7 @@
 #include "error.h"
 
 #define BACKPROP_MAX_LAYERS 16
-#define BACKPROP_MAX_WIDTH 256
+#define BACKPROP_MAX_WIDTH 64
 
 /* Parses json (len bytes), runs forward and backward; *out_json is a
  * malloc'd JSON text {"loss","output","layers":[{"z","a","d_weights","d_biases"}]}. */

@@ -4,6 +4,8 @@
  * later by model_build, which knows the input. */
 #include "spec.h"
 
+#include "json.h"
+
 #include <cJSON.h>
 #include <ctype.h>
 #include <math.h>
@@ -35,24 +37,6 @@ int image_preprocess_from_name(const char *name)
 }
 
 /* --- strict field readers: each names the key path in its error --- */
-
-static int check_keys(const cJSON *obj, const char *where, const char *const *allowed,
-                      MnError *err)
-{
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = strcmp(it->string, *a) == 0;
-        if (!ok)
-            return mn_fail(err, MN_EINVAL, "%s%sunknown key \"%s\"", where, *where ? ": " : "",
-                           it->string);
-        for (const cJSON *dup = it->next; dup; dup = dup->next)
-            if (strcmp(dup->string, it->string) == 0)
-                return mn_fail(err, MN_EINVAL, "%s%sduplicate key \"%s\"", where,
-                               *where ? ": " : "", it->string);
-    }
-    return 0;
-}
 
 static const cJSON *field(const cJSON *obj, const char *key)
 {
@@ -94,7 +78,7 @@ static int opt_int(const cJSON *obj, const char *key, const char *where, long lo
         return 0;
     char path[96];
     snprintf(path, sizeof path, "%s%s%s", where, *where ? "." : "", key);
-    long long x;
+    long long x = 0;
     int rc = int_value(v, path, min, max, &x, err);
     if (rc == 0)
         *out = (int)x;
@@ -109,7 +93,7 @@ static int opt_float(const cJSON *obj, const char *key, const char *where, doubl
         return 0;
     char path[96];
     snprintf(path, sizeof path, "%s%s%s", where, *where ? "." : "", key);
-    double x;
+    double x = 0.0;
     int rc = number_value(v, path, min, max, &x, err);
     if (rc == 0)
         *out = (float)x;
@@ -182,7 +166,7 @@ static int opt_pair(const cJSON *obj, const char *key, const char *where, int ma
         return 0;
     char path[96];
     snprintf(path, sizeof path, "%s.%s", where, key);
-    long long a, b;
+    long long a = 0, b = 0;
     if (cJSON_IsArray(v)) {
         if (cJSON_GetArraySize(v) != 2)
             return mn_fail(err, MN_EINVAL, "%s must be an integer or a pair [h, w]", path);
@@ -274,7 +258,7 @@ static int parse_layer(const cJSON *obj, int index, Layer *l, MnError *err)
     switch (l->type) {
     case LAYER_DENSE: {
         static const char *const keys[] = {"type", "name", "units", "activation", NULL};
-        if ((rc = check_keys(obj, where, keys, err)))
+        if ((rc = json_check_keys(obj, where, keys, err)))
             return rc;
         if (!field(obj, "units"))
             return mn_fail(err, MN_EINVAL, "%s (dense): missing key \"units\"", where);
@@ -285,7 +269,7 @@ static int parse_layer(const cJSON *obj, int index, Layer *l, MnError *err)
     case LAYER_CONV2D: {
         static const char *const keys[] = {"type",    "name",    "filters",    "kernel_size",
                                            "strides", "padding", "activation", NULL};
-        if ((rc = check_keys(obj, where, keys, err)))
+        if ((rc = json_check_keys(obj, where, keys, err)))
             return rc;
         if (!field(obj, "filters") || !field(obj, "kernel_size"))
             return mn_fail(err, MN_EINVAL, "%s (conv2d): needs \"filters\" and \"kernel_size\"",
@@ -301,7 +285,7 @@ static int parse_layer(const cJSON *obj, int index, Layer *l, MnError *err)
     }
     case LAYER_MAXPOOL2D: {
         static const char *const keys[] = {"type", "name", "pool_size", "strides", "padding", NULL};
-        if ((rc = check_keys(obj, where, keys, err)))
+        if ((rc = json_check_keys(obj, where, keys, err)))
             return rc;
         Window *w = &l->cfg.pool;
         w->kh = w->kw = 2;
@@ -316,11 +300,11 @@ static int parse_layer(const cJSON *obj, int index, Layer *l, MnError *err)
     }
     case LAYER_FLATTEN: {
         static const char *const keys[] = {"type", "name", NULL};
-        return check_keys(obj, where, keys, err);
+        return json_check_keys(obj, where, keys, err);
     }
     case LAYER_DROPOUT: {
         static const char *const keys[] = {"type", "name", "rate", NULL};
-        if ((rc = check_keys(obj, where, keys, err)))
+        if ((rc = json_check_keys(obj, where, keys, err)))
             return rc;
         if (!field(obj, "rate"))
             return mn_fail(err, MN_EINVAL, "%s (dropout): missing key \"rate\"", where);
@@ -347,7 +331,7 @@ static int parse_optimizer(const cJSON *v, OptimConfig *o, MnError *err)
         rc = opt_choice(wrap, "type", "optimizer", names, values, &type, err);
         cJSON_Delete(wrap);
     } else if (cJSON_IsObject(v)) {
-        if ((rc = check_keys(v, "optimizer", keys, err)))
+        if ((rc = json_check_keys(v, "optimizer", keys, err)))
             return rc;
         if (!field(v, "type"))
             return mn_fail(err, MN_EINVAL, "optimizer: missing key \"type\"");
@@ -398,7 +382,7 @@ static int parse_early_stopping(const cJSON *v, EarlyStopping *es, MnError *err)
         return 0;
     if (!cJSON_IsObject(v))
         return mn_fail(err, MN_EINVAL, "early_stopping must be an object or null");
-    if ((rc = check_keys(v, "early_stopping", keys, err)))
+    if ((rc = json_check_keys(v, "early_stopping", keys, err)))
         return rc;
     if (field(v, "restore_best") && field(v, "restore_best_weights"))
         return mn_fail(err, MN_EINVAL,
@@ -428,7 +412,7 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
     memset(s, 0, sizeof *s);
     if (!cJSON_IsObject(root))
         return mn_fail(err, MN_EINVAL, "the spec must be a JSON object");
-    if ((rc = check_keys(root, "", keys, err)))
+    if ((rc = json_check_keys(root, "", keys, err)))
         return rc;
     if (!field(root, "name") || !field(root, "layers"))
         return mn_fail(err, MN_EINVAL, "the spec needs \"name\" and \"layers\"");
@@ -543,19 +527,9 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
 
 int spec_parse(const char *json, size_t len, const SpecLimits *lim, ModelSpec *out, MnError *err)
 {
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
-    if (!root) {
-        size_t at = end && end >= json ? (size_t)(end - json) : 0;
-        return mn_fail(err, MN_EINVAL, "spec is not valid JSON (error near byte %zu)", at);
-    }
-    /* cJSON stops after the document: anything but white space after it is refused. */
-    for (const char *p = end; p < json + len; p++)
-        if (!isspace((unsigned char)*p) && *p != '\0') {
-            cJSON_Delete(root);
-            return mn_fail(err, MN_EINVAL, "trailing bytes after the JSON document at byte %zu",
-                           (size_t)(p - json));
-        }
+    cJSON *root = json_parse_strict(json, len, "spec", err);
+    if (!root)
+        return MN_EINVAL;
     int rc = spec_from_json(root, lim, out, err);
     cJSON_Delete(root);
     return rc;

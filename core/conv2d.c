@@ -1,0 +1,169 @@
+/* conv2d.c - 2-D convolution, Keras Conv2D semantics, NHWC.
+ * The kernel is stored as Keras does, (kh, kw, cin, filters), then the
+ * biases. Forward lays the whole batch out as im2col rows
+ * (batch*oh*ow, kh*kw*cin) in the workspace and does one GEMM with the
+ * kernel: the product is the NHWC output. A 1x1 kernel with stride 1 needs
+ * no im2col: the input already is that matrix. Backward: dW += Col^T dY,
+ * db += column sums of dY, dCol = dY W^T, then col2im adds into dx. */
+#include <string.h>
+
+#include "blas.h"
+#include "layer.h"
+
+static int conv2d_build(Layer *l, Shape in, MnError *err)
+{
+    Conv2dConfig *c = &l->cfg.conv;
+    int oh, ow;
+    if (c->filters < 1)
+        return mn_fail(err, MN_ESPEC, "filters must be at least 1, got %d", c->filters);
+    int rc = window_build(&c->win, in, &oh, &ow, err);
+    if (rc)
+        return rc;
+    l->out = shape_make(oh, ow, c->filters);
+    l->param_count = (size_t)c->win.kh * c->win.kw * in.c * c->filters + (size_t)c->filters;
+    return 0;
+}
+
+static void conv2d_init(const Layer *l, float *params, Rng *rng)
+{
+    const Conv2dConfig *c = &l->cfg.conv;
+    int receptive = c->win.kh * c->win.kw;
+    size_t nw = (size_t)receptive * l->in.c * c->filters;
+    init_glorot_uniform(params, nw, receptive * l->in.c, receptive * c->filters, rng);
+    memset(params + nw, 0, (size_t)c->filters * sizeof *params);
+}
+
+/* 1x1, stride 1, no padding: the input rows are the im2col rows. */
+static bool is_pointwise(const Layer *l)
+{
+    const Window *w = &l->cfg.conv.win;
+    return w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1;
+}
+
+static size_t col_floats(const Layer *l, int batch)
+{
+    const Window *w = &l->cfg.conv.win;
+    return (size_t)batch * l->out.h * l->out.w * w->kh * w->kw * l->in.c;
+}
+
+static size_t conv2d_workspace(const Layer *l, int batch)
+{
+    /* Col, and dCol beside it for backward. */
+    return is_pointwise(l) ? col_floats(l, batch) : 2 * col_floats(l, batch);
+}
+
+/* col (batch*oh*ow, kh*kw*cin), row order (b, oy, ox), column order (ky, kx, ci). */
+static void im2col(const Layer *l, const float *restrict x, float *restrict col, int batch)
+{
+    const Window *w = &l->cfg.conv.win;
+    int ih = l->in.h, iw = l->in.w, cin = l->in.c, oh = l->out.h, ow = l->out.w;
+    size_t row_len = (size_t)w->kh * w->kw * cin;
+    for (int b = 0; b < batch; b++) {
+        const float *xb = x + (size_t)b * ih * iw * cin;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                float *row = col + (((size_t)b * oh + oy) * ow + ox) * row_len;
+                for (int ky = 0; ky < w->kh; ky++) {
+                    int iy = oy * w->sh + ky - w->pad_top;
+                    float *dst = row + (size_t)ky * w->kw * cin;
+                    if (iy < 0 || iy >= ih) {
+                        memset(dst, 0, (size_t)w->kw * cin * sizeof *dst);
+                        continue;
+                    }
+                    for (int kx = 0; kx < w->kw; kx++) {
+                        int ix = ox * w->sw + kx - w->pad_left;
+                        if (ix < 0 || ix >= iw)
+                            memset(dst + (size_t)kx * cin, 0, (size_t)cin * sizeof *dst);
+                        else
+                            memcpy(dst + (size_t)kx * cin, xb + ((size_t)iy * iw + ix) * cin,
+                                   (size_t)cin * sizeof *dst);
+                    }
+                }
+            }
+    }
+}
+
+/* The adjoint of im2col: adds each column entry back to its input pixel. */
+static void col2im(const Layer *l, const float *restrict col, float *restrict dx, int batch)
+{
+    const Window *w = &l->cfg.conv.win;
+    int ih = l->in.h, iw = l->in.w, cin = l->in.c, oh = l->out.h, ow = l->out.w;
+    size_t row_len = (size_t)w->kh * w->kw * cin;
+    memset(dx, 0, (size_t)batch * ih * iw * cin * sizeof *dx);
+    for (int b = 0; b < batch; b++) {
+        float *db = dx + (size_t)b * ih * iw * cin;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                const float *row = col + (((size_t)b * oh + oy) * ow + ox) * row_len;
+                for (int ky = 0; ky < w->kh; ky++) {
+                    int iy = oy * w->sh + ky - w->pad_top;
+                    if (iy < 0 || iy >= ih)
+                        continue;
+                    for (int kx = 0; kx < w->kw; kx++) {
+                        int ix = ox * w->sw + kx - w->pad_left;
+                        if (ix < 0 || ix >= iw)
+                            continue;
+                        const float *src = row + ((size_t)ky * w->kw + kx) * cin;
+                        float *dst = db + ((size_t)iy * iw + ix) * cin;
+                        for (int c = 0; c < cin; c++)
+                            dst[c] += src[c];
+                    }
+                }
+            }
+    }
+}
+
+static void conv2d_forward(const Layer *l, const float *params, const float *x, float *y,
+                           const LayerRun *run)
+{
+    const Conv2dConfig *c = &l->cfg.conv;
+    int rows = run->batch * l->out.h * l->out.w;
+    int k = c->win.kh * c->win.kw * l->in.c;
+    const float *bias = params + (size_t)k * c->filters;
+    const float *col = x;
+    if (!is_pointwise(l)) {
+        im2col(l, x, run->ws, run->batch);
+        col = run->ws;
+    }
+    for (int r = 0; r < rows; r++)
+        memcpy(y + (size_t)r * c->filters, bias, (size_t)c->filters * sizeof *y);
+    blas_gemm(false, false, rows, c->filters, k, 1.0f, col, params, 1.0f, y);
+}
+
+static void conv2d_backward(const Layer *l, const float *params, float *grads, const float *x,
+                            const float *y, const float *dy, float *dx, const LayerRun *run)
+{
+    (void)y;
+    const Conv2dConfig *c = &l->cfg.conv;
+    int rows = run->batch * l->out.h * l->out.w;
+    int k = c->win.kh * c->win.kw * l->in.c;
+    float *dw = grads, *db = grads + (size_t)k * c->filters;
+    bool pointwise = is_pointwise(l);
+    const float *col = x;
+    if (!pointwise) {
+        im2col(l, x, run->ws, run->batch); /* the workspace is shared: forward's copy is gone */
+        col = run->ws;
+    }
+    blas_gemm(true, false, k, c->filters, rows, 1.0f, col, dy, 1.0f, dw);
+    for (int r = 0; r < rows; r++)
+        for (int f = 0; f < c->filters; f++)
+            db[f] += dy[(size_t)r * c->filters + f];
+    if (!dx)
+        return;
+    if (pointwise) {
+        blas_gemm(false, true, rows, k, c->filters, 1.0f, dy, params, 0.0f, dx);
+        return;
+    }
+    float *dcol = run->ws + col_floats(l, run->batch);
+    blas_gemm(false, true, rows, k, c->filters, 1.0f, dy, params, 0.0f, dcol);
+    col2im(l, dcol, dx, run->batch);
+}
+
+const LayerOps conv2d_ops = {
+    .name = "conv2d",
+    .build = conv2d_build,
+    .init = conv2d_init,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
+    .workspace = conv2d_workspace,
+};
