@@ -280,9 +280,9 @@ static int digit_normalise(const float *in, int w, int h, float *out, int ow, in
             mx += v * x;
             my += v * y;
         }
-    /* Pixel i covers [i, i+1): the frame's centre is at ow/2 in pixel-centre terms (ow-1)/2. */
-    int dx = (int)lround((ow - 1) / 2.0 - (mass > 0 ? mx / mass : (nw - 1) / 2.0));
-    int dy = (int)lround((oh - 1) / 2.0 - (mass > 0 ? my / mass : (nh - 1) / 2.0));
+    /* MNIST's digits have their centre of mass at pixel (14, 14) of 28x28. */
+    int dx = (int)lround(ow / 2.0 - (mass > 0 ? mx / mass : (nw - 1) / 2.0));
+    int dy = (int)lround(oh / 2.0 - (mass > 0 ? my / mass : (nh - 1) / 2.0));
     for (int y = 0; y < nh; y++)
         for (int x = 0; x < nw; x++) {
             int tx = x + dx, ty = y + dy;

@@ -1,0 +1,352 @@
+/* test_grad.c - every layer's and activation's backward pass against
+ * central differences, one table row per case (kann/ggml style). The probe
+ * loss L = sum_i r_i * y_i with fixed random r makes every output count.
+ * Inputs are spaced apart so no ReLU sits on its kink and no pooling
+ * window has a tie. Also: conv2d and maxpool2d forward against naive loops,
+ * including Keras's asymmetric "same" padding. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+#include "layer.h"
+
+typedef struct {
+    const char *name;
+    LayerType type;
+    Shape in;
+    int batch;
+    /* conv2d: filters, kernel, stride; maxpool2d: pool, stride; dense: units; dropout: rate*100 */
+    int a, kh, kw, sh, sw;
+    bool same;
+} GradCase;
+
+static const GradCase cases[] = {
+    {"dense 6->4", LAYER_DENSE, {1, 1, 6}, 3, 4, 0, 0, 0, 0, false},
+    {"conv 3x3 valid", LAYER_CONV2D, {5, 5, 2}, 2, 3, 3, 3, 1, 1, false},
+    {"conv 3x3 same", LAYER_CONV2D, {5, 5, 2}, 2, 3, 3, 3, 1, 1, true},
+    {"conv 3x3 stride 2 same, odd input", LAYER_CONV2D, {7, 5, 3}, 2, 4, 3, 3, 2, 2, true},
+    {"conv 2x2 same (padding at the end only)", LAYER_CONV2D, {4, 5, 1}, 2, 2, 2, 2, 1, 1, true},
+    {"conv 1x1", LAYER_CONV2D, {3, 4, 3}, 3, 2, 1, 1, 1, 1, false},
+    {"conv 3x2 stride 2x1 valid", LAYER_CONV2D, {6, 5, 2}, 2, 3, 3, 2, 2, 1, false},
+    {"maxpool 2x2 valid", LAYER_MAXPOOL2D, {4, 6, 2}, 2, 0, 2, 2, 2, 2, false},
+    {"maxpool 3x3 stride 2 same, odd input", LAYER_MAXPOOL2D, {7, 5, 2}, 2, 0, 3, 3, 2, 2, true},
+    {"maxpool 2x2 valid, odd input", LAYER_MAXPOOL2D, {5, 5, 1}, 2, 0, 2, 2, 2, 2, false},
+    {"dropout 0.3", LAYER_DROPOUT, {2, 3, 2}, 3, 30, 0, 0, 0, 0, false},
+};
+
+static void configure(const GradCase *c, Layer *l)
+{
+    memset(l, 0, sizeof *l);
+    l->type = c->type;
+    switch (c->type) {
+    case LAYER_DENSE:
+        l->cfg.dense.units = c->a;
+        break;
+    case LAYER_CONV2D:
+        l->cfg.conv.filters = c->a;
+        l->cfg.conv.win = (Window){c->kh, c->kw, c->sh, c->sw, c->same, 0, 0};
+        break;
+    case LAYER_MAXPOOL2D:
+        l->cfg.pool = (Window){c->kh, c->kw, c->sh, c->sw, c->same, 0, 0};
+        break;
+    case LAYER_DROPOUT:
+        l->cfg.dropout.rate = c->a / 100.0f;
+        break;
+    default:
+        break;
+    }
+}
+
+typedef struct {
+    Layer l;
+    const LayerOps *ops;
+    int batch;
+    size_t nx, ny;
+    float *x, *y, *params, *grads, *r, *dy, *dx, *ws;
+    void *aux;
+    Rng rng;
+    uint64_t dropout_seed;
+} Probe;
+
+static double probe_loss(Probe *p)
+{
+    /* Dropout draws its mask from the Rng: the same seed each time, the same mask. */
+    rng_seed(&p->rng, p->dropout_seed);
+    LayerRun run = {p->batch, true, p->ws, p->aux, &p->rng};
+    p->ops->forward(&p->l, p->params, p->x, p->y, &run);
+    double s = 0.0;
+    for (size_t i = 0; i < p->ny; i++)
+        s += (double)p->r[i] * p->y[i];
+    return s;
+}
+
+static double rel_err(double a, double b)
+{
+    return fabs(a - b) / fmax(1e-2, fabs(a) + fabs(b));
+}
+
+static void check_numeric(Probe *p, float *v, size_t n, const float *analytic, const char *what,
+                          const char *name)
+{
+    const float eps = 1e-2f;
+    for (size_t i = 0; i < n; i++) {
+        float v0 = v[i];
+        v[i] = v0 + eps;
+        double lp = probe_loss(p);
+        v[i] = v0 - eps;
+        double lm = probe_loss(p);
+        v[i] = v0;
+        double num = (lp - lm) / (2.0 * eps);
+        ck_assert_msg(rel_err(num, analytic[i]) < 1e-2, "%s: d%s[%zu] analytic %.6g numeric %.6g",
+                      name, what, i, analytic[i], num);
+    }
+}
+
+START_TEST(test_layer_gradients)
+{
+    const GradCase *c = &cases[_i];
+    Probe p = {0};
+    MnError err = {0};
+    configure(c, &p.l);
+    p.ops = layer_ops(c->type);
+    p.l.in = c->in;
+    ck_assert_msg(p.ops->build(&p.l, c->in, &err) == 0, "%s: %s", c->name, err.msg);
+    p.batch = c->batch;
+    p.nx = shape_numel(c->in) * c->batch;
+    p.ny = shape_numel(p.l.out) * c->batch;
+    p.x = calloc(p.nx, sizeof *p.x);
+    p.dx = calloc(p.nx, sizeof *p.dx);
+    p.y = calloc(p.ny, sizeof *p.y);
+    p.dy = calloc(p.ny, sizeof *p.dy);
+    p.r = calloc(p.ny, sizeof *p.r);
+    p.params = calloc(p.l.param_count + 1, sizeof *p.params);
+    p.grads = calloc(p.l.param_count + 1, sizeof *p.grads);
+    p.ws = calloc((p.ops->workspace ? p.ops->workspace(&p.l, p.batch) : 0) + 1, sizeof *p.ws);
+    p.aux = calloc((p.ops->aux ? p.ops->aux(&p.l, p.batch) : 0) + 1, 1);
+    p.dropout_seed = 42 + _i;
+    Rng rng;
+    rng_seed(&rng, 1000 + _i);
+    if (p.ops->init)
+        p.ops->init(&p.l, p.params, &rng);
+    for (size_t i = 0; i < p.l.param_count; i++)
+        p.params[i] += 0.1f * (2.0f * rng_uniform(&rng) - 1.0f); /* nonzero biases too */
+    /* Distinct inputs, at least 0.05 apart: no ties inside a pooling window. */
+    for (size_t i = 0; i < p.nx; i++)
+        p.x[i] = -1.0f + 2.0f * (float)((i * 7919) % p.nx) / (float)p.nx + 0.013f;
+    for (size_t i = 0; i < p.ny; i++)
+        p.r[i] = 2.0f * rng_uniform(&rng) - 1.0f;
+
+    probe_loss(&p);
+    memcpy(p.dy, p.r, p.ny * sizeof *p.dy); /* dL/dy = r */
+    LayerRun run = {p.batch, true, p.ws, p.aux, &p.rng};
+    rng_seed(&p.rng, p.dropout_seed);
+    p.ops->backward(&p.l, p.params, p.grads, p.x, p.y, p.dy, p.dx, &run);
+    check_numeric(&p, p.x, p.nx, p.dx, "x", c->name);
+    if (p.l.param_count)
+        check_numeric(&p, p.params, p.l.param_count, p.grads, "params", c->name);
+
+    /* Gradients accumulate: a second backward doubles them. */
+    if (p.l.param_count) {
+        float *once = malloc(p.l.param_count * sizeof *once);
+        memcpy(once, p.grads, p.l.param_count * sizeof *once);
+        probe_loss(&p);
+        rng_seed(&p.rng, p.dropout_seed);
+        p.ops->backward(&p.l, p.params, p.grads, p.x, p.y, p.dy, p.dx, &run);
+        for (size_t i = 0; i < p.l.param_count; i++)
+            ck_assert_float_eq_tol(p.grads[i], 2.0f * once[i], 1e-5f + 1e-5f * fabsf(once[i]));
+        free(once);
+    }
+    free(p.x), free(p.dx), free(p.y), free(p.dy), free(p.r), free(p.params), free(p.grads);
+    free(p.ws), free(p.aux);
+}
+END_TEST
+
+static const Activation activations[] = {ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX};
+
+static double act_probe(Activation act, const float *z, float *a, const float *r, int rows,
+                        int n)
+{
+    memcpy(a, z, (size_t)rows * n * sizeof *a);
+    activation_forward(act, a, rows, n);
+    double s = 0.0;
+    for (int i = 0; i < rows * n; i++)
+        s += (double)r[i] * a[i];
+    return s;
+}
+
+START_TEST(test_activation_gradients)
+{
+    enum { ROWS = 3, N = 5 };
+    Activation act = activations[_i];
+    float z[ROWS * N], a[ROWS * N], r[ROWS * N], d[ROWS * N];
+    Rng rng;
+    rng_seed(&rng, 77 + _i);
+    for (int i = 0; i < ROWS * N; i++) {
+        z[i] = -2.0f + 4.0f * (float)((i * 37) % (ROWS * N)) / (ROWS * N) + 0.11f; /* off 0 */
+        r[i] = 2.0f * rng_uniform(&rng) - 1.0f;
+    }
+    act_probe(act, z, a, r, ROWS, N);
+    memcpy(d, r, sizeof d);
+    activation_backward(act, a, d, ROWS, N);
+    const float eps = 1e-2f;
+    for (int i = 0; i < ROWS * N; i++) {
+        float z0 = z[i];
+        float tmp[ROWS * N];
+        z[i] = z0 + eps;
+        double lp = act_probe(act, z, tmp, r, ROWS, N);
+        z[i] = z0 - eps;
+        double lm = act_probe(act, z, tmp, r, ROWS, N);
+        z[i] = z0;
+        double num = (lp - lm) / (2.0 * eps);
+        ck_assert_msg(rel_err(num, d[i]) < 1e-2, "%s: dz[%d] analytic %.6g numeric %.6g",
+                      activation_name(act), i, d[i], num);
+    }
+}
+END_TEST
+
+START_TEST(test_activation_extremes_finite)
+{
+    float z[6] = {-1000.0f, -90.0f, 0.0f, 90.0f, 1000.0f, 3.0f};
+    float a[6];
+    memcpy(a, z, sizeof a);
+    activation_forward(ACT_SIGMOID, a, 1, 6);
+    for (int i = 0; i < 6; i++)
+        ck_assert(isfinite(a[i]) && a[i] >= 0.0f && a[i] <= 1.0f);
+    memcpy(a, z, sizeof a);
+    activation_forward(ACT_SOFTMAX, a, 1, 6);
+    float sum = 0.0f;
+    for (int i = 0; i < 6; i++) {
+        ck_assert(isfinite(a[i]));
+        sum += a[i];
+    }
+    ck_assert_float_eq_tol(sum, 1.0f, 1e-6f);
+}
+END_TEST
+
+/* Naive convolution, written from the definition with Keras's padding. */
+static void naive_conv(const Layer *l, const float *params, const float *x, float *y, int batch)
+{
+    const Conv2dConfig *c = &l->cfg.conv;
+    const Window *w = &c->win;
+    int cin = l->in.c;
+    size_t nw = (size_t)w->kh * w->kw * cin * c->filters;
+    int total_h = (l->out.h - 1) * w->sh + w->kh - l->in.h;
+    int total_w = (l->out.w - 1) * w->sw + w->kw - l->in.w;
+    int top = w->same && total_h > 0 ? total_h / 2 : 0, left = w->same && total_w > 0 ? total_w / 2 : 0;
+    for (int b = 0; b < batch; b++)
+        for (int oy = 0; oy < l->out.h; oy++)
+            for (int ox = 0; ox < l->out.w; ox++)
+                for (int f = 0; f < c->filters; f++) {
+                    double s = params[nw + f];
+                    for (int ky = 0; ky < w->kh; ky++)
+                        for (int kx = 0; kx < w->kw; kx++)
+                            for (int ci = 0; ci < cin; ci++) {
+                                int iy = oy * w->sh + ky - top, ix = ox * w->sw + kx - left;
+                                if (iy < 0 || ix < 0 || iy >= l->in.h || ix >= l->in.w)
+                                    continue;
+                                s += (double)x[((b * l->in.h + iy) * l->in.w + ix) * cin + ci] *
+                                     params[((ky * w->kw + kx) * cin + ci) * c->filters + f];
+                            }
+                    y[((b * l->out.h + oy) * l->out.w + ox) * c->filters + f] = (float)s;
+                }
+}
+
+static void naive_pool(const Layer *l, const float *x, float *y, int batch)
+{
+    const Window *w = &l->cfg.pool;
+    int total_h = (l->out.h - 1) * w->sh + w->kh - l->in.h;
+    int total_w = (l->out.w - 1) * w->sw + w->kw - l->in.w;
+    int top = w->same && total_h > 0 ? total_h / 2 : 0, left = w->same && total_w > 0 ? total_w / 2 : 0;
+    int ch = l->in.c;
+    for (int b = 0; b < batch; b++)
+        for (int oy = 0; oy < l->out.h; oy++)
+            for (int ox = 0; ox < l->out.w; ox++)
+                for (int c = 0; c < ch; c++) {
+                    float best = -INFINITY;
+                    for (int ky = 0; ky < w->kh; ky++)
+                        for (int kx = 0; kx < w->kw; kx++) {
+                            int iy = oy * w->sh + ky - top, ix = ox * w->sw + kx - left;
+                            if (iy < 0 || ix < 0 || iy >= l->in.h || ix >= l->in.w)
+                                continue;
+                            float v = x[((b * l->in.h + iy) * l->in.w + ix) * ch + c];
+                            best = v > best ? v : best;
+                        }
+                    y[((b * l->out.h + oy) * l->out.w + ox) * ch + c] = best;
+                }
+}
+
+START_TEST(test_forward_matches_naive)
+{
+    const GradCase *c = &cases[_i];
+    if (c->type != LAYER_CONV2D && c->type != LAYER_MAXPOOL2D)
+        return;
+    Layer l;
+    MnError err = {0};
+    configure(c, &l);
+    const LayerOps *ops = layer_ops(c->type);
+    l.in = c->in;
+    ck_assert_int_eq(ops->build(&l, c->in, &err), 0);
+    size_t nx = shape_numel(c->in) * c->batch, ny = shape_numel(l.out) * c->batch;
+    float *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y), *want = malloc(ny * sizeof *y);
+    float *params = malloc((l.param_count + 1) * sizeof *params);
+    float *ws = calloc((ops->workspace ? ops->workspace(&l, c->batch) : 0) + 1, sizeof *ws);
+    void *aux = calloc((ops->aux ? ops->aux(&l, c->batch) : 0) + 1, 1);
+    Rng rng;
+    rng_seed(&rng, 5);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = rng_normal(&rng);
+    for (size_t i = 0; i < l.param_count; i++)
+        params[i] = rng_normal(&rng);
+    LayerRun run = {c->batch, false, ws, aux, NULL};
+    ops->forward(&l, params, x, y, &run);
+    if (c->type == LAYER_CONV2D)
+        naive_conv(&l, params, x, want, c->batch);
+    else
+        naive_pool(&l, x, want, c->batch);
+    for (size_t i = 0; i < ny; i++)
+        ck_assert_msg(fabsf(y[i] - want[i]) < 1e-4f * (1.0f + fabsf(want[i])),
+                      "%s: y[%zu] = %g, naive %g", c->name, i, y[i], want[i]);
+    free(x), free(y), free(want), free(params), free(ws), free(aux);
+}
+END_TEST
+
+/* Keras: "same" with an even kernel pads only after (bottom/right). */
+START_TEST(test_same_padding_placement)
+{
+    Layer l;
+    MnError err = {0};
+    memset(&l, 0, sizeof l);
+    l.type = LAYER_CONV2D;
+    l.cfg.conv.filters = 1;
+    l.cfg.conv.win = (Window){2, 2, 1, 1, true, 0, 0};
+    ck_assert_int_eq(conv2d_ops.build(&l, shape_make(28, 28, 1), &err), 0);
+    ck_assert_int_eq(l.out.h, 28);
+    ck_assert_int_eq(l.cfg.conv.win.pad_top, 0);
+    l.cfg.conv.win = (Window){3, 3, 2, 2, true, 0, 0};
+    ck_assert_int_eq(conv2d_ops.build(&l, shape_make(28, 28, 1), &err), 0);
+    ck_assert_int_eq(l.out.h, 14);
+    ck_assert_int_eq(l.cfg.conv.win.pad_top, 0); /* total 1: all of it at the bottom */
+    ck_assert_int_eq(conv2d_ops.build(&l, shape_make(7, 7, 1), &err), 0);
+    ck_assert_int_eq(l.out.h, 4);
+    ck_assert_int_eq(l.cfg.conv.win.pad_top, 1);
+}
+END_TEST
+
+static Suite *grad_suite(void)
+{
+    Suite *s = suite_create("grad");
+    TCase *tc = tcase_create("Layers");
+    tcase_add_loop_test(tc, test_layer_gradients, 0, sizeof cases / sizeof *cases);
+    tcase_add_loop_test(tc, test_forward_matches_naive, 0, sizeof cases / sizeof *cases);
+    tcase_add_test(tc, test_same_padding_placement);
+    suite_add_tcase(s, tc);
+    TCase *act = tcase_create("Activations");
+    tcase_add_loop_test(act, test_activation_gradients, 0,
+                        sizeof activations / sizeof *activations);
+    tcase_add_test(act, test_activation_extremes_finite);
+    suite_add_tcase(s, act);
+    return s;
+}
+
+MN_TEST_MAIN(grad_suite)
