@@ -1,10 +1,12 @@
 /* conv2d.c - 2-D convolution, Keras Conv2D semantics, NHWC.
  * The kernel is stored as Keras does, (kh, kw, cin, filters), then the
- * biases. Forward lays the whole batch out as im2col rows
- * (batch*oh*ow, kh*kw*cin) in the workspace and does one GEMM with the
- * kernel: the product is the NHWC output. A 1x1 kernel with stride 1 needs
- * no im2col: the input already is that matrix. Backward: dW += Col^T dY,
- * db += column sums of dY, dCol = dY W^T, then col2im adds into dx. */
+ * biases. Forward lays samples out as im2col rows (n*oh*ow, kh*kw*cin) in
+ * the workspace and does one GEMM with the kernel: the product is the NHWC
+ * output. Samples go in chunks whose im2col fits in cache (a whole batch's
+ * would not, and memory traffic then costs more than the GEMM). A 1x1
+ * kernel with stride 1 needs no im2col: the input already is that matrix.
+ * Backward: dW += Col^T dY, db += column sums of dY, dCol = dY W^T, then
+ * col2im adds into dx. */
 #include <string.h>
 
 #include "blas.h"
@@ -40,16 +42,26 @@ static bool is_pointwise(const Layer *l)
     return w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1;
 }
 
-static size_t col_floats(const Layer *l, int batch)
+static size_t col_floats(const Layer *l, int samples)
 {
     const Window *w = &l->cfg.conv.win;
-    return (size_t)batch * l->out.h * l->out.w * w->kh * w->kw * l->in.c;
+    return (size_t)samples * l->out.h * l->out.w * w->kh * w->kw * l->in.c;
+}
+
+#define CHUNK_FLOATS (64 * 1024) /* 256 KiB of im2col per GEMM: stays in L2 */
+
+/* Samples per im2col chunk: at least one. */
+static int chunk_samples(const Layer *l, int batch)
+{
+    size_t per = col_floats(l, 1);
+    int n = per ? (int)(CHUNK_FLOATS / per) : batch;
+    return n < 1 ? 1 : n > batch ? batch : n;
 }
 
 static size_t conv2d_workspace(const Layer *l, int batch)
 {
-    /* Col, and dCol beside it for backward. */
-    return is_pointwise(l) ? col_floats(l, batch) : 2 * col_floats(l, batch);
+    /* Col, and dCol beside it for backward; none for pointwise. */
+    return is_pointwise(l) ? 0 : 2 * col_floats(l, chunk_samples(l, batch));
 }
 
 /* col (batch*oh*ow, kh*kw*cin), row order (b, oy, ox), column order (ky, kx, ci). */
@@ -117,17 +129,22 @@ static void conv2d_forward(const Layer *l, const float *params, const float *x, 
                            const LayerRun *run)
 {
     const Conv2dConfig *c = &l->cfg.conv;
-    int rows = run->batch * l->out.h * l->out.w;
-    int k = c->win.kh * c->win.kw * l->in.c;
+    int per = l->out.h * l->out.w, k = c->win.kh * c->win.kw * l->in.c;
+    size_t in_per = shape_numel(l->in), out_per = shape_numel(l->out);
     const float *bias = params + (size_t)k * c->filters;
-    const float *col = x;
-    if (!is_pointwise(l)) {
-        im2col(l, x, run->ws, run->batch);
-        col = run->ws;
-    }
-    for (int r = 0; r < rows; r++)
+    for (int r = 0; r < run->batch * per; r++)
         memcpy(y + (size_t)r * c->filters, bias, (size_t)c->filters * sizeof *y);
-    blas_gemm(false, false, rows, c->filters, k, 1.0f, col, params, 1.0f, y);
+    if (is_pointwise(l)) {
+        blas_gemm(false, false, run->batch * per, c->filters, k, 1.0f, x, params, 1.0f, y);
+        return;
+    }
+    int chunk = chunk_samples(l, run->batch);
+    for (int b = 0; b < run->batch; b += chunk) {
+        int n = run->batch - b < chunk ? run->batch - b : chunk;
+        im2col(l, x + (size_t)b * in_per, run->ws, n);
+        blas_gemm(false, false, n * per, c->filters, k, 1.0f, run->ws, params, 1.0f,
+                  y + (size_t)b * out_per);
+    }
 }
 
 static void conv2d_backward(const Layer *l, const float *params, float *grads, const float *x,
@@ -135,28 +152,30 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
 {
     (void)y;
     const Conv2dConfig *c = &l->cfg.conv;
-    int rows = run->batch * l->out.h * l->out.w;
-    int k = c->win.kh * c->win.kw * l->in.c;
+    int per = l->out.h * l->out.w, k = c->win.kh * c->win.kw * l->in.c;
+    size_t in_per = shape_numel(l->in), out_per = shape_numel(l->out);
     float *dw = grads, *db = grads + (size_t)k * c->filters;
-    bool pointwise = is_pointwise(l);
-    const float *col = x;
-    if (!pointwise) {
-        im2col(l, x, run->ws, run->batch); /* the workspace is shared: forward's copy is gone */
-        col = run->ws;
-    }
-    blas_gemm(true, false, k, c->filters, rows, 1.0f, col, dy, 1.0f, dw);
-    for (int r = 0; r < rows; r++)
+    for (int r = 0; r < run->batch * per; r++)
         for (int f = 0; f < c->filters; f++)
             db[f] += dy[(size_t)r * c->filters + f];
-    if (!dx)
-        return;
-    if (pointwise) {
-        blas_gemm(false, true, rows, k, c->filters, 1.0f, dy, params, 0.0f, dx);
+    if (is_pointwise(l)) {
+        blas_gemm(true, false, k, c->filters, run->batch * per, 1.0f, x, dy, 1.0f, dw);
+        if (dx)
+            blas_gemm(false, true, run->batch * per, k, c->filters, 1.0f, dy, params, 0.0f, dx);
         return;
     }
-    float *dcol = run->ws + col_floats(l, run->batch);
-    blas_gemm(false, true, rows, k, c->filters, 1.0f, dy, params, 0.0f, dcol);
-    col2im(l, dcol, dx, run->batch);
+    int chunk = chunk_samples(l, run->batch);
+    float *col = run->ws, *dcol = run->ws + col_floats(l, chunk);
+    for (int b = 0; b < run->batch; b += chunk) {
+        int n = run->batch - b < chunk ? run->batch - b : chunk;
+        const float *dyb = dy + (size_t)b * out_per;
+        im2col(l, x + (size_t)b * in_per, col, n); /* the workspace is shared: rebuild it */
+        blas_gemm(true, false, k, c->filters, n * per, 1.0f, col, dyb, 1.0f, dw);
+        if (dx) {
+            blas_gemm(false, true, n * per, k, c->filters, 1.0f, dyb, params, 0.0f, dcol);
+            col2im(l, dcol, dx + (size_t)b * in_per, n);
+        }
+    }
 }
 
 const LayerOps conv2d_ops = {
