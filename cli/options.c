@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "model_dir.h"
 #include "model_file.h"
 
@@ -14,6 +15,12 @@ void cli_env_init(CliEnv *env)
     env->models_dir = m && *m ? m : "models";
     env->data_dir = d && *d ? d : "data";
     spec_limits_default(&env->limits);
+    /* At these networks' sizes one BLAS thread beats two (thread hand-offs
+     * cost more than the small GEMMs they split), and one thread also sums
+     * in one fixed order: the same seed gives the same weights everywhere. */
+    const char *t = getenv("MNISTD_BLAS_THREADS");
+    int threads = t && *t ? atoi(t) : 1;
+    blas_set_threads(threads > 0 ? threads : 1);
 }
 
 const char *cli_option_value(const char *name, int argc, char **argv, int *i)
