@@ -76,15 +76,15 @@ static void im2col(const Layer *l, const float *restrict x, float *restrict col,
             for (int ox = 0; ox < ow; ox++) {
                 float *row = col + (((size_t)b * oh + oy) * ow + ox) * row_len;
                 for (int ky = 0; ky < w->kh; ky++) {
-                    int iy = oy * w->sh + ky - w->pad_top;
+                    int iy = window_tap(oy, ky, w->sh, w->pad_top, ih);
                     float *dst = row + (size_t)ky * w->kw * cin;
-                    if (iy < 0 || iy >= ih) {
+                    if (iy < 0) {
                         memset(dst, 0, (size_t)w->kw * cin * sizeof *dst);
                         continue;
                     }
                     for (int kx = 0; kx < w->kw; kx++) {
-                        int ix = ox * w->sw + kx - w->pad_left;
-                        if (ix < 0 || ix >= iw)
+                        int ix = window_tap(ox, kx, w->sw, w->pad_left, iw);
+                        if (ix < 0)
                             memset(dst + (size_t)kx * cin, 0, (size_t)cin * sizeof *dst);
                         else
                             memcpy(dst + (size_t)kx * cin, xb + ((size_t)iy * iw + ix) * cin,
@@ -108,12 +108,12 @@ static void col2im(const Layer *l, const float *restrict col, float *restrict dx
             for (int ox = 0; ox < ow; ox++) {
                 const float *row = col + (((size_t)b * oh + oy) * ow + ox) * row_len;
                 for (int ky = 0; ky < w->kh; ky++) {
-                    int iy = oy * w->sh + ky - w->pad_top;
-                    if (iy < 0 || iy >= ih)
+                    int iy = window_tap(oy, ky, w->sh, w->pad_top, ih);
+                    if (iy < 0)
                         continue;
                     for (int kx = 0; kx < w->kw; kx++) {
-                        int ix = ox * w->sw + kx - w->pad_left;
-                        if (ix < 0 || ix >= iw)
+                        int ix = window_tap(ox, kx, w->sw, w->pad_left, iw);
+                        if (ix < 0)
                             continue;
                         const float *src = row + ((size_t)ky * w->kw + kx) * cin;
                         float *dst = db + ((size_t)iy * iw + ix) * cin;

@@ -102,6 +102,14 @@ const char *activation_name(Activation act);
  * and its leading padding, Keras rules. Returns 0 or fills err. */
 int window_build(Window *win, Shape in, int *out_h, int *out_w, MnError *err);
 
+/* The input row (or column) that window tap k of output o reads along one
+ * axis, or -1 when it falls in the padding. */
+static inline int window_tap(int o, int k, int stride, int pad_lead, int size)
+{
+    int i = o * stride + k - pad_lead;
+    return i >= 0 && i < size ? i : -1;
+}
+
 /* Glorot (Xavier) uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)). */
 void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng);
 

@@ -41,12 +41,12 @@ static void maxpool2d_forward(const Layer *l, const float *params, const float *
                     float best = -INFINITY;
                     int32_t where = -1;
                     for (int ky = 0; ky < w->kh; ky++) {
-                        int iy = oy * w->sh + ky - w->pad_top;
-                        if (iy < 0 || iy >= ih)
+                        int iy = window_tap(oy, ky, w->sh, w->pad_top, ih);
+                        if (iy < 0)
                             continue;
                         for (int kx = 0; kx < w->kw; kx++) {
-                            int ix = ox * w->sw + kx - w->pad_left;
-                            if (ix < 0 || ix >= iw)
+                            int ix = window_tap(ox, kx, w->sw, w->pad_left, iw);
+                            if (ix < 0)
                                 continue;
                             size_t i = ((size_t)iy * iw + ix) * ch + c;
                             if (where < 0 || xb[i] > best) {

@@ -42,28 +42,23 @@ void check_util_rmtree(const char *path)
         fprintf(stderr, "could not remove %s\n", path);
 }
 
-char *check_util_read_file(const char *path, size_t *len)
+/* Reads a stream to its end into a NUL-terminated malloc'd buffer. */
+static char *read_stream(FILE *f, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
+    size_t cap = 4096, n = 0, got;
     char *buf = malloc(cap);
-    size_t got;
     while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += got;
-        if (cap - n - 1 == 0) {
+        if (n + 1 == cap) {
             char *bigger = realloc(buf, cap * 2);
             if (!bigger) {
                 free(buf);
-                buf = NULL;
-                break;
+                return NULL;
             }
             buf = bigger;
             cap *= 2;
         }
     }
-    fclose(f);
     if (buf) {
         buf[n] = '\0';
         if (len)
@@ -72,28 +67,24 @@ char *check_util_read_file(const char *path, size_t *len)
     return buf;
 }
 
+char *check_util_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = read_stream(f, len);
+    fclose(f);
+    return buf;
+}
+
 char *check_util_run_cmd(const char *cmd, int *status)
 {
     FILE *p = popen(cmd, "r");
     if (!p)
         return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger)
-                break;
-            buf = bigger;
-            cap *= 2;
-        }
-    }
+    char *buf = read_stream(p, NULL);
     int st = pclose(p);
     if (status)
         *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    if (buf)
-        buf[n] = '\0';
     return buf;
 }

@@ -74,7 +74,7 @@ END_TEST
 
 START_TEST(test_idx_refusals)
 {
-    uint8_t data[64] = {0};
+    uint8_t data[128] = {0};
     uint32_t dims[3] = {2, 3, 4};
     IdxArray a;
     MnError err = {0};
