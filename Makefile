@@ -35,11 +35,16 @@ TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o
 .PHONY: all test test-run asan deps data models run install clean
 all: $(BUILD)/mnistd
 
-$(BUILD)/%.o: %.c
+# A stamp named after the flags: changing OPT, SAN or CFLAGS rebuilds everything.
+FLAGS_STAMP := $(BUILD)/flags.$(shell echo '$(CC) $(ALL_CFLAGS)' | md5sum | cut -c1-12)
+$(FLAGS_STAMP):
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/flags.* && touch $@
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/util/check_util.o: tests/check_util.c
+$(BUILD)/tests/util/check_util.o: tests/check_util.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -90,4 +95,5 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
-.SECONDARY:
+# Keep test objects (intermediates of the pattern chain) for incremental builds.
+.SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
