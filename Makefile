@@ -79,11 +79,19 @@ asan: data
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  MNISTD_QUICK=1 test-run
 
-models: $(BUILD)/mnistd data
+# Targets that start with `data` (and so with deps) build in a sub-make: the
+# pkg-config flags above are read again once the packages are installed.
+models: data
+	@$(MAKE) --no-print-directory $(BUILD)/mnistd
 	scripts/make-models.sh $(BUILD)/mnistd $(DATA_DIR) $(MODELS_DIR)
 
-run: data $(BUILD)/mnistd
-	$(BUILD)/mnistd summary --model $${MODEL:-mnist-cnn} --models $(MODELS_DIR)
+# Until the HTTP service lands: the shipped models, summarised and scored on the test sets.
+run: data
+	@$(MAKE) --no-print-directory $(BUILD)/mnistd
+	@for m in mnist-cnn fashion-cnn; do \
+	  $(BUILD)/mnistd summary --model $$m --models $(MODELS_DIR) && \
+	  $(BUILD)/mnistd evaluate --model $$m --models $(MODELS_DIR) --data $(DATA_DIR) || exit 1; \
+	done
 
 install: $(BUILD)/mnistd
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mnistd/specs $(DESTDIR)$(PREFIX)/share/mnistd/models

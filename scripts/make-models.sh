@@ -8,7 +8,7 @@ bin=$1 data=$2 models=$3
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 for name in mnist-cnn fashion-cnn; do
-    OPENBLAS_NUM_THREADS=1 "$bin" train "specs/$name.json" --data "$data" --models "$scratch" | tail -n 1
+    MNISTD_BLAS_THREADS=1 "$bin" train "specs/$name.json" --data "$data" --models "$scratch" | tail -n 1
     mkdir -p "$models/$name"
     cp "$scratch/$name/v1.mnm" "$models/$name/v1.mnm.new"
     mv "$models/$name/v1.mnm.new" "$models/$name/v1.mnm"
