@@ -13,22 +13,24 @@ DATA_DIR ?= data
 MODELS_DIR ?= models
 BUILD   ?= build
 
-PKGS := libcjson libpng zlib openblas
+PKGS := libmicrohttpd libcjson libpng zlib openblas
 # -O3 vectorises the elementwise passes (activations, im2col) that -O2 leaves
 # scalar; it reorders no float arithmetic, so results stay bit for bit the same.
 # Never -ffast-math: we rely on isfinite() and bitwise-reproducible training.
 OPT     ?= -O3
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
-	-MMD -MP -Icore $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
+	-MMD -MP -Icore -Iserver $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 TEST_LDLIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CORE_SRC := $(wildcard core/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
+SERVER_SRC := $(wildcard server/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o
 
@@ -51,7 +53,7 @@ $(BUILD)/tests/util/check_util.o: tests/check_util.c $(FLAGS_STAMP)
 $(BUILD)/libmnistd.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
 
-$(BUILD)/mnistd: $(CLI_OBJ) $(BUILD)/libmnistd.a
+$(BUILD)/mnistd: $(CLI_OBJ) $(SERVER_OBJ) $(BUILD)/libmnistd.a
 	$(CC) $(SAN) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libmnistd.a

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "image.h"
+#include "json.h"
 #include "metrics.h"
 #include "options.h"
 
@@ -51,12 +52,7 @@ static int predict_file(const Model *m, ModelRun *run, const char *path, ImagePr
         cJSON_AddStringToObject(o, "file", path);
         cJSON_AddNumberToObject(o, "prediction", best);
         cJSON_AddStringToObject(o, "label", m->class_names[best]);
-        cJSON *probs = cJSON_AddArrayToObject(o, "probabilities");
-        for (int c = 0; c < m->n_classes; c++) {
-            char num[32];
-            snprintf(num, sizeof num, "%.6g", p[c]);
-            cJSON_AddItemToArray(probs, cJSON_CreateRaw(num));
-        }
+        cJSON_AddItemToObject(o, "probabilities", json_float_array(p, m->n_classes));
         char *text = cJSON_PrintUnformatted(o);
         puts(text);
         free(text);

@@ -9,6 +9,7 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *usage;
 } commands[] = {
+    {"serve", cmd_serve, "serve [--host H] [--port P] [--models DIR] ... (serve --help)"},
     {"train", cmd_train, "train SPEC.json [--models DIR] [--data DIR] [--epochs N]"},
     {"predict", cmd_predict, "predict [--model NAME[:VERSION]] [--preprocess digit|frame|none] FILE.png..."},
     {"evaluate", cmd_evaluate, "evaluate --model NAME[:VERSION] [--dataset D] [--limit N]"},

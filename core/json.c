@@ -3,6 +3,8 @@
 
 #include <cJSON.h>
 #include <ctype.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -43,4 +45,15 @@ int json_check_keys(const cJSON *obj, const char *where, const char *const *allo
                                it->string);
     }
     return 0;
+}
+
+cJSON *json_float_array(const float *v, int n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < n; i++) {
+        char num[32];
+        snprintf(num, sizeof num, "%.9g", isfinite(v[i]) ? v[i] : 0.0f);
+        cJSON_AddItemToArray(arr, cJSON_CreateRaw(num));
+    }
+    return arr;
 }

@@ -18,4 +18,8 @@ struct cJSON *json_parse_strict(const char *text, size_t len, const char *what, 
 int json_check_keys(const struct cJSON *obj, const char *where, const char *const *allowed,
                     MnError *err);
 
+/* A JSON array of floats printed with the 9 significant digits that give
+ * each float back exactly (not the 17 of its double). */
+struct cJSON *json_float_array(const float *v, int n);
+
 #endif

@@ -1,0 +1,138 @@
+/* config.c - the settings table and its readers (see config.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *flag;  /* --flag; the variable is MNISTD_FLAG */
+    const char *env;
+    long def, min, max;
+    size_t offset;
+    bool is_string;
+    size_t size;       /* of the string field */
+    const char *help;
+} Setting;
+
+#define NUM(flag, env, field, def, min, max, help) \
+    {flag, env, def, min, max, offsetof(ServerConfig, field), false, 0, help}
+#define STR(flag, env, field, help) \
+    {flag, env, 0, 0, 0, offsetof(ServerConfig, field), true, sizeof(((ServerConfig *)0)->field), help}
+
+static const Setting settings[] = {
+    STR("host", "MNISTD_HOST", host, "address to listen on (127.0.0.1)"),
+    NUM("port", "MNISTD_PORT", port, 8080, 0, 65535, "TCP port (0: any free port)"),
+    STR("models", "MNISTD_MODELS", models_dir, "model store directory (./models)"),
+    STR("data", "MNISTD_DATA", data_dir, "data directory (./data)"),
+    STR("token", "MNISTD_TOKEN", token, "bearer token for train and delete (none)"),
+    STR("default-model", "MNISTD_DEFAULT_MODEL", default_model, "model for /predict (mnist-cnn)"),
+    NUM("threads", "MNISTD_THREADS", threads, 0, 0, 256, "HTTP worker threads (0: one per core)"),
+    NUM("max-body", "MNISTD_MAX_BODY", max_body, 16 << 20, 1024, 1L << 30, "request body bytes"),
+    NUM("max-image-bytes", "MNISTD_MAX_IMAGE_BYTES", max_image_bytes, 8 << 20, 64, 1L << 30,
+        "bytes of one PNG"),
+    NUM("max-image-side", "MNISTD_MAX_IMAGE_SIDE", max_image_side, 4096, 1, 65535,
+        "PNG width and height"),
+    NUM("max-batch", "MNISTD_MAX_BATCH", max_batch, 256, 1, 65536, "images per request"),
+    NUM("max-params", "MNISTD_MAX_PARAMS", max_params, 10000000, 1, 1000000000,
+        "parameters of a model"),
+    NUM("max-jobs", "MNISTD_MAX_JOBS", max_jobs, 16, 1, 100000, "queued training jobs"),
+    NUM("train-threads", "MNISTD_TRAIN_THREADS", train_threads, 1, 1, 64,
+        "training jobs at a time"),
+    NUM("max-connections", "MNISTD_MAX_CONNECTIONS", max_connections, 512, 1, 100000,
+        "open connections"),
+    NUM("connection-timeout", "MNISTD_CONNECTION_TIMEOUT", connection_timeout, 30, 1, 3600,
+        "seconds a connection may idle"),
+};
+
+#define N_SETTINGS (sizeof settings / sizeof *settings)
+
+static int set(ServerConfig *cfg, const Setting *s, const char *value, const char *source)
+{
+    char *field = (char *)cfg + s->offset;
+    if (s->is_string) {
+        if (strlen(value) >= s->size) {
+            fprintf(stderr, "mnistd serve: %s: longer than %zu characters\n", source, s->size - 1);
+            return 2;
+        }
+        strcpy(field, value);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (!*value || *end || errno || v < s->min || v > s->max) {
+        fprintf(stderr, "mnistd serve: %s: \"%s\" must be an integer from %ld to %ld\n", source,
+                value, s->min, s->max);
+        return 2;
+    }
+    *(long *)field = v;
+    return 0;
+}
+
+void config_usage(FILE *out)
+{
+    fprintf(out, "usage: mnistd serve [--FLAG VALUE]...\n\n");
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const Setting *s = &settings[i];
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", s->flag);
+        if (s->is_string)
+            fprintf(out, "  %-22s %-26s %s\n", flag, s->env, s->help);
+        else
+            fprintf(out, "  %-22s %-26s %s [%ld..%ld, default %ld]\n", flag, s->env, s->help,
+                    s->min, s->max, s->def);
+    }
+}
+
+int config_load(ServerConfig *cfg, int argc, char **argv)
+{
+    memset(cfg, 0, sizeof *cfg);
+    strcpy(cfg->host, "127.0.0.1");
+    strcpy(cfg->models_dir, "models");
+    strcpy(cfg->data_dir, "data");
+    strcpy(cfg->default_model, "mnist-cnn");
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const Setting *s = &settings[i];
+        if (!s->is_string) {
+            char def[32];
+            snprintf(def, sizeof def, "%ld", s->def);
+            set(cfg, s, def, "default");
+        }
+        const char *env = getenv(s->env);
+        if (env && *env && set(cfg, s, env, s->env))
+            return 2;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            config_usage(stdout);
+            return 1;
+        }
+        const Setting *found = NULL;
+        const char *value = NULL;
+        for (size_t k = 0; k < N_SETTINGS && !found; k++) {
+            size_t n = strlen(settings[k].flag);
+            if (strncmp(argv[i], "--", 2) || strncmp(argv[i] + 2, settings[k].flag, n))
+                continue;
+            if (argv[i][2 + n] == '=')
+                value = argv[i] + 3 + n;
+            else if (argv[i][2 + n] == '\0' && i + 1 < argc)
+                value = argv[++i];
+            else
+                continue;
+            found = &settings[k];
+        }
+        if (!found) {
+            fprintf(stderr, "mnistd serve: unknown or incomplete option \"%s\"\n", argv[i]);
+            config_usage(stderr);
+            return 2;
+        }
+        char source[64];
+        snprintf(source, sizeof source, "--%s", found->flag);
+        if (set(cfg, found, value, source))
+            return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,35 @@
+/* config.h - every setting of `mnistd serve`: one table of {name, env,
+ * default, min, max} (redis config.c), read from flags over MNISTD_*
+ * environment variables over defaults. Every limit the server enforces
+ * is here, so each is explicit, configurable and tested. */
+#ifndef MN_SERVER_CONFIG_H
+#define MN_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct {
+    char host[64];
+    long port;
+    char models_dir[1024];
+    char data_dir[1024];
+    char token[256];          /* empty: no auth */
+    char default_model[64];
+    long threads;             /* MHD worker threads; 0 = one per core */
+    long max_body;            /* bytes of a request body */
+    long max_image_bytes;
+    long max_image_side;      /* pixels, width and height */
+    long max_batch;           /* images per predict request */
+    long max_params;          /* of a model loaded or trained */
+    long max_jobs;            /* queued jobs */
+    long train_threads;       /* concurrent training jobs */
+    long max_connections;
+    long connection_timeout;  /* seconds idle */
+} ServerConfig;
+
+/* Defaults, then environment, then flags (argv after "serve"). Returns 0,
+ * or prints the problem (naming the flag and its range) and returns 2. */
+int config_load(ServerConfig *cfg, int argc, char **argv);
+void config_usage(FILE *out);
+
+#endif

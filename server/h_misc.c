@@ -1,0 +1,36 @@
+/* h_misc.c - the small routes: POST /backprop, TorchServe's GET /ping, and
+ * the placeholder page at GET / (the page itself is a later issue). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backprop.h"
+#include "respond.h"
+
+enum MHD_Result h_backprop(Request *r)
+{
+    MnError err = {0};
+    char *out = NULL;
+    if (backprop_run_json(r->body ? r->body : "", r->len, &out, &err))
+        return respond_mn_error(r, &err);
+    enum MHD_Result ret = respond_bytes(r, MHD_HTTP_OK, "application/json", out, strlen(out));
+    free(out);
+    return ret;
+}
+
+enum MHD_Result h_ping(Request *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "Healthy");
+    return respond_json(r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result h_index(Request *r)
+{
+    static const char page[] =
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>mnistd</title></head>"
+        "<body><h1>mnistd</h1><p>The model server is running. Try "
+        "<code>curl -F image=@digit.png http://HOST/predict</code>, "
+        "<a href=\"/models\">/models</a> or <a href=\"/v2/health/ready\">/v2/health/ready</a>."
+        "</p></body></html>\n";
+    return respond_bytes(r, MHD_HTTP_OK, "text/html; charset=utf-8", page, sizeof page - 1);
+}

@@ -1,0 +1,158 @@
+/* h_predict.c - POST /predict (and TorchServe's /predictions/{name}):
+ * multipart files in the field "image" (or "data"; several = a batch), a
+ * raw image/png body, or JSON {"pixels": [...]} / {"pixels": [[...], ...]}
+ * of values in [0, 1]. One image answers an object, a batch an array. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "infer.h"
+#include "json.h"
+#include "respond.h"
+
+typedef struct {
+    int n;
+    bool batch;        /* answer with an array */
+    const unsigned char **png;
+    size_t *png_len;
+    float *pixels;     /* JSON pixels, already [0, 1] */
+} Images;
+
+static bool is_type(const Request *r, const char *type)
+{
+    return strncasecmp(r->content_type, type, strlen(type)) == 0;
+}
+
+static int json_pixels(const Request *r, size_t d, Images *im, MnError *err)
+{
+    cJSON *root = json_parse_strict(r->body ? r->body : "", r->len, "request body", err);
+    if (!root)
+        return MN_EINVAL;
+    static const char *const keys[] = {"pixels", NULL};
+    int rc = cJSON_IsObject(root) ? json_check_keys(root, "", keys, err)
+                                  : mn_fail(err, MN_EINVAL, "the body must be a JSON object");
+    const cJSON *px = cJSON_GetObjectItemCaseSensitive(root, "pixels");
+    if (rc == 0 && (!cJSON_IsArray(px) || !px->child))
+        rc = mn_fail(err, MN_EINVAL, "pixels must be an array of %zu numbers, or of such arrays", d);
+    if (rc == 0) {
+        im->batch = cJSON_IsArray(px->child);
+        im->n = im->batch ? cJSON_GetArraySize(px) : 1;
+        if (im->n > r->srv->cfg.max_batch)
+            rc = mn_fail(err, MN_ELIMIT, "%d images, over the batch limit of %ld (--max-batch)",
+                         im->n, r->srv->cfg.max_batch);
+    }
+    if (rc == 0 && !(im->pixels = malloc((size_t)im->n * d * sizeof *im->pixels)))
+        rc = mn_fail(err, MN_ENOMEM, "out of memory");
+    int i = 0;
+    for (const cJSON *row = im->batch ? px->child : px; rc == 0 && row; row = row->next, i++) {
+        if (!cJSON_IsArray(row) || (size_t)cJSON_GetArraySize(row) != d) {
+            rc = mn_fail(err, MN_EINVAL, "pixels%s must hold %zu numbers", im->batch ? "[i]" : "", d);
+            break;
+        }
+        size_t j = 0;
+        for (const cJSON *v = row->child; v; v = v->next, j++) {
+            if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0.0 && v->valuedouble <= 1.0)) {
+                rc = mn_fail(err, MN_EINVAL, "pixels[%d][%zu] must be a number in [0, 1]", i, j);
+                break;
+            }
+            im->pixels[(size_t)i * d + j] = (float)v->valuedouble;
+        }
+        if (!im->batch)
+            break;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int collect(Request *r, size_t d, Images *im, MnError *err)
+{
+    if (is_type(r, "multipart/form-data")) {
+        im->png = calloc((size_t)r->n_parts + 1, sizeof *im->png);
+        im->png_len = calloc((size_t)r->n_parts + 1, sizeof *im->png_len);
+        if (!im->png || !im->png_len)
+            return mn_fail(err, MN_ENOMEM, "out of memory");
+        for (int i = 0; i < r->n_parts; i++)
+            if (!strcmp(r->parts[i].field, "image") || !strcmp(r->parts[i].field, "data")) {
+                im->png[im->n] = r->parts[i].data;
+                im->png_len[im->n++] = r->parts[i].len;
+            }
+        if (im->n == 0)
+            return mn_fail(err, MN_EINVAL, "no file in the multipart field \"image\"");
+        im->batch = im->n > 1;
+    } else if (is_type(r, "image/png") || is_type(r, "application/octet-stream")) {
+        im->png = calloc(1, sizeof *im->png);
+        im->png_len = calloc(1, sizeof *im->png_len);
+        if (!im->png || !im->png_len)
+            return mn_fail(err, MN_ENOMEM, "out of memory");
+        im->png[0] = (const unsigned char *)r->body;
+        im->png_len[0] = r->len;
+        im->n = 1;
+    } else if (is_type(r, "application/json")) {
+        return json_pixels(r, d, im, err);
+    } else {
+        return mn_fail(err, MN_EFORMAT,
+                       "Content-Type \"%.64s\" is not multipart/form-data, image/png or "
+                       "application/json",
+                       r->content_type);
+    }
+    if (im->n > r->srv->cfg.max_batch)
+        return mn_fail(err, MN_ELIMIT, "%d images, over the batch limit of %ld (--max-batch)",
+                       im->n, r->srv->cfg.max_batch);
+    return 0;
+}
+
+enum MHD_Result h_predict(Request *r)
+{
+    MnError err = {0};
+    /* /predictions/{name} names the model in the path. */
+    const char *name = r->n_params ? r->params[0] : request_arg(r, "model");
+    const StoreEntry *e = infer_pick_model(r, name, request_arg(r, "version"), &err);
+    if (!e)
+        return respond_mn_error(r, &err);
+    const Model *m = e->model;
+    size_t d = shape_numel(m->spec.input);
+    Images im = {0};
+    float *unit = NULL, *probs = NULL;
+    cJSON *trace = NULL;
+    enum MHD_Result ret;
+    int rc = collect(r, d, &im, &err);
+    if (rc == 0 && !im.pixels) {
+        unit = malloc((size_t)im.n * d * sizeof *unit);
+        if (!unit)
+            rc = mn_fail(&err, MN_ENOMEM, "out of memory");
+        for (int i = 0; rc == 0 && i < im.n; i++)
+            if ((rc = infer_png(r->srv, m, request_arg(r, "preprocess"), im.png[i], im.png_len[i],
+                                unit + (size_t)i * d, &err)) && im.n > 1)
+                mn_wrap(&err, "image %d", i);
+    }
+    const char *want_trace = request_arg(r, "trace");
+    if (rc == 0 && want_trace && strcmp(want_trace, "0") && strcmp(want_trace, "false"))
+        trace = cJSON_CreateArray();
+    if (rc == 0 && !(probs = malloc((size_t)im.n * m->n_classes * sizeof *probs)))
+        rc = mn_fail(&err, MN_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = infer_run(m, im.pixels ? im.pixels : unit, im.n, probs, trace, &err);
+    if (rc) {
+        ret = respond_mn_error(r, &err);
+        cJSON_Delete(trace);
+    } else if (!im.batch) {
+        cJSON *o = infer_result_json(e, probs);
+        if (trace)
+            cJSON_AddItemToObject(o, "layers", trace);
+        ret = respond_json(r, MHD_HTTP_OK, o);
+    } else {
+        cJSON *arr = cJSON_CreateArray();
+        for (int i = 0; i < im.n; i++)
+            cJSON_AddItemToArray(arr, infer_result_json(e, probs + (size_t)i * m->n_classes));
+        cJSON_Delete(trace);
+        ret = respond_json(r, MHD_HTTP_OK, arr);
+    }
+    store_release(r->srv->store, e);
+    free(im.png);
+    free(im.png_len);
+    free(im.pixels);
+    free(unit);
+    free(probs);
+    return ret;
+}

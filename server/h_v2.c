@@ -1,0 +1,312 @@
+/* h_v2.c - the Open Inference Protocol (KServe v2) REST routes. One input
+ * tensor of any name: FP32 in [0,1] or UINT8 in 0..255, shaped [N,784],
+ * [N,28,28] or [N,28,28,1]; or BYTES holding base64 PNG files, shaped [N]
+ * or [-1]. Data may be flat or nested, row-major. The output is
+ * "probabilities" [N,10] FP32, or with the classification extension
+ * ("parameters": {"classification": K}) K "score:index:label" strings. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "infer.h"
+#include "json.h"
+#include "respond.h"
+
+#define MNISTD_VERSION "0.1.0"
+
+enum MHD_Result h_v2_server(Request *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", "mnistd");
+    cJSON_AddStringToObject(o, "version", MNISTD_VERSION);
+    cJSON *ext = cJSON_AddArrayToObject(o, "extensions");
+    cJSON_AddItemToArray(ext, cJSON_CreateString("classification"));
+    return respond_json(r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result h_v2_live(Request *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "live", true);
+    return respond_json(r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result h_v2_ready(Request *r)
+{
+    bool ready = store_count(r->srv->store) > 0;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ready", ready);
+    return respond_json(r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
+}
+
+static const StoreEntry *v2_model(Request *r, MnError *err)
+{
+    return infer_pick_model(r, r->params[0], r->n_params > 1 ? r->params[1] : NULL, err);
+}
+
+static cJSON *tensor_meta(const char *name, const char *datatype, const int *shape, int n)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "datatype", datatype);
+    cJSON_AddItemToObject(o, "shape", cJSON_CreateIntArray(shape, n));
+    return o;
+}
+
+enum MHD_Result h_v2_model(Request *r)
+{
+    MnError err = {0};
+    const StoreEntry *e = v2_model(r, &err);
+    if (!e)
+        return respond_v2_error(r, respond_status_of(err.code), "%s", err.msg);
+    const Model *m = e->model;
+    char version[16];
+    snprintf(version, sizeof version, "%d", e->version);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", e->name);
+    cJSON *versions = cJSON_AddArrayToObject(o, "versions");
+    cJSON_AddItemToArray(versions, cJSON_CreateString(version));
+    cJSON_AddStringToObject(o, "platform", "mnistd");
+    int in_shape[4] = {-1, m->spec.input.h, m->spec.input.w, m->spec.input.c};
+    int out_shape[2] = {-1, m->n_classes};
+    cJSON *inputs = cJSON_AddArrayToObject(o, "inputs");
+    cJSON_AddItemToArray(inputs, tensor_meta("input", "FP32", in_shape, 4));
+    cJSON *outputs = cJSON_AddArrayToObject(o, "outputs");
+    cJSON_AddItemToArray(outputs, tensor_meta("probabilities", "FP32", out_shape, 2));
+    store_release(r->srv->store, e);
+    return respond_json(r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result h_v2_model_ready(Request *r)
+{
+    MnError err = {0};
+    const StoreEntry *e = v2_model(r, &err);
+    if (!e)
+        return respond_v2_error(r, respond_status_of(err.code), "%s", err.msg);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", e->name);
+    cJSON_AddBoolToObject(o, "ready", true);
+    store_release(r->srv->store, e);
+    return respond_json(r, MHD_HTTP_OK, o);
+}
+
+/* Walks nested arrays in row-major order, calling fn on each leaf. */
+static int flatten(const cJSON *v, int (*fn)(const cJSON *leaf, size_t i, void *ctx), void *ctx,
+                   size_t *count)
+{
+    if (cJSON_IsArray(v)) {
+        for (const cJSON *it = v->child; it; it = it->next) {
+            int rc = flatten(it, fn, ctx, count);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    return fn(v, (*count)++, ctx);
+}
+
+typedef struct {
+    float *out;
+    size_t cap;
+    double scale;      /* 1 for FP32, 1/255 for UINT8 */
+    bool integer;
+    MnError *err;
+} NumberSink;
+
+static int take_number(const cJSON *leaf, size_t i, void *ctx)
+{
+    NumberSink *s = ctx;
+    if (i >= s->cap)
+        return mn_fail(s->err, MN_EINVAL, "data has more values than its shape");
+    if (!cJSON_IsNumber(leaf))
+        return mn_fail(s->err, MN_EINVAL, "data[%zu] is not a number", i);
+    double v = leaf->valuedouble;
+    if (s->integer && (v != floor(v) || v < 0 || v > 255))
+        return mn_fail(s->err, MN_EINVAL, "data[%zu] = %g is not a UINT8", i, v);
+    v *= s->scale;
+    if (!(v >= 0.0 && v <= 1.0))
+        return mn_fail(s->err, MN_EINVAL, "data[%zu] = %g is outside [0, 1]", i, v);
+    s->out[i] = (float)v;
+    return 0;
+}
+
+typedef struct {
+    const Server *srv;
+    const Model *m;
+    float *out;
+    size_t cap, d;
+    MnError *err;
+} PngSink;
+
+static int take_png(const cJSON *leaf, size_t i, void *ctx)
+{
+    PngSink *s = ctx;
+    if (i >= s->cap)
+        return mn_fail(s->err, MN_ELIMIT, "more images than the batch limit");
+    if (!cJSON_IsString(leaf))
+        return mn_fail(s->err, MN_EINVAL, "data[%zu] must be a base64 string", i);
+    size_t len;
+    unsigned char *png = base64_decode(leaf->valuestring, strlen(leaf->valuestring), &len);
+    if (!png)
+        return mn_fail(s->err, MN_EINVAL, "data[%zu] is not base64", i);
+    int rc = infer_png(s->srv, s->m, NULL, png, len, s->out + i * s->d, s->err);
+    free(png);
+    if (rc)
+        mn_wrap(s->err, "data[%zu]", i);
+    return rc;
+}
+
+/* Reads the one input tensor into unit images; *n gets the batch size. */
+static int read_input(Request *r, const Model *m, const cJSON *input, float **unit, int *n,
+                      MnError *err)
+{
+    static const char *const keys[] = {"name", "shape", "datatype", "data", "parameters", NULL};
+    int rc = json_check_keys(input, "inputs[0]", keys, err);
+    if (rc)
+        return rc;
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(input, "shape");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(input, "datatype");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(input, "data");
+    if (!cJSON_IsArray(shape) || !cJSON_IsString(type) || !data)
+        return mn_fail(err, MN_EINVAL, "inputs[0] needs name, shape, datatype and data");
+    long dims[8];
+    int nd = 0;
+    for (const cJSON *it = shape->child; it; it = it->next) {
+        if (nd == 8 || !cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) ||
+            it->valuedouble < -1 || it->valuedouble > 1e9)
+            return mn_fail(err, MN_EINVAL, "inputs[0].shape must be up to 8 integers");
+        dims[nd++] = (long)it->valuedouble;
+    }
+    size_t d = shape_numel(m->spec.input);
+    const char *dt = type->valuestring;
+    long batch = nd ? dims[0] : 0;
+    if (!strcmp(dt, "BYTES")) {
+        if (nd != 1)
+            return mn_fail(err, MN_EINVAL, "BYTES input: shape must be [N] or [-1]");
+        batch = cJSON_IsArray(data) ? cJSON_GetArraySize(data) : 1;
+        if (dims[0] != -1 && dims[0] != batch)
+            return mn_fail(err, MN_EINVAL, "shape [%ld] but %ld strings in data", dims[0], batch);
+    } else if (!strcmp(dt, "FP32") || !strcmp(dt, "FP64") || !strcmp(dt, "UINT8")) {
+        size_t per = 1;
+        for (int i = 1; i < nd; i++)
+            per *= (size_t)(dims[i] > 0 ? dims[i] : 0);
+        bool fits = nd >= 2 && per == d && dims[0] >= 1;
+        if (!fits)
+            return mn_fail(err, MN_EINVAL,
+                           "%s input: shape must be [N,%zu], [N,%d,%d] or [N,%d,%d,%d]", dt, d,
+                           m->spec.input.h, m->spec.input.w, m->spec.input.h, m->spec.input.w,
+                           m->spec.input.c);
+    } else {
+        return mn_fail(err, MN_EINVAL, "datatype %.16s is not supported (FP32, UINT8, BYTES)", dt);
+    }
+    if (batch < 1 || batch > r->srv->cfg.max_batch)
+        return mn_fail(err, MN_ELIMIT, "batch of %ld images; the limit is %ld (--max-batch)",
+                       batch, r->srv->cfg.max_batch);
+    *n = (int)batch;
+    *unit = malloc((size_t)batch * d * sizeof **unit);
+    if (!*unit)
+        return mn_fail(err, MN_ENOMEM, "out of memory");
+    size_t count = 0;
+    if (!strcmp(dt, "BYTES")) {
+        PngSink sink = {r->srv, m, *unit, (size_t)batch, d, err};
+        return flatten(data, take_png, &sink, &count);
+    }
+    NumberSink sink = {*unit, (size_t)batch * d, strcmp(dt, "UINT8") ? 1.0 : 1.0 / 255.0,
+                       !strcmp(dt, "UINT8"), err};
+    if ((rc = flatten(data, take_number, &sink, &count)))
+        return rc;
+    if (count != (size_t)batch * d)
+        return mn_fail(err, MN_EINVAL, "data has %zu values, the shape needs %zu", count,
+                       (size_t)batch * d);
+    return 0;
+}
+
+/* "parameters": {"classification": K} on the requested output, or 0. */
+static int classification_k(const cJSON *req, int n_classes, MnError *err)
+{
+    const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(req, "outputs");
+    const cJSON *first = cJSON_IsArray(outputs) ? outputs->child : NULL;
+    const cJSON *params = first ? cJSON_GetObjectItemCaseSensitive(first, "parameters") : NULL;
+    const cJSON *k = params ? cJSON_GetObjectItemCaseSensitive(params, "classification") : NULL;
+    if (!k)
+        return 0;
+    if (!cJSON_IsNumber(k) || k->valuedouble != floor(k->valuedouble) || k->valuedouble < 1 ||
+        k->valuedouble > n_classes)
+        return mn_fail(err, MN_EINVAL, "classification must be an integer from 1 to %d",
+                       n_classes);
+    return (int)k->valuedouble;
+}
+
+static cJSON *classification_strings(const Model *m, const float *probs, int n, int k)
+{
+    cJSON *data = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        const float *p = probs + (size_t)i * m->n_classes;
+        bool used[MODEL_MAX_CLASSES] = {false};
+        for (int j = 0; j < k; j++) {
+            int best = -1;
+            for (int c = 0; c < m->n_classes; c++)
+                if (!used[c] && (best < 0 || p[c] > p[best]))
+                    best = c;
+            used[best] = true;
+            char s[128];
+            snprintf(s, sizeof s, "%f:%d:%s", p[best], best, m->class_names[best]);
+            cJSON_AddItemToArray(data, cJSON_CreateString(s));
+        }
+    }
+    return data;
+}
+
+enum MHD_Result h_v2_infer(Request *r)
+{
+    MnError err = {0};
+    const StoreEntry *e = v2_model(r, &err);
+    if (!e)
+        return respond_v2_error(r, respond_status_of(err.code), "%s", err.msg);
+    const Model *m = e->model;
+    float *unit = NULL, *probs = NULL;
+    int n = 0, k = 0, rc = 0;
+    cJSON *req = json_parse_strict(r->body ? r->body : "", r->len, "inference request", &err);
+    static const char *const keys[] = {"id", "parameters", "inputs", "outputs", NULL};
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(req, "inputs");
+    if (!req)
+        rc = err.code;
+    else if (!cJSON_IsObject(req) || (rc = json_check_keys(req, "", keys, &err)))
+        rc = rc ? rc : mn_fail(&err, MN_EINVAL, "the request must be a JSON object");
+    else if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) != 1)
+        rc = mn_fail(&err, MN_EINVAL, "inputs must hold exactly one tensor");
+    else if ((k = classification_k(req, m->n_classes, &err)) < 0)
+        rc = k;
+    else if (!(rc = read_input(r, m, inputs->child, &unit, &n, &err)) &&
+             !(probs = malloc((size_t)n * m->n_classes * sizeof *probs)))
+        rc = mn_fail(&err, MN_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = infer_run(m, unit, n, probs, NULL, &err);
+    enum MHD_Result ret;
+    if (rc) {
+        ret = respond_v2_error(r, respond_status_of(err.code), "%s", err.msg);
+    } else {
+        char version[16];
+        snprintf(version, sizeof version, "%d", e->version);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "model_name", e->name);
+        cJSON_AddStringToObject(o, "model_version", version);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
+        if (cJSON_IsString(id))
+            cJSON_AddStringToObject(o, "id", id->valuestring);
+        cJSON *outputs = cJSON_AddArrayToObject(o, "outputs");
+        int shape[2] = {n, k ? k : m->n_classes};
+        cJSON *t = tensor_meta("probabilities", k ? "BYTES" : "FP32", shape, 2);
+        cJSON_AddItemToObject(t, "data", k ? classification_strings(m, probs, n, k)
+                                           : json_float_array(probs, n * m->n_classes));
+        cJSON_AddItemToArray(outputs, t);
+        ret = respond_json(r, MHD_HTTP_OK, o);
+    }
+    cJSON_Delete(req);
+    free(unit);
+    free(probs);
+    store_release(r->srv->store, e);
+    return ret;
+}

@@ -1,0 +1,286 @@
+/* http.c - the libmicrohttpd daemon: request state, body limits, multipart
+ * uploads, the route table, and one JSON log line per request.
+ * The access handler runs (1) once with *req_cls == NULL: allocate state,
+ * refuse early what the headers already condemn; (2) per body chunk:
+ * consume it, dropping bytes past the limit but draining the upload; (3)
+ * once more with no data: route, or answer 413. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "respond.h"
+#include "server.h"
+
+typedef struct {
+    const char *method;
+    const char *pattern; /* segments; "*" matches one segment, captured as a param */
+    enum MHD_Result (*handler)(Request *r);
+} Route;
+
+static const Route routes[] = {
+    {"POST", "/predict", h_predict},
+    {"GET", "/models", h_models_list},
+    {"GET", "/models/*", h_model_get},
+    {"GET", "/models/*/versions/*", h_model_get},
+    {"POST", "/backprop", h_backprop},
+    {"GET", "/v2", h_v2_server},
+    {"GET", "/v2/health/live", h_v2_live},
+    {"GET", "/v2/health/ready", h_v2_ready},
+    {"GET", "/v2/models/*", h_v2_model},
+    {"GET", "/v2/models/*/versions/*", h_v2_model},
+    {"GET", "/v2/models/*/ready", h_v2_model_ready},
+    {"GET", "/v2/models/*/versions/*/ready", h_v2_model_ready},
+    {"POST", "/v2/models/*/infer", h_v2_infer},
+    {"POST", "/v2/models/*/versions/*/infer", h_v2_infer},
+    {"GET", "/ping", h_ping},
+    {"POST", "/predictions/*", h_predict}, /* TorchServe */
+    {"GET", "/", h_index},
+};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Matches path against pattern segment by segment, capturing "*" segments
+ * into r->params (only when the whole path matches). */
+static bool route_match(const char *pattern, const char *path, Request *r)
+{
+    int n = 0;
+    char *captured[REQUEST_MAX_PARAMS];
+    const char *p = pattern, *s = path;
+    bool ok = true;
+    while (ok && *p && *s) {
+        if (*p != '/' || *s != '/') {
+            ok = false;
+            break;
+        }
+        p++, s++;
+        size_t plen = strcspn(p, "/"), slen = strcspn(s, "/");
+        if (plen == 1 && *p == '*' && slen > 0 && n < REQUEST_MAX_PARAMS)
+            captured[n++] = strndup(s, slen);
+        else if (plen != slen || strncmp(p, s, plen) != 0)
+            ok = false;
+        p += plen, s += slen;
+    }
+    ok = ok && !*p && !*s;
+    for (int i = 0; i < n; i++) {
+        if (ok)
+            r->params[i] = captured[i];
+        else
+            free(captured[i]);
+    }
+    if (ok)
+        r->n_params = n;
+    return ok;
+}
+
+const char *request_arg(Request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result dispatch(Request *r)
+{
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        if (!route_match(routes[i].pattern, r->path, r))
+            continue;
+        if (strcmp(routes[i].method, r->method) == 0)
+            return routes[i].handler(r);
+        path_known = true;
+        for (int k = 0; k < r->n_params; k++) {
+            free(r->params[k]);
+            r->params[k] = NULL;
+        }
+        r->n_params = 0;
+    }
+    if (path_known)
+        return respond_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                             "%s is not allowed on %s", r->method, r->path);
+    return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no route for %s %s", r->method,
+                         r->path);
+}
+
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *filename, const char *content_type,
+                               const char *transfer_encoding, const char *data, uint64_t off,
+                               size_t size)
+{
+    (void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
+    Request *r = cls;
+    if (r->too_large)
+        return MHD_YES;
+    /* A new part starts at offset 0; parts of other fields are skipped but counted. */
+    if (off == 0) {
+        if (r->n_parts == REQUEST_MAX_PARTS) {
+            r->too_large = true;
+            return MHD_YES;
+        }
+        Part *bigger = realloc(r->parts, (size_t)(r->n_parts + 1) * sizeof *bigger);
+        if (!bigger)
+            return MHD_NO;
+        r->parts = bigger;
+        Part *p = &r->parts[r->n_parts++];
+        memset(p, 0, sizeof *p);
+        snprintf(p->field, sizeof p->field, "%s", key ? key : "");
+    }
+    if (r->n_parts == 0)
+        return MHD_YES;
+    Part *p = &r->parts[r->n_parts - 1];
+    size_t total = 0;
+    for (int i = 0; i < r->n_parts; i++)
+        total += r->parts[i].len;
+    if (total + size > (size_t)r->srv->cfg.max_body) {
+        r->too_large = true;
+        return MHD_YES;
+    }
+    if (p->len + size > p->cap) {
+        size_t cap = (p->len + size) * 2;
+        unsigned char *grown = realloc(p->data, cap);
+        if (!grown)
+            return MHD_NO;
+        p->data = grown;
+        p->cap = cap;
+    }
+    memcpy(p->data + p->len, data, size);
+    p->len += size;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    (void)version;
+    Server *srv = cls;
+    Request *r = *req_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->srv = srv;
+        r->conn = conn;
+        r->method = method;
+        r->started = now_seconds();
+        snprintf(r->path, sizeof r->path, "%s", url);
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+        snprintf(r->content_type, sizeof r->content_type, "%s", ct ? ct : "");
+        *req_cls = r;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv->cfg.max_body)
+            r->too_large = true; /* drained below, answered at the end */
+        else if (strncasecmp(r->content_type, "multipart/form-data", 19) == 0)
+            r->pp = MHD_create_post_processor(conn, 64 * 1024, on_part, r);
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->too_large)
+            return MHD_YES;
+        if (r->pp)
+            return MHD_post_process(r->pp, upload_data, n);
+        if (r->len + n > (size_t)srv->cfg.max_body) {
+            r->too_large = true;
+            return MHD_YES;
+        }
+        if (r->len + n + 1 > r->cap) {
+            size_t cap = (r->len + n + 1) * 2;
+            char *grown = realloc(r->body, cap);
+            if (!grown)
+                return MHD_NO;
+            r->body = grown;
+            r->cap = cap;
+        }
+        memcpy(r->body + r->len, upload_data, n);
+        r->len += n;
+        r->body[r->len] = '\0';
+        return MHD_YES;
+    }
+    if (r->too_large)
+        return respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+                             "request body larger than the %ld-byte limit (--max-body)",
+                             srv->cfg.max_body);
+    return dispatch(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn;
+    Request *r = *req_cls;
+    if (!r)
+        return;
+    double ms = (now_seconds() - r->started) * 1e3;
+    time_t t = time(NULL);
+    struct tm tm;
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    fprintf(stderr,
+            "{\"time\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"ms\":%.3f%s}\n",
+            when, r->method, r->path, r->status, ms,
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
+    if (r->pp)
+        MHD_destroy_post_processor(r->pp);
+    for (int i = 0; i < r->n_parts; i++)
+        free(r->parts[i].data);
+    free(r->parts);
+    for (int i = 0; i < r->n_params; i++)
+        free(r->params[i]);
+    free(r->body);
+    free(r);
+    *req_cls = NULL;
+}
+
+int server_start(Server *srv, char *err, size_t err_len)
+{
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)srv->cfg.port);
+    if (inet_pton(AF_INET, srv->cfg.host, &addr.sin_addr) != 1) {
+        snprintf(err, err_len, "--host \"%s\" is not an IPv4 address", srv->cfg.host);
+        return -1;
+    }
+    long threads = srv->cfg.threads ? srv->cfg.threads : sysconf(_SC_NPROCESSORS_ONLN);
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 0 ? threads : 1),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, err_len, "cannot listen on %s:%ld", srv->cfg.host, srv->cfg.port);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    if (info)
+        srv->cfg.port = info->port;
+    return 0;
+}
+
+void server_stop(Server *srv)
+{
+    if (srv->daemon) {
+        /* Stop accepting, then let requests in flight finish. */
+        MHD_quiesce_daemon(srv->daemon);
+        MHD_stop_daemon(srv->daemon);
+        srv->daemon = NULL;
+    }
+}

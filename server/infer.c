@@ -1,0 +1,93 @@
+/* infer.c - shared prediction plumbing (see infer.h). */
+#include "infer.h"
+
+#include "json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+int infer_png(const Server *srv, const Model *m, const char *mode, const void *png, size_t len,
+              float *out, MnError *err)
+{
+    ImageLimits lim = {(size_t)srv->cfg.max_image_bytes, (int)srv->cfg.max_image_side,
+                       (int)srv->cfg.max_image_side};
+    ImagePreprocess pre = m->spec.image_preprocess;
+    if (mode) {
+        int p = image_preprocess_from_name(mode);
+        if (p < 0)
+            return mn_fail(err, MN_EINVAL, "preprocess must be digit, frame or none, not \"%.32s\"",
+                           mode);
+        pre = (ImagePreprocess)p;
+    }
+    return image_from_png(png, len, &lim, pre, m->spec.input.h, m->spec.input.w, out, err);
+}
+
+static void add_trace(cJSON *trace, const Model *m, const ModelRun *run)
+{
+    for (int i = 0; i < m->spec.n_layers; i++) {
+        const Layer *l = &m->spec.layers[i];
+        size_t n = shape_numel(l->out);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "index", i);
+        cJSON_AddStringToObject(o, "type", layer_ops(l->type)->name);
+        cJSON_AddStringToObject(o, "activation", activation_name(l->act));
+        int shape[3] = {l->out.h, l->out.w, l->out.c};
+        cJSON_AddItemToObject(o, "output_shape", cJSON_CreateIntArray(shape, 3));
+        cJSON_AddItemToObject(o, "values", json_float_array(model_run_activation(run, i), (int)n));
+        cJSON_AddItemToArray(trace, o);
+    }
+}
+
+int infer_run(const Model *m, const float *unit, int n, float *probs, cJSON *trace, MnError *err)
+{
+    enum { CHUNK = 64 };
+    int batch = n < CHUNK ? n : CHUNK;
+    ModelRun *run = model_run_new(m, batch, false, err);
+    if (!run)
+        return err ? err->code : MN_ENOMEM;
+    size_t d = shape_numel(m->spec.input);
+    for (int done = 0; done < n; done += batch) {
+        int b = n - done < batch ? n - done : batch;
+        model_prepare_unit_inputs(m, unit + (size_t)done * d, b, model_run_input(run));
+        const float *out = model_forward(m, run, b, false);
+        memcpy(probs + (size_t)done * m->n_classes, out, (size_t)b * m->n_classes * sizeof *out);
+        if (trace && done == 0)
+            add_trace(trace, m, run);
+    }
+    model_run_free(run);
+    return 0;
+}
+
+cJSON *infer_result_json(const StoreEntry *e, const float *probs)
+{
+    const Model *m = e->model;
+    int best = metrics_argmax(probs, m->n_classes);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", e->name);
+    cJSON_AddNumberToObject(o, "version", e->version);
+    cJSON_AddNumberToObject(o, "prediction", best);
+    cJSON_AddStringToObject(o, "label", m->class_names[best]);
+    cJSON_AddItemToObject(o, "probabilities", json_float_array(probs, m->n_classes));
+    cJSON *classes = cJSON_AddArrayToObject(o, "classes");
+    for (int c = 0; c < m->n_classes; c++)
+        cJSON_AddItemToArray(classes, cJSON_CreateString(m->class_names[c]));
+    return o;
+}
+
+const StoreEntry *infer_pick_model(Request *r, const char *name, const char *version,
+                                   MnError *err)
+{
+    int v = 0;
+    if (version) {
+        char *end;
+        long x = strtol(version, &end, 10);
+        if (!*version || *end || x < 1 || x > 1000000) {
+            mn_fail(err, MN_EINVAL, "version must be a positive integer, not \"%.32s\"", version);
+            return NULL;
+        }
+        v = (int)x;
+    }
+    return store_acquire(r->srv->store, name ? name : r->srv->cfg.default_model, v, err);
+}

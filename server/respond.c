@@ -1,0 +1,92 @@
+/* respond.c - JSON responses and the MnCode -> HTTP status table. */
+#include "respond.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    int code;
+    unsigned status;
+} status_table[] = {
+    {MN_EINVAL, MHD_HTTP_BAD_REQUEST},
+    {MN_ESPEC, MHD_HTTP_UNPROCESSABLE_CONTENT},
+    {MN_ELIMIT, MHD_HTTP_CONTENT_TOO_LARGE},
+    {MN_ENOMEM, MHD_HTTP_SERVICE_UNAVAILABLE},
+    {MN_EIO, MHD_HTTP_INTERNAL_SERVER_ERROR},
+    {MN_ECORRUPT, MHD_HTTP_BAD_REQUEST},
+    {MN_ENOTFOUND, MHD_HTTP_NOT_FOUND},
+    {MN_EFORMAT, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE},
+    {MN_ECANCELLED, MHD_HTTP_CONFLICT},
+};
+
+unsigned respond_status_of(int mn_code)
+{
+    for (size_t i = 0; i < sizeof status_table / sizeof *status_table; i++)
+        if (status_table[i].code == mn_code)
+            return status_table[i].status;
+    return MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+enum MHD_Result respond_bytes(Request *r, unsigned status, const char *content_type,
+                              const void *data, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    r->status = (int)status;
+    return ret;
+}
+
+enum MHD_Result respond_json(Request *r, unsigned status, cJSON *body)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!text)
+        return respond_bytes(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json",
+                             "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}", 56);
+    size_t len = strlen(text);
+    text[len] = '\n'; /* replaces the NUL: the length is passed */
+    enum MHD_Result ret = respond_bytes(r, status, "application/json", text, len + 1);
+    cJSON_free(text);
+    return ret;
+}
+
+static enum MHD_Result error_body(Request *r, unsigned status, const char *code, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+    return respond_json(r, status, o);
+}
+
+enum MHD_Result respond_error(Request *r, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return error_body(r, status, code, msg);
+}
+
+enum MHD_Result respond_mn_error(Request *r, const MnError *err)
+{
+    return error_body(r, respond_status_of(err->code), mn_code_name(err->code), err->msg);
+}
+
+enum MHD_Result respond_v2_error(Request *r, unsigned status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", msg);
+    return respond_json(r, status, o);
+}

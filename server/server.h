@@ -1,0 +1,69 @@
+/* server.h - what the HTTP side shares: the server (config, model store)
+ * and one request's state, which lives in libmicrohttpd's *req_cls from the
+ * first call of the access handler to the completion callback. */
+#ifndef MN_SERVER_H
+#define MN_SERVER_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "store.h"
+
+typedef struct {
+    ServerConfig cfg;
+    Store *store;
+    struct MHD_Daemon *daemon;
+} Server;
+
+#define REQUEST_MAX_PARAMS 4
+#define REQUEST_MAX_PARTS 4096
+
+/* One uploaded file of a multipart body. */
+typedef struct {
+    char field[32];
+    unsigned char *data;
+    size_t len, cap;
+} Part;
+
+typedef struct {
+    Server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    char path[512];
+    char *params[REQUEST_MAX_PARAMS];  /* {segments} of the route, owned */
+    int n_params;
+    char content_type[128];
+    char *body;                        /* raw body (not multipart), NUL-terminated */
+    size_t len, cap;
+    struct MHD_PostProcessor *pp;
+    Part *parts;
+    int n_parts;
+    bool too_large;                    /* body over max_body: answered 413 at the end */
+    int status;                        /* the status sent, for the log */
+    double started;                    /* seconds, monotonic */
+} Request;
+
+/* Starts the daemon per cfg; the bound port is written back to cfg.port. */
+int server_start(Server *srv, char *err, size_t err_len);
+void server_stop(Server *srv);
+
+/* The route handlers (h_*.c). Each returns an MHD_Result from respond_*. */
+enum MHD_Result h_predict(Request *r);
+enum MHD_Result h_models_list(Request *r);
+enum MHD_Result h_model_get(Request *r);
+enum MHD_Result h_backprop(Request *r);
+enum MHD_Result h_v2_server(Request *r);
+enum MHD_Result h_v2_live(Request *r);
+enum MHD_Result h_v2_ready(Request *r);
+enum MHD_Result h_v2_model(Request *r);
+enum MHD_Result h_v2_model_ready(Request *r);
+enum MHD_Result h_v2_infer(Request *r);
+enum MHD_Result h_ping(Request *r);
+enum MHD_Result h_index(Request *r);
+
+/* A query argument, or NULL. */
+const char *request_arg(Request *r, const char *name);
+
+#endif

@@ -1,0 +1,191 @@
+/* store.c - loaded model versions behind a mutex; entries are freed when
+ * the last holder releases them after they left the store. */
+#include "store.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_dir.h"
+#include "model_file.h"
+
+typedef struct Slot {
+    StoreEntry entry;
+    int refs;          /* holders; the store's own reference counts as one */
+    struct Slot *next;
+} Slot;
+
+struct Store {
+    pthread_mutex_t lock;
+    Slot *slots;
+    char dir[1024];
+    SpecLimits limits;
+};
+
+static void slot_unref(Slot *slot)
+{
+    if (--slot->refs == 0) {
+        model_free(slot->entry.model);
+        free(slot);
+    }
+}
+
+static void load_name(Store *s, const char *name)
+{
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s/%s", s->dir, name);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int v;
+        char tail[8], path[4096];
+        if (sscanf(e->d_name, "v%d.mn%7s", &v, tail) != 2 || strcmp(tail, "m") || v < 1)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        MnError err = {0};
+        Model *m = NULL;
+        if (model_load(path, &s->limits, &m, &err)) {
+            fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"model not loaded\",\"error\":\"%s\"}\n",
+                    err.msg);
+            continue;
+        }
+        Slot *slot = calloc(1, sizeof *slot);
+        if (!slot) {
+            model_free(m);
+            continue;
+        }
+        snprintf(slot->entry.name, sizeof slot->entry.name, "%s", name);
+        slot->entry.version = v;
+        slot->entry.model = m;
+        slot->refs = 1;
+        slot->next = s->slots;
+        s->slots = slot;
+    }
+    closedir(d);
+}
+
+Store *store_open(const char *dir, const SpecLimits *lim, MnError *err)
+{
+    Store *s = calloc(1, sizeof *s);
+    if (!s) {
+        mn_fail(err, MN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    s->limits = *lim;
+    DIR *d = opendir(dir);
+    if (!d) {
+        mn_fail(err, MN_ENOTFOUND, "model store %s cannot be opened", dir);
+        store_close(s);
+        return NULL;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char name[64];
+        int v;
+        if (e->d_name[0] == '.' || model_ref_parse(e->d_name, name, sizeof name, &v, NULL))
+            continue;
+        load_name(s, name);
+    }
+    closedir(d);
+    return s;
+}
+
+void store_close(Store *s)
+{
+    if (!s)
+        return;
+    for (Slot *slot = s->slots, *next; slot; slot = next) {
+        next = slot->next;
+        slot_unref(slot);
+    }
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+const StoreEntry *store_acquire(Store *s, const char *name, int version, MnError *err)
+{
+    pthread_mutex_lock(&s->lock);
+    Slot *best = NULL;
+    for (Slot *slot = s->slots; slot; slot = slot->next)
+        if (strcmp(slot->entry.name, name) == 0 &&
+            (version ? slot->entry.version == version
+                     : !best || slot->entry.version > best->entry.version))
+            best = slot;
+    if (best)
+        best->refs++;
+    pthread_mutex_unlock(&s->lock);
+    if (!best) {
+        if (version)
+            mn_fail(err, MN_ENOTFOUND, "model \"%s\" has no version %d", name, version);
+        else
+            mn_fail(err, MN_ENOTFOUND, "model \"%s\" not found", name);
+        return NULL;
+    }
+    return &best->entry;
+}
+
+void store_release(Store *s, const StoreEntry *e)
+{
+    pthread_mutex_lock(&s->lock);
+    slot_unref((Slot *)((char *)e - offsetof(Slot, entry)));
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int compare_ints(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void store_each(Store *s, void (*fn)(const char *name, const int *versions, int n, void *ctx),
+                void *ctx)
+{
+    pthread_mutex_lock(&s->lock);
+    int total = 0;
+    for (Slot *slot = s->slots; slot; slot = slot->next)
+        total++;
+    const char **names = malloc((size_t)(total ? total : 1) * sizeof *names);
+    int *versions = malloc((size_t)(total ? total : 1) * sizeof *versions);
+    int n_names = 0;
+    for (Slot *slot = s->slots; names && slot; slot = slot->next) {
+        bool seen = false;
+        for (int i = 0; i < n_names && !seen; i++)
+            seen = strcmp(names[i], slot->entry.name) == 0;
+        if (!seen)
+            names[n_names++] = slot->entry.name;
+    }
+    if (names && versions) {
+        qsort(names, (size_t)n_names, sizeof *names, compare_names);
+        for (int i = 0; i < n_names; i++) {
+            int n = 0;
+            for (Slot *slot = s->slots; slot; slot = slot->next)
+                if (strcmp(slot->entry.name, names[i]) == 0)
+                    versions[n++] = slot->entry.version;
+            qsort(versions, (size_t)n, sizeof *versions, compare_ints);
+            fn(names[i], versions, n, ctx);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(names);
+    free(versions);
+}
+
+int store_count(Store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int n = 0;
+    for (Slot *slot = s->slots; slot; slot = slot->next)
+        n++;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}

@@ -1,0 +1,36 @@
+/* store.h - the model store: every MODELS/NAME/vN.mnm loaded at start,
+ * each version reference-counted so a request that holds one keeps it
+ * alive while a newer version is added or an old one deleted. Thread-safe. */
+#ifndef MN_STORE_H
+#define MN_STORE_H
+
+#include <stdbool.h>
+
+#include "error.h"
+#include "model.h"
+
+typedef struct Store Store;
+
+typedef struct {
+    char name[64];
+    int version;
+    Model *model;   /* read-only while held */
+} StoreEntry;
+
+/* Loads every valid model under dir; a file that fails its checks is
+ * skipped with a line on stderr (never served). */
+Store *store_open(const char *dir, const SpecLimits *lim, MnError *err);
+void store_close(Store *s);
+
+/* The entry for name at version (0: the latest), held until store_release;
+ * NULL with MN_ENOTFOUND in err when absent. */
+const StoreEntry *store_acquire(Store *s, const char *name, int version, MnError *err);
+void store_release(Store *s, const StoreEntry *e);
+
+/* Names (sorted, deduplicated) and each one's versions, for listings:
+ * calls fn once per name with its versions ascending. */
+void store_each(Store *s, void (*fn)(const char *name, const int *versions, int n, void *ctx),
+                void *ctx);
+int store_count(Store *s);
+
+#endif
