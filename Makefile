@@ -2,7 +2,7 @@
 #   make            build build/mnistd
 #   make test       install missing Debian packages, prepare data, build, run every test
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make run        set up and start the server (serve, once issue 3 lands; the CLI until then)
+#   make run        set up and start the server on http://127.0.0.1:8080
 #   make data       put Fashion-MNIST and MNIST where mnistd looks (DATA_DIR)
 #   make models     retrain the shipped default models from specs/ (deterministic)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -53,10 +53,13 @@ $(BUILD)/tests/util/check_util.o: tests/check_util.c $(FLAGS_STAMP)
 $(BUILD)/libmnistd.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
 
-$(BUILD)/mnistd: $(CLI_OBJ) $(SERVER_OBJ) $(BUILD)/libmnistd.a
+$(BUILD)/libmnistd-server.a: $(SERVER_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/mnistd: $(CLI_OBJ) $(BUILD)/libmnistd-server.a $(BUILD)/libmnistd.a
 	$(CC) $(SAN) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libmnistd.a
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libmnistd-server.a $(BUILD)/libmnistd.a
 	$(CC) $(SAN) $(CFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
 
 deps:
@@ -87,13 +90,11 @@ models: data
 	@$(MAKE) --no-print-directory $(BUILD)/mnistd
 	scripts/make-models.sh $(BUILD)/mnistd $(DATA_DIR) $(MODELS_DIR)
 
-# Until the HTTP service lands: the shipped models, summarised and scored on the test sets.
+# The server on http://127.0.0.1:8080 (HOST=, PORT= to change), with the shipped models.
 run: data
 	@$(MAKE) --no-print-directory $(BUILD)/mnistd
-	@for m in mnist-cnn fashion-cnn; do \
-	  $(BUILD)/mnistd summary --model $$m --models $(MODELS_DIR) && \
-	  $(BUILD)/mnistd evaluate --model $$m --models $(MODELS_DIR) --data $(DATA_DIR) || exit 1; \
-	done
+	$(BUILD)/mnistd serve --host $${HOST:-127.0.0.1} --port $${PORT:-8080} \
+	  --models $(MODELS_DIR) --data $(DATA_DIR)
 
 install: $(BUILD)/mnistd
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mnistd/specs $(DESTDIR)$(PREFIX)/share/mnistd/models
