@@ -27,18 +27,9 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     cli_blas_threads();
 
-    SpecLimits lim;
-    spec_limits_default(&lim);
-    lim.max_params = (size_t)srv.cfg.max_params;
-    MnError err = {0};
-    if (!(srv.store = store_open(srv.cfg.models_dir, &lim, &err))) {
-        fprintf(stderr, "mnistd serve: %s\n", err.msg);
-        return 1;
-    }
-    char why[256];
+    char why[512];
     if (server_start(&srv, why, sizeof why)) {
         fprintf(stderr, "mnistd serve: %s\n", why);
-        store_close(srv.store);
         return 1;
     }
     fprintf(stderr,
@@ -49,6 +40,5 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopping\",\"signal\":\"%s\"}\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server_stop(&srv);
-    store_close(srv.store);
     return 0;
 }

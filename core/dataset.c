@@ -137,6 +137,32 @@ done:
     return rc;
 }
 
+int dataset_count(const char *data_dir, const char *name, DatasetSplit split, int *n,
+                  MnError *err)
+{
+    Dataset d;
+    memset(&d, 0, sizeof d);
+    cJSON *desc = NULL;
+    if (!name[0] || strchr(name, '/') || name[0] == '.')
+        return mn_fail(err, MN_EINVAL, "dataset name \"%s\" is not allowed", name);
+    int rc = read_descriptor(data_dir, name, &d, &desc, err);
+    if (rc)
+        return rc;
+    const char *labels = split_file(desc, split == SPLIT_TRAIN ? "train" : "test", "labels");
+    char path[4096];
+    IdxArray la = {0};
+    if (!labels)
+        rc = mn_fail(err, MN_ECORRUPT, "%s/%s/dataset.json: no labels file", data_dir, name);
+    else {
+        snprintf(path, sizeof path, "%s/%s/%s", data_dir, name, labels);
+        if ((rc = idx_load(path, DATASET_MAX_BYTES, &la, err)) == 0)
+            *n = (int)la.dims[0];
+    }
+    idx_free(&la);
+    cJSON_Delete(desc);
+    return rc;
+}
+
 void dataset_free(Dataset *d)
 {
     free(d->images);

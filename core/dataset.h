@@ -36,6 +36,10 @@ void dataset_free(Dataset *d);
 char **dataset_list(const char *data_dir);
 void dataset_list_free(char **names);
 
+/* The number of samples in a split, from its labels file alone (cheap). */
+int dataset_count(const char *data_dir, const char *name, DatasetSplit split, int *n,
+                  MnError *err);
+
 /* Per-pixel mean and std (population, as sklearn's StandardScaler; a zero
  * std becomes 1) over the first n samples. mean/std: shape_numel floats. */
 void dataset_standardize_stats(const Dataset *d, int n, float *mean, float *std);

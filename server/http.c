@@ -31,6 +31,8 @@ static const Route routes[] = {
     {"GET", "/models/*", h_model_get},
     {"GET", "/models/*/versions/*", h_model_get},
     {"POST", "/backprop", h_backprop},
+    {"GET", "/datasets", h_datasets_list},
+    {"GET", "/datasets/*/samples/*", h_dataset_sample},
     {"GET", "/v2", h_v2_server},
     {"GET", "/v2/health/live", h_v2_live},
     {"GET", "/v2/health/ready", h_v2_ready},
@@ -246,14 +248,29 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
 }
 
+/* The model store and dataset cache, then the daemon. */
 int server_start(Server *srv, char *err, size_t err_len)
 {
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    lim.max_params = (size_t)srv->cfg.max_params;
+    MnError e = {0};
+    if (!(srv->store = store_open(srv->cfg.models_dir, &lim, &e))) {
+        snprintf(err, err_len, "%s", e.msg);
+        return -1;
+    }
+    if (!(srv->datasets = dataset_cache_new(srv->cfg.data_dir))) {
+        snprintf(err, err_len, "out of memory");
+        server_stop(srv);
+        return -1;
+    }
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)srv->cfg.port);
     if (inet_pton(AF_INET, srv->cfg.host, &addr.sin_addr) != 1) {
         snprintf(err, err_len, "--host \"%s\" is not an IPv4 address", srv->cfg.host);
+        server_stop(srv);
         return -1;
     }
     long threads = srv->cfg.threads ? srv->cfg.threads : sysconf(_SC_NPROCESSORS_ONLN);
@@ -267,6 +284,7 @@ int server_start(Server *srv, char *err, size_t err_len)
         on_completed, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, err_len, "cannot listen on %s:%ld", srv->cfg.host, srv->cfg.port);
+        server_stop(srv);
         return -1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -283,4 +301,8 @@ void server_stop(Server *srv)
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
+    store_close(srv->store);
+    dataset_cache_free(srv->datasets);
+    srv->store = NULL;
+    srv->datasets = NULL;
 }

@@ -9,11 +9,13 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "dataset_cache.h"
 #include "store.h"
 
 typedef struct {
     ServerConfig cfg;
     Store *store;
+    DatasetCache *datasets;
     struct MHD_Daemon *daemon;
 } Server;
 
@@ -45,7 +47,8 @@ typedef struct {
     double started;                    /* seconds, monotonic */
 } Request;
 
-/* Starts the daemon per cfg; the bound port is written back to cfg.port. */
+/* Opens the model store and starts the daemon per cfg; the bound port is
+ * written back to cfg.port. server_stop drains requests and frees it all. */
 int server_start(Server *srv, char *err, size_t err_len);
 void server_stop(Server *srv);
 
@@ -61,6 +64,8 @@ enum MHD_Result h_v2_model(Request *r);
 enum MHD_Result h_v2_model_ready(Request *r);
 enum MHD_Result h_v2_infer(Request *r);
 enum MHD_Result h_ping(Request *r);
+enum MHD_Result h_datasets_list(Request *r);
+enum MHD_Result h_dataset_sample(Request *r);
 enum MHD_Result h_index(Request *r);
 
 /* A query argument, or NULL. */

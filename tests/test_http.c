@@ -27,23 +27,15 @@ static void start_server(long max_body)
     srv.cfg.max_body = max_body;
     srv.cfg.max_batch = 8;
     snprintf(srv.cfg.models_dir, sizeof srv.cfg.models_dir, "%s/models", check_util_src_dir());
-    SpecLimits lim;
-    spec_limits_default(&lim);
-    MnError err = {0};
-    srv.store = store_open(srv.cfg.models_dir, &lim, &err);
-    ck_assert_msg(srv.store != NULL, "%s", err.msg);
-    char why[256];
+    snprintf(srv.cfg.data_dir, sizeof srv.cfg.data_dir, "%s", check_util_data_dir());
+    char why[512];
     ck_assert_msg(server_start(&srv, why, sizeof why) == 0, "%s", why);
     ck_assert_int_gt(srv.cfg.port, 0);
 }
 
 static void setup(void) { start_server(1 << 20); }
 
-static void teardown(void)
-{
-    server_stop(&srv);
-    store_close(srv.store);
-}
+static void teardown(void) { server_stop(&srv); }
 
 typedef struct {
     int status;
@@ -413,6 +405,53 @@ START_TEST(test_models_and_aliases)
 }
 END_TEST
 
+START_TEST(test_datasets_and_samples)
+{
+    Reply r = get("/datasets");
+    cJSON *j = json_of(&r);
+    cJSON *sets = cJSON_GetObjectItem(j, "datasets");
+    ck_assert_int_eq(cJSON_GetArraySize(sets), 2);
+    cJSON *fashion = cJSON_GetArrayItem(sets, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(fashion, "name")->valuestring, "fashion-mnist");
+    ck_assert_int_eq(cJSON_GetObjectItem(fashion, "train_samples")->valueint, 60000);
+    ck_assert_int_eq(cJSON_GetObjectItem(fashion, "test_samples")->valueint, 10000);
+    ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(fashion, "classes"), 9)->valuestring,
+                     "Ankle boot");
+    cJSON_Delete(j);
+    reply_free(&r);
+
+    Dataset test;
+    MnError err = {0};
+    ck_assert_int_eq(dataset_load(check_util_data_dir(), "mnist", SPLIT_TEST, &test, &err), 0);
+    r = get("/datasets/mnist/samples/3");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.headers, "image/png"));
+    char want[32];
+    snprintf(want, sizeof want, "X-Label: %d", test.labels[3]);
+    ck_assert_msg(strstr(r.headers, want), "%s", r.headers);
+    float px[784];
+    ImageLimits lim;
+    image_limits_default(&lim);
+    ck_assert_int_eq(image_from_png(r.body, r.body_len, &lim, IMAGE_PRE_NONE, 28, 28, px, &err), 0);
+    for (int i = 0; i < 784; i++)
+        ck_assert_float_eq_tol(px[i], test.images[3 * 784 + i] / 255.0f, 1e-6f);
+    reply_free(&r);
+    r = get("/datasets/mnist/samples/3?format=json");
+    j = json_of(&r);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "label")->valueint, test.labels[3]);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "pixels")), 784);
+    cJSON_Delete(j);
+    reply_free(&r);
+    r = get("/datasets/mnist/samples/10000");
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
+    r = get("/datasets/nosuch/samples/0");
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
+    dataset_free(&test);
+}
+END_TEST
+
 static void expect_error(Reply r, int status, const char *code, const char *says)
 {
     ck_assert_msg(r.status == status, "status %d, want %d: %s", r.status, status, r.body);
@@ -483,6 +522,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_v2_infer_datatypes);
     tcase_add_test(tc, test_models_and_aliases);
     tcase_add_test(tc, test_error_statuses);
+    tcase_add_test(tc, test_datasets_and_samples);
     suite_add_tcase(s, tc);
     return s;
 }
