@@ -8,6 +8,7 @@
 #include "dataset.h"
 #include "options.h"
 #include "train.h"
+#include "train_report.h"
 
 int cmd_evaluate(int argc, char **argv)
 {
@@ -61,13 +62,7 @@ int cmd_evaluate(int argc, char **argv)
     cJSON *classes = cJSON_AddArrayToObject(o, "classes");
     for (int c = 0; c < m->n_classes; c++)
         cJSON_AddItemToArray(classes, cJSON_CreateString(m->class_names[c]));
-    cJSON *rows = cJSON_AddArrayToObject(o, "confusion_matrix");
-    for (int t = 0; t < ev.k; t++) {
-        cJSON *row = cJSON_CreateArray();
-        for (int p = 0; p < ev.k; p++)
-            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)ev.confusion[t * ev.k + p]));
-        cJSON_AddItemToArray(rows, row);
-    }
+    cJSON_AddItemToObject(o, "confusion_matrix", train_report_confusion(&ev));
     char *text = cJSON_PrintUnformatted(o);
     puts(text);
     free(text);

@@ -1,11 +1,9 @@
 /* cmd_train.c - `mnistd train SPEC.json`: train, evaluate on the test
  * split, save the next version, and print one JSON summary line last on
  * stdout. Progress goes to stderr. */
-#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "dataset.h"
@@ -14,66 +12,7 @@
 #include "options.h"
 #include "progress.h"
 #include "train.h"
-
-static cJSON *confusion_json(const EvalResult *ev)
-{
-    cJSON *rows = cJSON_CreateArray();
-    for (int t = 0; t < ev->k; t++) {
-        cJSON *row = cJSON_CreateArray();
-        for (int p = 0; p < ev->k; p++)
-            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)ev->confusion[t * ev->k + p]));
-        cJSON_AddItemToArray(rows, row);
-    }
-    return rows;
-}
-
-/* Training history and test metrics, kept in the model file's header. */
-static char *meta_text(const ModelSpec *s, const TrainResult *tr, const EvalResult *ev)
-{
-    cJSON *meta = cJSON_CreateObject();
-    char when[32];
-    time_t t = time(NULL);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    cJSON_AddStringToObject(meta, "trained_at", when);
-    cJSON_AddStringToObject(meta, "dataset", s->dataset);
-    cJSON_AddNumberToObject(meta, "train_samples", tr->n_train);
-    cJSON_AddNumberToObject(meta, "validation_samples", tr->n_val);
-    cJSON_AddNumberToObject(meta, "epochs", tr->epochs_run);
-    cJSON_AddBoolToObject(meta, "stopped_early", tr->stopped_early);
-    cJSON_AddNumberToObject(meta, "restored_epoch", tr->best_epoch);
-    cJSON_AddNumberToObject(meta, "seconds", tr->seconds);
-    cJSON *hist = cJSON_AddArrayToObject(meta, "history");
-    for (int e = 0; e < tr->epochs_run; e++) {
-        const EpochStats *es = &tr->history[e];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "epoch", e + 1);
-        cJSON_AddNumberToObject(o, "loss", es->loss);
-        cJSON_AddNumberToObject(o, "accuracy", es->accuracy);
-        if (tr->has_val) {
-            cJSON_AddNumberToObject(o, "val_loss", es->val_loss);
-            cJSON_AddNumberToObject(o, "val_accuracy", es->val_accuracy);
-        }
-        cJSON_AddNumberToObject(o, "seconds", es->seconds);
-        cJSON_AddItemToArray(hist, o);
-    }
-    cJSON *test = cJSON_AddObjectToObject(meta, "test");
-    cJSON_AddNumberToObject(test, "loss", ev->loss);
-    cJSON_AddNumberToObject(test, "accuracy", ev->accuracy);
-    cJSON_AddNumberToObject(test, "samples", (double)ev->n);
-    cJSON_AddItemToObject(test, "confusion_matrix", confusion_json(ev));
-    char *text = cJSON_PrintUnformatted(meta);
-    cJSON_Delete(meta);
-    return text;
-}
-
-static double best_train_accuracy(const TrainResult *tr)
-{
-    double best = 0.0;
-    for (int e = 0; e < tr->epochs_run; e++)
-        if (tr->history[e].accuracy > best)
-            best = tr->history[e].accuracy;
-    return best;
-}
+#include "train_report.h"
 
 int cmd_train(int argc, char **argv)
 {
@@ -140,7 +79,7 @@ int cmd_train(int argc, char **argv)
     if (train_fit(m, &train, &test, &cb, &tr, &err) ||
         train_evaluate(m, &test, 0, &ev, &err))
         goto fail;
-    if (!(m->meta_json = meta_text(&spec, &tr, &ev))) {
+    if (!(m->meta_json = train_report_json(&spec, &tr, &ev))) {
         mn_fail(&err, MN_ENOMEM, "out of memory");
         goto fail;
     }
@@ -151,7 +90,7 @@ int cmd_train(int argc, char **argv)
             path);
     printf("{\"model\":\"%s\",\"version\":%d,\"params\":%zu,\"epochs\":%d,\"seconds\":%.2f,"
            "\"best_train_accuracy\":%.4f,\"test_loss\":%.4f,\"test_accuracy\":%.4f}\n",
-           spec.name, version, m->n_params, tr.epochs_run, tr.seconds, best_train_accuracy(&tr),
+           spec.name, version, m->n_params, tr.epochs_run, tr.seconds, train_report_best_accuracy(&tr),
            ev.loss, ev.accuracy);
     status = 0;
     goto done;

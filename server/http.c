@@ -23,28 +23,33 @@ typedef struct {
     const char *method;
     const char *pattern; /* segments; "*" matches one segment, captured as a param */
     enum MHD_Result (*handler)(Request *r);
+    bool needs_token;    /* changes state: needs the bearer token when one is set */
 } Route;
 
 static const Route routes[] = {
-    {"POST", "/predict", h_predict},
-    {"GET", "/models", h_models_list},
-    {"GET", "/models/*", h_model_get},
-    {"GET", "/models/*/versions/*", h_model_get},
-    {"POST", "/backprop", h_backprop},
-    {"GET", "/datasets", h_datasets_list},
-    {"GET", "/datasets/*/samples/*", h_dataset_sample},
-    {"GET", "/v2", h_v2_server},
-    {"GET", "/v2/health/live", h_v2_live},
-    {"GET", "/v2/health/ready", h_v2_ready},
-    {"GET", "/v2/models/*", h_v2_model},
-    {"GET", "/v2/models/*/versions/*", h_v2_model},
-    {"GET", "/v2/models/*/ready", h_v2_model_ready},
-    {"GET", "/v2/models/*/versions/*/ready", h_v2_model_ready},
-    {"POST", "/v2/models/*/infer", h_v2_infer},
-    {"POST", "/v2/models/*/versions/*/infer", h_v2_infer},
-    {"GET", "/ping", h_ping},
-    {"POST", "/predictions/*", h_predict}, /* TorchServe */
-    {"GET", "/", h_index},
+    {"POST", "/predict", h_predict, false},
+    {"GET", "/models", h_models_list, false},
+    {"GET", "/models/*", h_model_get, false},
+    {"GET", "/models/*/versions/*", h_model_get, false},
+    {"POST", "/backprop", h_backprop, false},
+    {"POST", "/train", h_train, true},
+    {"GET", "/jobs", h_jobs_list, false},
+    {"GET", "/jobs/*", h_job_get, false},
+    {"DELETE", "/jobs/*", h_job_cancel, true},
+    {"GET", "/datasets", h_datasets_list, false},
+    {"GET", "/datasets/*/samples/*", h_dataset_sample, false},
+    {"GET", "/v2", h_v2_server, false},
+    {"GET", "/v2/health/live", h_v2_live, false},
+    {"GET", "/v2/health/ready", h_v2_ready, false},
+    {"GET", "/v2/models/*", h_v2_model, false},
+    {"GET", "/v2/models/*/versions/*", h_v2_model, false},
+    {"GET", "/v2/models/*/ready", h_v2_model_ready, false},
+    {"GET", "/v2/models/*/versions/*/ready", h_v2_model_ready, false},
+    {"POST", "/v2/models/*/infer", h_v2_infer, false},
+    {"POST", "/v2/models/*/versions/*/infer", h_v2_infer, false},
+    {"GET", "/ping", h_ping, false},
+    {"POST", "/predictions/*", h_predict, false}, /* TorchServe */
+    {"GET", "/", h_index, false},
 };
 
 static double now_seconds(void)
@@ -92,14 +97,45 @@ const char *request_arg(Request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* Compares every byte whatever the first difference, so timing tells nothing. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < lb; i++)
+        diff |= (unsigned char)(a[i < la ? i : 0] ^ b[i]);
+    return diff == 0;
+}
+
+static enum MHD_Result check_token(Request *r, bool *ok)
+{
+    *ok = true;
+    const char *token = r->srv->cfg.token;
+    if (!token[0])
+        return MHD_YES;
+    const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_AUTHORIZATION);
+    *ok = false;
+    if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+        return respond_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                             "%s %s needs Authorization: Bearer TOKEN", r->method, r->path);
+    if (!same_secret(auth + 7, token))
+        return respond_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "the bearer token is not valid");
+    *ok = true;
+    return MHD_YES;
+}
+
 static enum MHD_Result dispatch(Request *r)
 {
     bool path_known = false;
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         if (!route_match(routes[i].pattern, r->path, r))
             continue;
-        if (strcmp(routes[i].method, r->method) == 0)
-            return routes[i].handler(r);
+        if (strcmp(routes[i].method, r->method) == 0) {
+            bool ok = true;
+            enum MHD_Result ret = routes[i].needs_token ? check_token(r, &ok) : MHD_YES;
+            return ok ? routes[i].handler(r) : ret;
+        }
         path_known = true;
         for (int k = 0; k < r->n_params; k++) {
             free(r->params[k]);
@@ -264,6 +300,11 @@ int server_start(Server *srv, char *err, size_t err_len)
         server_stop(srv);
         return -1;
     }
+    if (!(srv->jobs = jobs_open(&srv->cfg, srv->store, srv->datasets, &e))) {
+        snprintf(err, err_len, "%s", e.msg);
+        server_stop(srv);
+        return -1;
+    }
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
@@ -301,8 +342,10 @@ void server_stop(Server *srv)
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
+    jobs_close(srv->jobs); /* cancels running jobs: they end "cancelled", journalled */
     store_close(srv->store);
     dataset_cache_free(srv->datasets);
+    srv->jobs = NULL;
     srv->store = NULL;
     srv->datasets = NULL;
 }

@@ -10,12 +10,14 @@
 
 #include "config.h"
 #include "dataset_cache.h"
+#include "jobs.h"
 #include "store.h"
 
 typedef struct {
     ServerConfig cfg;
     Store *store;
     DatasetCache *datasets;
+    Jobs *jobs;
     struct MHD_Daemon *daemon;
 } Server;
 
@@ -65,6 +67,10 @@ enum MHD_Result h_v2_model_ready(Request *r);
 enum MHD_Result h_v2_infer(Request *r);
 enum MHD_Result h_ping(Request *r);
 enum MHD_Result h_datasets_list(Request *r);
+enum MHD_Result h_train(Request *r);
+enum MHD_Result h_jobs_list(Request *r);
+enum MHD_Result h_job_get(Request *r);
+enum MHD_Result h_job_cancel(Request *r);
 enum MHD_Result h_dataset_sample(Request *r);
 enum MHD_Result h_index(Request *r);
 

@@ -137,6 +137,24 @@ void store_release(Store *s, const StoreEntry *e)
     pthread_mutex_unlock(&s->lock);
 }
 
+int store_add(Store *s, const char *name, int version, Model *m, MnError *err)
+{
+    Slot *slot = calloc(1, sizeof *slot);
+    if (!slot)
+        return mn_fail(err, MN_ENOMEM, "out of memory");
+    snprintf(slot->entry.name, sizeof slot->entry.name, "%s", name);
+    slot->entry.version = version;
+    slot->entry.model = m;
+    slot->refs = 1;
+    pthread_mutex_lock(&s->lock);
+    slot->next = s->slots;
+    s->slots = slot;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+const char *store_dir(const Store *s) { return s->dir; }
+
 static int compare_ints(const void *a, const void *b)
 {
     return *(const int *)a - *(const int *)b;

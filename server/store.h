@@ -27,6 +27,11 @@ void store_close(Store *s);
 const StoreEntry *store_acquire(Store *s, const char *name, int version, MnError *err);
 void store_release(Store *s, const StoreEntry *e);
 
+/* Adds a version (taking ownership of m); it is visible to the next
+ * acquire of that name, while holders of older versions keep theirs. */
+int store_add(Store *s, const char *name, int version, Model *m, MnError *err);
+const char *store_dir(const Store *s);
+
 /* Names (sorted, deduplicated) and each one's versions, for listings:
  * calls fn once per name with its versions ascending. */
 void store_each(Store *s, void (*fn)(const char *name, const int *versions, int n, void *ctx),

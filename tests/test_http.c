@@ -18,24 +18,44 @@
 #include "server.h"
 
 static Server srv;
+static char *store; /* a copy of the shipped models: jobs write versions and a journal */
 
-static void start_server(long max_body)
+static void start_server(const char *token, long max_jobs)
 {
     memset(&srv, 0, sizeof srv);
     ck_assert_int_eq(config_load(&srv.cfg, 0, NULL), 0);
     srv.cfg.port = 0;
-    srv.cfg.max_body = max_body;
+    srv.cfg.max_body = 1 << 20;
     srv.cfg.max_batch = 8;
-    snprintf(srv.cfg.models_dir, sizeof srv.cfg.models_dir, "%s/models", check_util_src_dir());
+    srv.cfg.max_jobs = max_jobs;
+    snprintf(srv.cfg.token, sizeof srv.cfg.token, "%s", token ? token : "");
+    snprintf(srv.cfg.models_dir, sizeof srv.cfg.models_dir, "%s", store);
     snprintf(srv.cfg.data_dir, sizeof srv.cfg.data_dir, "%s", check_util_data_dir());
     char why[512];
     ck_assert_msg(server_start(&srv, why, sizeof why) == 0, "%s", why);
     ck_assert_int_gt(srv.cfg.port, 0);
 }
 
-static void setup(void) { start_server(1 << 20); }
+static void make_store(void)
+{
+    store = check_util_tmpdir();
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cp -R %s/models/. %s/", check_util_src_dir(), store);
+    ck_assert_int_eq(system(cmd), 0);
+}
 
-static void teardown(void) { server_stop(&srv); }
+static void setup(void)
+{
+    make_store();
+    start_server(NULL, 16);
+}
+
+static void teardown(void)
+{
+    server_stop(&srv);
+    check_util_rmtree(store);
+    free(store);
+}
 
 typedef struct {
     int status;
@@ -510,6 +530,180 @@ START_TEST(test_error_statuses)
 }
 END_TEST
 
+/* ---- training jobs ---- */
+
+static const char *const TINY_SPEC =
+    "{\"name\":\"tiny\",\"dataset\":\"mnist\",\"layers\":[{\"type\":\"flatten\"},"
+    "{\"type\":\"dense\",\"units\":16,\"activation\":\"relu\"},"
+    "{\"type\":\"dense\",\"units\":10,\"activation\":\"softmax\"}],"
+    "\"epochs\":2,\"batch_size\":128,\"validation_split\":0.1,\"seed\":3}";
+
+/* A job long enough to cancel: a CNN for many epochs. */
+static const char *const LONG_SPEC =
+    "{\"name\":\"long\",\"dataset\":\"mnist\",\"layers\":[{\"type\":\"conv2d\","
+    "\"filters\":32,\"kernel_size\":3,\"activation\":\"relu\"},{\"type\":\"flatten\"},"
+    "{\"type\":\"dense\",\"units\":10,\"activation\":\"softmax\"}],\"epochs\":50}";
+
+static Reply post_json(const char *path, const char *json, const char *token)
+{
+    if (!token)
+        return http("POST", path, "application/json", json, strlen(json));
+    char type[512];
+    snprintf(type, sizeof type, "application/json\r\nAuthorization: Bearer %s", token);
+    return http("POST", path, type, json, strlen(json));
+}
+
+/* Polls the job until its status is one of the wanted ones (or 120 s pass). */
+static cJSON *wait_job(int id, const char *want1, const char *want2)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/jobs/%d", id);
+    for (int tries = 0; tries < 1200; tries++) {
+        Reply r = get(path);
+        cJSON *j = json_of(&r);
+        reply_free(&r);
+        const char *status = cJSON_GetObjectItem(j, "status")->valuestring;
+        if (!strcmp(status, want1) || (want2 && !strcmp(status, want2)))
+            return j;
+        ck_assert_msg(strcmp(status, "failed"), "job %d failed: %s", id,
+                      cJSON_GetStringValue(cJSON_GetObjectItem(j, "error")));
+        cJSON_Delete(j);
+        usleep(100 * 1000);
+    }
+    ck_abort_msg("job %d never became %s", id, want1);
+    return NULL;
+}
+
+static int submit(const char *spec, const char *token)
+{
+    Reply r = post_json("/train", spec, token);
+    ck_assert_msg(r.status == 202, "%d %s", r.status, r.body);
+    ck_assert_ptr_nonnull(strstr(r.headers, "Location: /jobs/"));
+    cJSON *j = json_of(&r);
+    int id = cJSON_GetObjectItem(j, "id")->valueint;
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring, "queued");
+    cJSON_Delete(j);
+    reply_free(&r);
+    return id;
+}
+
+START_TEST(test_train_job_then_serve)
+{
+    int id = submit(TINY_SPEC, NULL);
+    cJSON *job = wait_job(id, "succeeded", NULL);
+    cJSON *result = cJSON_GetObjectItem(job, "result");
+    ck_assert_str_eq(cJSON_GetObjectItem(result, "model")->valuestring, "tiny");
+    ck_assert_int_eq(cJSON_GetObjectItem(result, "version")->valueint, 1);
+    ck_assert_msg(cJSON_GetObjectItem(result, "test_accuracy")->valuedouble > 0.85, "%s",
+                  cJSON_PrintUnformatted(result));
+    cJSON *history = cJSON_GetObjectItem(job, "history");
+    ck_assert_int_eq(cJSON_GetArraySize(history), 2);
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetArrayItem(history, 1), "val_accuracy")));
+    cJSON_Delete(job);
+
+    /* served at once, and saved in the store */
+    size_t len;
+    int label;
+    uint8_t *png = digit_png(0, &len, &label);
+    Reply r = http("POST", "/predict?model=tiny", "image/png", png, len);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    cJSON *j = json_of(&r);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "version")->valueint, 1);
+    cJSON_Delete(j);
+    reply_free(&r);
+    free(png);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tiny/v1.mnm", store);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    r = get("/jobs");
+    j = json_of(&r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "jobs")), 1);
+    cJSON_Delete(j);
+    reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_cancel_and_restart_keeps_history)
+{
+    int done = submit(TINY_SPEC, NULL);
+    cJSON_Delete(wait_job(done, "succeeded", NULL));
+    int id = submit(LONG_SPEC, NULL);
+    cJSON_Delete(wait_job(id, "running", NULL));
+    char path[64];
+    snprintf(path, sizeof path, "/jobs/%d", id);
+    Reply r = http("DELETE", path, NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+    cJSON_Delete(wait_job(id, "cancelled", NULL));
+    r = http("DELETE", path, NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 409);
+    reply_free(&r);
+
+    /* A job that was running when the process died: the journal says started, no finish. */
+    server_stop(&srv);
+    char journal[4200];
+    snprintf(journal, sizeof journal, "%s/.jobs.journal", store);
+    FILE *f = fopen(journal, "a");
+    fprintf(f, "{\"event\":\"submit\",\"id\":%d,\"created\":1,\"spec\":{\"name\":\"x\",\"epochs\":3}}\n"
+               "{\"event\":\"start\",\"id\":%d,\"started\":2}\n{\"event\":\"epo", id + 1, id + 1);
+    fclose(f);
+    start_server(NULL, 16);
+    r = get("/jobs");
+    cJSON *j = json_of(&r);
+    cJSON *jobs = cJSON_GetObjectItem(j, "jobs");
+    ck_assert_int_eq(cJSON_GetArraySize(jobs), 3);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 0), "status")->valuestring, "succeeded");
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 0), "history")), 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 1), "status")->valuestring, "cancelled");
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 2), "status")->valuestring, "interrupted");
+    cJSON_Delete(j);
+    reply_free(&r);
+    /* the trained model came back with the store, and new ids continue */
+    r = get("/models/tiny");
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+    ck_assert_int_eq(submit(TINY_SPEC, NULL), id + 2);
+}
+END_TEST
+
+START_TEST(test_train_refusals_auth_and_queue)
+{
+    expect_error(post_json("/train", "{\"name\":\"x\",\"layers\":[{\"type\":\"dense\",\"units\":16.5}]}", NULL),
+                 400, "invalid_argument", "layers[0].units must be an integer");
+    expect_error(post_json("/train", "{\"name\":\"x\",\"layers\":[{\"type\":\"conv2d\",\"filters\":2,"
+                                     "\"kernel_size\":3},{\"type\":\"dense\",\"units\":10}]}", NULL),
+                 422, "unprocessable", "layer 1 (dense)");
+    expect_error(post_json("/train", "{\"name\":\"x\",\"layers\":[{\"type\":\"flatten\"},"
+                                     "{\"type\":\"dense\",\"units\":20000},{\"type\":\"dense\",\"units\":10}]}", NULL),
+                 422, "limit_exceeded", "over the limit");
+    expect_error(post_json("/train", "{\"name\":\"x\",\"dataset\":\"cifar\",\"layers\":[{\"type\":\"flatten\"},"
+                                     "{\"type\":\"dense\",\"units\":10}]}", NULL),
+                 404, "not_found", "cifar");
+    expect_error(get("/jobs/99"), 404, "not_found", "job 99");
+    server_stop(&srv);
+
+    start_server("s3cret", 1);
+    expect_error(post_json("/train", TINY_SPEC, NULL), 401, "unauthorized", "Bearer");
+    expect_error(post_json("/train", TINY_SPEC, "wrong"), 403, "forbidden", "not valid");
+    int id = submit(LONG_SPEC, "s3cret");
+    cJSON_Delete(wait_job(id, "running", NULL));
+    submit(LONG_SPEC, "s3cret"); /* queued: the queue holds one */
+    Reply r = post_json("/train", LONG_SPEC, "s3cret");
+    ck_assert_int_eq(r.status, 503);
+    ck_assert_ptr_nonnull(strstr(r.headers, "Retry-After: "));
+    reply_free(&r);
+    /* reads stay open; deletes need the token */
+    r = get("/jobs");
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+    char path[64];
+    snprintf(path, sizeof path, "/jobs/%d", id);
+    r = http("DELETE", path, NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 401);
+    reply_free(&r);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -524,6 +718,13 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_error_statuses);
     tcase_add_test(tc, test_datasets_and_samples);
     suite_add_tcase(s, tc);
+    TCase *jobs = tcase_create("Jobs");
+    tcase_add_checked_fixture(jobs, setup, teardown);
+    tcase_set_timeout(jobs, 300);
+    tcase_add_test(jobs, test_train_job_then_serve);
+    tcase_add_test(jobs, test_cancel_and_restart_keeps_history);
+    tcase_add_test(jobs, test_train_refusals_auth_and_queue);
+    suite_add_tcase(s, jobs);
     return s;
 }
 

@@ -1,0 +1,100 @@
+/* h_jobs.c - POST /train (a spec, checked in full before it is queued:
+ * 400 for malformed, 422 for impossible, 404 for an unknown dataset, 503
+ * with Retry-After when the queue is full), GET /jobs, GET /jobs/{id} and
+ * DELETE /jobs/{id}. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs.h"
+#include "json.h"
+#include "respond.h"
+
+static int job_id(const Request *r)
+{
+    char *end;
+    long id = strtol(r->params[0], &end, 10);
+    return *end || id < 1 || id > 1000000000 ? -1 : (int)id;
+}
+
+enum MHD_Result h_train(Request *r)
+{
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    lim.max_params = (size_t)r->srv->cfg.max_params;
+    ModelSpec spec;
+    MnError err = {0};
+    Model *m = NULL;
+    int rc = spec_parse(r->body ? r->body : "", r->len, &lim, &spec, &err);
+    if (rc == 0)
+        rc = model_build(&spec, &lim, &m, &err); /* shapes and the parameter limit, now */
+    model_free(m);
+    int n;
+    if (rc == 0)
+        rc = dataset_count(r->srv->cfg.data_dir, spec.dataset, SPLIT_TRAIN, &n, &err);
+    if (rc == MN_ELIMIT && strstr(err.msg, "parameters"))
+        return respond_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT, "limit_exceeded", "%s", err.msg);
+    if (rc)
+        return respond_mn_error(r, &err);
+    cJSON *job = NULL;
+    if (jobs_submit(r->srv->jobs, &spec, &job, &err)) {
+        struct MHD_Response *resp;
+        cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+        cJSON_AddStringToObject(e, "code", "queue_full");
+        cJSON_AddStringToObject(e, "message", err.msg);
+        char *text = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "30");
+        enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+        MHD_destroy_response(resp);
+        r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        return ret;
+    }
+    int id = cJSON_GetObjectItem(job, "id")->valueint;
+    char *text = cJSON_PrintUnformatted(job);
+    cJSON_Delete(job);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    char location[64];
+    snprintf(location, sizeof location, "/jobs/%d", id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+    enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_ACCEPTED, resp);
+    MHD_destroy_response(resp);
+    r->status = MHD_HTTP_ACCEPTED;
+    return ret;
+}
+
+enum MHD_Result h_jobs_list(Request *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "jobs", jobs_list(r->srv->jobs));
+    return respond_json(r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result h_job_get(Request *r)
+{
+    int id = job_id(r);
+    cJSON *job = id > 0 ? jobs_get(r->srv->jobs, id) : NULL;
+    if (!job)
+        return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", "job %s not found", r->params[0]);
+    return respond_json(r, MHD_HTTP_OK, job);
+}
+
+enum MHD_Result h_job_cancel(Request *r)
+{
+    int id = job_id(r);
+    if (id < 0)
+        return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", "job %s not found", r->params[0]);
+    MnError err = {0};
+    cJSON *job = NULL;
+    if (jobs_cancel(r->srv->jobs, id, &job, &err)) {
+        cJSON_Delete(job);
+        if (err.code == MN_ECANCELLED)
+            return respond_error(r, MHD_HTTP_CONFLICT, "conflict", "%s", err.msg);
+        return respond_mn_error(r, &err);
+    }
+    return respond_json(r, MHD_HTTP_OK, job);
+}

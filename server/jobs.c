@@ -1,0 +1,478 @@
+/* jobs.c - the job table, its workers and its journal (see jobs.h).
+ * DESIGN: one mutex guards the table; workers sleep on a condition variable
+ * until a job is queued; training itself runs outside the lock and reports
+ * through callbacks that take it briefly. Journal records: submit (spec),
+ * start, epoch (stats), finish (state, error, result). */
+#include "jobs.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "journal.h"
+#include "model_dir.h"
+#include "model_file.h"
+#include "train.h"
+#include "train_report.h"
+
+typedef enum { JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED, JOB_INTERRUPTED } JobState;
+
+static const char *const state_names[] = {"queued",    "running",   "succeeded",
+                                          "failed",    "cancelled", "interrupted"};
+
+typedef struct {
+    int id;
+    JobState state;
+    cJSON *spec;
+    int epoch, epochs, batch, batches;
+    cJSON *history;
+    char error[256];
+    bool has_result;
+    char model[64];
+    int version;
+    double test_accuracy, test_loss, best_train_accuracy;
+    double created, started, finished;
+    atomic_bool cancel;
+} Job;
+
+struct Jobs {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    Job **jobs;
+    int n, cap, next_id, queued;
+    bool stopping;
+    pthread_t *workers;
+    int n_workers;
+    Journal journal;
+    const ServerConfig *cfg;
+    Store *store;
+    DatasetCache *datasets;
+};
+
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static Job *find(Jobs *j, int id)
+{
+    for (int i = 0; i < j->n; i++)
+        if (j->jobs[i]->id == id)
+            return j->jobs[i];
+    return NULL;
+}
+
+static Job *add_job(Jobs *j, int id)
+{
+    if (j->n == j->cap) {
+        int cap = j->cap ? j->cap * 2 : 16;
+        Job **grown = realloc(j->jobs, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        j->jobs = grown;
+        j->cap = cap;
+    }
+    Job *job = calloc(1, sizeof *job);
+    if (!job)
+        return NULL;
+    job->id = id;
+    job->history = cJSON_CreateArray();
+    j->jobs[j->n++] = job;
+    if (id >= j->next_id)
+        j->next_id = id + 1;
+    return job;
+}
+
+static void free_job(Job *job)
+{
+    cJSON_Delete(job->spec);
+    cJSON_Delete(job->history);
+    free(job);
+}
+
+static cJSON *record(const char *event, const Job *job)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event", event);
+    cJSON_AddNumberToObject(o, "id", job->id);
+    return o;
+}
+
+/* Appends under the lock; a journal that fails is reported, never fatal. */
+static void journal_write(Jobs *j, cJSON *rec)
+{
+    if (journal_append(&j->journal, rec))
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"journal append failed\",\"path\":\"%s\"}\n",
+                j->journal.path);
+    cJSON_Delete(rec);
+}
+
+static void finish(Jobs *j, Job *job, JobState state, const char *error)
+{
+    job->state = state;
+    job->finished = wall_seconds();
+    snprintf(job->error, sizeof job->error, "%s", error ? error : "");
+    cJSON *rec = record("finish", job);
+    cJSON_AddStringToObject(rec, "state", state_names[state]);
+    cJSON_AddNumberToObject(rec, "finished", job->finished);
+    if (error)
+        cJSON_AddStringToObject(rec, "error", error);
+    if (job->has_result) {
+        cJSON_AddStringToObject(rec, "model", job->model);
+        cJSON_AddNumberToObject(rec, "version", job->version);
+        cJSON_AddNumberToObject(rec, "test_accuracy", job->test_accuracy);
+        cJSON_AddNumberToObject(rec, "test_loss", job->test_loss);
+        cJSON_AddNumberToObject(rec, "best_train_accuracy", job->best_train_accuracy);
+    }
+    journal_write(j, rec);
+}
+
+/* ---- replay ---- */
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+}
+
+static void replay(const cJSON *rec, void *ctx)
+{
+    Jobs *j = ctx;
+    const char *event = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "event"));
+    int id = (int)num(rec, "id");
+    if (!event || id < 1)
+        return;
+    Job *job = find(j, id);
+    if (!strcmp(event, "submit") && !job && (job = add_job(j, id))) {
+        job->spec = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "spec"), true);
+        job->epochs = (int)num(job->spec, "epochs");
+        job->created = num(rec, "created");
+        job->state = JOB_QUEUED;
+    } else if (job && !strcmp(event, "start")) {
+        job->state = JOB_RUNNING;
+        job->started = num(rec, "started");
+    } else if (job && !strcmp(event, "epoch")) {
+        cJSON *e = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "stats"), true);
+        if (e)
+            cJSON_AddItemToArray(job->history, e);
+        job->epoch = (int)num(e, "epoch");
+    } else if (job && !strcmp(event, "finish")) {
+        const char *state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "state"));
+        for (int s = 0; state && s < 6; s++)
+            if (!strcmp(state, state_names[s]))
+                job->state = (JobState)s;
+        job->finished = num(rec, "finished");
+        const char *error = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "error"));
+        snprintf(job->error, sizeof job->error, "%s", error ? error : "");
+        const char *model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "model"));
+        if (model) {
+            job->has_result = true;
+            snprintf(job->model, sizeof job->model, "%s", model);
+            job->version = (int)num(rec, "version");
+            job->test_accuracy = num(rec, "test_accuracy");
+            job->test_loss = num(rec, "test_loss");
+            job->best_train_accuracy = num(rec, "best_train_accuracy");
+        }
+    }
+}
+
+/* ---- training ---- */
+
+typedef struct {
+    Jobs *jobs;
+    Job *job;
+} Progress;
+
+static void on_batch(const TrainProgress *p, void *ctx)
+{
+    Progress *pr = ctx;
+    pthread_mutex_lock(&pr->jobs->lock);
+    pr->job->epoch = p->epoch;
+    pr->job->batch = p->batch;
+    pr->job->batches = p->batches;
+    pthread_mutex_unlock(&pr->jobs->lock);
+}
+
+static void on_epoch(const TrainProgress *p, void *ctx)
+{
+    Progress *pr = ctx;
+    EpochStats e = {p->loss, p->accuracy, p->val_loss, p->val_accuracy, p->seconds};
+    cJSON *stats = train_report_epoch(p->epoch, &e, p->has_val);
+    pthread_mutex_lock(&pr->jobs->lock);
+    cJSON *rec = record("epoch", pr->job);
+    cJSON_AddItemToObject(rec, "stats", cJSON_Duplicate(stats, true));
+    journal_write(pr->jobs, rec);
+    cJSON_AddItemToArray(pr->job->history, stats);
+    pthread_mutex_unlock(&pr->jobs->lock);
+}
+
+/* Trains, evaluates and saves; 0, or an error with err filled. */
+static int run_job(Jobs *j, Job *job, cJSON *spec_json, MnError *err)
+{
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    lim.max_params = (size_t)j->cfg->max_params;
+    ModelSpec spec;
+    int rc = spec_from_json(spec_json, &lim, &spec, err);
+    if (rc)
+        return rc;
+    const Dataset *train = dataset_cache_get(j->datasets, spec.dataset, SPLIT_TRAIN, err);
+    const Dataset *test = train ? dataset_cache_get(j->datasets, spec.dataset, SPLIT_TEST, err) : NULL;
+    if (!test)
+        return err->code;
+    if (!spec.image_preprocess_set) {
+        spec.image_preprocess = train->image_preprocess;
+        spec.image_preprocess_set = true;
+    }
+    Model *m = NULL;
+    if ((rc = model_build(&spec, &lim, &m, err)))
+        return rc;
+    const char *names[DATASET_MAX_CLASSES];
+    for (int c = 0; c < train->n_classes; c++)
+        names[c] = train->class_names[c];
+    TrainResult tr = {0};
+    EvalResult ev = {0};
+    Progress pr = {j, job};
+    TrainCallbacks cb = {on_batch, on_epoch, &pr, &job->cancel};
+    char path[4200];
+    int version = 0;
+    if ((rc = model_set_class_names(m, names, train->n_classes, err)) ||
+        (rc = train_fit(m, train, test, &cb, &tr, err)) ||
+        (rc = train_evaluate(m, test, 0, &ev, err)))
+        goto done;
+    if (!(m->meta_json = train_report_json(&spec, &tr, &ev))) {
+        rc = mn_fail(err, MN_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* The store's lock is not held here: two jobs on one name could race for
+     * a version number, so the table's lock orders the pick and the save. */
+    pthread_mutex_lock(&j->lock);
+    rc = model_dir_next(store_dir(j->store), spec.name, path, sizeof path, &version, err);
+    if (rc == 0)
+        rc = model_save(m, path, err);
+    pthread_mutex_unlock(&j->lock);
+    if (rc || (rc = store_add(j->store, spec.name, version, m, err)))
+        goto done;
+    pthread_mutex_lock(&j->lock);
+    job->has_result = true;
+    snprintf(job->model, sizeof job->model, "%s", spec.name);
+    job->version = version;
+    job->test_accuracy = ev.accuracy;
+    job->test_loss = ev.loss;
+    job->best_train_accuracy = train_report_best_accuracy(&tr);
+    pthread_mutex_unlock(&j->lock);
+    m = NULL; /* the store owns it now */
+done:
+    eval_result_free(&ev);
+    train_result_free(&tr);
+    model_free(m);
+    return rc;
+}
+
+static void *worker(void *arg)
+{
+    Jobs *j = arg;
+    pthread_mutex_lock(&j->lock);
+    for (;;) {
+        while (!j->stopping && j->queued == 0)
+            pthread_cond_wait(&j->wake, &j->lock);
+        if (j->stopping)
+            break;
+        Job *job = NULL; /* the oldest queued job */
+        for (int i = 0; i < j->n && !job; i++)
+            if (j->jobs[i]->state == JOB_QUEUED)
+                job = j->jobs[i];
+        j->queued--;
+        if (!job)
+            continue;
+        job->state = JOB_RUNNING;
+        job->started = wall_seconds();
+        cJSON *rec = record("start", job);
+        cJSON_AddNumberToObject(rec, "started", job->started);
+        journal_write(j, rec);
+        cJSON *spec = cJSON_Duplicate(job->spec, true);
+        pthread_mutex_unlock(&j->lock);
+
+        MnError err = {0};
+        int rc = run_job(j, job, spec, &err);
+        cJSON_Delete(spec);
+
+        pthread_mutex_lock(&j->lock);
+        if (rc == 0)
+            finish(j, job, JOB_SUCCEEDED, NULL);
+        else if (rc == MN_ECANCELLED)
+            finish(j, job, JOB_CANCELLED, j->stopping ? "the server stopped" : "cancelled");
+        else
+            finish(j, job, JOB_FAILED, err.msg);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return NULL;
+}
+
+Jobs *jobs_open(const ServerConfig *cfg, Store *store, DatasetCache *datasets, MnError *err)
+{
+    Jobs *j = calloc(1, sizeof *j);
+    if (!j) {
+        mn_fail(err, MN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->wake, NULL);
+    j->cfg = cfg;
+    j->store = store;
+    j->datasets = datasets;
+    j->next_id = 1;
+    if (journal_open(&j->journal, store_dir(store), replay, j, err)) {
+        jobs_close(j);
+        return NULL;
+    }
+    /* Whatever was queued or running when the last process ended did not finish. */
+    for (int i = 0; i < j->n; i++)
+        if (j->jobs[i]->state == JOB_QUEUED || j->jobs[i]->state == JOB_RUNNING)
+            finish(j, j->jobs[i], JOB_INTERRUPTED, "the server stopped before the job finished");
+    j->workers = calloc((size_t)cfg->train_threads, sizeof *j->workers);
+    for (long i = 0; j->workers && i < cfg->train_threads; i++)
+        if (pthread_create(&j->workers[i], NULL, worker, j) == 0)
+            j->n_workers++;
+    if (j->n_workers == 0) {
+        mn_fail(err, MN_ENOMEM, "cannot start training threads");
+        jobs_close(j);
+        return NULL;
+    }
+    return j;
+}
+
+void jobs_close(Jobs *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->lock);
+    j->stopping = true;
+    for (int i = 0; i < j->n; i++)
+        atomic_store(&j->jobs[i]->cancel, true);
+    pthread_cond_broadcast(&j->wake);
+    pthread_mutex_unlock(&j->lock);
+    for (int i = 0; i < j->n_workers; i++)
+        pthread_join(j->workers[i], NULL);
+    free(j->workers);
+    journal_close(&j->journal);
+    for (int i = 0; i < j->n; i++)
+        free_job(j->jobs[i]);
+    free(j->jobs);
+    pthread_cond_destroy(&j->wake);
+    pthread_mutex_destroy(&j->lock);
+    free(j);
+}
+
+static cJSON *job_json(const Job *job);
+
+int jobs_submit(Jobs *j, const ModelSpec *spec, cJSON **out, MnError *err)
+{
+    pthread_mutex_lock(&j->lock);
+    int rc = 0;
+    Job *job = NULL;
+    if (j->queued >= j->cfg->max_jobs)
+        rc = mn_fail(err, MN_ELIMIT, "the job queue is full (%ld queued, --max-jobs)",
+                     j->cfg->max_jobs);
+    else if (!(job = add_job(j, j->next_id)))
+        rc = mn_fail(err, MN_ENOMEM, "out of memory");
+    if (rc == 0) {
+        job->spec = spec_to_json(spec);
+        job->epochs = spec->epochs;
+        job->created = wall_seconds();
+        job->state = JOB_QUEUED;
+        cJSON *rec = record("submit", job);
+        cJSON_AddNumberToObject(rec, "created", job->created);
+        cJSON_AddItemToObject(rec, "spec", cJSON_Duplicate(job->spec, true));
+        journal_write(j, rec);
+        j->queued++;
+        *out = job_json(job);
+        pthread_cond_signal(&j->wake);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return rc;
+}
+
+static void add_time(cJSON *o, const char *key, double t)
+{
+    if (t <= 0) {
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
+    char when[32];
+    time_t s = (time_t)t;
+    struct tm tm;
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&s, &tm));
+    cJSON_AddStringToObject(o, key, when);
+}
+
+static cJSON *job_json(const Job *job)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", job->id);
+    cJSON_AddStringToObject(o, "status", state_names[job->state]);
+    cJSON_AddItemToObject(o, "spec", cJSON_Duplicate(job->spec, true));
+    cJSON_AddNumberToObject(o, "epoch", job->epoch);
+    cJSON_AddNumberToObject(o, "epochs", job->epochs);
+    cJSON_AddNumberToObject(o, "batch", job->batch);
+    cJSON_AddNumberToObject(o, "batches", job->batches);
+    cJSON_AddItemToObject(o, "history", cJSON_Duplicate(job->history, true));
+    if (job->error[0])
+        cJSON_AddStringToObject(o, "error", job->error);
+    if (job->has_result) {
+        cJSON *r = cJSON_AddObjectToObject(o, "result");
+        cJSON_AddStringToObject(r, "model", job->model);
+        cJSON_AddNumberToObject(r, "version", job->version);
+        cJSON_AddNumberToObject(r, "test_accuracy", job->test_accuracy);
+        cJSON_AddNumberToObject(r, "test_loss", job->test_loss);
+        cJSON_AddNumberToObject(r, "best_train_accuracy", job->best_train_accuracy);
+    }
+    add_time(o, "created_at", job->created);
+    add_time(o, "started_at", job->started);
+    add_time(o, "finished_at", job->finished);
+    return o;
+}
+
+cJSON *jobs_get(Jobs *j, int id)
+{
+    pthread_mutex_lock(&j->lock);
+    Job *job = find(j, id);
+    cJSON *o = job ? job_json(job) : NULL;
+    pthread_mutex_unlock(&j->lock);
+    return o;
+}
+
+cJSON *jobs_list(Jobs *j)
+{
+    cJSON *arr = cJSON_CreateArray();
+    pthread_mutex_lock(&j->lock);
+    for (int i = 0; i < j->n; i++)
+        cJSON_AddItemToArray(arr, job_json(j->jobs[i]));
+    pthread_mutex_unlock(&j->lock);
+    return arr;
+}
+
+int jobs_cancel(Jobs *j, int id, cJSON **out, MnError *err)
+{
+    pthread_mutex_lock(&j->lock);
+    Job *job = find(j, id);
+    int rc = 0;
+    if (!job)
+        rc = mn_fail(err, MN_ENOTFOUND, "job %d not found", id);
+    else if (job->state == JOB_QUEUED) {
+        j->queued--;
+        finish(j, job, JOB_CANCELLED, "cancelled");
+    } else if (job->state == JOB_RUNNING) {
+        atomic_store(&job->cancel, true); /* the worker stops after this batch */
+    } else {
+        rc = mn_fail(err, MN_ECANCELLED, "job %d already %s", id, state_names[job->state]);
+    }
+    *out = job ? job_json(job) : NULL;
+    pthread_mutex_unlock(&j->lock);
+    return rc;
+}

@@ -1,0 +1,32 @@
+/* jobs.h - training jobs: a bounded queue, worker threads (train_threads,
+ * default one), states queued -> running -> succeeded | failed | cancelled,
+ * and every change appended to the journal, so that after a restart every
+ * job is listed and the ones that were running show as interrupted. The
+ * model a job trains is saved as the next version and served at once. */
+#ifndef MN_JOBS_H
+#define MN_JOBS_H
+
+#include <cJSON.h>
+
+#include "config.h"
+#include "dataset_cache.h"
+#include "spec.h"
+#include "store.h"
+
+typedef struct Jobs Jobs;
+
+Jobs *jobs_open(const ServerConfig *cfg, Store *store, DatasetCache *datasets, MnError *err);
+/* Cancels what runs, waits for the workers, frees everything. */
+void jobs_close(Jobs *j);
+
+/* Queues a checked spec; *job gets the job as JSON as it was queued (a
+ * worker may start it at once). MN_ELIMIT when the queue is full. */
+int jobs_submit(Jobs *j, const ModelSpec *spec, cJSON **job, MnError *err);
+/* The job as JSON, or NULL when there is no such id. */
+cJSON *jobs_get(Jobs *j, int id);
+cJSON *jobs_list(Jobs *j);
+/* Cancels a queued or running job; MN_ENOTFOUND, or MN_ECANCELLED when it
+ * had already finished. *job gets the job as JSON. */
+int jobs_cancel(Jobs *j, int id, cJSON **job, MnError *err);
+
+#endif

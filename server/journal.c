@@ -1,0 +1,55 @@
+/* journal.c - append-only JSON lines with fsync (see journal.h). */
+#include "journal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int journal_open(Journal *j, const char *models_dir, void (*fn)(const cJSON *rec, void *ctx),
+                 void *ctx, MnError *err)
+{
+    snprintf(j->path, sizeof j->path, "%s/.jobs.journal", models_dir);
+    FILE *in = fopen(j->path, "r");
+    if (in) {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        long complete = 0; /* bytes up to the last whole line */
+        while ((n = getline(&line, &cap, in)) > 0) {
+            if (line[n - 1] != '\n')
+                break; /* torn by a crash mid-write: the record never happened */
+            complete += n;
+            cJSON *rec = cJSON_ParseWithLength(line, (size_t)n);
+            if (rec)
+                fn(rec, ctx);
+            cJSON_Delete(rec);
+        }
+        free(line);
+        fclose(in);
+        /* Cut a torn tail so the next record starts on a line of its own. */
+        if (truncate(j->path, complete) != 0)
+            return mn_fail(err, MN_EIO, "%s: %s", j->path, strerror(errno));
+    }
+    j->f = fopen(j->path, "a");
+    if (!j->f)
+        return mn_fail(err, MN_EIO, "%s: %s", j->path, strerror(errno));
+    return 0;
+}
+
+int journal_append(Journal *j, const cJSON *rec)
+{
+    char *text = cJSON_PrintUnformatted(rec);
+    if (!text)
+        return MN_ENOMEM;
+    int rc = fprintf(j->f, "%s\n", text) < 0 || fflush(j->f) || fsync(fileno(j->f)) ? MN_EIO : 0;
+    cJSON_free(text);
+    return rc;
+}
+
+void journal_close(Journal *j)
+{
+    if (j->f)
+        fclose(j->f);
+    j->f = NULL;
+}
