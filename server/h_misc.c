@@ -1,5 +1,6 @@
 /* h_misc.c - the small routes: POST /backprop, TorchServe's GET /ping, and
  * the placeholder page at GET / (the page itself is a later issue). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,4 +34,29 @@ enum MHD_Result h_index(Request *r)
         "<a href=\"/models\">/models</a> or <a href=\"/v2/health/ready\">/v2/health/ready</a>."
         "</p></body></html>\n";
     return respond_bytes(r, MHD_HTTP_OK, "text/html; charset=utf-8", page, sizeof page - 1);
+}
+
+static void write_job_gauge(const char *state, int n, void *ctx)
+{
+    fprintf(ctx, "mnistd_jobs{state=\"%s\"} %d\n", state, n);
+}
+
+enum MHD_Result h_metrics(Request *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out)
+        return respond_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory", "out of memory");
+    server_metrics_write(r->srv->metrics, out);
+    fprintf(out, "# HELP mnistd_jobs Training jobs by state.\n# TYPE mnistd_jobs gauge\n");
+    jobs_count(r->srv->jobs, write_job_gauge, out);
+    fprintf(out, "# HELP mnistd_models Model versions loaded.\n# TYPE mnistd_models gauge\n"
+                 "mnistd_models %d\n",
+            store_count(r->srv->store));
+    fclose(out);
+    enum MHD_Result ret =
+        respond_bytes(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
+    return ret;
 }

@@ -136,7 +136,7 @@ enum MHD_Result h_predict(Request *r)
     if (rc) {
         ret = respond_mn_error(r, &err);
         cJSON_Delete(trace);
-    } else if (!im.batch) {
+    } else if (server_metrics_predictions(r->srv->metrics, e->name, im.n), !im.batch) {
         cJSON *o = infer_result_json(e, probs);
         if (trace)
             cJSON_AddItemToObject(o, "layers", trace);

@@ -282,8 +282,8 @@ enum MHD_Result h_v2_infer(Request *r)
     else if (!(rc = read_input(r, m, inputs->child, &unit, &n, &err)) &&
              !(probs = malloc((size_t)n * m->n_classes * sizeof *probs)))
         rc = mn_fail(&err, MN_ENOMEM, "out of memory");
-    if (rc == 0)
-        rc = infer_run(m, unit, n, probs, NULL, &err);
+    if (rc == 0 && (rc = infer_run(m, unit, n, probs, NULL, &err)) == 0)
+        server_metrics_predictions(r->srv->metrics, e->name, n);
     enum MHD_Result ret;
     if (rc) {
         ret = respond_v2_error(r, respond_status_of(err.code), "%s", err.msg);

@@ -48,6 +48,7 @@ static const Route routes[] = {
     {"POST", "/v2/models/*/infer", h_v2_infer, false},
     {"POST", "/v2/models/*/versions/*/infer", h_v2_infer, false},
     {"GET", "/ping", h_ping, false},
+    {"GET", "/metrics", h_metrics, false},
     {"POST", "/predictions/*", h_predict, false}, /* TorchServe */
     {"GET", "/", h_index, false},
 };
@@ -132,6 +133,7 @@ static enum MHD_Result dispatch(Request *r)
         if (!route_match(routes[i].pattern, r->path, r))
             continue;
         if (strcmp(routes[i].method, r->method) == 0) {
+            r->route = routes[i].pattern;
             bool ok = true;
             enum MHD_Result ret = routes[i].needs_token ? check_token(r, &ok) : MHD_YES;
             return ok ? routes[i].handler(r) : ret;
@@ -264,6 +266,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!r)
         return;
     double ms = (now_seconds() - r->started) * 1e3;
+    server_metrics_request(r->srv->metrics, r->route ? r->route : "unmatched", r->status, ms / 1e3);
     time_t t = time(NULL);
     struct tm tm;
     char when[32];
@@ -300,7 +303,14 @@ int server_start(Server *srv, char *err, size_t err_len)
         server_stop(srv);
         return -1;
     }
-    if (!(srv->jobs = jobs_open(&srv->cfg, srv->store, srv->datasets, &e))) {
+    if (!(srv->metrics = server_metrics_new())) {
+        snprintf(err, err_len, "out of memory");
+        server_stop(srv);
+        return -1;
+    }
+    for (int i = store_load_errors(srv->store); i > 0; i--)
+        server_metrics_load_error(srv->metrics);
+    if (!(srv->jobs = jobs_open(&srv->cfg, srv->store, srv->datasets, srv->metrics, &e))) {
         snprintf(err, err_len, "%s", e.msg);
         server_stop(srv);
         return -1;
@@ -345,6 +355,8 @@ void server_stop(Server *srv)
     jobs_close(srv->jobs); /* cancels running jobs: they end "cancelled", journalled */
     store_close(srv->store);
     dataset_cache_free(srv->datasets);
+    server_metrics_free(srv->metrics);
+    srv->metrics = NULL;
     srv->jobs = NULL;
     srv->store = NULL;
     srv->datasets = NULL;

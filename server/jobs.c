@@ -50,6 +50,7 @@ struct Jobs {
     const ServerConfig *cfg;
     Store *store;
     DatasetCache *datasets;
+    ServerMetrics *metrics;
 };
 
 static double wall_seconds(void)
@@ -209,6 +210,7 @@ static void on_epoch(const TrainProgress *p, void *ctx)
     journal_write(pr->jobs, rec);
     cJSON_AddItemToArray(pr->job->history, stats);
     pthread_mutex_unlock(&pr->jobs->lock);
+    server_metrics_epoch(pr->jobs->metrics);
 }
 
 /* Trains, evaluates and saves; 0, or an error with err filled. */
@@ -314,7 +316,8 @@ static void *worker(void *arg)
     return NULL;
 }
 
-Jobs *jobs_open(const ServerConfig *cfg, Store *store, DatasetCache *datasets, MnError *err)
+Jobs *jobs_open(const ServerConfig *cfg, Store *store, DatasetCache *datasets,
+                ServerMetrics *metrics, MnError *err)
 {
     Jobs *j = calloc(1, sizeof *j);
     if (!j) {
@@ -326,6 +329,7 @@ Jobs *jobs_open(const ServerConfig *cfg, Store *store, DatasetCache *datasets, M
     j->cfg = cfg;
     j->store = store;
     j->datasets = datasets;
+    j->metrics = metrics;
     j->next_id = 1;
     if (journal_open(&j->journal, store_dir(store), replay, j, err)) {
         jobs_close(j);
@@ -436,6 +440,17 @@ static cJSON *job_json(const Job *job)
     add_time(o, "started_at", job->started);
     add_time(o, "finished_at", job->finished);
     return o;
+}
+
+void jobs_count(Jobs *j, void (*fn)(const char *state, int n, void *ctx), void *ctx)
+{
+    int counts[6] = {0};
+    pthread_mutex_lock(&j->lock);
+    for (int i = 0; i < j->n; i++)
+        counts[j->jobs[i]->state]++;
+    pthread_mutex_unlock(&j->lock);
+    for (int s = 0; s < 6; s++)
+        fn(state_names[s], counts[s], ctx);
 }
 
 cJSON *jobs_get(Jobs *j, int id)

@@ -10,12 +10,16 @@
 
 #include "config.h"
 #include "dataset_cache.h"
+#include "prometheus.h"
 #include "spec.h"
 #include "store.h"
 
 typedef struct Jobs Jobs;
 
-Jobs *jobs_open(const ServerConfig *cfg, Store *store, DatasetCache *datasets, MnError *err);
+Jobs *jobs_open(const ServerConfig *cfg, Store *store, DatasetCache *datasets,
+                ServerMetrics *metrics, MnError *err);
+/* Jobs per state, for /metrics: fn(state name, count) for each state. */
+void jobs_count(Jobs *j, void (*fn)(const char *state, int n, void *ctx), void *ctx);
 /* Cancels what runs, waits for the workers, frees everything. */
 void jobs_close(Jobs *j);
 

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "dataset_cache.h"
 #include "jobs.h"
+#include "prometheus.h"
 #include "store.h"
 
 typedef struct {
@@ -18,6 +19,7 @@ typedef struct {
     Store *store;
     DatasetCache *datasets;
     Jobs *jobs;
+    ServerMetrics *metrics;
     struct MHD_Daemon *daemon;
 } Server;
 
@@ -46,6 +48,7 @@ typedef struct {
     int n_parts;
     bool too_large;                    /* body over max_body: answered 413 at the end */
     int status;                        /* the status sent, for the log */
+    const char *route;                 /* the matched route's pattern, for metrics */
     double started;                    /* seconds, monotonic */
 } Request;
 
@@ -71,6 +74,7 @@ enum MHD_Result h_train(Request *r);
 enum MHD_Result h_jobs_list(Request *r);
 enum MHD_Result h_job_get(Request *r);
 enum MHD_Result h_job_cancel(Request *r);
+enum MHD_Result h_metrics(Request *r);
 enum MHD_Result h_dataset_sample(Request *r);
 enum MHD_Result h_index(Request *r);
 

@@ -22,6 +22,7 @@ struct Store {
     Slot *slots;
     char dir[1024];
     SpecLimits limits;
+    int load_errors;
 };
 
 static void slot_unref(Slot *slot)
@@ -51,6 +52,7 @@ static void load_name(Store *s, const char *name)
         if (model_load(path, &s->limits, &m, &err)) {
             fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"model not loaded\",\"error\":\"%s\"}\n",
                     err.msg);
+            s->load_errors++;
             continue;
         }
         Slot *slot = calloc(1, sizeof *slot);
@@ -154,6 +156,8 @@ int store_add(Store *s, const char *name, int version, Model *m, MnError *err)
 }
 
 const char *store_dir(const Store *s) { return s->dir; }
+
+int store_load_errors(const Store *s) { return s->load_errors; }
 
 static int compare_ints(const void *a, const void *b)
 {

@@ -21,6 +21,8 @@ typedef struct {
  * skipped with a line on stderr (never served). */
 Store *store_open(const char *dir, const SpecLimits *lim, MnError *err);
 void store_close(Store *s);
+/* Files refused at open (bad checksum, truncated, ...). */
+int store_load_errors(const Store *s);
 
 /* The entry for name at version (0: the latest), held until store_release;
  * NULL with MN_ENOTFOUND in err when absent. */

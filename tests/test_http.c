@@ -422,6 +422,17 @@ START_TEST(test_models_and_aliases)
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.headers, "text/html"));
     reply_free(&r);
+
+    /* the prediction above is counted, and so is its request */
+    r = get("/metrics");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.headers, "text/plain; version=0.0.4"));
+    ck_assert_msg(strstr(r.body, "mnistd_predictions_total{model=\"mnist-cnn\"} 1\n"), "%s", r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "mnistd_http_requests_total{route=\"/predictions/*\",status=\"200\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(r.body, "mnistd_http_request_duration_seconds_bucket{route=\"/ping\",le=\"+Inf\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(r.body, "mnistd_jobs{state=\"running\"} 0\n"));
+    ck_assert_ptr_nonnull(strstr(r.body, "mnistd_models 2\n"));
+    reply_free(&r);
 }
 END_TEST
 
