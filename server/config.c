@@ -29,6 +29,8 @@ static const Setting settings[] = {
     STR("data", "MNISTD_DATA", data_dir, "data directory (./data)"),
     STR("token", "MNISTD_TOKEN", token, "bearer token for train and delete (none)"),
     STR("default-model", "MNISTD_DEFAULT_MODEL", default_model, "model for /predict (mnist-cnn)"),
+    STR("cors-origins", "MNISTD_CORS_ORIGINS", cors_origins,
+        "origins allowed to call the API from a page, comma-separated or * (none)"),
     NUM("threads", "MNISTD_THREADS", threads, 0, 0, 256, "HTTP worker threads (0: one per core)"),
     NUM("max-body", "MNISTD_MAX_BODY", max_body, 16 << 20, 1024, 1L << 30, "request body bytes"),
     NUM("max-image-bytes", "MNISTD_MAX_IMAGE_BYTES", max_image_bytes, 8 << 20, 64, 1L << 30,

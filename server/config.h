@@ -15,6 +15,7 @@ typedef struct {
     char data_dir[1024];
     char token[256];          /* empty: no auth */
     char default_model[64];
+    char cors_origins[1024];  /* comma-separated, or "*"; empty: no CORS headers */
     long threads;             /* MHD worker threads; 0 = one per core */
     long max_body;            /* bytes of a request body */
     long max_image_bytes;

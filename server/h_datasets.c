@@ -88,8 +88,5 @@ enum MHD_Result h_dataset_sample(Request *r)
     MHD_add_response_header(resp, "X-Label", label_text);
     MHD_add_response_header(resp, "X-Label-Name", d->class_names[label]);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=86400");
-    enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
-    r->status = MHD_HTTP_OK;
-    return ret;
+    return respond_queue(r, MHD_HTTP_OK, resp);
 }

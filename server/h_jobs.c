@@ -47,10 +47,7 @@ enum MHD_Result h_train(Request *r)
         resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "30");
-        enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
-        MHD_destroy_response(resp);
-        r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
-        return ret;
+        return respond_queue(r, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
     }
     int id = cJSON_GetObjectItem(job, "id")->valueint;
     char *text = cJSON_PrintUnformatted(job);
@@ -61,10 +58,7 @@ enum MHD_Result h_train(Request *r)
     snprintf(location, sizeof location, "/jobs/%d", id);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-    enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_ACCEPTED, resp);
-    MHD_destroy_response(resp);
-    r->status = MHD_HTTP_ACCEPTED;
-    return ret;
+    return respond_queue(r, MHD_HTTP_ACCEPTED, resp);
 }
 
 enum MHD_Result h_jobs_list(Request *r)

@@ -57,6 +57,21 @@ static void collect_versions(const char *name, const int *versions, int n, void 
         q->versions = cJSON_CreateIntArray(versions, n);
 }
 
+enum MHD_Result h_model_delete(Request *r)
+{
+    char *end;
+    long v = strtol(r->params[1], &end, 10);
+    if (*end || v < 1 || v > 1000000)
+        return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no version \"%s\"", r->params[1]);
+    MnError err = {0};
+    if (store_remove(r->srv->store, r->params[0], (int)v, &err))
+        return respond_mn_error(r, &err);
+    cJSON *o = cJSON_CreateObject(), *d = cJSON_AddObjectToObject(o, "deleted");
+    cJSON_AddStringToObject(d, "name", r->params[0]);
+    cJSON_AddNumberToObject(d, "version", (double)v);
+    return respond_json(r, MHD_HTTP_OK, o);
+}
+
 enum MHD_Result h_model_get(Request *r)
 {
     MnError err = {0};

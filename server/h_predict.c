@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "infer.h"
 #include "json.h"
 #include "respond.h"
@@ -154,5 +155,97 @@ enum MHD_Result h_predict(Request *r)
     free(im.pixels);
     free(unit);
     free(probs);
+    return ret;
+}
+
+/* One TF Serving instance: numbers (flat or nested, input numel of them,
+ * in [0, 1]) or {"b64": PNG}. */
+static int tf_instance(Request *r, const Model *m, const cJSON *inst, int i, float *out,
+                       MnError *err)
+{
+    size_t d = shape_numel(m->spec.input);
+    if (cJSON_IsObject(inst)) {
+        const cJSON *b64 = cJSON_GetObjectItemCaseSensitive(inst, "b64");
+        size_t len;
+        unsigned char *png = cJSON_IsString(b64)
+                                 ? base64_decode(b64->valuestring, strlen(b64->valuestring), &len)
+                                 : NULL;
+        if (!png)
+            return mn_fail(err, MN_EINVAL, "instances[%d] must be numbers or {\"b64\": PNG}", i);
+        int rc = infer_png(r->srv, m, NULL, png, len, out, err);
+        free(png);
+        return rc ? mn_wrap(err, "instances[%d]", i) : 0;
+    }
+    size_t n = 0;
+    const cJSON *stack[8];
+    int depth = 0;
+    const cJSON *it = inst;
+    /* Walk the nested arrays row-major without recursion. */
+    for (;;) {
+        if (cJSON_IsArray(it) && it->child && depth < 8) {
+            stack[depth++] = it;
+            it = it->child;
+            continue;
+        }
+        if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0.0 && it->valuedouble <= 1.0) || n >= d)
+            return mn_fail(err, MN_EINVAL, "instances[%d] must hold %zu numbers in [0, 1]", i, d);
+        out[n++] = (float)it->valuedouble;
+        while (!it->next && depth > 0)
+            it = stack[--depth];
+        if (depth == 0)
+            break;
+        it = it->next;
+    }
+    return n == d ? 0 : mn_fail(err, MN_EINVAL, "instances[%d] holds %zu numbers, not %zu", i, n, d);
+}
+
+/* TF Serving's POST /v1/models/{name}:predict, {"instances": [...]} ->
+ * {"predictions": [[probabilities], ...]}. */
+enum MHD_Result h_tf_predict(Request *r)
+{
+    char name[64];
+    const char *colon = strrchr(r->params[0], ':');
+    if (!colon || strcmp(colon, ":predict") || (size_t)(colon - r->params[0]) >= sizeof name)
+        return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+                             "TF Serving routes are /v1/models/NAME:predict");
+    memcpy(name, r->params[0], (size_t)(colon - r->params[0]));
+    name[colon - r->params[0]] = '\0';
+    MnError err = {0};
+    const StoreEntry *e = infer_pick_model(r, name, NULL, &err);
+    if (!e)
+        return respond_mn_error(r, &err);
+    const Model *m = e->model;
+    size_t d = shape_numel(m->spec.input);
+    cJSON *req = json_parse_strict(r->body ? r->body : "", r->len, "request body", &err);
+    const cJSON *inst = cJSON_GetObjectItemCaseSensitive(req, "instances");
+    float *unit = NULL, *probs = NULL;
+    int n = cJSON_GetArraySize(inst), rc = req ? 0 : MN_EINVAL;
+    if (rc == 0 && (!cJSON_IsArray(inst) || n < 1))
+        rc = mn_fail(&err, MN_EINVAL, "the body must be {\"instances\": [...]}");
+    else if (rc == 0 && n > r->srv->cfg.max_batch)
+        rc = mn_fail(&err, MN_ELIMIT, "%d instances, over the batch limit of %ld", n,
+                     r->srv->cfg.max_batch);
+    if (rc == 0 && (!(unit = malloc((size_t)n * d * sizeof *unit)) ||
+                    !(probs = malloc((size_t)n * m->n_classes * sizeof *probs))))
+        rc = mn_fail(&err, MN_ENOMEM, "out of memory");
+    int i = 0;
+    for (const cJSON *it = rc ? NULL : inst->child; it && rc == 0; it = it->next, i++)
+        rc = tf_instance(r, m, it, i, unit + (size_t)i * d, &err);
+    if (rc == 0)
+        rc = infer_run(m, unit, n, probs, NULL, &err);
+    enum MHD_Result ret;
+    if (rc) {
+        ret = respond_mn_error(r, &err);
+    } else {
+        server_metrics_predictions(r->srv->metrics, e->name, n);
+        cJSON *o = cJSON_CreateObject(), *preds = cJSON_AddArrayToObject(o, "predictions");
+        for (int k = 0; k < n; k++)
+            cJSON_AddItemToArray(preds, json_float_array(probs + (size_t)k * m->n_classes, m->n_classes));
+        ret = respond_json(r, MHD_HTTP_OK, o);
+    }
+    cJSON_Delete(req);
+    free(unit);
+    free(probs);
+    store_release(r->srv->store, e);
     return ret;
 }

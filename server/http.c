@@ -31,6 +31,8 @@ static const Route routes[] = {
     {"GET", "/models", h_models_list, false},
     {"GET", "/models/*", h_model_get, false},
     {"GET", "/models/*/versions/*", h_model_get, false},
+    {"DELETE", "/models/*/versions/*", h_model_delete, true},
+    {"POST", "/v1/models/*", h_tf_predict, false}, /* TF Serving: NAME:predict */
     {"POST", "/backprop", h_backprop, false},
     {"POST", "/train", h_train, true},
     {"GET", "/jobs", h_jobs_list, false},
@@ -128,6 +130,8 @@ static enum MHD_Result check_token(Request *r, bool *ok)
 
 static enum MHD_Result dispatch(Request *r)
 {
+    if (!strcmp(r->method, "OPTIONS")) /* CORS preflight: headers only */
+        return respond_bytes(r, MHD_HTTP_NO_CONTENT, "text/plain", "", 0);
     bool path_known = false;
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         if (!route_match(routes[i].pattern, r->path, r))

@@ -28,18 +28,53 @@ unsigned respond_status_of(int mn_code)
     return MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
+/* The request's Origin when --cors-origins lists it (or is "*"). */
+static const char *allowed_origin(const Request *r)
+{
+    const char *list = r->srv->cfg.cors_origins;
+    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    if (!origin || !list[0])
+        return NULL;
+    if (!strcmp(list, "*"))
+        return "*";
+    size_t n = strlen(origin);
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && !strncmp(p, origin, n))
+            return origin;
+        p += len + (p[len] == ',');
+    }
+    return NULL;
+}
+
+enum MHD_Result respond_queue(Request *r, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    const char *origin = allowed_origin(r);
+    if (origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type, Inference-Header-Content-Length");
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Location, X-Label, X-Label-Name");
+        if (strcmp(origin, "*"))
+            MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    r->status = (int)status;
+    return ret;
+}
+
 enum MHD_Result respond_bytes(Request *r, unsigned status, const char *content_type,
                               const void *data, size_t len)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
-    MHD_destroy_response(resp);
-    r->status = (int)status;
-    return ret;
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    return respond_queue(r, status, resp);
 }
 
 enum MHD_Result respond_json(Request *r, unsigned status, cJSON *body)

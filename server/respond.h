@@ -9,6 +9,9 @@
 #include "error.h"
 #include "server.h"
 
+/* Queues resp (destroyed here) with the status, adding the CORS headers
+ * the configured origins allow; every response goes out through here. */
+enum MHD_Result respond_queue(Request *r, unsigned status, struct MHD_Response *resp);
 /* Sends body (deleted here) with the status. */
 enum MHD_Result respond_json(Request *r, unsigned status, cJSON *body);
 enum MHD_Result respond_bytes(Request *r, unsigned status, const char *content_type,

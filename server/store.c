@@ -3,6 +3,8 @@
 #include "store.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +158,30 @@ int store_add(Store *s, const char *name, int version, Model *m, MnError *err)
 }
 
 const char *store_dir(const Store *s) { return s->dir; }
+
+int store_remove(Store *s, const char *name, int version, MnError *err)
+{
+    pthread_mutex_lock(&s->lock);
+    Slot **link = &s->slots;
+    while (*link && !(strcmp((*link)->entry.name, name) == 0 && (*link)->entry.version == version))
+        link = &(*link)->next;
+    Slot *slot = *link;
+    int rc = 0;
+    if (!slot) {
+        rc = mn_fail(err, MN_ENOTFOUND, "model \"%s\" has no version %d", name, version);
+    } else {
+        char path[2200];
+        snprintf(path, sizeof path, "%s/%s/v%d.mnm", s->dir, name, version);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            rc = mn_fail(err, MN_EIO, "%s: %s", path, strerror(errno));
+        } else {
+            *link = slot->next;
+            slot_unref(slot);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
 
 int store_load_errors(const Store *s) { return s->load_errors; }
 

@@ -33,6 +33,9 @@ void store_release(Store *s, const StoreEntry *e);
  * acquire of that name, while holders of older versions keep theirs. */
 int store_add(Store *s, const char *name, int version, Model *m, MnError *err);
 const char *store_dir(const Store *s);
+/* Takes a version out of service and deletes its file; requests holding it
+ * finish on it. MN_ENOTFOUND when absent. */
+int store_remove(Store *s, const char *name, int version, MnError *err);
 
 /* Names (sorted, deduplicated) and each one's versions, for listings:
  * calls fn once per name with its versions ascending. */

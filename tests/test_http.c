@@ -423,15 +423,86 @@ START_TEST(test_models_and_aliases)
     ck_assert_ptr_nonnull(strstr(r.headers, "text/html"));
     reply_free(&r);
 
+    /* TF Serving: nested 28x28 numbers, and a b64 PNG */
+    Dataset digits;
+    MnError derr = {0};
+    ck_assert_int_eq(dataset_load(check_util_data_dir(), "mnist", SPLIT_TEST, &digits, &derr), 0);
+    char *tf = malloc(64 * 1024);
+    size_t off = (size_t)sprintf(tf, "{\"instances\": [[");
+    for (int y = 0; y < 28; y++) {
+        off += (size_t)sprintf(tf + off, "%s[", y ? "," : "");
+        for (int x = 0; x < 28; x++)
+            off += (size_t)sprintf(tf + off, "%s%.4f", x ? "," : "", digits.images[9 * 784 + y * 28 + x] / 255.0);
+        off += (size_t)sprintf(tf + off, "]");
+    }
+    off += (size_t)sprintf(tf + off, "]]}");
+    r = http("POST", "/v1/models/mnist-cnn:predict", "application/json", tf, off);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    j = json_of(&r);
+    cJSON *pred = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "predictions"), 0);
+    int best = 0;
+    for (int c = 1; c < 10; c++)
+        if (cJSON_GetArrayItem(pred, c)->valuedouble > cJSON_GetArrayItem(pred, best)->valuedouble)
+            best = c;
+    ck_assert_int_eq(best, digits.labels[9]);
+    cJSON_Delete(j);
+    reply_free(&r);
+    free(tf);
+    dataset_free(&digits);
+    r = http("POST", "/v1/models/mnist-cnn:classify", "application/json", "{}", 2);
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
+
     /* the prediction above is counted, and so is its request */
     r = get("/metrics");
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.headers, "text/plain; version=0.0.4"));
-    ck_assert_msg(strstr(r.body, "mnistd_predictions_total{model=\"mnist-cnn\"} 1\n"), "%s", r.body);
+    /* one from /predictions, one from the TF Serving route */
+    ck_assert(strstr(r.body, "mnistd_predictions_total{model=\"mnist-cnn\"} 2\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_http_requests_total{route=\"/predictions/*\",status=\"200\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_http_request_duration_seconds_bucket{route=\"/ping\",le=\"+Inf\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_jobs{state=\"running\"} 0\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_models 2\n"));
+    reply_free(&r);
+
+    /* no CORS headers unless origins are configured */
+    r = http("GET", "/v2/health/live", "text/plain\r\nOrigin: http://example.test", NULL, 0);
+    ck_assert_ptr_null(strstr(r.headers, "Access-Control-Allow-Origin"));
+    reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_cors_and_model_delete)
+{
+    server_stop(&srv);
+    memset(&srv, 0, sizeof srv);
+    setenv("MNISTD_CORS_ORIGINS", "http://a.test,http://b.test", 1);
+    start_server("tok", 16);
+    unsetenv("MNISTD_CORS_ORIGINS");
+    Reply r = http("OPTIONS", "/predict", "text/plain\r\nOrigin: http://b.test", NULL, 0);
+    ck_assert_int_eq(r.status, 204);
+    ck_assert_ptr_nonnull(strstr(r.headers, "Access-Control-Allow-Origin: http://b.test"));
+    ck_assert_ptr_nonnull(strstr(r.headers, "Access-Control-Allow-Methods"));
+    reply_free(&r);
+    r = http("GET", "/models", "text/plain\r\nOrigin: http://c.test", NULL, 0);
+    ck_assert_ptr_null(strstr(r.headers, "Access-Control-Allow-Origin"));
+    reply_free(&r);
+
+    /* deleting a version needs the token, removes the file, and 404s after */
+    r = http("DELETE", "/models/fashion-cnn/versions/1", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 401);
+    reply_free(&r);
+    r = http("DELETE", "/models/fashion-cnn/versions/1", "text/plain\r\nAuthorization: Bearer tok", NULL, 0);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    reply_free(&r);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/fashion-cnn/v1.mnm", store);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    r = get("/models/fashion-cnn");
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
+    r = http("DELETE", "/models/fashion-cnn/versions/1", "text/plain\r\nAuthorization: Bearer tok", NULL, 0);
+    ck_assert_int_eq(r.status, 404);
     reply_free(&r);
 }
 END_TEST
@@ -728,6 +799,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_models_and_aliases);
     tcase_add_test(tc, test_error_statuses);
     tcase_add_test(tc, test_datasets_and_samples);
+    tcase_add_test(tc, test_cors_and_model_delete);
     suite_add_tcase(s, tc);
     TCase *jobs = tcase_create("Jobs");
     tcase_add_checked_fixture(jobs, setup, teardown);
