@@ -77,6 +77,31 @@ enum MHD_Result h_job_get(Request *r)
     return respond_json(r, MHD_HTTP_OK, job);
 }
 
+static ssize_t read_events(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    return (ssize_t)jobs_stream_read(cls, buf, max);
+}
+
+static void close_events(void *cls) { jobs_stream_close(cls); }
+
+enum MHD_Result h_job_events(Request *r)
+{
+    int id = job_id(r);
+    JobStream *s = id > 0 ? jobs_stream_open(r->srv->jobs, id, r->conn) : NULL;
+    if (!s)
+        return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", "job %s not found", r->params[0]);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, read_events, s, close_events);
+    if (!resp) {
+        jobs_stream_close(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    return respond_queue(r, MHD_HTTP_OK, resp);
+}
+
 enum MHD_Result h_job_cancel(Request *r)
 {
     int id = job_id(r);

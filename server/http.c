@@ -38,6 +38,7 @@ static const Route routes[] = {
     {"GET", "/jobs", h_jobs_list, false},
     {"GET", "/jobs/*", h_job_get, false},
     {"DELETE", "/jobs/*", h_job_cancel, true},
+    {"GET", "/jobs/*/events", h_job_events, false},
     {"GET", "/datasets", h_datasets_list, false},
     {"GET", "/datasets/*/samples/*", h_dataset_sample, false},
     {"GET", "/v2", h_v2_server, false},
@@ -330,7 +331,8 @@ int server_start(Server *srv, char *err, size_t err_len)
     }
     long threads = srv->cfg.threads ? srv->cfg.threads : sysconf(_SC_NPROCESSORS_ONLN);
     srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_ERROR_LOG, 0, NULL, NULL,
         on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 0 ? threads : 1),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
@@ -351,8 +353,10 @@ int server_start(Server *srv, char *err, size_t err_len)
 void server_stop(Server *srv)
 {
     if (srv->daemon) {
-        /* Stop accepting, then let requests in flight finish. */
+        /* Stop accepting, end the event streams (MHD cannot stop with
+         * connections suspended), then let requests in flight finish. */
         MHD_quiesce_daemon(srv->daemon);
+        jobs_streams_end(srv->jobs);
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }

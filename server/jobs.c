@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <microhttpd.h>
+
 #include "journal.h"
 #include "model_dir.h"
 #include "model_file.h"
@@ -22,6 +24,21 @@ typedef enum { JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED
 
 static const char *const state_names[] = {"queued",    "running",   "succeeded",
                                           "failed",    "cancelled", "interrupted"};
+
+#define PROGRESS_EVERY 0.25 /* seconds between progress events */
+
+struct JobStream {
+    Jobs *jobs;
+    int id;
+    struct MHD_Connection *conn;
+    int epochs_sent;
+    int last_epoch, last_batch;
+    double last_progress;
+    bool done_sent, waiting, ended;
+    char *pending;      /* an event not yet fully written */
+    size_t pending_len, pending_off;
+    struct JobStream *next;
+};
 
 typedef struct {
     int id;
@@ -51,6 +68,9 @@ struct Jobs {
     Store *store;
     DatasetCache *datasets;
     ServerMetrics *metrics;
+    JobStream *streams;
+    bool streams_ended;
+    double last_wake;
 };
 
 static double wall_seconds(void)
@@ -113,6 +133,23 @@ static void journal_write(Jobs *j, cJSON *rec)
     cJSON_Delete(rec);
 }
 
+static double now_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Resumes the streams parked on this job (lock held). */
+static void wake_streams(Jobs *j, int id)
+{
+    for (JobStream *s = j->streams; s; s = s->next)
+        if (s->id == id && s->waiting) {
+            s->waiting = false;
+            MHD_resume_connection(s->conn);
+        }
+}
+
 static void finish(Jobs *j, Job *job, JobState state, const char *error)
 {
     job->state = state;
@@ -131,6 +168,7 @@ static void finish(Jobs *j, Job *job, JobState state, const char *error)
         cJSON_AddNumberToObject(rec, "best_train_accuracy", job->best_train_accuracy);
     }
     journal_write(j, rec);
+    wake_streams(j, job->id);
 }
 
 /* ---- replay ---- */
@@ -196,6 +234,11 @@ static void on_batch(const TrainProgress *p, void *ctx)
     pr->job->epoch = p->epoch;
     pr->job->batch = p->batch;
     pr->job->batches = p->batches;
+    double now = now_monotonic();
+    if (now - pr->jobs->last_wake >= PROGRESS_EVERY) {
+        pr->jobs->last_wake = now;
+        wake_streams(pr->jobs, pr->job->id);
+    }
     pthread_mutex_unlock(&pr->jobs->lock);
 }
 
@@ -209,6 +252,7 @@ static void on_epoch(const TrainProgress *p, void *ctx)
     cJSON_AddItemToObject(rec, "stats", cJSON_Duplicate(stats, true));
     journal_write(pr->jobs, rec);
     cJSON_AddItemToArray(pr->job->history, stats);
+    wake_streams(pr->jobs, pr->job->id);
     pthread_mutex_unlock(&pr->jobs->lock);
     server_metrics_epoch(pr->jobs->metrics);
 }
@@ -294,6 +338,7 @@ static void *worker(void *arg)
             continue;
         job->state = JOB_RUNNING;
         job->started = wall_seconds();
+        wake_streams(j, job->id);
         cJSON *rec = record("start", job);
         cJSON_AddNumberToObject(rec, "started", job->started);
         journal_write(j, rec);
@@ -490,4 +535,137 @@ int jobs_cancel(Jobs *j, int id, cJSON **out, MnError *err)
     *out = job ? job_json(job) : NULL;
     pthread_mutex_unlock(&j->lock);
     return rc;
+}
+
+/* ---- event streams ---- */
+
+JobStream *jobs_stream_open(Jobs *j, int id, struct MHD_Connection *conn)
+{
+    JobStream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    pthread_mutex_lock(&j->lock);
+    if (!find(j, id)) {
+        pthread_mutex_unlock(&j->lock);
+        free(s);
+        return NULL;
+    }
+    s->jobs = j;
+    s->id = id;
+    s->conn = conn;
+    s->ended = j->streams_ended;
+    s->next = j->streams;
+    j->streams = s;
+    pthread_mutex_unlock(&j->lock);
+    return s;
+}
+
+static void set_event(JobStream *s, const char *event, cJSON *data)
+{
+    char *text = cJSON_PrintUnformatted(data);
+    cJSON_Delete(data);
+    size_t n = strlen(event) + (text ? strlen(text) : 2) + 32;
+    s->pending = malloc(n);
+    if (s->pending)
+        s->pending_len = (size_t)snprintf(s->pending, n, "event: %s\ndata: %s\n\n", event,
+                                          text ? text : "{}");
+    s->pending_off = 0;
+    cJSON_free(text);
+}
+
+/* Picks the next event to send (lock held); false when there is none yet. */
+static bool next_event(JobStream *s, Job *job)
+{
+    int history = cJSON_GetArraySize(job->history);
+    if (s->epochs_sent < history) {
+        set_event(s, "epoch", cJSON_Duplicate(cJSON_GetArrayItem(job->history, s->epochs_sent++), true));
+        return true;
+    }
+    if (job->state >= JOB_SUCCEEDED) {
+        if (s->done_sent)
+            return false;
+        s->done_sent = true;
+        set_event(s, "done", job_json(job));
+        return true;
+    }
+    double now = now_monotonic();
+    if (job->state == JOB_RUNNING && (job->epoch != s->last_epoch || job->batch != s->last_batch) &&
+        now - s->last_progress >= PROGRESS_EVERY) {
+        s->last_epoch = job->epoch;
+        s->last_batch = job->batch;
+        s->last_progress = now;
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "status", state_names[job->state]);
+        cJSON_AddNumberToObject(p, "epoch", job->epoch);
+        cJSON_AddNumberToObject(p, "epochs", job->epochs);
+        cJSON_AddNumberToObject(p, "batch", job->batch);
+        cJSON_AddNumberToObject(p, "batches", job->batches);
+        set_event(s, "progress", p);
+        return true;
+    }
+    return false;
+}
+
+long jobs_stream_read(JobStream *s, char *buf, size_t max)
+{
+    Jobs *j = s->jobs;
+    pthread_mutex_lock(&j->lock);
+    long ret;
+    Job *job = find(j, s->id);
+    if (!s->pending && !s->ended && job && !next_event(s, job)) {
+        if (s->done_sent || !job) {
+            ret = MHD_CONTENT_READER_END_OF_STREAM;
+        } else {
+            /* Parked until the job changes: suspend under the lock that
+             * wake_streams takes, so no wake-up is lost in between. */
+            s->waiting = true;
+            MHD_suspend_connection(s->conn);
+            ret = 0;
+        }
+    } else if (!s->pending) {
+        ret = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        size_t n = s->pending_len - s->pending_off < max ? s->pending_len - s->pending_off : max;
+        memcpy(buf, s->pending + s->pending_off, n);
+        s->pending_off += n;
+        if (s->pending_off == s->pending_len) {
+            free(s->pending);
+            s->pending = NULL;
+        }
+        ret = (long)n;
+    }
+    pthread_mutex_unlock(&j->lock);
+    return ret;
+}
+
+void jobs_stream_close(JobStream *s)
+{
+    if (!s)
+        return;
+    Jobs *j = s->jobs;
+    pthread_mutex_lock(&j->lock);
+    for (JobStream **link = &j->streams; *link; link = &(*link)->next)
+        if (*link == s) {
+            *link = s->next;
+            break;
+        }
+    pthread_mutex_unlock(&j->lock);
+    free(s->pending);
+    free(s);
+}
+
+void jobs_streams_end(Jobs *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->lock);
+    j->streams_ended = true;
+    for (JobStream *s = j->streams; s; s = s->next) {
+        s->ended = true;
+        if (s->waiting) {
+            s->waiting = false;
+            MHD_resume_connection(s->conn);
+        }
+    }
+    pthread_mutex_unlock(&j->lock);
 }

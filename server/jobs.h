@@ -33,4 +33,20 @@ cJSON *jobs_list(Jobs *j);
  * had already finished. *job gets the job as JSON. */
 int jobs_cancel(Jobs *j, int id, cJSON **job, MnError *err);
 
+/* ---- event streams (GET /jobs/{id}/events) ----
+ * A stream reads a job's events as Server-Sent Events: its history first,
+ * then "progress" (a few a second), "epoch", and a final "done". When
+ * there is nothing to send, the stream suspends its connection; the job's
+ * next change resumes it, so no HTTP thread ever waits on training. */
+struct MHD_Connection;
+typedef struct JobStream JobStream;
+
+JobStream *jobs_stream_open(Jobs *j, int id, struct MHD_Connection *conn);
+/* MHD_ContentReaderCallback semantics: bytes written, 0 after suspending,
+ * or MHD_CONTENT_READER_END_OF_STREAM. */
+long jobs_stream_read(JobStream *s, char *buf, size_t max);
+void jobs_stream_close(JobStream *s);
+/* Ends every stream (server shutdown), before the daemon stops. */
+void jobs_streams_end(Jobs *j);
+
 #endif

@@ -705,6 +705,30 @@ START_TEST(test_train_job_then_serve)
 }
 END_TEST
 
+/* The event stream, read to its end: the epochs, then "done" (the stream
+ * closes itself). A second reader after the job gets the history first. */
+START_TEST(test_job_event_stream)
+{
+    int id = submit(TINY_SPEC, NULL);
+    char path[64];
+    snprintf(path, sizeof path, "/jobs/%d/events", id);
+    for (int pass = 0; pass < 2; pass++) {
+        Reply r = get(path);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_ptr_nonnull(strstr(r.headers, "text/event-stream"));
+        char *first = strstr(r.body, "event: epoch\ndata: {\"epoch\":1,");
+        char *second = strstr(r.body, "event: epoch\ndata: {\"epoch\":2,");
+        char *done = strstr(r.body, "event: done\ndata: {\"id\":");
+        ck_assert_msg(first && second && done && first < second && second < done, "%s", r.body);
+        ck_assert_ptr_nonnull(strstr(done, "\"status\":\"succeeded\""));
+        reply_free(&r);
+    }
+    Reply r = get("/jobs/99/events");
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
+}
+END_TEST
+
 START_TEST(test_cancel_and_restart_keeps_history)
 {
     int done = submit(TINY_SPEC, NULL);
@@ -805,6 +829,7 @@ static Suite *http_suite(void)
     tcase_add_checked_fixture(jobs, setup, teardown);
     tcase_set_timeout(jobs, 300);
     tcase_add_test(jobs, test_train_job_then_serve);
+    tcase_add_test(jobs, test_job_event_stream);
     tcase_add_test(jobs, test_cancel_and_restart_keeps_history);
     tcase_add_test(jobs, test_train_refusals_auth_and_queue);
     suite_add_tcase(s, jobs);
