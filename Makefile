@@ -30,11 +30,11 @@ SERVER_SRC := $(wildcard server/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
-SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o
 
-.PHONY: all test test-run asan deps data models run install clean
+.PHONY: all test test-run contract asan deps data models run install clean
 all: $(BUILD)/mnistd
 
 # A stamp named after the flags: changing OPT, SAN or CFLAGS rebuilds everything.
@@ -52,6 +52,17 @@ $(BUILD)/tests/util/check_util.o: tests/check_util.c $(FLAGS_STAMP)
 
 $(BUILD)/libmnistd.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
+
+# The contract is served by the binary itself (GET /openapi.yaml): embedded as a C string.
+$(BUILD)/gen/openapi.c: openapi.yaml
+	@mkdir -p $(dir $@)
+	@awk 'BEGIN { print "/* generated from openapi.yaml by the Makefile */"; \
+	  print "const char openapi_yaml[] ="; } \
+	  { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "    \"" $$0 "\\n\""; } \
+	  END { print "    ;"; print "const unsigned long openapi_yaml_len = sizeof openapi_yaml - 1;"; }' $< > $@
+
+$(BUILD)/gen/openapi.o: $(BUILD)/gen/openapi.c $(FLAGS_STAMP)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libmnistd-server.a: $(SERVER_OBJ)
 	$(AR) rcs $@ $^
@@ -74,7 +85,14 @@ test-run: $(TEST_BIN) $(BUILD)/mnistd
 	 MNISTD_SRC=$(CURDIR) scripts/run-tests.sh $(TEST_BIN)
 
 test: data
-	@$(MAKE) --no-print-directory test-run
+	@$(MAKE) --no-print-directory test-run contract
+
+# openapi.yaml validated, and a running server's responses checked against it
+# (node, with two npm packages pinned in tests/contract/package-lock.json).
+contract: $(BUILD)/mnistd
+	@cd tests/contract && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
+	@node tests/contract/check.mjs $(abspath $(BUILD)/mnistd) $(CURDIR)/openapi.yaml \
+	  $(abspath $(MODELS_DIR)) $(abspath $(DATA_DIR))
 
 # A separate build tree: sanitizer objects never mix with the normal ones.
 # OpenBLAS is not instrumented; ASan still checks every access our code makes.

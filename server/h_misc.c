@@ -18,6 +18,14 @@ enum MHD_Result h_backprop(Request *r)
     return ret;
 }
 
+extern const char openapi_yaml[];
+extern const unsigned long openapi_yaml_len;
+
+enum MHD_Result h_openapi(Request *r)
+{
+    return respond_bytes(r, MHD_HTTP_OK, "application/yaml", openapi_yaml, openapi_yaml_len);
+}
+
 enum MHD_Result h_ping(Request *r)
 {
     cJSON *o = cJSON_CreateObject();

@@ -52,6 +52,7 @@ static const Route routes[] = {
     {"POST", "/v2/models/*/versions/*/infer", h_v2_infer, false},
     {"GET", "/ping", h_ping, false},
     {"GET", "/metrics", h_metrics, false},
+    {"GET", "/openapi.yaml", h_openapi, false},
     {"POST", "/predictions/*", h_predict, false}, /* TorchServe */
     {"GET", "/", h_index, false},
 };

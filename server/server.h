@@ -78,6 +78,7 @@ enum MHD_Result h_job_get(Request *r);
 enum MHD_Result h_job_cancel(Request *r);
 enum MHD_Result h_job_events(Request *r);
 enum MHD_Result h_metrics(Request *r);
+enum MHD_Result h_openapi(Request *r);
 enum MHD_Result h_dataset_sample(Request *r);
 enum MHD_Result h_index(Request *r);
 

@@ -1,0 +1,128 @@
+// Contract test: validates openapi.yaml (OpenAPI 3.0 schema and $refs), then
+// starts the real server and checks that every response's status and body
+// match what the contract declares for that route.
+//   node check.mjs MNISTD_BIN OPENAPI_YAML MODELS_DIR DATA_DIR
+import SwaggerParser from '@apidevtools/swagger-parser';
+import Ajv from 'ajv';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const [bin, specPath, modelsDir, dataDir] = process.argv.slice(2);
+let passed = 0, failed = 0;
+const fail = (what, why) => { failed++; console.log(`FAIL ${what}: ${why}`); };
+const pass = () => { passed++; };
+
+await SwaggerParser.validate(specPath).then(pass, (e) => fail('openapi.yaml', e.message));
+const api = await SwaggerParser.dereference(specPath);
+const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
+
+// A private copy of the store: the run trains a model and writes a journal.
+const store = fs.mkdtempSync(path.join(os.tmpdir(), 'mnistd-contract-'));
+fs.cpSync(modelsDir, store, { recursive: true });
+const server = spawn(bin, ['serve', '--port', '0', '--models', store, '--data', dataDir],
+                     { stdio: ['ignore', 'ignore', 'pipe'] });
+const base = await new Promise((resolve, reject) => {
+  let text = '';
+  server.stderr.on('data', (chunk) => {
+    text += chunk;
+    const m = text.match(/"url":"(http:\/\/[^"]+)\/"/);
+    if (m) resolve(m[1]);
+  });
+  server.on('exit', (code) => reject(new Error(`server exited ${code}: ${text}`)));
+  setTimeout(() => reject(new Error('server did not start')), 10000);
+});
+
+// The contract's schema for (template, method, status, content type).
+function schemaFor(template, method, status, type) {
+  const op = api.paths[template]?.[method.toLowerCase()];
+  if (!op) return { error: `no operation ${method} ${template}` };
+  const resp = op.responses[String(status)];
+  if (!resp) return { error: `status ${status} is not declared for ${method} ${template}` };
+  const media = resp.content?.[type];
+  if (!media) return { error: `${type} is not declared for ${status} on ${method} ${template}` };
+  return { schema: media.schema };
+}
+
+async function check(method, url, template, { body, type, want } = {}) {
+  const res = await fetch(base + url, { method, body, headers: type ? { 'Content-Type': type } : {} });
+  const ctype = (res.headers.get('content-type') || '').split(';')[0];
+  const text = await res.text();
+  const what = `${method} ${url} -> ${res.status}`;
+  if (want && res.status !== want) return fail(what, `expected ${want}: ${text.slice(0, 200)}`);
+  const found = schemaFor(template, method, res.status, ctype);
+  if (found.error) return fail(what, found.error);
+  if (ctype === 'application/json') {
+    const validate = ajv.compile(found.schema);
+    const data = JSON.parse(text);
+    if (!validate(data)) return fail(what, ajv.errorsText(validate.errors));
+    pass();
+    return data;
+  }
+  pass();
+  return text;
+}
+
+const pixels = Array.from({ length: 784 }, (_, i) => ((i * 37) % 255) / 255);
+const json = 'application/json';
+try {
+  await check('GET', '/v2', '/v2', { want: 200 });
+  await check('GET', '/v2/health/live', '/v2/health/live', { want: 200 });
+  await check('GET', '/v2/health/ready', '/v2/health/ready', { want: 200 });
+  await check('GET', '/v2/models/mnist-cnn', '/v2/models/{name}', { want: 200 });
+  await check('GET', '/v2/models/mnist-cnn/versions/1', '/v2/models/{name}/versions/{version}', { want: 200 });
+  await check('GET', '/v2/models/mnist-cnn/ready', '/v2/models/{name}/ready', { want: 200 });
+  await check('GET', '/v2/models/nosuch', '/v2/models/{name}', { want: 404 });
+  const infer = { id: 'c1', inputs: [{ name: 'x', shape: [1, 784], datatype: 'FP32', data: pixels }] };
+  await check('POST', '/v2/models/mnist-cnn/infer', '/v2/models/{name}/infer', { body: JSON.stringify(infer), type: json, want: 200 });
+  infer.outputs = [{ name: 'p', parameters: { classification: 2 } }];
+  await check('POST', '/v2/models/mnist-cnn/versions/1/infer', '/v2/models/{name}/versions/{version}/infer', { body: JSON.stringify(infer), type: json, want: 200 });
+  await check('POST', '/v2/models/mnist-cnn/infer', '/v2/models/{name}/infer', { body: '{"inputs": []}', type: json, want: 400 });
+  await check('POST', '/predict', '/predict', { body: JSON.stringify({ pixels }), type: json, want: 200 });
+  await check('POST', '/predict?trace=1', '/predict', { body: JSON.stringify({ pixels }), type: json, want: 200 });
+  await check('POST', '/predict?model=fashion-cnn', '/predict', { body: JSON.stringify({ pixels: [pixels, pixels] }), type: json, want: 200 });
+  await check('POST', '/predict', '/predict', { body: '{"pixels": [2]}', type: json, want: 400 });
+  await check('POST', '/predict', '/predict', { body: 'x', type: 'text/plain', want: 415 });
+  await check('POST', '/predict?model=nosuch', '/predict', { body: JSON.stringify({ pixels }), type: json, want: 404 });
+  await check('POST', '/v1/models/mnist-cnn:predict', '/v1/models/{nameAndVerb}', { body: JSON.stringify({ instances: [pixels] }), type: json, want: 200 });
+  await check('GET', '/ping', '/ping', { want: 200 });
+  await check('GET', '/models', '/models', { want: 200 });
+  await check('GET', '/models/mnist-cnn', '/models/{name}', { want: 200 });
+  await check('GET', '/models/fashion-cnn/versions/1', '/models/{name}/versions/{version}', { want: 200 });
+  await check('GET', '/models/nosuch', '/models/{name}', { want: 404 });
+  await check('GET', '/datasets', '/datasets', { want: 200 });
+  await check('GET', '/datasets/mnist/samples/0?format=json', '/datasets/{name}/samples/{index}', { want: 200 });
+  await check('GET', '/datasets/fashion-mnist/samples/1', '/datasets/{name}/samples/{index}', { want: 200 });
+  const bp = fs.readFileSync(new URL('../../specs/backprop-problem2.json', import.meta.url));
+  await check('POST', '/backprop', '/backprop', { body: bp, type: json, want: 200 });
+  await check('POST', '/backprop', '/backprop', { body: '{"input": 1}', type: json, want: 400 });
+  const spec = { name: 'contract', dataset: 'mnist', epochs: 1, batch_size: 256, validation_split: 0.1,
+                 layers: [{ type: 'flatten' }, { type: 'dense', units: 8, activation: 'relu' },
+                          { type: 'dense', units: 10, activation: 'softmax' }] };
+  const job = await check('POST', '/train', '/train', { body: JSON.stringify(spec), type: json, want: 202 });
+  await check('POST', '/train', '/train', { body: '{"name": "x", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 3}, {"type": "dense", "units": 10}]}', type: json, want: 422 });
+  let status = 'queued';
+  for (let i = 0; i < 600 && !['succeeded', 'failed'].includes(status); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    status = (await (await fetch(`${base}/jobs/${job.id}`)).json()).status;
+  }
+  if (status !== 'succeeded') fail('training job', status); else pass();
+  await check('GET', `/jobs/${job.id}`, '/jobs/{id}', { want: 200 });
+  await check('GET', '/jobs', '/jobs', { want: 200 });
+  await check('DELETE', `/jobs/${job.id}`, '/jobs/{id}', { want: 409 });
+  await check('GET', '/jobs/999', '/jobs/{id}', { want: 404 });
+  await check('GET', '/models/contract/versions/1', '/models/{name}/versions/{version}', { want: 200 });
+  await check('DELETE', '/models/contract/versions/1', '/models/{name}/versions/{version}', { want: 200 });
+  await check('GET', '/metrics', '/metrics', { want: 200 });
+  await check('GET', '/openapi.yaml', '/openapi.yaml', { want: 200 });
+  await check('GET', '/', '/', { want: 200 });
+} catch (e) {
+  fail('contract run', e.stack);
+} finally {
+  server.kill('SIGTERM');
+  await new Promise((r) => server.on('exit', r));
+  fs.rmSync(store, { recursive: true, force: true });
+}
+console.log(`contract: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
