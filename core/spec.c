@@ -401,13 +401,63 @@ static int parse_early_stopping(const cJSON *v, EarlyStopping *es, MnError *err)
     return 0;
 }
 
+static int parse_grid(const cJSON *g, ModelSpec *s, MnError *err)
+{
+    static const char *const keys[] = {"learning_rate", "activation", NULL};
+    int rc;
+    if (!cJSON_IsObject(g))
+        return mn_fail(err, MN_EINVAL, "grid must be an object");
+    if ((rc = json_check_keys(g, "grid", keys, err)))
+        return rc;
+    const cJSON *rates = field(g, "learning_rate"), *acts = field(g, "activation");
+    if ((rates && (!cJSON_IsArray(rates) || cJSON_GetArraySize(rates) < 1)) ||
+        (acts && (!cJSON_IsArray(acts) || cJSON_GetArraySize(acts) < 1)))
+        return mn_fail(err, MN_EINVAL, "grid.learning_rate and grid.activation must be non-empty arrays");
+    if (cJSON_GetArraySize(rates) > SPEC_GRID_MAX || cJSON_GetArraySize(acts) > SPEC_GRID_MAX)
+        return mn_fail(err, MN_ELIMIT, "grid: at most %d values per key", SPEC_GRID_MAX);
+    for (const cJSON *it = rates ? rates->child : NULL; it; it = it->next) {
+        double v = 0.0;
+        if ((rc = number_value(it, "grid.learning_rate[]", 1e-12, 100.0, &v, err)))
+            return rc;
+        s->grid_rate[s->grid_rates++] = (float)v;
+    }
+    for (const cJSON *it = acts ? acts->child : NULL; it; it = it->next) {
+        int a = cJSON_IsString(it) ? activation_from_name(it->valuestring) : -1;
+        if (a < 0)
+            return mn_fail(err, MN_EINVAL,
+                           "grid.activation[] must be relu, sigmoid, tanh, softmax or linear");
+        s->grid_activation[s->grid_activations++] = (Activation)a;
+    }
+    return 0;
+}
+
+int spec_grid_size(const ModelSpec *s)
+{
+    return (s->grid_rates ? s->grid_rates : 1) * (s->grid_activations ? s->grid_activations : 1);
+}
+
+void spec_grid_trial(const ModelSpec *s, int t, ModelSpec *out)
+{
+    *out = *s;
+    int n_rates = s->grid_rates ? s->grid_rates : 1;
+    if (s->grid_rates)
+        out->optim.learning_rate = s->grid_rate[t % n_rates];
+    if (s->grid_activations) {
+        Activation a = s->grid_activation[t / n_rates];
+        for (int i = 0; i + 1 < out->n_layers; i++)
+            if (out->layers[i].type == LAYER_DENSE || out->layers[i].type == LAYER_CONV2D)
+                out->layers[i].act = a;
+    }
+    out->grid_rates = out->grid_activations = 0;
+}
+
 int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnError *err)
 {
     static const char *const keys[] = {
         "name",   "dataset",          "input_shape",     "layers",         "loss",
         "optimizer", "epochs",        "batch_size",      "validation_split", "validation_data",
         "shuffle", "early_stopping",  "preprocess",      "image_preprocess", "seed",
-        "metrics", NULL};
+        "metrics", "grid", NULL};
     int rc;
     memset(s, 0, sizeof *s);
     if (!cJSON_IsObject(root))
@@ -512,6 +562,9 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
         s->image_preprocess_set = true;
     }
     s->image_preprocess = (ImagePreprocess)ip;
+
+    if (field(root, "grid") && (rc = parse_grid(field(root, "grid"), s, err)))
+        return rc;
 
     const cJSON *metrics = field(root, "metrics"); /* Keras habit: only accuracy is offered */
     if (metrics) {
@@ -645,5 +698,15 @@ cJSON *spec_to_json(const ModelSpec *s)
     if (s->image_preprocess_set)
         cJSON_AddStringToObject(o, "image_preprocess", image_preprocess_name(s->image_preprocess));
     cJSON_AddNumberToObject(o, "seed", (double)s->seed);
+    if (s->grid_rates || s->grid_activations) {
+        cJSON *g = cJSON_AddObjectToObject(o, "grid");
+        if (s->grid_rates)
+            cJSON_AddItemToObject(g, "learning_rate", cJSON_CreateFloatArray(s->grid_rate, s->grid_rates));
+        if (s->grid_activations) {
+            cJSON *acts = cJSON_AddArrayToObject(g, "activation");
+            for (int i = 0; i < s->grid_activations; i++)
+                cJSON_AddItemToArray(acts, cJSON_CreateString(activation_name(s->grid_activation[i])));
+        }
+    }
     return o;
 }

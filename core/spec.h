@@ -15,6 +15,7 @@
 struct cJSON;
 
 #define SPEC_MAX_LAYERS 64
+#define SPEC_GRID_MAX 16
 #define SPEC_NAME_MAX 64
 
 typedef enum { LOSS_CROSSENTROPY, LOSS_MSE } LossType;
@@ -58,7 +59,18 @@ typedef struct {
     ImagePreprocess image_preprocess; /* default from the dataset */
     bool image_preprocess_set;
     uint64_t seed;
+    /* "grid": {"learning_rate": [...], "activation": [...]}: train every
+     * combination (the homework's table). An activation replaces that of
+     * every layer but the last. Empty lists leave the spec's own value. */
+    int grid_rates, grid_activations;
+    float grid_rate[SPEC_GRID_MAX];
+    Activation grid_activation[SPEC_GRID_MAX];
 } ModelSpec;
+
+/* Trials in the grid (1 without one). */
+int spec_grid_size(const ModelSpec *s);
+/* The spec of trial t (0 <= t < spec_grid_size). */
+void spec_grid_trial(const ModelSpec *s, int t, ModelSpec *out);
 
 typedef struct {
     size_t max_params;   /* the configured parameter limit */

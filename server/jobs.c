@@ -45,7 +45,9 @@ typedef struct {
     JobState state;
     cJSON *spec;
     int epoch, epochs, batch, batches;
-    cJSON *history;
+    int trial, trials;  /* grid search: which combination, of how many */
+    cJSON *history;     /* every epoch of every trial */
+    cJSON *grid;        /* one row per finished trial */
     char error[256];
     bool has_result;
     char model[64];
@@ -103,6 +105,8 @@ static Job *add_job(Jobs *j, int id)
         return NULL;
     job->id = id;
     job->history = cJSON_CreateArray();
+    job->grid = cJSON_CreateArray();
+    job->trials = 1;
     j->jobs[j->n++] = job;
     if (id >= j->next_id)
         j->next_id = id + 1;
@@ -113,6 +117,7 @@ static void free_job(Job *job)
 {
     cJSON_Delete(job->spec);
     cJSON_Delete(job->history);
+    cJSON_Delete(job->grid);
     free(job);
 }
 
@@ -190,11 +195,17 @@ static void replay(const cJSON *rec, void *ctx)
     if (!strcmp(event, "submit") && !job && (job = add_job(j, id))) {
         job->spec = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "spec"), true);
         job->epochs = (int)num(job->spec, "epochs");
+        job->trials = (int)num(rec, "trials");
+        job->trials = job->trials > 0 ? job->trials : 1;
         job->created = num(rec, "created");
         job->state = JOB_QUEUED;
     } else if (job && !strcmp(event, "start")) {
         job->state = JOB_RUNNING;
         job->started = num(rec, "started");
+    } else if (job && !strcmp(event, "trial")) {
+        cJSON *row = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "row"), true);
+        if (row)
+            cJSON_AddItemToArray(job->grid, row);
     } else if (job && !strcmp(event, "epoch")) {
         cJSON *e = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "stats"), true);
         if (e)
@@ -248,6 +259,8 @@ static void on_epoch(const TrainProgress *p, void *ctx)
     EpochStats e = {p->loss, p->accuracy, p->val_loss, p->val_accuracy, p->seconds};
     cJSON *stats = train_report_epoch(p->epoch, &e, p->has_val);
     pthread_mutex_lock(&pr->jobs->lock);
+    if (pr->job->trials > 1)
+        cJSON_AddNumberToObject(stats, "trial", pr->job->trial);
     cJSON *rec = record("epoch", pr->job);
     cJSON_AddItemToObject(rec, "stats", cJSON_Duplicate(stats, true));
     journal_write(pr->jobs, rec);
@@ -257,7 +270,65 @@ static void on_epoch(const TrainProgress *p, void *ctx)
     server_metrics_epoch(pr->jobs->metrics);
 }
 
-/* Trains, evaluates and saves; 0, or an error with err filled. */
+/* One trained and evaluated model, while a grid search compares them. */
+typedef struct {
+    Model *model;
+    ModelSpec spec;
+    TrainResult tr;
+    EvalResult ev;
+    double score; /* final val_accuracy when there is validation, else best training accuracy */
+} Trial;
+
+static void trial_free(Trial *t)
+{
+    model_free(t->model);
+    train_result_free(&t->tr);
+    eval_result_free(&t->ev);
+    memset(t, 0, sizeof *t);
+}
+
+static int train_trial(Jobs *j, Job *job, const ModelSpec *spec, const Dataset *train,
+                       const Dataset *test, const SpecLimits *lim, Trial *t, MnError *err)
+{
+    memset(t, 0, sizeof *t);
+    t->spec = *spec;
+    const char *names[DATASET_MAX_CLASSES];
+    for (int c = 0; c < train->n_classes; c++)
+        names[c] = train->class_names[c];
+    Progress pr = {j, job};
+    TrainCallbacks cb = {on_batch, on_epoch, &pr, &job->cancel};
+    int rc;
+    if ((rc = model_build(spec, lim, &t->model, err)) ||
+        (rc = model_set_class_names(t->model, names, train->n_classes, err)) ||
+        (rc = train_fit(t->model, train, test, &cb, &t->tr, err)) ||
+        (rc = train_evaluate(t->model, test, 0, &t->ev, err)))
+        return rc;
+    t->score = t->tr.has_val ? t->tr.history[t->tr.epochs_run - 1].val_accuracy
+                             : train_report_best_accuracy(&t->tr);
+    return 0;
+}
+
+/* The homework's table row: rate, activation, seconds, accuracies. */
+static cJSON *trial_row(const Trial *t, int index)
+{
+    cJSON *row = cJSON_CreateObject();
+    cJSON_AddNumberToObject(row, "trial", index);
+    cJSON_AddNumberToObject(row, "learning_rate", t->spec.optim.learning_rate);
+    int hidden = 0; /* the first layer with weights: flatten has no activation to show */
+    while (hidden + 1 < t->spec.n_layers && t->spec.layers[hidden].type != LAYER_DENSE &&
+           t->spec.layers[hidden].type != LAYER_CONV2D)
+        hidden++;
+    cJSON_AddStringToObject(row, "activation", activation_name(t->spec.layers[hidden].act));
+    cJSON_AddNumberToObject(row, "epochs", t->tr.epochs_run);
+    cJSON_AddNumberToObject(row, "seconds", t->tr.seconds);
+    cJSON_AddNumberToObject(row, "best_train_accuracy", train_report_best_accuracy(&t->tr));
+    cJSON_AddNumberToObject(row, "test_accuracy", t->ev.accuracy);
+    cJSON_AddNumberToObject(row, "test_loss", t->ev.loss);
+    return row;
+}
+
+/* Trains every trial of the spec (one without a grid), evaluates, keeps the
+ * best and saves it as the next version; 0, or an error with err filled. */
 static int run_job(Jobs *j, Job *job, cJSON *spec_json, MnError *err)
 {
     SpecLimits lim;
@@ -275,48 +346,57 @@ static int run_job(Jobs *j, Job *job, cJSON *spec_json, MnError *err)
         spec.image_preprocess = train->image_preprocess;
         spec.image_preprocess_set = true;
     }
-    Model *m = NULL;
-    if ((rc = model_build(&spec, &lim, &m, err)))
-        return rc;
-    const char *names[DATASET_MAX_CLASSES];
-    for (int c = 0; c < train->n_classes; c++)
-        names[c] = train->class_names[c];
-    TrainResult tr = {0};
-    EvalResult ev = {0};
-    Progress pr = {j, job};
-    TrainCallbacks cb = {on_batch, on_epoch, &pr, &job->cancel};
+    int trials = spec_grid_size(&spec);
+    Trial best = {0}, t;
+    for (int i = 0; i < trials && rc == 0; i++) {
+        ModelSpec trial_spec;
+        spec_grid_trial(&spec, i, &trial_spec);
+        pthread_mutex_lock(&j->lock);
+        job->trial = i + 1;
+        job->trials = trials;
+        pthread_mutex_unlock(&j->lock);
+        if ((rc = train_trial(j, job, &trial_spec, train, test, &lim, &t, err))) {
+            trial_free(&t);
+            break;
+        }
+        pthread_mutex_lock(&j->lock);
+        cJSON *row = trial_row(&t, i + 1), *rec = record("trial", job);
+        cJSON_AddItemToObject(rec, "row", cJSON_Duplicate(row, true));
+        journal_write(j, rec);
+        cJSON_AddItemToArray(job->grid, row);
+        pthread_mutex_unlock(&j->lock);
+        if (!best.model || t.score > best.score) {
+            trial_free(&best);
+            best = t;
+        } else {
+            trial_free(&t);
+        }
+    }
     char path[4200];
     int version = 0;
-    if ((rc = model_set_class_names(m, names, train->n_classes, err)) ||
-        (rc = train_fit(m, train, test, &cb, &tr, err)) ||
-        (rc = train_evaluate(m, test, 0, &ev, err)))
-        goto done;
-    if (!(m->meta_json = train_report_json(&spec, &tr, &ev))) {
+    if (rc == 0 && !(best.model->meta_json = train_report_json(&best.spec, &best.tr, &best.ev)))
         rc = mn_fail(err, MN_ENOMEM, "out of memory");
-        goto done;
+    if (rc == 0) {
+        /* Two jobs on one name could race for a version number: the table's
+         * lock orders the pick and the save. */
+        pthread_mutex_lock(&j->lock);
+        rc = model_dir_next(store_dir(j->store), spec.name, path, sizeof path, &version, err);
+        if (rc == 0)
+            rc = model_save(best.model, path, err);
+        pthread_mutex_unlock(&j->lock);
     }
-    /* The store's lock is not held here: two jobs on one name could race for
-     * a version number, so the table's lock orders the pick and the save. */
-    pthread_mutex_lock(&j->lock);
-    rc = model_dir_next(store_dir(j->store), spec.name, path, sizeof path, &version, err);
-    if (rc == 0)
-        rc = model_save(m, path, err);
-    pthread_mutex_unlock(&j->lock);
-    if (rc || (rc = store_add(j->store, spec.name, version, m, err)))
-        goto done;
-    pthread_mutex_lock(&j->lock);
-    job->has_result = true;
-    snprintf(job->model, sizeof job->model, "%s", spec.name);
-    job->version = version;
-    job->test_accuracy = ev.accuracy;
-    job->test_loss = ev.loss;
-    job->best_train_accuracy = train_report_best_accuracy(&tr);
-    pthread_mutex_unlock(&j->lock);
-    m = NULL; /* the store owns it now */
-done:
-    eval_result_free(&ev);
-    train_result_free(&tr);
-    model_free(m);
+    if (rc == 0 && (rc = store_add(j->store, spec.name, version, best.model, err)) == 0) {
+        pthread_mutex_lock(&j->lock);
+        job->has_result = true;
+        snprintf(job->model, sizeof job->model, "%s", spec.name);
+        job->version = version;
+        job->test_accuracy = best.ev.accuracy;
+        job->test_loss = best.ev.loss;
+        job->best_train_accuracy = train_report_best_accuracy(&best.tr);
+        pthread_mutex_unlock(&j->lock);
+        best.model = NULL; /* the store owns it now */
+    }
+    trial_free(&best);
     return rc;
 }
 
@@ -433,10 +513,12 @@ int jobs_submit(Jobs *j, const ModelSpec *spec, cJSON **out, MnError *err)
     if (rc == 0) {
         job->spec = spec_to_json(spec);
         job->epochs = spec->epochs;
+        job->trials = spec_grid_size(spec);
         job->created = wall_seconds();
         job->state = JOB_QUEUED;
         cJSON *rec = record("submit", job);
         cJSON_AddNumberToObject(rec, "created", job->created);
+        cJSON_AddNumberToObject(rec, "trials", spec_grid_size(spec));
         cJSON_AddItemToObject(rec, "spec", cJSON_Duplicate(job->spec, true));
         journal_write(j, rec);
         j->queued++;
@@ -470,7 +552,11 @@ static cJSON *job_json(const Job *job)
     cJSON_AddNumberToObject(o, "epochs", job->epochs);
     cJSON_AddNumberToObject(o, "batch", job->batch);
     cJSON_AddNumberToObject(o, "batches", job->batches);
+    cJSON_AddNumberToObject(o, "trial", job->trial);
+    cJSON_AddNumberToObject(o, "trials", job->trials);
     cJSON_AddItemToObject(o, "history", cJSON_Duplicate(job->history, true));
+    if (cJSON_GetArraySize(job->grid))
+        cJSON_AddItemToObject(o, "grid", cJSON_Duplicate(job->grid, true));
     if (job->error[0])
         cJSON_AddStringToObject(o, "error", job->error);
     if (job->has_result) {

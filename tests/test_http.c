@@ -707,6 +707,38 @@ END_TEST
 
 /* The event stream, read to its end: the epochs, then "done" (the stream
  * closes itself). A second reader after the job gets the history first. */
+/* The homework's grid: every combination trained, a row each, the best saved. */
+START_TEST(test_grid_search_job)
+{
+    const char *spec =
+        "{\"name\":\"grid\",\"dataset\":\"fashion-mnist\",\"layers\":[{\"type\":\"flatten\"},"
+        "{\"type\":\"dense\",\"units\":20,\"activation\":\"relu\"},"
+        "{\"type\":\"dense\",\"units\":10,\"activation\":\"softmax\"}],\"epochs\":1,"
+        "\"batch_size\":128,\"validation_data\":\"test\",\"preprocess\":\"standardize\","
+        "\"grid\":{\"learning_rate\":[0.0001,0.001,1],\"activation\":[\"relu\",\"sigmoid\"]}}";
+    int id = submit(spec, NULL);
+    cJSON *job = wait_job(id, "succeeded", NULL);
+    ck_assert_int_eq(cJSON_GetObjectItem(job, "trials")->valueint, 6);
+    cJSON *grid = cJSON_GetObjectItem(job, "grid");
+    ck_assert_int_eq(cJSON_GetArraySize(grid), 6);
+    double best = 0.0;
+    for (int i = 0; i < 6; i++) {
+        cJSON *row = cJSON_GetArrayItem(grid, i);
+        ck_assert_str_eq(cJSON_GetObjectItem(row, "activation")->valuestring, i < 3 ? "relu" : "sigmoid");
+        double acc = cJSON_GetObjectItem(row, "test_accuracy")->valuedouble;
+        best = acc > best ? acc : best;
+    }
+    /* a learning rate of 1 does far worse than 0.001, as in the homework's table */
+    ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(grid, 2), "test_accuracy")->valuedouble <
+              cJSON_GetObjectItem(cJSON_GetArrayItem(grid, 1), "test_accuracy")->valuedouble);
+    /* validation is the test split here, so the kept model is the best row */
+    cJSON *result = cJSON_GetObjectItem(job, "result");
+    ck_assert_double_eq_tol(cJSON_GetObjectItem(result, "test_accuracy")->valuedouble, best, 1e-12);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(job, "history")), 6);
+    cJSON_Delete(job);
+}
+END_TEST
+
 START_TEST(test_job_event_stream)
 {
     int id = submit(TINY_SPEC, NULL);
@@ -830,6 +862,7 @@ static Suite *http_suite(void)
     tcase_set_timeout(jobs, 300);
     tcase_add_test(jobs, test_train_job_then_serve);
     tcase_add_test(jobs, test_job_event_stream);
+    tcase_add_test(jobs, test_grid_search_job);
     tcase_add_test(jobs, test_cancel_and_restart_keeps_history);
     tcase_add_test(jobs, test_train_refusals_auth_and_queue);
     suite_add_tcase(s, jobs);

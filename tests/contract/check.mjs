@@ -98,6 +98,7 @@ try {
   await check('POST', '/backprop', '/backprop', { body: bp, type: json, want: 200 });
   await check('POST', '/backprop', '/backprop', { body: '{"input": 1}', type: json, want: 400 });
   const spec = { name: 'contract', dataset: 'mnist', epochs: 1, batch_size: 256, validation_split: 0.1,
+                 grid: { learning_rate: [0.001, 0.01], activation: ['relu', 'sigmoid'] },
                  layers: [{ type: 'flatten' }, { type: 'dense', units: 8, activation: 'relu' },
                           { type: 'dense', units: 10, activation: 'softmax' }] };
   const job = await check('POST', '/train', '/train', { body: JSON.stringify(spec), type: json, want: 202 });
