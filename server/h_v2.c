@@ -3,7 +3,11 @@
  * [N,28,28] or [N,28,28,1]; or BYTES holding base64 PNG files, shaped [N]
  * or [-1]. Data may be flat or nested, row-major. The output is
  * "probabilities" [N,10] FP32, or with the classification extension
- * ("parameters": {"classification": K}) K "score:index:label" strings. */
+ * ("parameters": {"classification": K}) K "score:index:label" strings.
+ * Triton's binary tensor extension works both ways: a JSON header of
+ * Inference-Header-Content-Length bytes, then raw little-endian tensors for
+ * inputs that give "binary_data_size" (what tritonclient sends by default),
+ * and binary outputs when asked with "binary_data": true. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,9 +162,63 @@ static int take_png(const cJSON *leaf, size_t i, void *ctx)
     return rc;
 }
 
+/* The raw tensor bytes after the JSON header of a binary request. */
+typedef struct {
+    const unsigned char *data;
+    size_t len;
+} Blob;
+
+static float le_float(const unsigned char *p)
+{
+    uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* Binary input data: FP32 (4 bytes LE), UINT8, or BYTES (4-byte LE length + bytes each). */
+static int read_binary(Request *r, const Model *m, const char *dt, const Blob *bin, size_t size,
+                       float *unit, size_t count, long batch, MnError *err)
+{
+    if (size > bin->len)
+        return mn_fail(err, MN_EINVAL, "binary_data_size %zu but %zu bytes follow the header", size,
+                       bin->len);
+    size_t d = shape_numel(m->spec.input);
+    if (!strcmp(dt, "BYTES")) {
+        size_t off = 0;
+        for (long i = 0; i < batch; i++) {
+            if (off + 4 > size)
+                return mn_fail(err, MN_EINVAL, "binary BYTES element %ld is truncated", i);
+            size_t len = (size_t)bin->data[off] | (size_t)bin->data[off + 1] << 8 |
+                  (size_t)bin->data[off + 2] << 16 | (size_t)bin->data[off + 3] << 24;
+            off += 4;
+            if (len > size - off)
+                return mn_fail(err, MN_EINVAL, "binary BYTES element %ld is truncated", i);
+            int rc = infer_png(r->srv, m, NULL, bin->data + off, len, unit + (size_t)i * d, err);
+            if (rc)
+                return mn_wrap(err, "element %ld", i);
+            off += len;
+        }
+        return 0;
+    }
+    size_t elem = !strcmp(dt, "UINT8") ? 1 : 4;
+    if (!strcmp(dt, "FP64"))
+        return mn_fail(err, MN_EINVAL, "binary FP64 is not supported: send FP32");
+    if (size != count * elem)
+        return mn_fail(err, MN_EINVAL, "binary_data_size %zu, the shape needs %zu bytes", size,
+                       count * elem);
+    for (size_t i = 0; i < count; i++) {
+        double v = elem == 1 ? bin->data[i] / 255.0 : le_float(bin->data + 4 * i);
+        if (!(v >= 0.0 && v <= 1.0))
+            return mn_fail(err, MN_EINVAL, "binary data[%zu] = %g is outside [0, 1]", i, v);
+        unit[i] = (float)v;
+    }
+    return 0;
+}
+
 /* Reads the one input tensor into unit images; *n gets the batch size. */
-static int read_input(Request *r, const Model *m, const cJSON *input, float **unit, int *n,
-                      MnError *err)
+static int read_input(Request *r, const Model *m, const cJSON *input, const Blob *bin,
+                      float **unit, int *n, MnError *err)
 {
     static const char *const keys[] = {"name", "shape", "datatype", "data", "parameters", NULL};
     int rc = json_check_keys(input, "inputs[0]", keys, err);
@@ -169,7 +227,12 @@ static int read_input(Request *r, const Model *m, const cJSON *input, float **un
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(input, "shape");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(input, "datatype");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(input, "data");
-    if (!cJSON_IsArray(shape) || !cJSON_IsString(type) || !data)
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(input, "parameters");
+    const cJSON *bsize = cJSON_GetObjectItemCaseSensitive(params, "binary_data_size");
+    bool binary = cJSON_IsNumber(bsize);
+    if (binary && (bsize->valuedouble < 0 || bsize->valuedouble > 1e12 || data))
+        return mn_fail(err, MN_EINVAL, "inputs[0]: binary_data_size must be a size, without data");
+    if (!cJSON_IsArray(shape) || !cJSON_IsString(type) || (!data && !binary))
         return mn_fail(err, MN_EINVAL, "inputs[0] needs name, shape, datatype and data");
     long dims[8];
     int nd = 0;
@@ -185,7 +248,9 @@ static int read_input(Request *r, const Model *m, const cJSON *input, float **un
     if (!strcmp(dt, "BYTES")) {
         if (nd != 1)
             return mn_fail(err, MN_EINVAL, "BYTES input: shape must be [N] or [-1]");
-        batch = cJSON_IsArray(data) ? cJSON_GetArraySize(data) : 1;
+        batch = binary ? dims[0] : cJSON_IsArray(data) ? cJSON_GetArraySize(data) : 1;
+        if (binary && batch < 1)
+            return mn_fail(err, MN_EINVAL, "binary BYTES input: shape must be [N]");
         if (dims[0] != -1 && dims[0] != batch)
             return mn_fail(err, MN_EINVAL, "shape [%ld] but %ld strings in data", dims[0], batch);
     } else if (!strcmp(dt, "FP32") || !strcmp(dt, "FP64") || !strcmp(dt, "UINT8")) {
@@ -209,6 +274,9 @@ static int read_input(Request *r, const Model *m, const cJSON *input, float **un
     if (!*unit)
         return mn_fail(err, MN_ENOMEM, "out of memory");
     size_t count = 0;
+    if (binary)
+        return read_binary(r, m, dt, bin, (size_t)bsize->valuedouble, *unit, (size_t)batch * d,
+                           batch, err);
     if (!strcmp(dt, "BYTES")) {
         PngSink sink = {r->srv, m, *unit, (size_t)batch, d, err};
         return flatten(data, take_png, &sink, &count);
@@ -259,6 +327,76 @@ static cJSON *classification_strings(const Model *m, const float *probs, int n, 
     return data;
 }
 
+/* "binary_data": true on the requested output, or the request's
+ * "binary_data_output": true. */
+static bool wants_binary(const cJSON *req)
+{
+    const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(req, "outputs");
+    const cJSON *first = cJSON_IsArray(outputs) ? outputs->child : NULL;
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive(first, "parameters");
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(req, "parameters");
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(op, "binary_data")) ||
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rp, "binary_data_output"));
+}
+
+/* The output tensor's raw bytes: FP32 LE, or BYTES as length-prefixed strings. */
+static unsigned char *binary_output(const cJSON *data, bool strings, size_t *len)
+{
+    size_t cap = 64, n = 0;
+    for (const cJSON *it = data->child; it; it = it->next)
+        cap += strings ? 4 + strlen(it->valuestring) : 4;
+    unsigned char *out = malloc(cap);
+    for (const cJSON *it = data->child; out && it; it = it->next) {
+        uint32_t v;
+        if (strings) {
+            v = (uint32_t)strlen(it->valuestring);
+        } else {
+            /* json_float_array's items are raw text of 9 digits: exact floats */
+            float f = cJSON_IsRaw(it) ? strtof(it->valuestring, NULL) : (float)it->valuedouble;
+            memcpy(&v, &f, 4);
+        }
+        for (int b = 0; b < 4; b++)
+            out[n++] = (unsigned char)(v >> (8 * b));
+        if (strings) {
+            memcpy(out + n, it->valuestring, strlen(it->valuestring));
+            n += strlen(it->valuestring);
+        }
+    }
+    *len = n;
+    return out;
+}
+
+static enum MHD_Result respond_binary(Request *r, cJSON *o)
+{
+    cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "outputs"), 0);
+    cJSON *data = cJSON_DetachItemFromObject(t, "data");
+    bool strings = !strcmp(cJSON_GetObjectItem(t, "datatype")->valuestring, "BYTES");
+    size_t blen;
+    unsigned char *raw = binary_output(data, strings, &blen);
+    cJSON_Delete(data);
+    cJSON *params = cJSON_AddObjectToObject(t, "parameters");
+    cJSON_AddNumberToObject(params, "binary_data_size", (double)blen);
+    char *header = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    size_t hlen = header ? strlen(header) : 0;
+    char *body = raw && header ? malloc(hlen + blen) : NULL;
+    if (!body) {
+        free(raw);
+        cJSON_free(header);
+        return respond_v2_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    }
+    memcpy(body, header, hlen);
+    memcpy(body + hlen, raw, blen);
+    free(raw);
+    cJSON_free(header);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(hlen + blen, body, MHD_RESPMEM_MUST_FREE);
+    char hl[32];
+    snprintf(hl, sizeof hl, "%zu", hlen);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    MHD_add_response_header(resp, "Inference-Header-Content-Length", hl);
+    return respond_queue(r, MHD_HTTP_OK, resp);
+}
+
 enum MHD_Result h_v2_infer(Request *r)
 {
     MnError err = {0};
@@ -268,7 +406,23 @@ enum MHD_Result h_v2_infer(Request *r)
     const Model *m = e->model;
     float *unit = NULL, *probs = NULL;
     int n = 0, k = 0, rc = 0;
-    cJSON *req = json_parse_strict(r->body ? r->body : "", r->len, "inference request", &err);
+    /* Triton's binary extension: the JSON header is the first N bytes. */
+    size_t json_len = r->len;
+    const char *hl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 "Inference-Header-Content-Length");
+    if (hl) {
+        char *end;
+        unsigned long long v = strtoull(hl, &end, 10);
+        if (*end || v > r->len) {
+            store_release(r->srv->store, e);
+            return respond_v2_error(r, MHD_HTTP_BAD_REQUEST,
+                                    "Inference-Header-Content-Length %s exceeds the %zu-byte body",
+                                    hl, r->len);
+        }
+        json_len = (size_t)v;
+    }
+    Blob bin = {(const unsigned char *)(r->body ? r->body : "") + json_len, r->len - json_len};
+    cJSON *req = json_parse_strict(r->body ? r->body : "", json_len, "inference request", &err);
     static const char *const keys[] = {"id", "parameters", "inputs", "outputs", NULL};
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(req, "inputs");
     if (!req)
@@ -279,7 +433,7 @@ enum MHD_Result h_v2_infer(Request *r)
         rc = mn_fail(&err, MN_EINVAL, "inputs must hold exactly one tensor");
     else if ((k = classification_k(req, m->n_classes, &err)) < 0)
         rc = k;
-    else if (!(rc = read_input(r, m, inputs->child, &unit, &n, &err)) &&
+    else if (!(rc = read_input(r, m, inputs->child, &bin, &unit, &n, &err)) &&
              !(probs = malloc((size_t)n * m->n_classes * sizeof *probs)))
         rc = mn_fail(&err, MN_ENOMEM, "out of memory");
     if (rc == 0 && (rc = infer_run(m, unit, n, probs, NULL, &err)) == 0)
@@ -297,12 +451,14 @@ enum MHD_Result h_v2_infer(Request *r)
         if (cJSON_IsString(id))
             cJSON_AddStringToObject(o, "id", id->valuestring);
         cJSON *outputs = cJSON_AddArrayToObject(o, "outputs");
+        const cJSON *asked = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(req, "outputs"), 0);
+        const char *out_name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(asked, "name"));
         int shape[2] = {n, k ? k : m->n_classes};
-        cJSON *t = tensor_meta("probabilities", k ? "BYTES" : "FP32", shape, 2);
+        cJSON *t = tensor_meta(out_name ? out_name : "probabilities", k ? "BYTES" : "FP32", shape, 2);
         cJSON_AddItemToObject(t, "data", k ? classification_strings(m, probs, n, k)
                                            : json_float_array(probs, n * m->n_classes));
         cJSON_AddItemToArray(outputs, t);
-        ret = respond_json(r, MHD_HTTP_OK, o);
+        ret = wants_binary(req) ? respond_binary(r, o) : respond_json(r, MHD_HTTP_OK, o);
     }
     cJSON_Delete(req);
     free(unit);
