@@ -3,6 +3,8 @@
  * form (and equal to `mnistd predict`), the KServe v2 routes in every
  * accepted datatype, the aliases, and each error status with its message. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/time.h>
 #include <cJSON.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -904,6 +906,98 @@ START_TEST(test_train_refusals_auth_and_queue)
 }
 END_TEST
 
+/* ---- connection limits ---- */
+
+static int open_idle(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)srv.cfg.port);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* True when the server closed fd (read sees EOF or a reset within the wait). */
+static bool closed_by_server(int fd, int wait_ms)
+{
+    struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char c;
+    ssize_t n = read(fd, &c, 1);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+START_TEST(test_connection_limits)
+{
+    server_stop(&srv);
+    setenv("MNISTD_MAX_CONNECTIONS", "2", 1);
+    setenv("MNISTD_CONNECTION_TIMEOUT", "1", 1);
+    setenv("MNISTD_MAX_IMAGE_SIDE", "16", 1);
+    setenv("MNISTD_THREADS", "1", 1); /* a pool splits the limit between its threads */
+    start_server(NULL, 16);
+    unsetenv("MNISTD_THREADS");
+    unsetenv("MNISTD_MAX_CONNECTIONS");
+    unsetenv("MNISTD_CONNECTION_TIMEOUT");
+    unsetenv("MNISTD_MAX_IMAGE_SIDE");
+    ck_assert_int_eq(srv.cfg.max_connections, 2);
+
+    /* Two idle connections fill --max-connections: a third waits unanswered
+     * until --connection-timeout closes them, then it is served. */
+    int a = open_idle(), b = open_idle();
+    usleep(300 * 1000);
+    int c = open_idle();
+    const char *req = "GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    ck_assert_int_eq(write(c, req, strlen(req)), (ssize_t)strlen(req));
+    struct timeval tv = {0, 300 * 1000};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[512];
+    ck_assert_int_lt(read(c, buf, sizeof buf), 0); /* nothing yet: over the limit */
+    ck_assert(closed_by_server(a, 4000));
+    ck_assert(closed_by_server(b, 4000));
+    tv.tv_sec = 4;
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ssize_t n = read(c, buf, sizeof buf - 1);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    ck_assert_msg(strstr(buf, "200 OK"), "%s", buf);
+    close(a);
+    close(b);
+    close(c);
+    /* and the server answers again */
+    Reply r = get("/v2/health/live");
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+
+    /* --max-image-side: a 28x28 PNG is over a 16-pixel limit, refused before decoding */
+    size_t len;
+    uint8_t *png = digit_png(0, &len, NULL);
+    expect_error(http("POST", "/predict", "image/png", png, len), 413, "limit_exceeded",
+                 "exceeds the 16x16 limit");
+    free(png);
+}
+END_TEST
+
+START_TEST(test_config_refuses_bad_values)
+{
+    ServerConfig cfg;
+    char *bad_port[] = {"--port", "70000"};
+    ck_assert_int_eq(config_load(&cfg, 2, bad_port), 2);
+    char *bad_flag[] = {"--prot", "80"};
+    ck_assert_int_eq(config_load(&cfg, 2, bad_flag), 2);
+    char *bad_number[] = {"--max-body=12x"};
+    ck_assert_int_eq(config_load(&cfg, 1, bad_number), 2);
+    char *good[] = {"--max-body=4096", "--port", "0", "--token", "t"};
+    ck_assert_int_eq(config_load(&cfg, 5, good), 0);
+    ck_assert_int_eq(cfg.max_body, 4096);
+    ck_assert_str_eq(cfg.token, "t");
+    setenv("MNISTD_MAX_BATCH", "0", 1);
+    ck_assert_int_eq(config_load(&cfg, 0, NULL), 2);
+    unsetenv("MNISTD_MAX_BATCH");
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -919,6 +1013,8 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_error_statuses);
     tcase_add_test(tc, test_datasets_and_samples);
     tcase_add_test(tc, test_cors_and_model_delete);
+    tcase_add_test(tc, test_connection_limits);
+    tcase_add_test(tc, test_config_refuses_bad_values);
     suite_add_tcase(s, tc);
     TCase *jobs = tcase_create("Jobs");
     tcase_add_checked_fixture(jobs, setup, teardown);
