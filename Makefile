@@ -20,6 +20,7 @@ PKGS := libmicrohttpd libcjson libpng zlib openblas
 OPT     ?= -O3
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
+	-DMNISTD_SHARE_DIR='"$(PREFIX)/share/mnistd"' \
 	-MMD -MP -Icore -Iserver $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 TEST_LDLIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -112,13 +113,16 @@ models: data
 run: data
 	@$(MAKE) --no-print-directory $(BUILD)/mnistd
 	$(BUILD)/mnistd serve --host $${HOST:-127.0.0.1} --port $${PORT:-8080} \
-	  --models $(MODELS_DIR) --data $(DATA_DIR)
+	  --models $(MODELS_DIR) --data $(DATA_DIR) --static static
 
 install: $(BUILD)/mnistd
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mnistd/specs $(DESTDIR)$(PREFIX)/share/mnistd/models
 	install -m 755 $(BUILD)/mnistd $(DESTDIR)$(PREFIX)/bin/mnistd
 	install -m 644 specs/*.json $(DESTDIR)$(PREFIX)/share/mnistd/specs/
-	cp -R $(MODELS_DIR)/. $(DESTDIR)$(PREFIX)/share/mnistd/models/
+	for m in $(MODELS_DIR)/*/v*.mnm; do \
+	  install -D -m 644 $$m $(DESTDIR)$(PREFIX)/share/mnistd/models/$${m#$(MODELS_DIR)/}; done
+	install -d $(DESTDIR)$(PREFIX)/share/mnistd/static
+	cp -R static/. $(DESTDIR)$(PREFIX)/share/mnistd/static/
 
 clean:
 	rm -rf build

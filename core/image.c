@@ -1,13 +1,14 @@
 /* image.c - PNG bytes to a white-on-black h x w float image (see image.h).
- * Before libpng decodes a pixel, png_prescan walks the chunks: the
- * signature, IHDR's dimensions against the limits, and every IDAT inflated
- * into a small scratch buffer with a budget of the bytes the declared image
- * needs, so a decompression bomb stops after that budget, not after a
- * gigabyte. Only then does libpng's simplified API decode. */
+ * Before libpng sees a byte, png_prescan walks the chunks: the signature,
+ * IHDR's dimensions against the limits, every IDAT inflated into scratch
+ * with a budget of the bytes the declared image needs, and a copy keeping
+ * only the chunks decoding needs. libpng's simplified API alone inflates a
+ * whole IDAT bomb (about 2.5 s per GiB) and every zTXt, so it sees only that copy. */
 #include "image.h"
 
 #include <math.h>
 #include <png.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -36,165 +37,213 @@ static uint64_t raw_budget(uint32_t w, uint32_t h, int depth, int color)
     return (uint64_t)h * (row + 1) + 4ull * h + 64;
 }
 
-static int png_prescan(const unsigned char *p, size_t len, const ImageLimits *lim, MnError *err)
+/* The bit depths PNG allows for a colour type; anything else would make the
+ * inflate budget meaningless (libpng refuses it too, but only after). */
+static bool depth_valid(int color, int depth)
+{
+    switch (color) {
+    case 0: return depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16;
+    case 3: return depth == 1 || depth == 2 || depth == 4 || depth == 8;
+    case 2: case 4: case 6: return depth == 8 || depth == 16;
+    default: return false;
+    }
+}
+
+/* Chunks libpng needs for the pixels we read: every critical one (unknown
+ * critical chunks too, so libpng refuses them as it should) and those that
+ * change values. Text, ICC profiles and the rest are dropped: libpng would
+ * inflate each zTXt and iTXt (up to 8 MB apiece) for nothing. */
+static bool chunk_needed(const unsigned char *type)
+{
+    static const char *const wanted[] = {"tRNS", "gAMA", "sRGB", "cHRM"};
+    if (!(type[0] & 0x20))
+        return true;
+    for (size_t i = 0; i < sizeof wanted / sizeof *wanted; i++)
+        if (memcmp(type, wanted[i], 4) == 0)
+            return true;
+    return false;
+}
+
+typedef struct {
+    z_stream z;
+    uint64_t budget, inflated;
+    bool ended;
+} IdatCheck;
+
+/* Inflates one IDAT's bytes into scratch only to count them: the stream
+ * may not outgrow the budget by more than one scratch buffer. */
+static int idat_check(IdatCheck *c, const unsigned char *data, uint32_t n, MnError *err)
+{
+    unsigned char scratch[16384];
+    c->z.next_in = (Bytef *)data;
+    c->z.avail_in = n;
+    while (c->z.avail_in > 0 && !c->ended) {
+        c->z.next_out = scratch;
+        c->z.avail_out = sizeof scratch;
+        int zrc = inflate(&c->z, Z_NO_FLUSH);
+        c->inflated += sizeof scratch - c->z.avail_out;
+        if (c->inflated > c->budget)
+            return mn_fail(err, MN_ELIMIT,
+                           "PNG data inflates past the %llu bytes its header needs "
+                           "(decompression bomb)",
+                           (unsigned long long)c->budget);
+        if (zrc == Z_STREAM_END)
+            c->ended = true;
+        else if (zrc != Z_OK) /* with input and room left, anything else is bad data */
+            return mn_fail(err, MN_ECORRUPT, "truncated or corrupt PNG: bad image data (%s)",
+                           c->z.msg ? c->z.msg : "zlib error");
+    }
+    return 0;
+}
+
+/* Checks the IHDR chunk's 13 bytes and sets the inflate budget. */
+static int ihdr_check(const unsigned char *d, const ImageLimits *lim, IdatCheck *c,
+                      MnError *err)
+{
+    uint32_t w = be32(d), h = be32(d + 4);
+    int depth = d[8], color = d[9];
+    if (w == 0 || h == 0)
+        return mn_fail(err, MN_ECORRUPT, "truncated or corrupt PNG: image is %ux%u", w, h);
+    if (w > (uint32_t)lim->max_width || h > (uint32_t)lim->max_height)
+        return mn_fail(err, MN_ELIMIT, "image %ux%u exceeds the %dx%d limit", w, h,
+                       lim->max_width, lim->max_height);
+    if (!depth_valid(color, depth))
+        return mn_fail(err, MN_ECORRUPT,
+                       "truncated or corrupt PNG: bit depth %d with colour type %d", depth, color);
+    c->budget = raw_budget(w, h, depth, color);
+    return 0;
+}
+
+/* Walks the chunks of p (len bytes) without decoding a pixel, and returns in
+ * *kept (malloc'd) the signature and the chunks chunk_needed keeps. */
+static int png_prescan(const unsigned char *p, size_t len, const ImageLimits *lim,
+                       unsigned char **kept, size_t *kept_len, MnError *err)
 {
     static const unsigned char sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
     if (len < 8 || memcmp(p, sig, 8) != 0)
         return mn_fail(err, MN_EFORMAT, "not a PNG file (bad signature)");
-    size_t pos = 8;
-    uint64_t budget = 0, inflated = 0;
-    bool header = false, end = false;
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (inflateInit(&z) != Z_OK)
-        return mn_fail(err, MN_ENOMEM, "out of memory");
-    unsigned char scratch[16384];
-    int rc = 0, zrc = Z_OK;
-    while (!end) {
+    IdatCheck idat;
+    memset(&idat, 0, sizeof idat);
+    unsigned char *out = malloc(len);
+    if (!out || inflateInit(&idat.z) != Z_OK) {
+        free(out);
+        return mn_fail(err, MN_ENOMEM, "out of memory reading a PNG of %zu bytes", len);
+    }
+    memcpy(out, p, 8);
+    size_t pos = 8, n_out = 8;
+    int rc = 0;
+    for (bool header = false;;) {
         if (len - pos < 12) {
-            rc = mn_fail(err, MN_ECORRUPT, "truncated PNG (chunk header at byte %zu)", pos);
+            rc = mn_fail(err, MN_ECORRUPT, "truncated or corrupt PNG: the file ends at byte %zu "
+                         "without an IEND chunk", len);
             break;
         }
         uint32_t n = be32(p + pos);
         const unsigned char *type = p + pos + 4, *data = p + pos + 8;
         if (n > 0x7fffffffu || len - pos - 12 < n) {
-            rc = mn_fail(err, MN_ECORRUPT, "truncated PNG (chunk of %u bytes at byte %zu)", n, pos);
+            rc = mn_fail(err, MN_ECORRUPT, "truncated or corrupt PNG: a chunk of %u bytes at "
+                         "byte %zu runs past the end of the file", n, pos);
             break;
         }
         if (!header) {
             if (memcmp(type, "IHDR", 4) != 0 || n != 13) {
-                rc = mn_fail(err, MN_ECORRUPT, "corrupt PNG: IHDR is not the first chunk");
+                rc = mn_fail(err, MN_ECORRUPT, "truncated or corrupt PNG: IHDR is not the "
+                             "first chunk");
                 break;
             }
-            uint32_t w = be32(data), h = be32(data + 4);
-            if (w == 0 || h == 0) {
-                rc = mn_fail(err, MN_ECORRUPT, "corrupt PNG: image is %ux%u", w, h);
+            if ((rc = ihdr_check(data, lim, &idat, err)))
                 break;
-            }
-            if (w > (uint32_t)lim->max_width || h > (uint32_t)lim->max_height) {
-                rc = mn_fail(err, MN_ELIMIT, "image %ux%u exceeds the %dx%d limit", w, h,
-                             lim->max_width, lim->max_height);
-                break;
-            }
-            budget = raw_budget(w, h, data[8], data[9]);
             header = true;
-        } else if (memcmp(type, "IDAT", 4) == 0 && zrc != Z_STREAM_END) {
-            z.next_in = (Bytef *)data;
-            z.avail_in = n;
-            while (z.avail_in > 0 && zrc == Z_OK) {
-                z.next_out = scratch;
-                z.avail_out = sizeof scratch;
-                zrc = inflate(&z, Z_NO_FLUSH);
-                inflated += sizeof scratch - z.avail_out;
-                if (inflated > budget) {
-                    rc = mn_fail(err, MN_ELIMIT,
-                                 "PNG data inflates past the %llu bytes its header needs "
-                                 "(decompression bomb)",
-                                 (unsigned long long)budget);
-                    break;
-                }
-                if (zrc == Z_BUF_ERROR && z.avail_out != 0)
-                    zrc = Z_OK; /* needs the next IDAT */
-            }
-            if (rc)
+        } else if (memcmp(type, "IDAT", 4) == 0 && !idat.ended) {
+            if ((rc = idat_check(&idat, data, n, err)))
                 break;
-            if (zrc != Z_OK && zrc != Z_STREAM_END && zrc != Z_BUF_ERROR) {
-                rc = mn_fail(err, MN_ECORRUPT, "corrupt PNG: bad compressed data (%s)",
-                             z.msg ? z.msg : "zlib error");
-                break;
-            }
-        } else if (memcmp(type, "IEND", 4) == 0) {
-            end = true;
+        }
+        if (chunk_needed(type)) {
+            memcpy(out + n_out, p + pos, 12 + (size_t)n);
+            n_out += 12 + (size_t)n;
         }
         pos += 12 + (size_t)n;
+        if (memcmp(type, "IEND", 4) == 0)
+            break;
     }
-    inflateEnd(&z);
-    return rc;
+    inflateEnd(&idat.z);
+    if (rc) {
+        free(out);
+        return rc;
+    }
+    *kept = out;
+    *kept_len = n_out;
+    return 0;
 }
 
-/* Intensity of ink in [0,1] from gray and alpha (both [0,1], gray not
- * premultiplied): transparent pixels are background either way round. */
+/* A decoded image: gray and alpha per pixel, 8 bits each, not premultiplied. */
 typedef struct {
-    float *gray, *alpha;
+    png_byte *ga; /* (h, w, 2) */
     int w, h;
 } GrayAlpha;
 
-static int decode(const unsigned char *p, size_t len, GrayAlpha *img, MnError *err)
+static int png_decode(const unsigned char *p, size_t len, GrayAlpha *img, MnError *err)
 {
     png_image im;
     memset(&im, 0, sizeof im);
     im.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_memory(&im, p, len))
-        return mn_fail(err, MN_ECORRUPT, "corrupt PNG: %s", im.message);
-    /* 16-bit files are read linear (no sRGB curve applied to their values);
-     * the linear format's alpha comes premultiplied, the 8-bit one's not. */
-    bool linear = (im.format & PNG_FORMAT_FLAG_LINEAR) != 0;
-    im.format = linear ? PNG_FORMAT_LINEAR_Y_ALPHA : PNG_FORMAT_GA;
-    size_t n = (size_t)im.width * im.height;
-    void *buf = malloc(PNG_IMAGE_SIZE(im));
-    img->gray = malloc(n * sizeof *img->gray);
-    img->alpha = malloc(n * sizeof *img->alpha);
-    if (!buf || !img->gray || !img->alpha) {
-        png_image_free(&im);
-        free(buf);
-        return mn_fail(err, MN_ENOMEM, "out of memory decoding %ux%u", im.width, im.height);
-    }
-    if (!png_image_finish_read(&im, NULL, buf, 0, NULL)) {
-        free(buf);
         return mn_fail(err, MN_ECORRUPT, "truncated or corrupt PNG: %s", im.message);
+    /* 16-bit samples scale like 8-bit ones (v / 65535), as editors write
+     * them; libpng's default would read them as linear light. Set after
+     * begin_read, which clears the flags. */
+    im.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
+    im.format = PNG_FORMAT_GA;
+    img->ga = malloc(PNG_IMAGE_SIZE(im));
+    if (!img->ga) {
+        png_image_free(&im);
+        return mn_fail(err, MN_ENOMEM, "out of memory decoding a %ux%u image", im.width,
+                       im.height);
     }
+    /* No background: alpha stays, ink_is_dark decides what it means. */
+    if (!png_image_finish_read(&im, NULL, img->ga, 0, NULL))
+        return mn_fail(err, MN_ECORRUPT, "truncated or corrupt PNG: %s", im.message);
     img->w = (int)im.width;
     img->h = (int)im.height;
-    for (size_t i = 0; i < n; i++) {
-        float g, a;
-        if (linear) {
-            const png_uint_16 *px = (const png_uint_16 *)buf + 2 * i;
-            a = px[1] / 65535.0f;
-            g = a > 0.0f ? px[0] / 65535.0f / a : 0.0f;
-        } else {
-            const png_byte *px = (const png_byte *)buf + 2 * i;
-            g = px[0] / 255.0f;
-            a = px[1] / 255.0f;
-        }
-        img->gray[i] = g > 1.0f ? 1.0f : g;
-        img->alpha[i] = a;
-    }
-    free(buf);
     return 0;
 }
 
-/* Decides which way round the ink is and writes intensity (white ink on black). */
-static void to_intensity(const GrayAlpha *img, bool invertible, float *out)
+/* Whether the ink is darker than the background. The border says what the
+ * background is. Mostly transparent (a canvas export): the ink is what is
+ * opaque, dark if its alpha-weighted mean is below mid-gray. Otherwise a
+ * light border is a light background; transparent corners stay a minority. */
+static bool ink_is_dark(const GrayAlpha *img)
 {
-    size_t n = (size_t)img->w * img->h;
-    size_t transparent = 0, opaque = 0;
-    double opaque_gray = 0.0, border = 0.0;
-    int border_n = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (img->alpha[i] < 0.5f)
-            transparent++;
-        else {
-            opaque++;
-            opaque_gray += img->gray[i];
+    const png_byte *ga = img->ga;
+    size_t w = (size_t)img->w, h = (size_t)img->h, border = 0, clear = 0;
+    double gray = 0.0, alpha = 0.0; /* sums of a*g and a */
+    for (size_t y = 0; y < h; y++) {
+        size_t step = y == 0 || y == h - 1 || w == 1 ? 1 : w - 1;
+        for (size_t x = 0; x < w; x += step) {
+            const png_byte *px = ga + 2 * (y * w + x);
+            border++;
+            clear += px[1] < 128;
+            gray += (double)px[0] * px[1];
+            alpha += px[1];
         }
     }
-    for (int y = 0; y < img->h; y++)
-        for (int x = 0; x < img->w; x++)
-            if (y == 0 || x == 0 || y == img->h - 1 || x == img->w - 1) {
-                size_t i = (size_t)y * img->w + x;
-                border += img->alpha[i] * img->gray[i]; /* over black */
-                border_n++;
-            }
-    bool dark_ink;
-    if (transparent > 0) /* the background is what is transparent; the ink is the rest */
-        dark_ink = opaque > 0 && opaque_gray / opaque < 0.5;
-    else /* opaque: a light border means a light background */
-        dark_ink = border / border_n > 0.5;
-    if (!invertible)
-        dark_ink = false;
-    for (size_t i = 0; i < n; i++) {
-        float a = img->alpha[i], g = img->gray[i];
-        out[i] = dark_ink ? a * (1.0f - g) : a * g;
+    if (2 * clear <= border)
+        return gray > 127.5 * alpha;
+    gray = alpha = 0.0;
+    for (size_t i = 0; i < w * h; i++) {
+        gray += (double)ga[2 * i] * ga[2 * i + 1];
+        alpha += ga[2 * i + 1];
+    }
+    return alpha > 0.0 && gray < 127.5 * alpha;
+}
+
+/* White ink on black: transparent pixels are background either way round. */
+static void ink_from_gray_alpha(const GrayAlpha *img, bool invertible, float *out)
+{
+    bool dark = invertible && ink_is_dark(img);
+    for (size_t i = 0; i < (size_t)img->w * img->h; i++) {
+        float g = img->ga[2 * i] / 255.0f, a = img->ga[2 * i + 1] / 255.0f;
+        out[i] = a * (dark ? 1.0f - g : g);
     }
 }
 
@@ -299,12 +348,16 @@ int image_from_png(const void *png, size_t len, const ImageLimits *lim, ImagePre
     if (len > lim->max_bytes)
         return mn_fail(err, MN_ELIMIT, "image of %zu bytes exceeds the %zu-byte limit", len,
                        lim->max_bytes);
-    int rc = png_prescan(png, len, lim, err);
+    unsigned char *kept = NULL;
+    size_t kept_len = 0;
+    int rc = png_prescan(png, len, lim, &kept, &kept_len, err);
     if (rc)
         return rc;
     GrayAlpha img = {0};
     float *ink = NULL, *tmp = NULL;
-    if ((rc = decode(png, len, &img, err)))
+    rc = png_decode(kept, kept_len, &img, err);
+    free(kept);
+    if (rc)
         goto done;
     if (mode == IMAGE_PRE_NONE && (img.w != out_w || img.h != out_h)) {
         rc = mn_fail(err, MN_ESPEC, "image is %dx%d; preprocessing \"none\" needs %dx%d", img.w,
@@ -313,23 +366,28 @@ int image_from_png(const void *png, size_t len, const ImageLimits *lim, ImagePre
     }
     size_t n = (size_t)img.w * img.h;
     ink = malloc(n * sizeof *ink);
-    tmp = malloc((size_t)img.h * out_w * sizeof *tmp);
-    if (!ink || !tmp) {
-        rc = mn_fail(err, MN_ENOMEM, "out of memory");
+    if (!ink) {
+        rc = mn_fail(err, MN_ENOMEM, "out of memory for a %dx%d image", img.w, img.h);
         goto done;
     }
-    to_intensity(&img, mode != IMAGE_PRE_NONE, ink);
-    if (mode == IMAGE_PRE_DIGIT)
+    ink_from_gray_alpha(&img, mode != IMAGE_PRE_NONE, ink);
+    free(img.ga);
+    img.ga = NULL;
+    if (mode == IMAGE_PRE_DIGIT) {
         rc = digit_normalise(ink, img.w, img.h, out, out_w, out_h, err);
-    else if (img.w == out_w && img.h == out_h)
+    } else if (img.w == out_w && img.h == out_h) {
         memcpy(out, ink, n * sizeof *out);
-    else
-        resample(ink, img.w, img.h, out, out_w, out_h, tmp);
+    } else {
+        tmp = malloc((size_t)img.h * out_w * sizeof *tmp);
+        if (!tmp)
+            rc = mn_fail(err, MN_ENOMEM, "out of memory resizing a %dx%d image", img.w, img.h);
+        else
+            resample(ink, img.w, img.h, out, out_w, out_h, tmp);
+    }
     for (size_t i = 0; rc == 0 && i < (size_t)out_w * out_h; i++)
         out[i] = out[i] < 0.0f ? 0.0f : out[i] > 1.0f ? 1.0f : out[i];
 done:
-    free(img.gray);
-    free(img.alpha);
+    free(img.ga);
     free(ink);
     free(tmp);
     return rc;
@@ -338,6 +396,9 @@ done:
 int image_encode_png_gray8(const uint8_t *pixels, int h, int w, uint8_t **png, size_t *len,
                            MnError *err)
 {
+    *png = NULL;
+    if (!pixels || h <= 0 || w <= 0)
+        return mn_fail(err, MN_EINVAL, "cannot encode a %dx%d image as PNG", w, h);
     png_image im;
     memset(&im, 0, sizeof im);
     im.version = PNG_IMAGE_VERSION;
@@ -346,14 +407,16 @@ int image_encode_png_gray8(const uint8_t *pixels, int h, int w, uint8_t **png, s
     im.format = PNG_FORMAT_GRAY;
     png_alloc_size_t size = 0;
     if (!png_image_write_get_memory_size(im, size, 0, pixels, 0, NULL))
-        return mn_fail(err, MN_EINVAL, "PNG encoding failed: %s", im.message);
+        return mn_fail(err, MN_EINVAL, "PNG encoding of a %dx%d image failed: %s", w, h,
+                       im.message);
     *png = malloc(size);
     if (!*png)
-        return mn_fail(err, MN_ENOMEM, "out of memory");
+        return mn_fail(err, MN_ENOMEM, "out of memory encoding a %dx%d PNG", w, h);
     if (!png_image_write_to_memory(&im, *png, &size, 0, pixels, 0, NULL)) {
         free(*png);
         *png = NULL;
-        return mn_fail(err, MN_EINVAL, "PNG encoding failed: %s", im.message);
+        return mn_fail(err, MN_EINVAL, "PNG encoding of a %dx%d image failed: %s", w, h,
+                       im.message);
     }
     *len = size;
     return 0;

@@ -1,6 +1,11 @@
 /* config.c - the settings table and its readers (see config.h). */
 #include "config.h"
 
+/* Where `make install` puts specs, models and the page; the build sets it. */
+#ifndef MNISTD_SHARE_DIR
+#define MNISTD_SHARE_DIR "/usr/local/share/mnistd"
+#endif
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +32,9 @@ static const Setting settings[] = {
     NUM("port", "MNISTD_PORT", port, 8080, 0, 65535, "TCP port (0: any free port)"),
     STR("models", "MNISTD_MODELS", models_dir, "model store directory (./models)"),
     STR("data", "MNISTD_DATA", data_dir, "data directory (./data)"),
+    STR("shipped-models", "MNISTD_SHIPPED_MODELS", shipped_models,
+        "default models copied into an empty store (" MNISTD_SHARE_DIR "/models)"),
+    STR("static", "MNISTD_STATIC", static_dir, "the page's files (" MNISTD_SHARE_DIR "/static)"),
     STR("token", "MNISTD_TOKEN", token, "bearer token for train and delete (none)"),
     STR("default-model", "MNISTD_DEFAULT_MODEL", default_model, "model for /predict (mnist-cnn)"),
     STR("cors-origins", "MNISTD_CORS_ORIGINS", cors_origins,
@@ -96,6 +104,8 @@ int config_load(ServerConfig *cfg, int argc, char **argv)
     strcpy(cfg->models_dir, "models");
     strcpy(cfg->data_dir, "data");
     strcpy(cfg->default_model, "mnist-cnn");
+    snprintf(cfg->shipped_models, sizeof cfg->shipped_models, "%s/models", MNISTD_SHARE_DIR);
+    snprintf(cfg->static_dir, sizeof cfg->static_dir, "%s/static", MNISTD_SHARE_DIR);
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const Setting *s = &settings[i];
         if (!s->is_string) {

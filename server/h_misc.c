@@ -1,5 +1,5 @@
 /* h_misc.c - the small routes: POST /backprop, TorchServe's GET /ping, and
- * the placeholder page at GET / (the page itself is a later issue). */
+ * GET /metrics and GET /openapi.yaml. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,16 +33,6 @@ enum MHD_Result h_ping(Request *r)
     return respond_json(r, MHD_HTTP_OK, o);
 }
 
-enum MHD_Result h_index(Request *r)
-{
-    static const char page[] =
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>mnistd</title></head>"
-        "<body><h1>mnistd</h1><p>The model server is running. Try "
-        "<code>curl -F image=@digit.png http://HOST/predict</code>, "
-        "<a href=\"/models\">/models</a> or <a href=\"/v2/health/ready\">/v2/health/ready</a>."
-        "</p></body></html>\n";
-    return respond_bytes(r, MHD_HTTP_OK, "text/html; charset=utf-8", page, sizeof page - 1);
-}
 
 static void write_job_gauge(const char *state, int n, void *ctx)
 {

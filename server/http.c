@@ -55,6 +55,7 @@ static const Route routes[] = {
     {"GET", "/openapi.yaml", h_openapi, false},
     {"POST", "/predictions/*", h_predict, false}, /* TorchServe */
     {"GET", "/", h_index, false},
+    {"GET", "/static/*", h_static, false},
 };
 
 static double now_seconds(void)
@@ -303,6 +304,15 @@ int server_start(Server *srv, char *err, size_t err_len)
     if (!(srv->store = store_open(srv->cfg.models_dir, &lim, &e))) {
         snprintf(err, err_len, "%s", e.msg);
         return -1;
+    }
+    /* An empty store starts with the shipped models, so predictions work at once. */
+    if (store_count(srv->store) == 0 && srv->cfg.shipped_models[0] &&
+        store_seed(srv->cfg.models_dir, srv->cfg.shipped_models, &e) == 0) {
+        store_close(srv->store);
+        if (!(srv->store = store_open(srv->cfg.models_dir, &lim, &e))) {
+            snprintf(err, err_len, "%s", e.msg);
+            return -1;
+        }
     }
     if (!(srv->datasets = dataset_cache_new(srv->cfg.data_dir))) {
         snprintf(err, err_len, "out of memory");

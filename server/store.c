@@ -3,6 +3,7 @@
 #include "store.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -184,6 +185,61 @@ int store_remove(Store *s, const char *name, int version, MnError *err)
 }
 
 int store_load_errors(const Store *s) { return s->load_errors; }
+
+static int copy_file(const char *from, const char *to, MnError *err)
+{
+    char tmp[4500];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid());
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(tmp, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    bool ok = in && out;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        ok = fwrite(buf, 1, n, out) == n;
+    ok = ok && !ferror(in) && fflush(out) == 0 && fsync(fileno(out)) == 0;
+    if (in)
+        fclose(in);
+    if (out && fclose(out))
+        ok = false;
+    if (ok && rename(tmp, to) == 0)
+        return 0;
+    unlink(tmp);
+    return mn_fail(err, MN_EIO, "cannot copy %s to %s", from, to);
+}
+
+int store_seed(const char *dir, const char *from, MnError *err)
+{
+    DIR *d = opendir(from);
+    if (!d)
+        return mn_fail(err, MN_ENOTFOUND, "no shipped models in %s", from);
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d))) {
+        char name[64], src_dir[2200], dst_dir[2200];
+        int v;
+        if (e->d_name[0] == '.' || model_ref_parse(e->d_name, name, sizeof name, &v, NULL))
+            continue;
+        snprintf(src_dir, sizeof src_dir, "%s/%s", from, name);
+        snprintf(dst_dir, sizeof dst_dir, "%s/%s", dir, name);
+        DIR *versions = opendir(src_dir);
+        if (!versions)
+            continue;
+        if (mkdir(dst_dir, 0755) && errno != EEXIST)
+            rc = mn_fail(err, MN_EIO, "cannot create %s: %s", dst_dir, strerror(errno));
+        struct dirent *f;
+        while (rc == 0 && (f = readdir(versions))) {
+            char tail[8], src[4400], dst[4400];
+            if (sscanf(f->d_name, "v%d.mn%7s", &v, tail) != 2 || strcmp(tail, "m") || v < 1)
+                continue;
+            snprintf(src, sizeof src, "%s/%s", src_dir, f->d_name);
+            snprintf(dst, sizeof dst, "%s/%s", dst_dir, f->d_name);
+            rc = copy_file(src, dst, err);
+        }
+        closedir(versions);
+    }
+    closedir(d);
+    return rc;
+}
 
 static int compare_ints(const void *a, const void *b)
 {

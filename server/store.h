@@ -21,6 +21,9 @@ typedef struct {
  * skipped with a line on stderr (never served). */
 Store *store_open(const char *dir, const SpecLimits *lim, MnError *err);
 void store_close(Store *s);
+/* Copies every NAME/vN.mnm under from into dir (each through a temporary
+ * file and a rename): how an empty store gets the shipped models. */
+int store_seed(const char *dir, const char *from, MnError *err);
 /* Files refused at open (bad checksum, truncated, ...). */
 int store_load_errors(const Store *s);
 

@@ -4,6 +4,8 @@
  * accepted datatype, the aliases, and each error status with its message. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <sys/time.h>
 #include <cJSON.h>
 #include <math.h>
@@ -979,6 +981,85 @@ START_TEST(test_connection_limits)
 }
 END_TEST
 
+/* An empty store gets the shipped models; the page's files are served. */
+START_TEST(test_empty_store_and_static_files)
+{
+    server_stop(&srv);
+    check_util_rmtree(store);
+    free(store);
+    store = check_util_tmpdir(); /* empty */
+    char shipped[4096], page[4096];
+    snprintf(shipped, sizeof shipped, "%s/models", check_util_src_dir());
+    snprintf(page, sizeof page, "%s/static", check_util_src_dir());
+    setenv("MNISTD_SHIPPED_MODELS", shipped, 1);
+    setenv("MNISTD_STATIC", page, 1);
+    setenv("MNISTD_MAX_IMAGE_BYTES", "100", 1);
+    start_server(NULL, 16);
+    unsetenv("MNISTD_SHIPPED_MODELS");
+    unsetenv("MNISTD_STATIC");
+    unsetenv("MNISTD_MAX_IMAGE_BYTES");
+    Reply r = get("/models/mnist-cnn");
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/mnist-cnn/v1.mnm", store);
+    ck_assert_int_eq(access(path, F_OK), 0);
+
+    r = get("/");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "<h1>mnistd</h1>"));
+    reply_free(&r);
+    r = get("/static/index.html");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.headers, "text/html"));
+    reply_free(&r);
+    r = get("/static/nothere.js");
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
+    r = get("/static/.hidden.html");
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
+
+    /* --max-image-bytes: a PNG over 100 bytes is refused, naming the limit */
+    size_t len;
+    uint8_t *png = digit_png(0, &len, NULL);
+    ck_assert_int_gt(len, 100);
+    expect_error(http("POST", "/predict", "image/png", png, len), 413, "limit_exceeded",
+                 "100-byte limit");
+    free(png);
+}
+END_TEST
+
+/* The real binary: SIGTERM ends it cleanly with status 0. */
+START_TEST(test_sigterm_exits_cleanly)
+{
+    char log[4200];
+    snprintf(log, sizeof log, "%s/serve.log", store);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen(log, "w", stderr);
+        execl(check_util_bin(), "mnistd", "serve", "--port", "0", "--models", store, (char *)NULL);
+        _exit(127);
+    }
+    char *text = NULL;
+    for (int i = 0; i < 100 && !(text && strstr(text, "listening")); i++) {
+        usleep(50 * 1000);
+        free(text);
+        text = check_util_read_file(log, NULL);
+    }
+    ck_assert_msg(text && strstr(text, "listening"), "server did not start: %s", text ? text : "");
+    free(text);
+    kill(pid, SIGTERM);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    text = check_util_read_file(log, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "\"signal\":\"SIGTERM\""));
+    free(text);
+}
+END_TEST
+
 START_TEST(test_config_refuses_bad_values)
 {
     ServerConfig cfg;
@@ -1015,6 +1096,8 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_cors_and_model_delete);
     tcase_add_test(tc, test_connection_limits);
     tcase_add_test(tc, test_config_refuses_bad_values);
+    tcase_add_test(tc, test_empty_store_and_static_files);
+    tcase_add_test(tc, test_sigterm_exits_cleanly);
     suite_add_tcase(s, tc);
     TCase *jobs = tcase_create("Jobs");
     tcase_add_checked_fixture(jobs, setup, teardown);

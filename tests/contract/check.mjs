@@ -21,7 +21,8 @@ const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
 // A private copy of the store: the run trains a model and writes a journal.
 const store = fs.mkdtempSync(path.join(os.tmpdir(), 'mnistd-contract-'));
 fs.cpSync(modelsDir, store, { recursive: true });
-const server = spawn(bin, ['serve', '--port', '0', '--models', store, '--data', dataDir],
+const staticDir = new URL('../../static', import.meta.url).pathname;
+const server = spawn(bin, ['serve', '--port', '0', '--models', store, '--data', dataDir, '--static', staticDir],
                      { stdio: ['ignore', 'ignore', 'pipe'] });
 const base = await new Promise((resolve, reject) => {
   let text = '';
@@ -118,6 +119,8 @@ try {
   await check('GET', '/metrics', '/metrics', { want: 200 });
   await check('GET', '/openapi.yaml', '/openapi.yaml', { want: 200 });
   await check('GET', '/', '/', { want: 200 });
+  await check('GET', '/static/index.html', '/static/{file}', { want: 200 });
+  await check('GET', '/static/nothere.css', '/static/{file}', { want: 404 });
 } catch (e) {
   fail('contract run', e.stack);
 } finally {
