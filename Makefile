@@ -113,7 +113,7 @@ models: data
 run: data
 	@$(MAKE) --no-print-directory $(BUILD)/mnistd
 	$(BUILD)/mnistd serve --host $${HOST:-127.0.0.1} --port $${PORT:-8080} \
-	  --models $(MODELS_DIR) --data $(DATA_DIR) --static static
+	  --models $(MODELS_DIR) --data $(DATA_DIR) --static static --specs specs
 
 install: $(BUILD)/mnistd
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mnistd/specs $(DESTDIR)$(PREFIX)/share/mnistd/models

@@ -35,6 +35,7 @@ static const Setting settings[] = {
     STR("shipped-models", "MNISTD_SHIPPED_MODELS", shipped_models,
         "default models copied into an empty store (" MNISTD_SHARE_DIR "/models)"),
     STR("static", "MNISTD_STATIC", static_dir, "the page's files (" MNISTD_SHARE_DIR "/static)"),
+    STR("specs", "MNISTD_SPECS", specs_dir, "training spec presets (" MNISTD_SHARE_DIR "/specs)"),
     STR("token", "MNISTD_TOKEN", token, "bearer token for train and delete (none)"),
     STR("default-model", "MNISTD_DEFAULT_MODEL", default_model, "model for /predict (mnist-cnn)"),
     STR("cors-origins", "MNISTD_CORS_ORIGINS", cors_origins,
@@ -106,6 +107,7 @@ int config_load(ServerConfig *cfg, int argc, char **argv)
     strcpy(cfg->default_model, "mnist-cnn");
     snprintf(cfg->shipped_models, sizeof cfg->shipped_models, "%s/models", MNISTD_SHARE_DIR);
     snprintf(cfg->static_dir, sizeof cfg->static_dir, "%s/static", MNISTD_SHARE_DIR);
+    snprintf(cfg->specs_dir, sizeof cfg->specs_dir, "%s/specs", MNISTD_SHARE_DIR);
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const Setting *s = &settings[i];
         if (!s->is_string) {

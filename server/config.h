@@ -15,6 +15,7 @@ typedef struct {
     char data_dir[1024];
     char shipped_models[1024]; /* copied into an empty store at start */
     char static_dir[1024];     /* the page's files: GET / and /static/... */
+    char specs_dir[1024];      /* the seed networks' specs: GET /specs */
     char token[256];          /* empty: no auth */
     char default_model[64];
     char cors_origins[1024];  /* comma-separated, or "*"; empty: no CORS headers */

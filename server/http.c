@@ -56,6 +56,7 @@ static const Route routes[] = {
     {"POST", "/predictions/*", h_predict, false}, /* TorchServe */
     {"GET", "/", h_index, false},
     {"GET", "/static/*", h_static, false},
+    {"GET", "/specs", h_specs, false},
 };
 
 static double now_seconds(void)

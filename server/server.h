@@ -82,6 +82,7 @@ enum MHD_Result h_openapi(Request *r);
 enum MHD_Result h_dataset_sample(Request *r);
 enum MHD_Result h_index(Request *r);
 enum MHD_Result h_static(Request *r);
+enum MHD_Result h_specs(Request *r);
 
 /* A query argument, or NULL. */
 const char *request_arg(Request *r, const char *name);

@@ -22,7 +22,8 @@ const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
 const store = fs.mkdtempSync(path.join(os.tmpdir(), 'mnistd-contract-'));
 fs.cpSync(modelsDir, store, { recursive: true });
 const staticDir = new URL('../../static', import.meta.url).pathname;
-const server = spawn(bin, ['serve', '--port', '0', '--models', store, '--data', dataDir, '--static', staticDir],
+const specsDir = new URL('../../specs', import.meta.url).pathname;
+const server = spawn(bin, ['serve', '--port', '0', '--models', store, '--data', dataDir, '--static', staticDir, '--specs', specsDir],
                      { stdio: ['ignore', 'ignore', 'pipe'] });
 const base = await new Promise((resolve, reject) => {
   let text = '';
@@ -88,6 +89,8 @@ try {
   await check('POST', '/predict?model=nosuch', '/predict', { body: JSON.stringify({ pixels }), type: json, want: 404 });
   await check('POST', '/v1/models/mnist-cnn:predict', '/v1/models/{nameAndVerb}', { body: JSON.stringify({ instances: [pixels] }), type: json, want: 200 });
   await check('GET', '/ping', '/ping', { want: 200 });
+  const specs = await check('GET', '/specs', '/specs', { want: 200 });
+  if (!specs || specs.specs.length !== 9) fail('/specs', `expected the 9 seed specs, got ${specs && specs.specs.length}`); else pass();
   await check('GET', '/models', '/models', { want: 200 });
   await check('GET', '/models/mnist-cnn', '/models/{name}', { want: 200 });
   await check('GET', '/models/fashion-cnn/versions/1', '/models/{name}/versions/{version}', { want: 200 });
