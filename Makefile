@@ -35,7 +35,7 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o
 
-.PHONY: all test test-run contract asan deps data models run install clean
+.PHONY: all test test-run contract browser asan deps data models run install clean
 all: $(BUILD)/mnistd
 
 # A stamp named after the flags: changing OPT, SAN or CFLAGS rebuilds everything.
@@ -86,7 +86,7 @@ test-run: $(TEST_BIN) $(BUILD)/mnistd
 	 MNISTD_SRC=$(CURDIR) scripts/run-tests.sh $(TEST_BIN)
 
 test: data
-	@$(MAKE) --no-print-directory test-run contract
+	@$(MAKE) --no-print-directory test-run contract browser
 
 # openapi.yaml validated, and a running server's responses checked against it
 # (node, with two npm packages pinned in tests/contract/package-lock.json).
@@ -94,6 +94,13 @@ contract: $(BUILD)/mnistd
 	@cd tests/contract && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
 	@node tests/contract/check.mjs $(abspath $(BUILD)/mnistd) $(CURDIR)/openapi.yaml \
 	  $(abspath $(MODELS_DIR)) $(abspath $(DATA_DIR))
+
+# The page in Debian's headless Chromium, driven by playwright-core (never a
+# downloaded browser); screenshots land in build/test-output/.
+browser: $(BUILD)/mnistd
+	@cd tests/browser && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
+	@node tests/browser/page.test.mjs $(abspath $(BUILD)/mnistd) $(CURDIR) \
+	  $(abspath $(DATA_DIR)) $(abspath $(BUILD))/test-output
 
 # A separate build tree: sanitizer objects never mix with the normal ones.
 # OpenBLAS is not instrumented; ASan still checks every access our code makes.

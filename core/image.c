@@ -3,7 +3,7 @@
  * IHDR's dimensions against the limits, every IDAT inflated into scratch
  * with a budget of the bytes the declared image needs, and a copy keeping
  * only the chunks decoding needs. libpng's simplified API alone inflates a
- * whole IDAT bomb (about 2.5 s per GiB) and every zTXt, so it sees only that copy. */
+ * whole IDAT bomb (2.5 s a GiB) and every zTXt, so it only sees that copy. */
 #include "image.h"
 
 #include <math.h>
@@ -49,19 +49,14 @@ static bool depth_valid(int color, int depth)
     }
 }
 
-/* Chunks libpng needs for the pixels we read: every critical one (unknown
- * critical chunks too, so libpng refuses them as it should) and those that
- * change values. Text, ICC profiles and the rest are dropped: libpng would
- * inflate each zTXt and iTXt (up to 8 MB apiece) for nothing. */
+/* Chunks libpng needs for the pixels as stored: every critical one (unknown
+ * critical chunks too, so libpng refuses them as it should) and tRNS. The
+ * rest go: libpng would inflate each zTXt, iTXt and iCCP (up to 8 MB apiece)
+ * for nothing, and without gAMA, sRGB and cHRM it converts no gamma, so we
+ * read samples as stored, as MNIST's were, whatever the bit depth. */
 static bool chunk_needed(const unsigned char *type)
 {
-    static const char *const wanted[] = {"tRNS", "gAMA", "sRGB", "cHRM"};
-    if (!(type[0] & 0x20))
-        return true;
-    for (size_t i = 0; i < sizeof wanted / sizeof *wanted; i++)
-        if (memcmp(type, wanted[i], 4) == 0)
-            return true;
-    return false;
+    return !(type[0] & 0x20) || memcmp(type, "tRNS", 4) == 0;
 }
 
 typedef struct {
@@ -182,6 +177,22 @@ typedef struct {
     int w, h;
 } GrayAlpha;
 
+/* 16-bit files come out of libpng as linear, premultiplied 16-bit (as
+ * stored, with no gamma chunk left); this unpremultiplies and narrows them to
+ * 8-bit gray+alpha in place (pixel i's 2 bytes never pass pixel i's 4). */
+static void narrow_linear(png_byte *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        png_uint_16 px[2];
+        memcpy(px, buf + 4 * i, sizeof px);
+        uint32_t a = px[1], y = px[0];
+        uint32_t g = a ? (y * 65535u + a / 2) / a : 0;
+        g = g > 65535u ? 65535u : g;
+        buf[2 * i] = (png_byte)((g * 255u + 32767u) / 65535u);
+        buf[2 * i + 1] = (png_byte)((a * 255u + 32767u) / 65535u);
+    }
+}
+
 static int png_decode(const unsigned char *p, size_t len, GrayAlpha *img, MnError *err)
 {
     png_image im;
@@ -189,11 +200,10 @@ static int png_decode(const unsigned char *p, size_t len, GrayAlpha *img, MnErro
     im.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_memory(&im, p, len))
         return mn_fail(err, MN_ECORRUPT, "truncated or corrupt PNG: %s", im.message);
-    /* 16-bit samples scale like 8-bit ones (v / 65535), as editors write
-     * them; libpng's default would read them as linear light. Set after
-     * begin_read, which clears the flags. */
-    im.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
-    im.format = PNG_FORMAT_GA;
+    /* 16-bit files are read as 16-bit: libpng 1.6's narrowing to 8 bits
+     * garbles Adam7-interlaced ones (pnggroup/libpng#853). */
+    bool wide = (im.format & PNG_FORMAT_FLAG_LINEAR) != 0;
+    im.format = wide ? PNG_FORMAT_LINEAR_Y_ALPHA : PNG_FORMAT_GA;
     img->ga = malloc(PNG_IMAGE_SIZE(im));
     if (!img->ga) {
         png_image_free(&im);
@@ -205,6 +215,8 @@ static int png_decode(const unsigned char *p, size_t len, GrayAlpha *img, MnErro
         return mn_fail(err, MN_ECORRUPT, "truncated or corrupt PNG: %s", im.message);
     img->w = (int)im.width;
     img->h = (int)im.height;
+    if (wide)
+        narrow_linear(img->ga, (size_t)im.width * im.height);
     return 0;
 }
 

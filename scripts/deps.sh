@@ -3,7 +3,7 @@
 # any is missing. Safe to run again: it does nothing when all are there.
 set -e
 PKGS="build-essential pkg-config libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev \
-libopenblas-dev check dataset-fashion-mnist"
+libopenblas-dev check dataset-fashion-mnist chromium"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

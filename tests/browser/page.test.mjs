@@ -1,0 +1,168 @@
+// The page in headless Chromium (Debian's /usr/bin/chromium) against the real
+// server on a free port. Each check saves a screenshot under OUT_DIR.
+//   node page.test.mjs MNISTD_BIN SRC_DIR DATA_DIR OUT_DIR
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const [bin, src, dataDir, outDir] = process.argv.slice(2);
+fs.mkdirSync(outDir, { recursive: true });
+const TOKEN = 'browser-secret';
+const MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009];
+let passed = 0, failed = 0;
+
+const store = fs.mkdtempSync(path.join(os.tmpdir(), 'mnistd-page-'));
+fs.cpSync(path.join(src, 'models'), store, { recursive: true });
+const server = spawn(bin, ['serve', '--port', '0', '--models', store, '--data', dataDir,
+                           '--static', path.join(src, 'static'), '--specs', path.join(src, 'specs'),
+                           '--token', TOKEN], { stdio: ['ignore', 'ignore', 'pipe'] });
+const base = await new Promise((resolve, reject) => {
+  let text = '';
+  server.stderr.on('data', (chunk) => {
+    text += chunk;
+    const m = text.match(/"url":"(http:\/\/[^"]+)\/"/);
+    if (m) resolve(m[1]);
+  });
+  server.on('exit', (code) => reject(new Error(`server exited ${code}: ${text}`)));
+  setTimeout(() => reject(new Error('server did not start')), 10000);
+});
+
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mnistd-chromium-'));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1280, height: 1000 },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const page = browser.pages()[0] ?? await browser.newPage();
+const consoleErrors = [];
+page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+page.on('pageerror', (e) => consoleErrors.push(e.message));
+
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${e.message}`);
+  } finally {
+    await page.screenshot({ path: path.join(outDir, `${name}.png`), fullPage: true }).catch(() => {});
+  }
+}
+
+function assert(cond, message) { if (!cond) throw new Error(message); }
+
+await page.goto(`${base}/`);
+await page.waitForFunction(() => document.querySelectorAll('#model option').length >= 2);
+
+await check('draw', async () => {
+  assert((await page.locator('#guess').textContent()) === 'Draw a digit', 'an empty pad predicts nothing');
+  const box = await page.locator('#pad').boundingBox();
+  // a "7": a bar across the top, then a diagonal down
+  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.25);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.7, box.y + box.height * 0.25, { steps: 10 });
+  await page.mouse.move(box.x + box.width * 0.45, box.y + box.height * 0.8, { steps: 15 });
+  await page.mouse.up();
+  await page.waitForFunction(() => document.getElementById('guess').textContent.startsWith('Guessed'));
+  const bars = await page.$$eval('#bars rect.bar', (rs) => rs.map((r) => [r.dataset.class, +r.dataset.p]));
+  assert(bars.length === 10, `${bars.length} bars`);
+  const sum = bars.reduce((a, [, p]) => a + p, 0);
+  assert(Math.abs(sum - 1) < 1e-3, `bars sum to ${sum}`);
+  const guess = await page.locator('#guess').textContent();
+  assert(bars.some(([c]) => guess.includes(`Guessed ${c} `)), `"${guess}" names no class`);
+  const preview = await page.evaluate(() => {
+    const c = document.getElementById('preview');
+    const d = c.getContext('2d').getImageData(0, 0, 28, 28).data;
+    let lit = 0, mx = 0, my = 0, mass = 0;
+    for (let i = 0; i < 784; i++) {
+      const v = d[4 * i];
+      lit += v > 128;
+      mass += v; mx += v * (i % 28); my += v * Math.floor(i / 28);
+    }
+    return { w: c.width, h: c.height, lit, cx: mx / mass, cy: my / mass };
+  });
+  assert(preview.w === 28 && preview.h === 28, `preview is ${preview.w}x${preview.h}`);
+  assert(preview.lit > 20, `preview has ${preview.lit} lit pixels`);
+  assert(Math.abs(preview.cx - 14) < 1.5 && Math.abs(preview.cy - 14) < 1.5,
+         `preview centre of mass at (${preview.cx.toFixed(1)}, ${preview.cy.toFixed(1)})`);
+  await page.screenshot({ path: path.join(outDir, 'draw-predicted.png') });
+  await page.click('#clear');
+  assert((await page.locator('#guess').textContent()) === 'Draw a digit', 'Clear resets the guess');
+});
+
+await check('gallery', async () => {
+  await page.waitForFunction(() => document.querySelectorAll('#gallery .card').length === 12);
+  const cards = await page.$$eval('#gallery .card', (cs) => cs.map((c) => ({
+    title: c.querySelector('h3').textContent, label: c.dataset.label, pred: c.dataset.pred,
+    cls: c.querySelector('h3').className })));
+  for (const c of cards) {
+    const want = c.label === c.pred ? 'CORRECT' : 'INCORRECT';
+    assert(c.title === want, `a card says ${c.title} for label ${c.label}, guess ${c.pred}`);
+    assert(c.cls === want.toLowerCase(), `title class ${c.cls}`);
+  }
+  await page.check('#mistakes');
+  const shown = await page.$$eval('#gallery .card', (cs) => cs.filter((c) => !c.hidden).map((c) => c.dataset.correct));
+  assert(shown.every((v) => v === 'false'), 'only mistakes are shown when filtered');
+  await page.uncheck('#mistakes');
+});
+
+await check('confusion', async () => {
+  await page.selectOption('#model', 'mnist-cnn:1');
+  await page.waitForFunction(() => document.querySelectorAll('#confusion td').length === 100);
+  const rows = await page.$$eval('#confusion tbody tr', (trs) =>
+    trs.map((tr) => [...tr.querySelectorAll('td')].reduce((a, td) => a + +td.dataset.count, 0)));
+  assert(JSON.stringify(rows) === JSON.stringify(MNIST_TEST_COUNTS), `row sums ${rows}`);
+  const total = await page.locator('#summary tfoot').textContent();
+  assert(total.includes('24,186'), `summary total: ${total}`);
+  await page.locator('#model-section').scrollIntoViewIfNeeded();
+});
+
+await check('wrong-token', async () => {
+  await page.fill('#t-token', 'not-the-token');
+  await page.click('#start');
+  await page.waitForSelector('#error:not([hidden])');
+  const text = await page.locator('#error').textContent();
+  assert(text.includes('bearer token is not valid'), `error shown: ${text}`);
+});
+
+await check('train', async () => {
+  await page.selectOption('#preset', 'mnist-sigmoid16');
+  await page.fill('#t-name', 'browser-job');
+  await page.fill('#t-epochs', '2');
+  await page.fill('#t-token', TOKEN);
+  await page.click('#start');
+  await page.waitForFunction(() => +document.getElementById('curves').dataset.points >= 1, null, { timeout: 60000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('#model option')].some((o) => o.value === 'browser-job:1'),
+                             null, { timeout: 60000 });
+  const status = await page.$eval('#jobs tbody tr', (tr) => tr.dataset.status);
+  assert(status === 'succeeded', `the job ended ${status}`);
+  await page.waitForFunction(() => +document.getElementById('curves').dataset.points === 2);
+  await page.locator('#train-section').scrollIntoViewIfNeeded();
+});
+
+await check('phone', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll('#gallery .card').length === 12);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow <= 1, `the page is ${overflow}px wider than a phone`);
+  const touch = await page.$eval('#pad', (c) => getComputedStyle(c).touchAction);
+  assert(touch === 'none', `touch-action is ${touch}`);
+});
+
+await check('no-console-errors', async () => {
+  const real = consoleErrors.filter((e) => !e.includes('401') && !e.includes('403'));
+  assert(real.length === 0, real.join(' | '));
+});
+
+await browser.close();
+fs.rmSync(profile, { recursive: true, force: true });
+server.kill('SIGTERM');
+await new Promise((r) => server.on('exit', r));
+fs.rmSync(store, { recursive: true, force: true });
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
