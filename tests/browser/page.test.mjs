@@ -2,10 +2,10 @@
 // server on a free port. Each check saves a screenshot under OUT_DIR.
 //   node page.test.mjs MNISTD_BIN SRC_DIR DATA_DIR OUT_DIR
 import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startServer } from '../lib/serve.mjs';
 
 const [bin, src, dataDir, outDir] = process.argv.slice(2);
 fs.mkdirSync(outDir, { recursive: true });
@@ -15,19 +15,9 @@ let passed = 0, failed = 0;
 
 const store = fs.mkdtempSync(path.join(os.tmpdir(), 'mnistd-page-'));
 fs.cpSync(path.join(src, 'models'), store, { recursive: true });
-const server = spawn(bin, ['serve', '--port', '0', '--models', store, '--data', dataDir,
-                           '--static', path.join(src, 'static'), '--specs', path.join(src, 'specs'),
-                           '--token', TOKEN], { stdio: ['ignore', 'ignore', 'pipe'] });
-const base = await new Promise((resolve, reject) => {
-  let text = '';
-  server.stderr.on('data', (chunk) => {
-    text += chunk;
-    const m = text.match(/"url":"(http:\/\/[^"]+)\/"/);
-    if (m) resolve(m[1]);
-  });
-  server.on('exit', (code) => reject(new Error(`server exited ${code}: ${text}`)));
-  setTimeout(() => reject(new Error('server did not start')), 10000);
-});
+const { base, stop } = await startServer(bin, ['--models', store, '--data', dataDir,
+                                                '--static', path.join(src, 'static'),
+                                                '--specs', path.join(src, 'specs'), '--token', TOKEN]);
 
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mnistd-chromium-'));
 const browser = await chromium.launchPersistentContext(profile, {
@@ -161,8 +151,7 @@ await check('no-console-errors', async () => {
 
 await browser.close();
 fs.rmSync(profile, { recursive: true, force: true });
-server.kill('SIGTERM');
-await new Promise((r) => server.on('exit', r));
+await stop();
 fs.rmSync(store, { recursive: true, force: true });
 console.log(`browser: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -4,10 +4,10 @@
 //   node check.mjs MNISTD_BIN OPENAPI_YAML MODELS_DIR DATA_DIR
 import SwaggerParser from '@apidevtools/swagger-parser';
 import Ajv from 'ajv';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startServer } from '../lib/serve.mjs';
 
 const [bin, specPath, modelsDir, dataDir] = process.argv.slice(2);
 let passed = 0, failed = 0;
@@ -23,18 +23,8 @@ const store = fs.mkdtempSync(path.join(os.tmpdir(), 'mnistd-contract-'));
 fs.cpSync(modelsDir, store, { recursive: true });
 const staticDir = new URL('../../static', import.meta.url).pathname;
 const specsDir = new URL('../../specs', import.meta.url).pathname;
-const server = spawn(bin, ['serve', '--port', '0', '--models', store, '--data', dataDir, '--static', staticDir, '--specs', specsDir],
-                     { stdio: ['ignore', 'ignore', 'pipe'] });
-const base = await new Promise((resolve, reject) => {
-  let text = '';
-  server.stderr.on('data', (chunk) => {
-    text += chunk;
-    const m = text.match(/"url":"(http:\/\/[^"]+)\/"/);
-    if (m) resolve(m[1]);
-  });
-  server.on('exit', (code) => reject(new Error(`server exited ${code}: ${text}`)));
-  setTimeout(() => reject(new Error('server did not start')), 10000);
-});
+const { base, stop } = await startServer(bin, ['--models', store, '--data', dataDir,
+                                                '--static', staticDir, '--specs', specsDir]);
 
 // The contract's schema for (template, method, status, content type).
 function schemaFor(template, method, status, type) {
@@ -127,8 +117,7 @@ try {
 } catch (e) {
   fail('contract run', e.stack);
 } finally {
-  server.kill('SIGTERM');
-  await new Promise((r) => server.on('exit', r));
+  await stop();
   fs.rmSync(store, { recursive: true, force: true });
 }
 console.log(`contract: ${passed} passed, ${failed} failed`);
