@@ -82,6 +82,14 @@ static void im2col(const Layer *l, const float *restrict x, float *restrict col,
                         memset(dst, 0, (size_t)w->kw * cin * sizeof *dst);
                         continue;
                     }
+                    int ix0 = ox * w->sw - w->pad_left;
+                    if (ix0 >= 0 && ix0 + w->kw <= iw) {
+                        /* the whole row of taps is inside: one contiguous copy
+                         * (a call per tap costs more than the copy when cin is 1) */
+                        memcpy(dst, xb + ((size_t)iy * iw + ix0) * cin,
+                               (size_t)w->kw * cin * sizeof *dst);
+                        continue;
+                    }
                     for (int kx = 0; kx < w->kw; kx++) {
                         int ix = window_tap(ox, kx, w->sw, w->pad_left, iw);
                         if (ix < 0)
@@ -132,19 +140,18 @@ static void conv2d_forward(const Layer *l, const float *params, const float *x, 
     int per = l->out.h * l->out.w, k = c->win.kh * c->win.kw * l->in.c;
     size_t in_per = shape_numel(l->in), out_per = shape_numel(l->out);
     const float *bias = params + (size_t)k * c->filters;
-    for (int r = 0; r < run->batch * per; r++)
-        memcpy(y + (size_t)r * c->filters, bias, (size_t)c->filters * sizeof *y);
     if (is_pointwise(l)) {
-        blas_gemm(false, false, run->batch * per, c->filters, k, 1.0f, x, params, 1.0f, y);
-        return;
+        blas_gemm(false, false, run->batch * per, c->filters, k, 1.0f, x, params, 0.0f, y);
+    } else {
+        int chunk = chunk_samples(l, run->batch);
+        for (int b = 0; b < run->batch; b += chunk) {
+            int n = run->batch - b < chunk ? run->batch - b : chunk;
+            im2col(l, x + (size_t)b * in_per, run->ws, n);
+            blas_gemm(false, false, n * per, c->filters, k, 1.0f, run->ws, params, 0.0f,
+                      y + (size_t)b * out_per);
+        }
     }
-    int chunk = chunk_samples(l, run->batch);
-    for (int b = 0; b < run->batch; b += chunk) {
-        int n = run->batch - b < chunk ? run->batch - b : chunk;
-        im2col(l, x + (size_t)b * in_per, run->ws, n);
-        blas_gemm(false, false, n * per, c->filters, k, 1.0f, run->ws, params, 1.0f,
-                  y + (size_t)b * out_per);
-    }
+    add_bias(y, bias, run->batch * per, c->filters);
 }
 
 static void conv2d_backward(const Layer *l, const float *params, float *grads, const float *x,

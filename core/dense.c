@@ -31,10 +31,8 @@ static void dense_forward(const Layer *l, const float *params, const float *x, f
 {
     int in = l->in.c, units = l->cfg.dense.units, batch = run->batch;
     const float *w = params, *b = params + (size_t)in * units;
-    for (int i = 0; i < batch; i++)
-        for (int j = 0; j < units; j++)
-            y[(size_t)i * units + j] = b[j];
-    blas_gemm(false, false, batch, units, in, 1.0f, x, w, 1.0f, y);
+    blas_gemm(false, false, batch, units, in, 1.0f, x, w, 0.0f, y);
+    add_bias(y, b, batch, units);
 }
 
 static void dense_backward(const Layer *l, const float *params, float *grads, const float *x,

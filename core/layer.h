@@ -110,6 +110,14 @@ static inline int window_tap(int o, int k, int stride, int pad_lead, int size)
     return i >= 0 && i < size ? i : -1;
 }
 
+/* y (rows x n) += bias per column, after a GEMM that wrote y with beta 0. */
+static inline void add_bias(float *restrict y, const float *restrict bias, int rows, int n)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++)
+            y[(size_t)r * n + j] += bias[j];
+}
+
 /* Glorot (Xavier) uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)). */
 void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng);
 
