@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "options.h"
 #include "server.h"
 
 int cmd_serve(int argc, char **argv)
@@ -25,7 +24,6 @@ int cmd_serve(int argc, char **argv)
     /* Blocked before any thread starts, so every thread inherits the mask. */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    cli_blas_threads();
 
     char why[512];
     if (server_start(&srv, why, sizeof why)) {

@@ -15,19 +15,7 @@ void cli_env_init(CliEnv *env)
     env->models_dir = m && *m ? m : "models";
     env->data_dir = d && *d ? d : "data";
     spec_limits_default(&env->limits);
-    cli_blas_threads();
-}
-
-void cli_blas_threads(void)
-{
-    /* At these networks' sizes one BLAS thread beats two (thread hand-offs
-     * cost more than the small GEMMs they split), and one thread also sums
-     * in one fixed order: the same seed gives the same weights everywhere,
-     * and the server answers as `mnistd predict` does. The server's
-     * parallelism is its HTTP thread pool. */
-    const char *t = getenv("MNISTD_BLAS_THREADS");
-    int threads = t && *t ? atoi(t) : 1;
-    blas_set_threads(threads > 0 ? threads : 1);
+    blas_set_threads(blas_threads_wanted());
 }
 
 const char *cli_option_value(const char *name, int argc, char **argv, int *i)

@@ -14,9 +14,8 @@ typedef struct {
     SpecLimits limits;
 } CliEnv;
 
+/* Also sets the BLAS threads (MNISTD_BLAS_THREADS, default 1). */
 void cli_env_init(CliEnv *env);
-/* BLAS threads from MNISTD_BLAS_THREADS, default 1. */
-void cli_blas_threads(void);
 
 /* Takes the option at argv[*i] if it is one of the shared ones (--models,
  * --data, --max-params, as "--x V" or "--x=V"); returns 1 if taken, 0 if

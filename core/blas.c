@@ -2,12 +2,20 @@
 #include "blas.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 
 void blas_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
                const float *b, float beta, float *c)
 {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
                 n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
+}
+
+int blas_threads_wanted(void)
+{
+    const char *t = getenv("MNISTD_BLAS_THREADS");
+    int n = t && *t ? atoi(t) : 1;
+    return n > 0 ? n : 1;
 }
 
 void blas_set_threads(int n)

@@ -14,4 +14,10 @@ void blas_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *
 /* Caps the BLAS thread count (the server keeps training from starving serving). */
 void blas_set_threads(int n);
 
+/* MNISTD_BLAS_THREADS, default 1: at these networks' sizes one BLAS thread
+ * beats two (hand-offs cost more than the small GEMMs they split), and one
+ * thread sums in one fixed order, so a seed gives the same weights and the
+ * server answers exactly as `mnistd predict` does. */
+int blas_threads_wanted(void);
+
 #endif

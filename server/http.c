@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "respond.h"
 #include "server.h"
 
@@ -298,6 +299,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 /* The model store and dataset cache, then the daemon. */
 int server_start(Server *srv, char *err, size_t err_len)
 {
+    /* The server's parallelism is its HTTP thread pool, not BLAS's. */
+    blas_set_threads(blas_threads_wanted());
     SpecLimits lim;
     spec_limits_default(&lim);
     lim.max_params = (size_t)srv->cfg.max_params;
