@@ -290,10 +290,12 @@ static void resample_axis(const float *src, int sn, size_t sstride, float *dst, 
     }
 }
 
-/* src (sh x sw) -> dst (dh x dw), separable; tmp holds sh x dw floats. */
-static void resample(const float *src, int sw, int sh, float *dst, int dw, int dh, float *tmp)
+/* src (sh x sw, rows `stride` floats apart, so a crop needs no copy) ->
+ * dst (dh x dw), separable; tmp holds sh x dw floats. */
+static void resample(const float *src, int sw, int sh, size_t stride, float *dst, int dw, int dh,
+                     float *tmp)
 {
-    resample_axis(src, sw, 1, tmp, dw, 1, sh, (size_t)sw, (size_t)dw);
+    resample_axis(src, sw, 1, tmp, dw, 1, sh, stride, (size_t)dw);
     resample_axis(tmp, sh, (size_t)dw, dst, dh, (size_t)dw, dw, 1, 1);
 }
 
@@ -323,16 +325,13 @@ static int digit_normalise(const float *in, int w, int h, float *out, int ow, in
     int nw = (int)lround((double)bw * box / side), nh = (int)lround((double)bh * box / side);
     nw = nw < 1 ? 1 : nw;
     nh = nh < 1 ? 1 : nh;
-    float *crop = malloc((size_t)bw * bh * sizeof *crop);
     float *fit = malloc((size_t)nw * nh * sizeof *fit);
     float *tmp = malloc((size_t)bh * nw * sizeof *tmp);
-    if (!crop || !fit || !tmp) {
-        free(crop), free(fit), free(tmp);
+    if (!fit || !tmp) {
+        free(fit), free(tmp);
         return mn_fail(err, MN_ENOMEM, "out of memory");
     }
-    for (int y = 0; y < bh; y++)
-        memcpy(crop + (size_t)y * bw, in + (size_t)(y0 + y) * w + x0, (size_t)bw * sizeof *crop);
-    resample(crop, bw, bh, fit, nw, nh, tmp);
+    resample(in + (size_t)y0 * w + x0, bw, bh, (size_t)w, fit, nw, nh, tmp);
     double mass = 0.0, mx = 0.0, my = 0.0;
     for (int y = 0; y < nh; y++)
         for (int x = 0; x < nw; x++) {
@@ -350,13 +349,15 @@ static int digit_normalise(const float *in, int w, int h, float *out, int ow, in
             if (tx >= 0 && tx < ow && ty >= 0 && ty < oh)
                 out[(size_t)ty * ow + tx] = fit[(size_t)y * nw + x];
         }
-    free(crop), free(fit), free(tmp);
+    free(fit), free(tmp);
     return 0;
 }
 
 int image_from_png(const void *png, size_t len, const ImageLimits *lim, ImagePreprocess mode,
                    int out_h, int out_w, float *out, MnError *err)
 {
+    if (out_h <= 0 || out_w <= 0)
+        return mn_fail(err, MN_EINVAL, "cannot make a %dx%d input from an image", out_w, out_h);
     if (len > lim->max_bytes)
         return mn_fail(err, MN_ELIMIT, "image of %zu bytes exceeds the %zu-byte limit", len,
                        lim->max_bytes);
@@ -394,7 +395,7 @@ int image_from_png(const void *png, size_t len, const ImageLimits *lim, ImagePre
         if (!tmp)
             rc = mn_fail(err, MN_ENOMEM, "out of memory resizing a %dx%d image", img.w, img.h);
         else
-            resample(ink, img.w, img.h, out, out_w, out_h, tmp);
+            resample(ink, img.w, img.h, (size_t)img.w, out, out_w, out_h, tmp);
     }
     for (size_t i = 0; rc == 0 && i < (size_t)out_w * out_h; i++)
         out[i] = out[i] < 0.0f ? 0.0f : out[i] > 1.0f ? 1.0f : out[i];
