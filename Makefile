@@ -17,7 +17,7 @@ PKGS := libmicrohttpd libcjson libpng zlib openblas
 # -O3 vectorises the elementwise passes (activations, im2col) that -O2 leaves
 # scalar; it reorders no float arithmetic, so results stay bit for bit the same.
 # Never -ffast-math: we rely on isfinite() and bitwise-reproducible training.
-OPT     ?= -O3
+OPT     ?= -O3 -fno-math-errno
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-DMNISTD_SHARE_DIR='"$(PREFIX)/share/mnistd"' \
@@ -69,6 +69,10 @@ $(BUILD)/libmnistd-server.a: $(SERVER_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/mnistd: $(CLI_OBJ) $(BUILD)/libmnistd-server.a $(BUILD)/libmnistd.a
+	$(CC) $(SAN) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The engine's benchmark driver (make bench): core only, no server.
+$(BUILD)/mnistd-bench: $(BUILD)/bench/bench_core.o $(BUILD)/libmnistd.a
 	$(CC) $(SAN) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libmnistd-server.a $(BUILD)/libmnistd.a

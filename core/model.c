@@ -21,6 +21,8 @@ int model_build(const ModelSpec *spec, const SpecLimits *lim, Model **out, MnErr
     if (!m)
         return mn_fail(err, MN_ENOMEM, "out of memory");
     m->spec = *spec;
+    for (int k = 0; k < 256; k++)
+        m->pixel_scale[k] = (float)k / 255.0f;
     Shape in = spec->input;
     size_t offset = 0;
     int rc = 0;
@@ -162,6 +164,19 @@ void model_summary(const Model *m, FILE *out)
             total, rule);
 }
 
+long model_forward_macs(const Model *m)
+{
+    long macs = 0;
+    for (int i = 0; i < m->spec.n_layers; i++) {
+        const Layer *l = &m->spec.layers[i];
+        /* dense and conv2d apply every weight once per output position;
+         * the other layers have no parameters and multiply nothing */
+        long weights = l->param_count ? (long)l->param_count - l->out.c : 0;
+        macs += weights * l->out.h * l->out.w;
+    }
+    return macs;
+}
+
 void model_prepare_inputs(const Model *m, const uint8_t *pixels, int n, float *x)
 {
     size_t d = shape_numel(m->spec.input);
@@ -173,7 +188,7 @@ void model_prepare_inputs(const Model *m, const uint8_t *pixels, int n, float *x
                 dst[j] = ((float)src[j] - m->input_mean[j]) / m->input_std[j];
         else
             for (size_t j = 0; j < d; j++)
-                dst[j] = (float)src[j] / 255.0f;
+                dst[j] = m->pixel_scale[src[j]];
     }
 }
 

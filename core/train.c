@@ -6,10 +6,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "denormal.h"
 #include "metrics.h"
 #include "optim.h"
 
 #define EVAL_BATCH 256
+#define GATHER_AHEAD 4 /* samples prefetched ahead while gathering a batch */
 
 static double now_seconds(void)
 {
@@ -38,6 +40,13 @@ static void gather(const Model *m, const Dataset *d, const uint32_t *idx, size_t
     size_t numel = shape_numel(d->shape);
     for (int i = 0; i < n; i++) {
         size_t s = idx ? idx[first + i] : first + i;
+        if (idx && i + GATHER_AHEAD < n) {
+            /* shuffled samples are scattered over the whole set: ask for
+             * a later one's cache lines now, or every pixel waits on memory */
+            const uint8_t *next = d->images + (size_t)idx[first + i + GATHER_AHEAD] * numel;
+            for (size_t at = 0; at < numel; at += 64)
+                __builtin_prefetch(next + at);
+        }
         model_prepare_inputs(m, d->images + s * numel, 1, x + (size_t)i * numel);
         labels[i] = d->labels[s];
     }
@@ -72,8 +81,8 @@ static double monitored(const EarlyStopping *es, const EpochStats *e)
     return es->monitor_accuracy ? e->accuracy : e->loss;
 }
 
-int train_fit(Model *m, const Dataset *train, const Dataset *test, const TrainCallbacks *cb,
-              TrainResult *res, MnError *err)
+static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainCallbacks *cb,
+               TrainResult *res, MnError *err)
 {
     const ModelSpec *s = &m->spec;
     memset(res, 0, sizeof *res);
@@ -272,4 +281,13 @@ void eval_result_free(EvalResult *r)
 {
     free(r->confusion);
     r->confusion = NULL;
+}
+
+int train_fit(Model *m, const Dataset *train, const Dataset *test, const TrainCallbacks *cb,
+              TrainResult *res, MnError *err)
+{
+    unsigned saved = denormals_flush_begin();
+    int rc = fit(m, train, test, cb, res, err);
+    denormals_flush_end(saved);
+    return rc;
 }
