@@ -3,6 +3,7 @@
 #   make test       install missing Debian packages, prepare data, build, run every test
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make run        set up and start the server on http://127.0.0.1:8080
+#   make bench      mnistd against PyTorch and FastAPI side by side (bench/results/)
 #   make data       put Fashion-MNIST and MNIST where mnistd looks (DATA_DIR)
 #   make models     retrain the shipped default models from specs/ (deterministic)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -35,7 +36,7 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o
 
-.PHONY: all test test-run contract browser asan deps data models run install clean
+.PHONY: all test test-run contract browser asan deps data models run install clean bench
 all: $(BUILD)/mnistd
 
 # A stamp named after the flags: changing OPT, SAN or CFLAGS rebuilds everything.
@@ -80,6 +81,14 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libmnistd-server.
 
 deps:
 	@scripts/deps.sh
+
+# mnistd against PyTorch and FastAPI on the same cores, as ratios (not part of
+# make test: it takes minutes and its figures are for people, not assertions).
+BENCH_PEERS := python3-torch python3-numpy python3-threadpoolctl python3-fastapi \
+	python3-uvicorn python3-uvloop python3-httptools python3-pil python3-multipart wrk
+bench: data $(BUILD)/mnistd $(BUILD)/mnistd-bench
+	@scripts/deps.sh $(BENCH_PEERS)
+	DATA_DIR=$(DATA_DIR) /usr/bin/python3 bench/run.py $(BENCH_ARGS)
 
 data: deps
 	@scripts/fetch-data.sh $(DATA_DIR)
