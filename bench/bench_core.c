@@ -1,9 +1,10 @@
 /* bench_core.c - the engine's side of `make bench`, one JSON line per run.
  *   mnistd-bench gemm                       sgemm GFLOP/s on large matrices
- *   mnistd-bench train SPEC [--data DIR] [--epochs N]
+ *   mnistd-bench train SPEC [--data DIR] [--epochs N] [--threads N]
  *                                           seconds per epoch, test accuracy,
  *                                           FLOPs, peak memory, then inference
- * The threads come from MNISTD_BLAS_THREADS, as for mnistd itself. Timing
+ * Training computes each batch on --threads threads (step.h); BLAS threads
+ * come from MNISTD_BLAS_THREADS, as for mnistd itself. Timing
  * mirrors bench/torch_peer.py: seconds per epoch is the median of the
  * epochs after the first; inference is batch-1 latency over 1000 test
  * samples and the throughput of classifying the whole test split. */
@@ -151,17 +152,20 @@ static int infer(const Model *m, const Dataset *test, double *b1_median, double 
 static int cmd_train(int argc, char **argv)
 {
     const char *spec_path = NULL, *data_dir = "data";
-    int epochs = 0;
+    int epochs = 0, threads = 1;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
             data_dir = argv[++i];
         else if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc)
             epochs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = atoi(argv[++i]);
         else
             spec_path = argv[i];
     }
     if (!spec_path || epochs < 0 || epochs > MAX_EPOCHS) {
-        fprintf(stderr, "usage: mnistd-bench train SPEC.json [--data DIR] [--epochs 1..%d]\n",
+        fprintf(stderr, "usage: mnistd-bench train SPEC.json [--data DIR] [--epochs 1..%d] "
+                        "[--threads N]\n",
                 MAX_EPOCHS);
         return 2;
     }
@@ -184,7 +188,7 @@ static int cmd_train(int argc, char **argv)
         dataset_load(data_dir, spec.dataset, SPLIT_TEST, &test, &err) ||
         model_build(&spec, &lim, &m, &err))
         goto fail;
-    TrainCallbacks cb = {NULL, on_epoch, &times, NULL};
+    TrainCallbacks cb = {.on_epoch = on_epoch, .ctx = &times, .threads = threads};
     if (train_fit(m, &train, &test, &cb, &tr, &err))
         goto fail;
     long train_rss = peak_rss_kb();
@@ -196,12 +200,12 @@ static int cmd_train(int argc, char **argv)
     long macs = model_forward_macs(m);
     double train_flops = 6.0 * (double)macs; /* forward, dX, dW: 2 FLOPs per MAC each */
     printf("{\"tool\":\"mnistd\",\"kind\":\"train\",\"spec\":\"%s\",\"params\":%zu,"
-           "\"batch\":%d,\"threads\":%d,\"openblas_core\":\"%s\",\"epochs_run\":%d,"
+           "\"batch\":%d,\"threads\":%d,\"lanes\":%d,\"openblas_core\":\"%s\",\"epochs_run\":%d,"
            "\"first_epoch_s\":%.3f,\"sec_per_epoch\":%.4f,\"test_accuracy\":%.4f,"
            "\"fwd_macs_per_sample\":%ld,\"train_flops_per_sample\":%.0f,\"train_gflops\":%.2f,"
            "\"peak_rss_train_kb\":%ld,\"infer_b1_median_us\":%.1f,\"infer_b1_p99_us\":%.1f,"
            "\"infer_samples_per_s\":%.0f}\n",
-           spec.name, m->n_params, spec.batch_size, openblas_get_num_threads(),
+           spec.name, m->n_params, spec.batch_size, threads, tr.lanes,
            openblas_get_corename(), tr.epochs_run, first, per_epoch, ev.accuracy, macs,
            train_flops, train_flops * tr.n_train / per_epoch / 1e9, train_rss, b1_median,
            b1_p99, throughput);

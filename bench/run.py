@@ -116,8 +116,8 @@ def bench_training(quick, log, scratch):
         if quick:
             epochs = 2
         spec = os.path.join(BENCH, "specs", name + ".json")
-        m = run_json([CORE, "train", spec, "--data", DATA, "--epochs", str(epochs)],
-                     dict(env, MNISTD_TRAIN_THREADS=str(THREADS)), log)
+        m = run_json([CORE, "train", spec, "--data", DATA, "--epochs", str(epochs),
+                      "--threads", str(THREADS)], env, log)
         save = ["--save", os.path.join(scratch, "mlp64.pt")] if name == "mlp64" else []
         torch_runs = [run_json([PY, os.path.join(BENCH, "torch_peer.py"), "--net", name,
                                 "--epochs", str(epochs), "--threads", str(THREADS),

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "dataset.h"
@@ -11,15 +12,24 @@
 #include "model_file.h"
 #include "options.h"
 #include "progress.h"
+#include "step.h"
 #include "train.h"
 #include "train_report.h"
+
+/* Both lanes of a big network's batch at once when there are two cores
+ * (step.h); the weights come out the same on one. */
+static int train_threads_default(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores >= STEP_MAX_LANES ? STEP_MAX_LANES : 1;
+}
 
 int cmd_train(int argc, char **argv)
 {
     CliEnv env;
     cli_env_init(&env);
     const char *spec_path = NULL, *v;
-    int epochs_override = 0;
+    int epochs_override = 0, threads = train_threads_default();
     for (int i = 0; i < argc; i++) {
         int taken = cli_env_option(&env, argc, argv, &i, "train");
         if (taken < 0)
@@ -32,6 +42,12 @@ int cmd_train(int argc, char **argv)
                 fprintf(stderr, "mnistd train: --epochs must be a positive integer\n");
                 return 2;
             }
+        } else if ((v = cli_option_value("--threads", argc, argv, &i))) {
+            threads = atoi(v);
+            if (threads < 1 || threads > 64) {
+                fprintf(stderr, "mnistd train: --threads must be 1..64\n");
+                return 2;
+            }
         } else if (argv[i][0] == '-' || spec_path) {
             fprintf(stderr, "mnistd train: unexpected argument \"%s\"\n", argv[i]);
             return 2;
@@ -40,7 +56,8 @@ int cmd_train(int argc, char **argv)
         }
     }
     if (!spec_path) {
-        fprintf(stderr, "usage: mnistd train SPEC.json [--models DIR] [--data DIR] [--epochs N]\n");
+        fprintf(stderr, "usage: mnistd train SPEC.json [--models DIR] [--data DIR] [--epochs N] "
+                        "[--threads N]\n");
         return 2;
     }
 
@@ -75,7 +92,7 @@ int cmd_train(int argc, char **argv)
             m->n_params);
     Progress progress;
     progress_init(&progress, stderr);
-    TrainCallbacks cb = {progress_on_batch, progress_on_epoch, &progress, NULL};
+    TrainCallbacks cb = {progress_on_batch, progress_on_epoch, &progress, NULL, threads};
     if (train_fit(m, &train, &test, &cb, &tr, &err) ||
         train_evaluate(m, &test, 0, &ev, &err))
         goto fail;

@@ -8,7 +8,8 @@
 
 #define KERAS_EPSILON 1e-7
 
-double loss_softmax_crossentropy(const float *z, const uint8_t *labels, int n, int k, float *d)
+double loss_softmax_crossentropy(const float *z, const uint8_t *labels, int n, int k, int batch,
+                                 float *d)
 {
     double total = 0.0;
     for (int i = 0; i < n; i++) {
@@ -25,13 +26,14 @@ double loss_softmax_crossentropy(const float *z, const uint8_t *labels, int n, i
         if (d)
             for (int j = 0; j < k; j++) {
                 double p = exp((double)row[j] - lse);
-                d[(size_t)i * k + j] = (float)((p - (j == labels[i])) / n);
+                d[(size_t)i * k + j] = (float)((p - (j == labels[i])) / batch);
             }
     }
     return total / n;
 }
 
-double loss_crossentropy(const float *p, const uint8_t *labels, int n, int k, float *d)
+double loss_crossentropy(const float *p, const uint8_t *labels, int n, int k, int batch,
+                                 float *d)
 {
     double total = 0.0;
     for (int i = 0; i < n; i++) {
@@ -50,13 +52,14 @@ double loss_crossentropy(const float *p, const uint8_t *labels, int n, int k, fl
         /* L = -log(p_y / S): dL/dp_j = 1/S - [j == y] / p_y; the clip stops the gradient. */
         for (int j = 0; j < k; j++) {
             double g = clipped ? 0.0 : 1.0 / sum - (j == labels[i] ? 1.0 / row[j] : 0.0);
-            d[(size_t)i * k + j] = (float)(g / n);
+            d[(size_t)i * k + j] = (float)(g / batch);
         }
     }
     return total / n;
 }
 
-double loss_mse(const float *p, const uint8_t *labels, int n, int k, float *d)
+double loss_mse(const float *p, const uint8_t *labels, int n, int k, int batch,
+                                 float *d)
 {
     double total = 0.0;
     for (int i = 0; i < n; i++)
@@ -64,7 +67,7 @@ double loss_mse(const float *p, const uint8_t *labels, int n, int k, float *d)
             double diff = p[(size_t)i * k + j] - (double)(j == labels[i]);
             total += diff * diff;
             if (d)
-                d[(size_t)i * k + j] = (float)(2.0 * diff / ((double)k * n));
+                d[(size_t)i * k + j] = (float)(2.0 * diff / ((double)k * batch));
         }
     return total / ((double)k * n);
 }

@@ -283,7 +283,7 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
         r->grad[0] = (float *)(base + grad_off);
         r->grad[1] = (float *)(base + grad_off + align64(b * widest * sizeof(float)));
     }
-    rng_seed(&r->rng, s->seed ^ 0xd50b5eedULL);
+    model_run_reseed(r, s->seed);
     return r;
 }
 
@@ -298,6 +298,8 @@ void model_run_free(ModelRun *r)
 }
 
 float *model_run_input(ModelRun *r) { return r->input; }
+
+void model_run_reseed(ModelRun *r, uint64_t seed) { rng_seed(&r->rng, seed ^ 0xd50b5eedULL); }
 
 const float *model_run_activation(const ModelRun *r, int layer) { return r->act[layer]; }
 
@@ -329,28 +331,30 @@ const float *model_forward(const Model *m, ModelRun *r, int n, bool training)
     return r->act[s->n_layers - 1];
 }
 
-static double head_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n, float *d)
+static double head_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
+                        float *d)
 {
     int k = m->n_classes;
     const float *out = r->act[m->spec.n_layers - 1];
     if (m->spec.loss == LOSS_MSE)
-        return loss_mse(out, labels, n, k, d);
+        return loss_mse(out, labels, n, k, batch, d);
     if (fused_head(m))
-        return loss_softmax_crossentropy(r->logits, labels, n, k, d);
-    return loss_crossentropy(out, labels, n, k, d);
+        return loss_softmax_crossentropy(r->logits, labels, n, k, batch, d);
+    return loss_crossentropy(out, labels, n, k, batch, d);
 }
 
 double model_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n)
 {
-    return head_loss(m, r, labels, n, NULL);
+    return head_loss(m, r, labels, n, n, NULL);
 }
 
-double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n, float *grads)
+double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
+                      float *grads)
 {
     const ModelSpec *s = &m->spec;
     int last = s->n_layers - 1;
     float *d = r->grad[0];
-    double loss = head_loss(m, r, labels, n, d);
+    double loss = head_loss(m, r, labels, n, batch, d);
     /* The fused loss already gave dL/dz for the softmax head. */
     bool have_dz = m->spec.loss == LOSS_CROSSENTROPY && fused_head(m);
     int first = 0; /* below the first layer that computes, nobody needs dL/dx */

@@ -65,6 +65,8 @@ typedef struct ModelRun ModelRun;
  * the backward buffers, per-layer aux memory and a dropout Rng. */
 ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *err);
 void model_run_free(ModelRun *r);
+/* Restarts the run's dropout masks from seed (at creation: the spec's). */
+void model_run_reseed(ModelRun *r, uint64_t seed);
 /* The run's input buffer: (max_batch, input numel); fill it, then forward. */
 float *model_run_input(ModelRun *r);
 /* Activations of layer i's output (i < n_layers) from the last forward. */
@@ -74,10 +76,13 @@ const float *model_run_activation(const ModelRun *r, int layer);
  * output rows (n, n_classes), probabilities for a softmax head. */
 const float *model_forward(const Model *m, ModelRun *r, int n, bool training);
 
-/* After a training forward of n samples: the mean loss against labels,
- * and (when grads != NULL) dL/dparams accumulated into grads. Softmax +
- * cross-entropy is fused (log-sum-exp over the logits). */
-double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n, float *grads);
+/* After a training forward of n samples: their mean loss against labels,
+ * and dL/dparams accumulated into grads, where L is the mean loss of a
+ * batch of `batch` samples (n of them here: batch == n unless the batch is
+ * computed in parts). Softmax + cross-entropy is fused (log-sum-exp over
+ * the logits). */
+double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
+                      float *grads);
 
 /* Loss only (validation/evaluation), from the last forward. */
 double model_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n);

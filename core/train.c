@@ -9,9 +9,9 @@
 #include "denormal.h"
 #include "metrics.h"
 #include "optim.h"
+#include "step.h"
 
 #define EVAL_BATCH 256
-#define GATHER_AHEAD 4 /* samples prefetched ahead while gathering a batch */
 
 static double now_seconds(void)
 {
@@ -33,32 +33,13 @@ static int check_dataset(const Model *m, const Dataset *d, MnError *err)
     return 0;
 }
 
-/* Fills the run's input with samples idx[0..n) (or first..first+n when idx is NULL). */
-static void gather(const Model *m, const Dataset *d, const uint32_t *idx, size_t first, int n,
-                   float *x, uint8_t *labels)
-{
-    size_t numel = shape_numel(d->shape);
-    for (int i = 0; i < n; i++) {
-        size_t s = idx ? idx[first + i] : first + i;
-        if (idx && i + GATHER_AHEAD < n) {
-            /* shuffled samples are scattered over the whole set: ask for
-             * a later one's cache lines now, or every pixel waits on memory */
-            const uint8_t *next = d->images + (size_t)idx[first + i + GATHER_AHEAD] * numel;
-            for (size_t at = 0; at < numel; at += 64)
-                __builtin_prefetch(next + at);
-        }
-        model_prepare_inputs(m, d->images + s * numel, 1, x + (size_t)i * numel);
-        labels[i] = d->labels[s];
-    }
-}
-
 /* Evaluation on samples [first, first + n) of d, through an existing run. */
 static void evaluate_range(const Model *m, ModelRun *run, int run_batch, const Dataset *d,
                            size_t first, long n, uint8_t *labels, Metrics *mt)
 {
     for (long done = 0; done < n;) {
         int b = n - done < run_batch ? (int)(n - done) : run_batch;
-        gather(m, d, NULL, first + done, b, model_run_input(run), labels);
+        step_gather(m, d, NULL, first + done, b, model_run_input(run), labels);
         const float *out = model_forward(m, run, b, false);
         metrics_add(mt, out, labels, b, model_loss(m, run, labels, b));
         done += b;
@@ -122,7 +103,7 @@ static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainC
 
     int batch = s->batch_size < n_train ? s->batch_size : (int)n_train;
     int eval_batch = EVAL_BATCH > batch ? EVAL_BATCH : batch;
-    ModelRun *run = model_run_new(m, batch, true, err);
+    StepLanes *lanes = step_lanes_new(m, batch, cb ? cb->threads : 1, err);
     ModelRun *eval_run = val ? model_run_new(m, eval_batch, false, err) : NULL;
     float *grads = calloc(m->n_params ? m->n_params : 1, sizeof *grads);
     float *best = s->early_stopping.restore_best ? malloc(m->n_params * sizeof *best + 1) : NULL;
@@ -130,7 +111,7 @@ static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainC
     uint8_t *labels = malloc((size_t)eval_batch);
     res->history = calloc((size_t)s->epochs, sizeof *res->history);
     Optimizer opt = {0};
-    if (!run || (val && !eval_run) || !grads || (s->early_stopping.restore_best && !best) ||
+    if (!lanes || (val && !eval_run) || !grads || (s->early_stopping.restore_best && !best) ||
         !idx || !labels || !res->history) {
         rc = mn_fail(err, MN_ENOMEM, "training buffers for %zu parameters: out of memory", m->n_params);
         goto done;
@@ -146,6 +127,7 @@ static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainC
     double best_value = es->monitor_accuracy ? -INFINITY : INFINITY, t_fit = now_seconds();
     int wait = 0, batches = (int)((n_train + batch - 1) / batch);
     res->has_val = val != NULL;
+    res->lanes = step_lanes_count(lanes);
     res->n_train = (int)n_train;
     res->n_val = (int)n_val;
     for (int epoch = 1; epoch <= s->epochs; epoch++) {
@@ -163,17 +145,13 @@ static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainC
             }
             size_t first = (size_t)b * batch;
             int n = n_train - (long)first < batch ? (int)(n_train - (long)first) : batch;
-            gather(m, train, idx, first, n, model_run_input(run), labels);
-            const float *out = model_forward(m, run, n, true);
-            memset(grads, 0, m->n_params * sizeof *grads);
-            double loss = model_backward(m, run, labels, n, grads);
+            double loss = step_lanes_run(lanes, train, idx, first, n, grads, &mt);
             if (!isfinite(loss)) {
                 rc = mn_fail(err, MN_ESPEC,
                              "the loss became %g in epoch %d, batch %d: lower the learning rate",
                              loss, epoch, b + 1);
                 goto done;
             }
-            metrics_add(&mt, out, labels, n, loss);
             optim_step(&opt, m->params, grads);
             if (cb && cb->on_batch) {
                 p.batch = b + 1;
@@ -229,7 +207,7 @@ static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainC
     rc = 0;
 done:
     optim_free(&opt);
-    model_run_free(run);
+    step_lanes_free(lanes);
     model_run_free(eval_run);
     free(grads);
     free(best);

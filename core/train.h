@@ -36,6 +36,7 @@ typedef struct {
     void (*on_epoch)(const TrainProgress *p, void *ctx);
     void *ctx;
     atomic_bool *cancel;     /* set from another thread to stop after the batch */
+    int threads;             /* to compute a batch with (step.h); 0 or 1: the caller's alone */
 } TrainCallbacks;
 
 typedef struct {
@@ -44,6 +45,7 @@ typedef struct {
     bool stopped_early;
     bool has_val;
     int n_train, n_val;
+    int lanes;               /* each batch was computed in this many parts (step.h) */
     EpochStats *history;     /* epochs_run entries, owned: train_result_free */
     double seconds;
 } TrainResult;

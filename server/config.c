@@ -52,6 +52,8 @@ static const Setting settings[] = {
     NUM("max-jobs", "MNISTD_MAX_JOBS", max_jobs, 16, 1, 100000, "queued training jobs"),
     NUM("train-threads", "MNISTD_TRAIN_THREADS", train_threads, 1, 1, 64,
         "training jobs at a time"),
+    NUM("job-threads", "MNISTD_JOB_THREADS", job_threads, 1, 1, 64,
+        "threads each training job computes a batch with (1 leaves a core to serving)"),
     NUM("max-connections", "MNISTD_MAX_CONNECTIONS", max_connections, 512, 1, 100000,
         "open connections"),
     NUM("connection-timeout", "MNISTD_CONNECTION_TIMEOUT", connection_timeout, 30, 1, 3600,

@@ -27,6 +27,7 @@ typedef struct {
     long max_params;          /* of a model loaded or trained */
     long max_jobs;            /* queued jobs */
     long train_threads;       /* concurrent training jobs */
+    long job_threads;         /* threads per job's batch (core/step.h) */
     long max_connections;
     long connection_timeout;  /* seconds idle */
 } ServerConfig;

@@ -296,7 +296,7 @@ static int train_trial(Jobs *j, Job *job, const ModelSpec *spec, const Dataset *
     for (int c = 0; c < train->n_classes; c++)
         names[c] = train->class_names[c];
     Progress pr = {j, job};
-    TrainCallbacks cb = {on_batch, on_epoch, &pr, &job->cancel};
+    TrainCallbacks cb = {on_batch, on_epoch, &pr, &job->cancel, (int)j->cfg->job_threads};
     int rc;
     if ((rc = model_build(spec, lim, &t->model, err)) ||
         (rc = model_set_class_names(t->model, names, train->n_classes, err)) ||

@@ -13,6 +13,7 @@
 #include "model.h"
 #include "model_dir.h"
 #include "model_file.h"
+#include "step.h"
 #include "train.h"
 
 static Model *build(const char *json)
@@ -75,7 +76,7 @@ START_TEST(test_loss_gradients)
     float *grads = calloc(m->n_params, sizeof *grads);
     memcpy(model_run_input(r), x, sizeof x);
     model_forward(m, r, N, true);
-    model_backward(m, r, labels, N, grads);
+    model_backward(m, r, labels, N, N, grads);
     const float eps = 1e-2f;
     for (size_t i = 0; i < m->n_params; i++) {
         float p0 = m->params[i];
@@ -113,7 +114,7 @@ START_TEST(test_fused_loss_extreme_logits)
     model_forward(m, r, 1, true);
     uint8_t label = 1;
     float grads[9] = {0};
-    double loss = model_backward(m, r, &label, 1, grads);
+    double loss = model_backward(m, r, &label, 1, 1, grads);
     ck_assert(isfinite(loss));
     ck_assert_double_eq_tol(loss, 800.0, 1e-3); /* logsumexp(400, -400, 0) - (-400) */
     for (int i = 0; i < 9; i++)
@@ -207,6 +208,80 @@ START_TEST(test_training_deterministic)
 }
 END_TEST
 
+/* ---- lanes: a batch in two halves, on one thread or two ---- */
+
+/* Big enough per batch for two lanes (step.c's LANE_MIN_MACS). */
+static const char *const LANES_SPEC =
+    "{\"name\":\"lanes\",\"input_shape\":[8,8,1],\"layers\":["
+    "{\"type\":\"conv2d\",\"filters\":32,\"kernel_size\":3,\"padding\":\"same\","
+    "\"activation\":\"relu\"},{\"type\":\"conv2d\",\"filters\":32,\"kernel_size\":3,"
+    "\"padding\":\"same\",\"activation\":\"relu\"},{\"type\":\"maxpool2d\",\"pool_size\":2},"
+    "{\"type\":\"flatten\"},{\"type\":\"dropout\",\"rate\":0.2},"
+    "{\"type\":\"dense\",\"units\":4,\"activation\":\"softmax\"}],"
+    "\"optimizer\":{\"type\":\"adam\",\"learning_rate\":0.01},\"epochs\":2,\"batch_size\":16,"
+    "\"seed\":5}";
+
+START_TEST(test_lanes_same_weights_on_any_threads)
+{
+    Dataset d;
+    make_dataset(&d, 200, 4);
+    Model *one = build(LANES_SPEC), *two = build(LANES_SPEC);
+    TrainCallbacks cb1 = {.threads = 1}, cb2 = {.threads = 2};
+    TrainResult t1, t2;
+    MnError err = {0};
+    ck_assert_msg(train_fit(one, &d, NULL, &cb1, &t1, &err) == 0, "%s", err.msg);
+    ck_assert_msg(train_fit(two, &d, NULL, &cb2, &t2, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(t1.lanes, 2);
+    ck_assert_msg(memcmp(one->params, two->params, one->n_params * sizeof(float)) == 0,
+                  "one thread and two gave different weights");
+    ck_assert(t1.history[1].loss == t2.history[1].loss);
+    train_result_free(&t1);
+    train_result_free(&t2);
+    model_free(one);
+    model_free(two);
+    free_dataset(&d);
+}
+END_TEST
+
+/* The two halves' gradients add up to the whole batch's (dropout off: the
+ * halves draw other masks than one run would). */
+START_TEST(test_lanes_gradient_is_the_batch_gradient)
+{
+    Dataset d;
+    make_dataset(&d, 15, 5);
+    char spec[1024];
+    snprintf(spec, sizeof spec, "%s", LANES_SPEC);
+    memcpy(strstr(spec, "\"rate\":0.2"), "\"rate\":0.0", 10);
+    Model *m = build(spec);
+    MnError err = {0};
+    enum { N = 15 };
+    StepLanes *lanes = step_lanes_new(m, 16, 2, &err);
+    ck_assert_ptr_nonnull(lanes);
+    ck_assert_int_eq(step_lanes_count(lanes), 2);
+    float *split = calloc(m->n_params, sizeof *split), *whole = calloc(m->n_params, sizeof *whole);
+    Metrics mt;
+    metrics_reset(&mt, 4, NULL);
+    double loss_split = step_lanes_run(lanes, &d, NULL, 0, N, split, &mt);
+    ck_assert_int_eq(mt.n, N);
+
+    ModelRun *r = model_run_new(m, N, true, &err);
+    uint8_t labels[N];
+    step_gather(m, &d, NULL, 0, N, model_run_input(r), labels);
+    model_forward(m, r, N, true);
+    double loss_whole = model_backward(m, r, labels, N, N, whole);
+    ck_assert_double_eq_tol(loss_split, loss_whole, 1e-6);
+    for (size_t i = 0; i < m->n_params; i++)
+        ck_assert_msg(fabsf(split[i] - whole[i]) <= 1e-5f + 1e-4f * fabsf(whole[i]),
+                      "dparam[%zu]: halves %.8g, whole batch %.8g", i, split[i], whole[i]);
+    free(split);
+    free(whole);
+    model_run_free(r);
+    step_lanes_free(lanes);
+    model_free(m);
+    free_dataset(&d);
+}
+END_TEST
+
 /* ---- the training loop allocates nothing ---- */
 
 typedef struct {
@@ -232,7 +307,7 @@ START_TEST(test_training_loop_allocates_nothing)
     make_dataset(&d, 400, 2);
     Model *m = build(SMALL_SPEC);
     HeapWatch w = {0};
-    TrainCallbacks cb = {watch_batch, NULL, &w, NULL};
+    TrainCallbacks cb = {watch_batch, NULL, &w, NULL, 1};
     TrainResult tr;
     MnError err = {0};
     /* No validation here: evaluation between epochs is outside the batch loop anyway. */
@@ -292,7 +367,7 @@ START_TEST(test_cancellation)
     make_dataset(&d, 200, 4);
     Model *m = build(SMALL_SPEC);
     atomic_bool cancel = false;
-    TrainCallbacks cb = {cancel_at_3, NULL, &cancel, &cancel};
+    TrainCallbacks cb = {cancel_at_3, NULL, &cancel, &cancel, 1};
     TrainResult tr;
     MnError err = {0};
     ck_assert_int_eq(train_fit(m, &d, NULL, &cb, &tr, &err), MN_ECANCELLED);
@@ -481,6 +556,8 @@ static Suite *model_suite(void)
     tcase_add_test(train, test_training_loop_allocates_nothing);
     tcase_add_test(train, test_early_stopping_and_restore);
     tcase_add_test(train, test_cancellation);
+    tcase_add_test(train, test_lanes_same_weights_on_any_threads);
+    tcase_add_test(train, test_lanes_gradient_is_the_batch_gradient);
     suite_add_tcase(s, train);
     TCase *files = tcase_create("Files");
     tcase_add_checked_fixture(files, files_setup, files_teardown);

@@ -1,0 +1,193 @@
+/* step.c - one training batch in one or two lanes (see step.h). */
+#include "step.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "denormal.h"
+
+/* Below this many multiply-adds per batch a step is over in about 100 us,
+ * and handing half of it to another thread gains less than the hand-off
+ * costs (784-64-10 at batch 32: 1.6 million; the tutorial's CNN: 10). */
+#define LANE_MIN_MACS (4L << 20)
+#define GATHER_AHEAD 4 /* samples prefetched ahead while gathering */
+
+typedef struct {
+    ModelRun *run;
+    float *grads;        /* lane 0: the caller's buffer for this step */
+    uint8_t *labels;
+    size_t first;        /* within the batch */
+    int n;
+    double loss;
+} Lane;
+
+struct StepLanes {
+    const Model *m;
+    int lanes, batch;    /* batch: the current step's size, the loss's divisor */
+    Lane lane[STEP_MAX_LANES];
+    /* the current step, read by the worker */
+    const Dataset *d;
+    const uint32_t *idx;
+    size_t first;
+    /* lane 1's thread, when there is one */
+    bool has_worker, quit;
+    pthread_t worker;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned long started, finished; /* steps handed to the worker, and done by it */
+};
+
+void step_gather(const Model *m, const Dataset *d, const uint32_t *idx, size_t first, int n,
+                 float *x, uint8_t *labels)
+{
+    size_t numel = shape_numel(d->shape);
+    for (int i = 0; i < n; i++) {
+        size_t s = idx ? idx[first + i] : first + i;
+        if (idx && i + GATHER_AHEAD < n) {
+            /* shuffled samples are scattered over the whole set: ask for
+             * a later one's cache lines now, or every pixel waits on memory */
+            const uint8_t *next = d->images + (size_t)idx[first + i + GATHER_AHEAD] * numel;
+            for (size_t at = 0; at < numel; at += 64)
+                __builtin_prefetch(next + at);
+        }
+        model_prepare_inputs(m, d->images + s * numel, 1, x + (size_t)i * numel);
+        labels[i] = d->labels[s];
+    }
+}
+
+static void lane_run(StepLanes *s, Lane *l)
+{
+    const Model *m = s->m;
+    step_gather(m, s->d, s->idx, s->first + l->first, l->n, model_run_input(l->run), l->labels);
+    model_forward(m, l->run, l->n, true);
+    memset(l->grads, 0, m->n_params * sizeof *l->grads);
+    l->loss = model_backward(m, l->run, l->labels, l->n, s->batch, l->grads);
+}
+
+static void *worker_main(void *arg)
+{
+    StepLanes *s = arg;
+    unsigned saved = denormals_flush_begin(); /* a per-thread mode: as the caller's */
+    unsigned long seen = 0;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (s->started == seen && !s->quit)
+            pthread_cond_wait(&s->go, &s->mu);
+        if (s->quit)
+            break;
+        seen = s->started;
+        pthread_mutex_unlock(&s->mu);
+        lane_run(s, &s->lane[1]);
+        pthread_mutex_lock(&s->mu);
+        s->finished = seen;
+        pthread_cond_signal(&s->done);
+    }
+    pthread_mutex_unlock(&s->mu);
+    denormals_flush_end(saved);
+    return NULL;
+}
+
+StepLanes *step_lanes_new(const Model *m, int max_batch, int threads, MnError *err)
+{
+    StepLanes *s = calloc(1, sizeof *s);
+    if (!s)
+        return mn_fail(err, MN_ENOMEM, "out of memory"), NULL;
+    s->m = m;
+    s->lanes = max_batch >= 2 && model_forward_macs(m) * max_batch >= LANE_MIN_MACS ? 2 : 1;
+    int per_lane = (max_batch + s->lanes - 1) / s->lanes;
+    for (int i = 0; i < s->lanes; i++) {
+        Lane *l = &s->lane[i];
+        l->run = model_run_new(m, per_lane, true, err);
+        l->labels = malloc((size_t)per_lane);
+        l->grads = i ? malloc((m->n_params ? m->n_params : 1) * sizeof *l->grads) : NULL;
+        if (!l->run || !l->labels || (i && !l->grads)) {
+            step_lanes_free(s);
+            return mn_fail(err, MN_ENOMEM, "training lanes: out of memory"), NULL;
+        }
+        model_run_reseed(l->run, m->spec.seed + (uint64_t)i); /* dropout: a stream per lane */
+    }
+    if (s->lanes > 1 && threads > 1) {
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->go, NULL);
+        pthread_cond_init(&s->done, NULL);
+        if (pthread_create(&s->worker, NULL, worker_main, s) == 0) {
+            s->has_worker = true;
+        } else { /* one thread will do: the same numbers, later */
+            pthread_cond_destroy(&s->go);
+            pthread_cond_destroy(&s->done);
+            pthread_mutex_destroy(&s->mu);
+        }
+    }
+    return s;
+}
+
+void step_lanes_free(StepLanes *s)
+{
+    if (!s)
+        return;
+    if (s->has_worker) {
+        pthread_mutex_lock(&s->mu);
+        s->quit = true;
+        pthread_cond_signal(&s->go);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->worker, NULL);
+        pthread_cond_destroy(&s->go);
+        pthread_cond_destroy(&s->done);
+        pthread_mutex_destroy(&s->mu);
+    }
+    for (int i = 0; i < s->lanes; i++) {
+        model_run_free(s->lane[i].run);
+        free(s->lane[i].labels);
+        if (i)
+            free(s->lane[i].grads);
+    }
+    free(s);
+}
+
+int step_lanes_count(const StepLanes *s) { return s->lanes; }
+
+double step_lanes_run(StepLanes *s, const Dataset *d, const uint32_t *idx, size_t first, int n,
+                      float *grads, Metrics *mt)
+{
+    s->d = d;
+    s->idx = idx;
+    s->first = first;
+    s->batch = n;
+    Lane *a = &s->lane[0], *b = &s->lane[1];
+    a->grads = grads;
+    a->first = 0;
+    a->n = s->lanes > 1 ? (n + 1) / 2 : n;
+    bool split = s->lanes > 1 && n - a->n > 0;
+    if (split) {
+        b->first = (size_t)a->n;
+        b->n = n - a->n;
+    }
+    if (split && s->has_worker) {
+        pthread_mutex_lock(&s->mu);
+        s->started++;
+        pthread_cond_signal(&s->go);
+        pthread_mutex_unlock(&s->mu);
+        lane_run(s, a);
+        pthread_mutex_lock(&s->mu);
+        while (s->finished != s->started)
+            pthread_cond_wait(&s->done, &s->mu);
+        pthread_mutex_unlock(&s->mu);
+    } else {
+        lane_run(s, a);
+        if (split)
+            lane_run(s, b);
+    }
+    const float *out = model_run_activation(a->run, s->m->spec.n_layers - 1);
+    metrics_add(mt, out, a->labels, a->n, a->loss);
+    double loss = a->loss * a->n;
+    if (split) {
+        for (size_t i = 0; i < s->m->n_params; i++)
+            grads[i] += b->grads[i];
+        out = model_run_activation(b->run, s->m->spec.n_layers - 1);
+        metrics_add(mt, out, b->labels, b->n, b->loss);
+        loss += b->loss * b->n;
+    }
+    return loss / n;
+}
