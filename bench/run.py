@@ -40,6 +40,7 @@ NETS = [
     ("mlp20-40-20", "784-20-40-20-10, Adam, batch 128", 3, 0.21, None, 0.5),
     ("mlp16-sigmoid", "784-16-10 sigmoid, SGD 0.1, batch 32", 3, None, None, None),
     ("cnn-basic", "MNISTBasicCNN (24,186 params), Adam, batch 32", 3, 8.4, 5.64, 1.0),
+    ("cnn-basic-b128", "MNISTBasicCNN, Adam, batch 128", 3, None, None, None),
     ("cnn-tutorial", "Conv 64 k2 + MaxPool + Dense, Adam, batch 32", 3, 18.4, 3.64, 0.15),
 ]
 

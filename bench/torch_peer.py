@@ -58,6 +58,7 @@ NETS = {
     "mlp20-40-20": (lambda: mlp([784, 20, 40, 20, 10], nn.ReLU), "adam", 1e-3, 128, False),
     "mlp16-sigmoid": (lambda: mlp([784, 16, 10], nn.Sigmoid), "sgd", 0.1, 32, False),
     "cnn-basic": (cnn_basic, "adam", 1e-3, 32, True),
+    "cnn-basic-b128": (cnn_basic, "adam", 1e-3, 128, True),
     "cnn-tutorial": (cnn_tutorial, "adam", 1e-3, 32, True),
 }
 

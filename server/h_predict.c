@@ -133,7 +133,7 @@ enum MHD_Result h_predict(Request *r)
     if (rc == 0 && !(probs = malloc((size_t)im.n * m->n_classes * sizeof *probs)))
         rc = mn_fail(&err, MN_ENOMEM, "out of memory");
     if (rc == 0)
-        rc = infer_run(m, im.pixels ? im.pixels : unit, im.n, probs, trace, &err);
+        rc = infer_run(e, im.pixels ? im.pixels : unit, im.n, probs, trace, &err);
     if (rc) {
         ret = respond_mn_error(r, &err);
         cJSON_Delete(trace);
@@ -232,7 +232,7 @@ enum MHD_Result h_tf_predict(Request *r)
     for (const cJSON *it = rc ? NULL : inst->child; it && rc == 0; it = it->next, i++)
         rc = tf_instance(r, m, it, i, unit + (size_t)i * d, &err);
     if (rc == 0)
-        rc = infer_run(m, unit, n, probs, NULL, &err);
+        rc = infer_run(e, unit, n, probs, NULL, &err);
     enum MHD_Result ret;
     if (rc) {
         ret = respond_mn_error(r, &err);

@@ -436,7 +436,7 @@ enum MHD_Result h_v2_infer(Request *r)
     else if (!(rc = read_input(r, m, inputs->child, &bin, &unit, &n, &err)) &&
              !(probs = malloc((size_t)n * m->n_classes * sizeof *probs)))
         rc = mn_fail(&err, MN_ENOMEM, "out of memory");
-    if (rc == 0 && (rc = infer_run(m, unit, n, probs, NULL, &err)) == 0)
+    if (rc == 0 && (rc = infer_run(e, unit, n, probs, NULL, &err)) == 0)
         server_metrics_predictions(r->srv->metrics, e->name, n);
     enum MHD_Result ret;
     if (rc) {

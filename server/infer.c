@@ -40,23 +40,23 @@ static void add_trace(cJSON *trace, const Model *m, const ModelRun *run)
     }
 }
 
-int infer_run(const Model *m, const float *unit, int n, float *probs, cJSON *trace, MnError *err)
+int infer_run(const StoreEntry *e, const float *unit, int n, float *probs, cJSON *trace,
+              MnError *err)
 {
-    enum { CHUNK = 64 };
-    int batch = n < CHUNK ? n : CHUNK;
-    ModelRun *run = model_run_new(m, batch, false, err);
+    const Model *m = e->model;
+    ModelRun *run = run_pool_take(e->runs, err);
     if (!run)
         return err ? err->code : MN_ENOMEM;
     size_t d = shape_numel(m->spec.input);
-    for (int done = 0; done < n; done += batch) {
-        int b = n - done < batch ? n - done : batch;
+    for (int done = 0; done < n; done += RUN_POOL_BATCH) {
+        int b = n - done < RUN_POOL_BATCH ? n - done : RUN_POOL_BATCH;
         model_prepare_unit_inputs(m, unit + (size_t)done * d, b, model_run_input(run));
         const float *out = model_forward(m, run, b, false);
         memcpy(probs + (size_t)done * m->n_classes, out, (size_t)b * m->n_classes * sizeof *out);
         if (trace && done == 0)
             add_trace(trace, m, run);
     }
-    model_run_free(run);
+    run_pool_give(e->runs, run);
     return 0;
 }
 

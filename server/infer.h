@@ -1,5 +1,5 @@
 /* infer.h - what every prediction route shares: images into model inputs,
- * a forward pass on a run of the request's own, and the answer as JSON. */
+ * a forward pass on a pooled run, and the answer as JSON. */
 #ifndef MN_INFER_H
 #define MN_INFER_H
 
@@ -13,9 +13,10 @@
 int infer_png(const Server *srv, const Model *m, const char *mode, const void *png, size_t len,
               float *out, MnError *err);
 
-/* Forward n images given in [0,1] (n x input numel); probs gets n x classes.
- * trace (may be NULL) receives each layer's output of the first image. */
-int infer_run(const Model *m, const float *unit, int n, float *probs, cJSON *trace,
+/* Forward n images given in [0,1] (n x input numel) through e's model on a
+ * pooled run; probs gets n x classes. trace (may be NULL) receives each
+ * layer's output of the first image. */
+int infer_run(const StoreEntry *e, const float *unit, int n, float *probs, cJSON *trace,
               MnError *err);
 
 /* {model, version, prediction, label, probabilities, classes} for one row. */

@@ -31,6 +31,7 @@ struct Store {
 static void slot_unref(Slot *slot)
 {
     if (--slot->refs == 0) {
+        run_pool_free(slot->entry.runs);
         model_free(slot->entry.model);
         free(slot);
     }
@@ -59,10 +60,14 @@ static void load_name(Store *s, const char *name)
             continue;
         }
         Slot *slot = calloc(1, sizeof *slot);
-        if (!slot) {
+        RunPool *runs = run_pool_new(m);
+        if (!slot || !runs) {
+            free(slot);
+            run_pool_free(runs);
             model_free(m);
             continue;
         }
+        slot->entry.runs = runs;
         snprintf(slot->entry.name, sizeof slot->entry.name, "%s", name);
         slot->entry.version = v;
         slot->entry.model = m;
@@ -145,8 +150,13 @@ void store_release(Store *s, const StoreEntry *e)
 int store_add(Store *s, const char *name, int version, Model *m, MnError *err)
 {
     Slot *slot = calloc(1, sizeof *slot);
-    if (!slot)
+    RunPool *runs = run_pool_new(m);
+    if (!slot || !runs) {
+        free(slot);
+        run_pool_free(runs);
         return mn_fail(err, MN_ENOMEM, "out of memory");
+    }
+    slot->entry.runs = runs;
     snprintf(slot->entry.name, sizeof slot->entry.name, "%s", name);
     slot->entry.version = version;
     slot->entry.model = m;

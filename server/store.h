@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "run_pool.h"
 
 typedef struct Store Store;
 
@@ -15,6 +16,7 @@ typedef struct {
     char name[64];
     int version;
     Model *model;   /* read-only while held */
+    RunPool *runs;  /* arenas for predictions on this version */
 } StoreEntry;
 
 /* Loads every valid model under dir; a file that fails its checks is
