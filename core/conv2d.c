@@ -2,11 +2,13 @@
  * The kernel is stored as Keras does, (kh, kw, cin, filters), then the
  * biases. Forward lays samples out as im2col rows (n*oh*ow, kh*kw*cin) in
  * the workspace and does one GEMM with the kernel: the product is the NHWC
- * output. Samples go in chunks whose im2col fits in cache (a whole batch's
- * would not, and memory traffic then costs more than the GEMM). A 1x1
- * kernel with stride 1 needs no im2col: the input already is that matrix.
- * Backward: dW += Col^T dY, db += column sums of dY, dCol = dY W^T, then
- * col2im adds into dx. */
+ * output. Samples go in chunks whose im2col and output fit in cache, and
+ * each chunk gets its bias, product and activation in one visit: a whole
+ * batch would not fit, and passes over memory then cost more than the
+ * GEMM (the tutorial's 28x28x64 output is 200 KB a sample). A 1x1 kernel
+ * with stride 1 needs no im2col: the input already is that matrix.
+ * Backward, by the same chunks: dY through the activation, db += column
+ * sums of dY, dW += Col^T dY, dCol = dY W^T, then col2im adds into dx. */
 #include <string.h>
 
 #include "blas.h"
@@ -48,13 +50,13 @@ static size_t col_floats(const Layer *l, int samples)
     return (size_t)samples * l->out.h * l->out.w * w->kh * w->kw * l->in.c;
 }
 
-#define CHUNK_FLOATS (64 * 1024) /* 256 KiB of im2col per GEMM: stays in L2 */
+#define CHUNK_FLOATS (64 * 1024) /* 256 KiB of im2col and output per GEMM: stays in L2 */
 
-/* Samples per im2col chunk: at least one. */
+/* Samples per chunk: at least one. */
 static int chunk_samples(const Layer *l, int batch)
 {
-    size_t per = col_floats(l, 1);
-    int n = per ? (int)(CHUNK_FLOATS / per) : batch;
+    size_t per = col_floats(l, 1) + shape_numel(l->out);
+    int n = (int)(CHUNK_FLOATS / per);
     return n < 1 ? 1 : n > batch ? batch : n;
 }
 
@@ -140,48 +142,50 @@ static void conv2d_forward(const Layer *l, const float *params, const float *x, 
     int per = l->out.h * l->out.w, k = c->win.kh * c->win.kw * l->in.c;
     size_t in_per = shape_numel(l->in), out_per = shape_numel(l->out);
     const float *bias = params + (size_t)k * c->filters;
-    if (is_pointwise(l)) {
-        blas_gemm(false, false, run->batch * per, c->filters, k, 1.0f, x, params, 0.0f, y);
-    } else {
-        int chunk = chunk_samples(l, run->batch);
-        for (int b = 0; b < run->batch; b += chunk) {
-            int n = run->batch - b < chunk ? run->batch - b : chunk;
-            im2col(l, x + (size_t)b * in_per, run->ws, n);
-            blas_gemm(false, false, n * per, c->filters, k, 1.0f, run->ws, params, 0.0f,
-                      y + (size_t)b * out_per);
+    int chunk = chunk_samples(l, run->batch);
+    for (int b = 0; b < run->batch; b += chunk) {
+        int n = run->batch - b < chunk ? run->batch - b : chunk;
+        const float *xb = x + (size_t)b * in_per;
+        float *yb = y + (size_t)b * out_per;
+        if (!is_pointwise(l)) {
+            im2col(l, xb, run->ws, n);
+            xb = run->ws;
         }
+        fill_bias(yb, bias, n * per, c->filters);
+        blas_gemm(false, false, n * per, c->filters, k, 1.0f, xb, params, 1.0f, yb);
+        if (layer_applies_activation(l))
+            activation_forward(l->act, yb, n * per, c->filters);
     }
-    add_bias(y, bias, run->batch * per, c->filters);
 }
 
 static void conv2d_backward(const Layer *l, const float *params, float *grads, const float *x,
-                            const float *y, const float *dy, float *dx, const LayerRun *run)
+                            const float *y, float *dy, float *dx, const LayerRun *run)
 {
-    (void)y;
     const Conv2dConfig *c = &l->cfg.conv;
     int per = l->out.h * l->out.w, k = c->win.kh * c->win.kw * l->in.c;
     size_t in_per = shape_numel(l->in), out_per = shape_numel(l->out);
     float *dw = grads, *db = grads + (size_t)k * c->filters;
-    for (int r = 0; r < run->batch * per; r++)
-        for (int f = 0; f < c->filters; f++)
-            db[f] += dy[(size_t)r * c->filters + f];
-    if (is_pointwise(l)) {
-        blas_gemm(true, false, k, c->filters, run->batch * per, 1.0f, x, dy, 1.0f, dw);
-        if (dx)
-            blas_gemm(false, true, run->batch * per, k, c->filters, 1.0f, dy, params, 0.0f, dx);
-        return;
-    }
     int chunk = chunk_samples(l, run->batch);
-    float *col = run->ws, *dcol = run->ws + col_floats(l, chunk);
+    bool pointwise = is_pointwise(l);
+    float *col = run->ws, *dcol = pointwise ? NULL : run->ws + col_floats(l, chunk);
     for (int b = 0; b < run->batch; b += chunk) {
         int n = run->batch - b < chunk ? run->batch - b : chunk;
-        const float *dyb = dy + (size_t)b * out_per;
-        im2col(l, x + (size_t)b * in_per, col, n); /* the workspace is shared: rebuild it */
-        blas_gemm(true, false, k, c->filters, n * per, 1.0f, col, dyb, 1.0f, dw);
-        if (dx) {
-            blas_gemm(false, true, n * per, k, c->filters, 1.0f, dyb, params, 0.0f, dcol);
-            col2im(l, dcol, dx + (size_t)b * in_per, n);
+        const float *xb = x + (size_t)b * in_per;
+        float *dyb = dy + (size_t)b * out_per, *dxb = dx ? dx + (size_t)b * in_per : NULL;
+        if (layer_applies_activation(l))
+            activation_backward(l->act, y + (size_t)b * out_per, dyb, n * per, c->filters);
+        add_column_sums(db, dyb, n * per, c->filters);
+        if (!pointwise) {
+            im2col(l, xb, col, n); /* the workspace is shared: rebuild it */
+            xb = col;
         }
+        blas_gemm(true, false, k, c->filters, n * per, 1.0f, xb, dyb, 1.0f, dw);
+        if (!dx)
+            continue;
+        blas_gemm(false, true, n * per, k, c->filters, 1.0f, dyb, params, 0.0f,
+                  pointwise ? dxb : dcol);
+        if (!pointwise)
+            col2im(l, dcol, dxb, n);
     }
 }
 
@@ -192,4 +196,5 @@ const LayerOps conv2d_ops = {
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .workspace = conv2d_workspace,
+    .fuses_activation = true,
 };

@@ -31,20 +31,18 @@ static void dense_forward(const Layer *l, const float *params, const float *x, f
 {
     int in = l->in.c, units = l->cfg.dense.units, batch = run->batch;
     const float *w = params, *b = params + (size_t)in * units;
-    blas_gemm(false, false, batch, units, in, 1.0f, x, w, 0.0f, y);
-    add_bias(y, b, batch, units);
+    fill_bias(y, b, batch, units);
+    blas_gemm(false, false, batch, units, in, 1.0f, x, w, 1.0f, y);
 }
 
 static void dense_backward(const Layer *l, const float *params, float *grads, const float *x,
-                           const float *y, const float *dy, float *dx, const LayerRun *run)
+                           const float *y, float *dy, float *dx, const LayerRun *run)
 {
     (void)y;
     int in = l->in.c, units = l->cfg.dense.units, batch = run->batch;
     float *dw = grads, *db = grads + (size_t)in * units;
     blas_gemm(true, false, in, units, batch, 1.0f, x, dy, 1.0f, dw);
-    for (int i = 0; i < batch; i++)
-        for (int j = 0; j < units; j++)
-            db[j] += dy[(size_t)i * units + j];
+    add_column_sums(db, dy, batch, units);
     if (dx)
         blas_gemm(false, true, batch, in, units, 1.0f, dy, params, 0.0f, dx);
 }
@@ -55,4 +53,5 @@ const LayerOps dense_ops = {
     .init = dense_init,
     .forward = dense_forward,
     .backward = dense_backward,
+    .wants_whole_batch = true,
 };

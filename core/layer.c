@@ -44,6 +44,11 @@ const char *activation_name(Activation act)
     return (unsigned)act < ACT_COUNT ? activation_names[act] : "?";
 }
 
+bool layer_applies_activation(const Layer *l)
+{
+    return layer_ops(l->type)->fuses_activation && l->act != ACT_SOFTMAX;
+}
+
 static int window_axis(int in, int k, int s, bool same, int *pad_lead, int *out)
 {
     if (same) {

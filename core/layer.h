@@ -3,12 +3,15 @@
  * parameter buffer, and a per-type config union. Each type lives in its own
  * file (dense.c, conv2d.c, pool.c, reshape.c) and answers every question
  * about itself through LayerOps; the model never looks inside a type.
- * Forward computes the pre-activation; the model applies the activation. */
+ * Forward computes the pre-activation and the model applies the activation,
+ * except where a type applies an elementwise one itself while its output is
+ * still in cache (LayerOps.fuses_activation). */
 #ifndef MN_LAYER_H
 #define MN_LAYER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "error.h"
 #include "rng.h"
@@ -81,15 +84,23 @@ typedef struct {
     /* x: (batch, in), y: (batch, out), pre-activation. */
     void (*forward)(const Layer *l, const float *params, const float *x, float *y,
                     const LayerRun *run);
-    /* dy: dL/dy (batch, out); grads accumulate (+=) into this layer's slice;
-     * dx (batch, in) is overwritten, and is NULL for the first layer. */
+    /* dy: dL/dy (batch, out), where y is the output after the activation;
+     * a type that applies its activation turns dy into dL/dz in place
+     * first. grads accumulate (+=) into this layer's slice; dx (batch, in)
+     * is overwritten, and is NULL for the first layer. */
     void (*backward)(const Layer *l, const float *params, float *grads, const float *x,
-                     const float *y, const float *dy, float *dx, const LayerRun *run);
+                     const float *y, float *dy, float *dx, const LayerRun *run);
     size_t (*workspace)(const Layer *l, int batch); /* floats of scratch, or NULL */
     size_t (*aux)(const Layer *l, int batch);       /* bytes kept forward->backward, or NULL */
     /* True when y is x itself (flatten): the model aliases the buffers and
      * calls neither forward nor backward. */
     bool is_view;
+    /* True when forward and backward apply l->act themselves if it is
+     * elementwise (not softmax): per chunk, while the chunk is in cache. */
+    bool fuses_activation;
+    /* True for a GEMM over the batch (dense): it runs on the whole batch at
+     * once rather than in the model's sample chunks (model.c, stages). */
+    bool wants_whole_batch;
 } LayerOps;
 
 const LayerOps *layer_ops(LayerType type);
@@ -97,6 +108,8 @@ const LayerOps *layer_ops(LayerType type);
 int layer_type_from_name(const char *name);
 int activation_from_name(const char *name);
 const char *activation_name(Activation act);
+/* Whether forward has already applied l's activation (see fuses_activation). */
+bool layer_applies_activation(const Layer *l);
 
 /* Shared by conv2d and maxpool2d: output size of a window along one axis
  * and its leading padding, Keras rules. Returns 0 or fills err. */
@@ -110,12 +123,28 @@ static inline int window_tap(int o, int k, int stride, int pad_lead, int size)
     return i >= 0 && i < size ? i : -1;
 }
 
-/* y (rows x n) += bias per column, after a GEMM that wrote y with beta 0. */
-static inline void add_bias(float *restrict y, const float *restrict bias, int rows, int n)
+/* y (rows x n) = bias in every row, for a GEMM to add into with beta 1:
+ * with beta 0 OpenBLAS clears y first, and adding the bias after is
+ * another pass, two trips over y that this one replaces. The rows are
+ * doubled by copying what is filled, a few long copies rather than a short
+ * one per row. */
+static inline void fill_bias(float *restrict y, const float *restrict bias, int rows, int n)
+{
+    if (rows < 1)
+        return;
+    memcpy(y, bias, (size_t)n * sizeof *y);
+    for (int done = 1; done < rows; done *= 2) {
+        int more = rows - done < done ? rows - done : done;
+        memcpy(y + (size_t)done * n, y, (size_t)more * n * sizeof *y);
+    }
+}
+
+/* db (n) += the column sums of dy (rows x n): the bias gradient. */
+static inline void add_column_sums(float *restrict db, const float *restrict dy, int rows, int n)
 {
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < n; j++)
-            y[(size_t)r * n + j] += bias[j];
+            db[j] += dy[(size_t)r * n + j];
 }
 
 /* Glorot (Xavier) uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)). */

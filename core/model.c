@@ -308,25 +308,58 @@ static bool fused_head(const Model *m)
     return m->spec.layers[m->spec.n_layers - 1].act == ACT_SOFTMAX;
 }
 
+/* Forward of layer i over samples [from, from + n). */
+static void forward_layer(const Model *m, ModelRun *r, int i, int from, int n, bool training)
+{
+    const Layer *l = &m->spec.layers[i];
+    const LayerOps *ops = layer_ops(l->type);
+    size_t width = shape_numel(l->out);
+    const float *x = (i ? r->act[i - 1] : r->input) + (size_t)from * shape_numel(l->in);
+    float *y = r->act[i] + (size_t)from * width;
+    if (!ops->is_view) {
+        void *aux = r->aux[i] ? (char *)r->aux[i] + (size_t)from * ops->aux(l, 1) : NULL;
+        LayerRun run = {n, training, r->ws, aux, training ? &r->rng : NULL};
+        ops->forward(l, m->params + l->param_offset, x, y, &run);
+    }
+    if (i == m->spec.n_layers - 1 && l->act == ACT_SOFTMAX)
+        memcpy(r->logits + (size_t)from * width, y, (size_t)n * width * sizeof *y);
+    if (!layer_applies_activation(l))
+        activation_forward(l->act, y, n, (int)width);
+}
+
+#define STAGE_BYTES (512 * 1024) /* a chunk's outputs through a stage: within L2 */
+
+/* Layers that work sample by sample anyway (convolution, pooling, the
+ * views, dropout) run as a stage: a few samples at a time through all of
+ * its layers, so each layer reads what the one before wrote while it is
+ * still in cache (a batch of the tutorial's 28x28x64 outputs is megabytes).
+ * A dense layer is a stage of its own over the whole batch, its GEMM as
+ * wide as can be. Returns the stage's end from `first`; *chunk samples. */
+static int stage_end(const ModelSpec *s, int first, int n, int *chunk)
+{
+    *chunk = n;
+    if (layer_ops(s->layers[first].type)->wants_whole_batch)
+        return first + 1;
+    size_t per = 0;
+    int end = first;
+    for (; end < s->n_layers && !layer_ops(s->layers[end].type)->wants_whole_batch; end++)
+        if (!layer_ops(s->layers[end].type)->is_view)
+            per += shape_numel(s->layers[end].out) * sizeof(float);
+    int fits = (int)(STAGE_BYTES / (per ? per : 1));
+    *chunk = fits < 1 ? 1 : fits < n ? fits : n;
+    return end;
+}
+
 const float *model_forward(const Model *m, ModelRun *r, int n, bool training)
 {
     const ModelSpec *s = &m->spec;
     training = training && r->training;
     r->n = n;
-    const float *x = r->input;
-    for (int i = 0; i < s->n_layers; i++) {
-        const Layer *l = &s->layers[i];
-        const LayerOps *ops = layer_ops(l->type);
-        float *y = r->act[i];
-        if (!ops->is_view) {
-            LayerRun run = {n, training, r->ws, r->aux[i], training ? &r->rng : NULL};
-            ops->forward(l, m->params + l->param_offset, x, y, &run);
-        }
-        int width = (int)shape_numel(l->out);
-        if (i == s->n_layers - 1 && l->act == ACT_SOFTMAX)
-            memcpy(r->logits, y, (size_t)n * width * sizeof *y);
-        activation_forward(l->act, y, n, width);
-        x = y;
+    for (int first = 0, end, chunk; first < s->n_layers; first = end) {
+        end = stage_end(s, first, n, &chunk);
+        for (int from = 0; from < n; from += chunk)
+            for (int i = first; i < end; i++)
+                forward_layer(m, r, i, from, n - from < chunk ? n - from : chunk, training);
     }
     return r->act[s->n_layers - 1];
 }
@@ -363,7 +396,7 @@ double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n,
     for (int i = last; i >= 0; i--) {
         const Layer *l = &s->layers[i];
         const LayerOps *ops = layer_ops(l->type);
-        if (!(i == last && have_dz))
+        if (!(i == last && have_dz) && !layer_applies_activation(l))
             activation_backward(l->act, r->act[i], d, n, (int)shape_numel(l->out));
         if (ops->is_view)
             continue; /* same numbers, another shape */

@@ -87,16 +87,17 @@ static void maxpool2d_forward(const Layer *l, const float *params, const float *
 }
 
 static void maxpool2d_backward(const Layer *l, const float *params, float *grads, const float *x,
-                               const float *y, const float *dy, float *dx, const LayerRun *run)
+                               const float *y, float *dy, float *dx, const LayerRun *run)
 {
     (void)params, (void)grads, (void)x, (void)y;
     if (!dx)
         return;
     const int32_t *arg = run->aux;
     size_t in_per = shape_numel(l->in), out_per = shape_numel(l->out);
-    memset(dx, 0, in_per * (size_t)run->batch * sizeof *dx);
     for (int b = 0; b < run->batch; b++) {
+        /* cleared a sample at a time, so the scatter finds it in cache */
         float *dxb = dx + (size_t)b * in_per;
+        memset(dxb, 0, in_per * sizeof *dxb);
         size_t first = (size_t)b * out_per;
         for (size_t o = first; o < first + out_per; o++)
             dxb[arg[o]] += dy[o];

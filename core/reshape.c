@@ -54,7 +54,7 @@ static void dropout_forward(const Layer *l, const float *params, const float *x,
 }
 
 static void dropout_backward(const Layer *l, const float *params, float *grads, const float *x,
-                             const float *y, const float *dy, float *dx, const LayerRun *run)
+                             const float *y, float *dy, float *dx, const LayerRun *run)
 {
     (void)params, (void)grads, (void)x, (void)y;
     if (!dx)

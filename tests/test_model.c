@@ -1,5 +1,6 @@
 /* test_model.c - the model as a whole: every loss's gradient through
- * model_backward against central differences, determinism for a seed, an
+ * model_backward against central differences, a convolution stack run in
+ * sample chunks against its samples alone, determinism for a seed, an
  * allocation-free training loop, and the model file (round trip; refusal
  * of truncated, bit-flipped and wrong-version files). */
 #include <malloc.h>
@@ -89,6 +90,109 @@ START_TEST(test_loss_gradients)
         double rel = fabs(num - ana) / fmax(1e-3, fabs(num) + fabs(ana));
         ck_assert_msg(rel < 2e-2, "%s: dparam[%zu] analytic %.6g numeric %.6g",
                       loss_cases[_i].name, i, ana, num);
+    }
+    free(grads);
+    model_run_free(r);
+    model_free(m);
+}
+END_TEST
+
+/* A convolution stack whose outputs are big per sample runs a few samples
+ * at a time through its layers (model.c, stages), and the convolution
+ * applies its own activation per chunk, both ways. These stacks run in
+ * chunks of 2 samples; the activations are not relu's. */
+#define STACK_HEAD                                                                            \
+    "{\"name\":\"g\",\"input_shape\":[28,28,1],\"layers\":["                                   \
+    "{\"type\":\"conv2d\",\"filters\":64,\"kernel_size\":2,\"padding\":\"same\","              \
+    "\"activation\":\"sigmoid\"},"
+#define STACK_TAIL                                                                            \
+    "{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":1,\"activation\":\"tanh\"},"          \
+    "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}],"    \
+    "\"seed\":8}"
+/* with the tutorial's pooling */
+static const char pooled_stack_json[] =
+    STACK_HEAD "{\"type\":\"maxpool2d\",\"pool_size\":2}," STACK_TAIL;
+/* smooth everywhere, for central differences (a max has kinks, where
+ * they disagree with the true gradient by a few percent) */
+static const char smooth_stack_json[] =
+    STACK_HEAD "{\"type\":\"conv2d\",\"filters\":4,\"kernel_size\":2,\"strides\":2,"
+               "\"activation\":\"tanh\"}," STACK_TAIL;
+
+enum { STACK_N = 5, STACK_PIX = 28 * 28, STACK_K = 3 };
+
+static void stack_inputs(float *x)
+{
+    Rng rng;
+    rng_seed(&rng, 7);
+    for (int i = 0; i < STACK_N * STACK_PIX; i++)
+        x[i] = rng_uniform(&rng);
+}
+
+static const uint8_t stack_labels[STACK_N] = {0, 2, 1, 1, 0};
+
+/* Each sample's output and gradient from the chunked batch are what the
+ * sample gives alone. */
+START_TEST(test_conv_stack_chunks_match_samples_alone)
+{
+    Model *m = build(pooled_stack_json);
+    MnError err = {0};
+    ModelRun *r = model_run_new(m, STACK_N, true, &err), *one = model_run_new(m, 1, true, &err);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_ptr_nonnull(one);
+    static float x[STACK_N * STACK_PIX];
+    stack_inputs(x);
+    float *batch_grads = calloc(m->n_params, sizeof(float));
+    float *alone_grads = calloc(m->n_params, sizeof(float));
+    memcpy(model_run_input(r), x, sizeof x);
+    const float *batch_out = model_forward(m, r, STACK_N, true);
+    model_backward(m, r, stack_labels, STACK_N, STACK_N, batch_grads);
+    for (int b = 0; b < STACK_N; b++) {
+        memcpy(model_run_input(one), x + b * STACK_PIX, STACK_PIX * sizeof *x);
+        const float *alone = model_forward(m, one, 1, true);
+        for (int k = 0; k < STACK_K; k++)
+            ck_assert_float_eq_tol(batch_out[b * STACK_K + k], alone[k], 1e-6f);
+        model_backward(m, one, stack_labels + b, 1, STACK_N, alone_grads);
+    }
+    for (size_t i = 0; i < m->n_params; i++)
+        ck_assert_msg(fabsf(batch_grads[i] - alone_grads[i]) <=
+                          1e-4f * fmaxf(1e-3f, fabsf(alone_grads[i])),
+                      "dparam[%zu]: batch %.7g, samples alone %.7g", i, batch_grads[i],
+                      alone_grads[i]);
+    free(batch_grads);
+    free(alone_grads);
+    model_run_free(one);
+    model_run_free(r);
+    model_free(m);
+}
+END_TEST
+
+START_TEST(test_conv_stack_gradients)
+{
+    Model *m = build(smooth_stack_json);
+    MnError err = {0};
+    ModelRun *r = model_run_new(m, STACK_N, true, &err);
+    ck_assert_ptr_nonnull(r);
+    static float x[STACK_N * STACK_PIX];
+    stack_inputs(x);
+    float *grads = calloc(m->n_params, sizeof *grads);
+    memcpy(model_run_input(r), x, sizeof x);
+    model_forward(m, r, STACK_N, true);
+    model_backward(m, r, stack_labels, STACK_N, STACK_N, grads);
+    const float eps = 1e-2f;
+    /* every third parameter: all of each layer's kinds, in a second */
+    for (size_t i = 0; i < m->n_params; i += 3) {
+        float p0 = m->params[i];
+        double l[2];
+        for (int side = 0; side < 2; side++) {
+            m->params[i] = p0 + (side ? -eps : eps);
+            memcpy(model_run_input(r), x, sizeof x);
+            model_forward(m, r, STACK_N, true);
+            l[side] = model_loss(m, r, stack_labels, STACK_N);
+        }
+        m->params[i] = p0;
+        double num = (l[0] - l[1]) / (2.0 * eps), ana = grads[i];
+        double rel = fabs(num - ana) / fmax(1e-3, fabs(num) + fabs(ana));
+        ck_assert_msg(rel < 2e-2, "dparam[%zu] analytic %.6g numeric %.6g", i, ana, num);
     }
     free(grads);
     model_run_free(r);
@@ -549,6 +653,8 @@ static Suite *model_suite(void)
     TCase *grad = tcase_create("Gradients");
     tcase_add_loop_test(grad, test_loss_gradients, 0, sizeof loss_cases / sizeof *loss_cases);
     tcase_add_test(grad, test_fused_loss_extreme_logits);
+    tcase_add_test(grad, test_conv_stack_chunks_match_samples_alone);
+    tcase_add_test(grad, test_conv_stack_gradients);
     suite_add_tcase(s, grad);
     TCase *train = tcase_create("Training");
     tcase_set_timeout(train, 120);
