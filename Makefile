@@ -22,7 +22,8 @@ OPT     ?= -O3 -fno-math-errno
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-DMNISTD_SHARE_DIR='"$(PREFIX)/share/mnistd"' \
-	-MMD -MP -Icore -Iserver $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
+	-MMD -MP -Icore -Iserver $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+	$(shell pkg-config --cflags check 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 TEST_LDLIBS := $(shell pkg-config --libs check 2>/dev/null)
 

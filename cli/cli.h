@@ -9,6 +9,7 @@ int cmd_predict(int argc, char **argv);
 int cmd_evaluate(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_backprop(int argc, char **argv);
+int cmd_health(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 #endif

@@ -100,8 +100,7 @@ int cmd_train(int argc, char **argv)
         mn_fail(&err, MN_ENOMEM, "out of memory");
         goto fail;
     }
-    if (model_dir_next(env.models_dir, spec.name, path, sizeof path, &version, &err) ||
-        model_save(m, path, &err))
+    if (model_dir_publish(m, env.models_dir, spec.name, path, sizeof path, &version, &err))
         goto fail;
     fprintf(stderr, "test_loss: %.4f - test_accuracy: %.4f - saved %s\n", ev.loss, ev.accuracy,
             path);

@@ -1,13 +1,18 @@
-/* model_dir.c - version numbering in the model directory. */
+/* model_dir.c - version numbering in the model directory, and publishing a
+ * new version safely while other processes publish into the same store. */
 #include "model_dir.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "model_file.h"
 
 static int check_name(const char *name, MnError *err)
 {
@@ -97,4 +102,47 @@ int model_dir_next(const char *models_dir, const char *name, char *path, size_t 
     *version = model_dir_latest(models_dir, name) + 1;
     snprintf(path, n, "%s/v%d.mnm", dir, *version);
     return 0;
+}
+
+int model_dir_publish(const Model *m, const char *models_dir, const char *name, char *path,
+                      size_t n, int *version, MnError *err)
+{
+    int rc = model_dir_next(models_dir, name, path, n, version, err);
+    if (rc)
+        return rc;
+    /* A private name first (the leading dot keeps scanners off it), written
+     * and fsynced by model_save; then a hard link to vN.mnm, which fails
+     * with EEXIST when another writer took N since we looked: try N+1. */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s/%s/.publish-XXXXXX", models_dir, name);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return mn_fail(err, MN_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    close(fd);
+    if ((rc = model_save(m, tmp, err))) {
+        unlink(tmp);
+        return rc;
+    }
+    for (;;) {
+        snprintf(path, n, "%s/%s/v%d.mnm", models_dir, name, *version);
+        if (link(tmp, path) == 0)
+            break;
+        if (errno == EEXIST) {
+            ++*version;
+            continue;
+        }
+        rc = mn_fail(err, MN_EIO, "%s: cannot publish as %s: %s", tmp, path, strerror(errno));
+        break;
+    }
+    unlink(tmp);
+    if (rc == 0) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/%s", models_dir, name);
+        int dfd = open(dir, O_RDONLY);
+        if (dfd >= 0) {
+            fsync(dfd); /* the new name survives a crash */
+            close(dfd);
+        }
+    }
+    return rc;
 }

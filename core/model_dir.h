@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "model.h"
 
 /* Parses "NAME" or "NAME:VERSION"; version 0 means the latest. */
 int model_ref_parse(const char *ref, char *name, size_t name_len, int *version, MnError *err);
@@ -15,8 +16,16 @@ int model_dir_latest(const char *models_dir, const char *name);
 /* Path of NAME's version (latest when version is 0); MN_ENOTFOUND if absent. */
 int model_dir_path(const char *models_dir, const char *name, int version, char *path, size_t n,
                    int *resolved, MnError *err);
-/* Creates MODELS_DIR/NAME if needed; the path and number of the next version. */
+/* Creates MODELS_DIR/NAME if needed; the path and number of the next
+ * version (another process may take it first: publish with the next). */
 int model_dir_next(const char *models_dir, const char *name, char *path, size_t n, int *version,
                    MnError *err);
+
+/* Saves m as NAME's next version, never over another's: several processes
+ * may publish into one store at once (server jobs, training Jobs on a
+ * shared volume). Readers see no version or the whole file. Fills path and
+ * version. */
+int model_dir_publish(const Model *m, const char *models_dir, const char *name, char *path,
+                      size_t n, int *version, MnError *err);
 
 #endif

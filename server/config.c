@@ -36,6 +36,8 @@ static const Setting settings[] = {
         "default models copied into an empty store (" MNISTD_SHARE_DIR "/models)"),
     STR("static", "MNISTD_STATIC", static_dir, "the page's files (" MNISTD_SHARE_DIR "/static)"),
     STR("specs", "MNISTD_SPECS", specs_dir, "training spec presets (" MNISTD_SHARE_DIR "/specs)"),
+    STR("journal", "MNISTD_JOURNAL", journal,
+        "job journal file (MODELS/.jobs.journal; one per replica when replicas share a store)"),
     STR("token", "MNISTD_TOKEN", token, "bearer token for train and delete (none)"),
     STR("default-model", "MNISTD_DEFAULT_MODEL", default_model, "model for /predict (mnist-cnn)"),
     STR("cors-origins", "MNISTD_CORS_ORIGINS", cors_origins,
@@ -58,6 +60,8 @@ static const Setting settings[] = {
         "open connections"),
     NUM("connection-timeout", "MNISTD_CONNECTION_TIMEOUT", connection_timeout, 30, 1, 3600,
         "seconds a connection may idle"),
+    NUM("watch-interval", "MNISTD_WATCH_INTERVAL", watch_interval, 2, 0, 86400,
+        "seconds between rescans of the store for versions other processes publish (0: off)"),
 };
 
 #define N_SETTINGS (sizeof settings / sizeof *settings)

@@ -16,6 +16,7 @@ typedef struct {
     char shipped_models[1024]; /* copied into an empty store at start */
     char static_dir[1024];     /* the page's files: GET / and /static/... */
     char specs_dir[1024];      /* the seed networks' specs: GET /specs */
+    char journal[1024];        /* the job journal; empty: MODELS/.jobs.journal */
     char token[256];          /* empty: no auth */
     char default_model[64];
     char cors_origins[1024];  /* comma-separated, or "*"; empty: no CORS headers */
@@ -30,6 +31,7 @@ typedef struct {
     long job_threads;         /* threads per job's batch (core/step.h) */
     long max_connections;
     long connection_timeout;  /* seconds idle */
+    long watch_interval;      /* seconds between store rescans; 0 = off */
 } ServerConfig;
 
 /* Defaults, then environment, then flags (argv after "serve"). Returns 0,

@@ -318,6 +318,7 @@ int server_start(Server *srv, char *err, size_t err_len)
             return -1;
         }
     }
+    srv->watch = store_watch_start(srv->store, srv->cfg.watch_interval);
     if (!(srv->datasets = dataset_cache_new(srv->cfg.data_dir))) {
         snprintf(err, err_len, "out of memory");
         server_stop(srv);
@@ -376,6 +377,8 @@ void server_stop(Server *srv)
         srv->daemon = NULL;
     }
     jobs_close(srv->jobs); /* cancels running jobs: they end "cancelled", journalled */
+    store_watch_stop(srv->watch);
+    srv->watch = NULL;
     store_close(srv->store);
     dataset_cache_free(srv->datasets);
     server_metrics_free(srv->metrics);

@@ -377,13 +377,9 @@ static int run_job(Jobs *j, Job *job, cJSON *spec_json, MnError *err)
     if (rc == 0 && !(best.model->meta_json = train_report_json(&best.spec, &best.tr, &best.ev)))
         rc = mn_fail(err, MN_ENOMEM, "out of memory");
     if (rc == 0) {
-        /* Two jobs on one name could race for a version number: the table's
-         * lock orders the pick and the save. */
-        pthread_mutex_lock(&j->lock);
-        rc = model_dir_next(store_dir(j->store), spec.name, path, sizeof path, &version, err);
-        if (rc == 0)
-            rc = model_save(best.model, path, err);
-        pthread_mutex_unlock(&j->lock);
+        /* never over a version that another job or process published */
+        rc = model_dir_publish(best.model, store_dir(j->store), spec.name, path, sizeof path,
+                               &version, err);
     }
     if (rc == 0 && (rc = store_add(j->store, spec.name, version, best.model, err)) == 0) {
         pthread_mutex_lock(&j->lock);
@@ -456,7 +452,13 @@ Jobs *jobs_open(const ServerConfig *cfg, Store *store, DatasetCache *datasets,
     j->datasets = datasets;
     j->metrics = metrics;
     j->next_id = 1;
-    if (journal_open(&j->journal, store_dir(store), replay, j, err)) {
+    /* Beside the store unless set: replicas sharing one store each keep their own. */
+    char journal[2100];
+    if (cfg->journal[0])
+        snprintf(journal, sizeof journal, "%s", cfg->journal);
+    else
+        snprintf(journal, sizeof journal, "%s/.jobs.journal", store_dir(store));
+    if (journal_open(&j->journal, journal, replay, j, err)) {
         jobs_close(j);
         return NULL;
     }

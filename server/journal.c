@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-int journal_open(Journal *j, const char *models_dir, void (*fn)(const cJSON *rec, void *ctx),
+int journal_open(Journal *j, const char *path, void (*fn)(const cJSON *rec, void *ctx),
                  void *ctx, MnError *err)
 {
-    snprintf(j->path, sizeof j->path, "%s/.jobs.journal", models_dir);
+    snprintf(j->path, sizeof j->path, "%s", path);
     FILE *in = fopen(j->path, "r");
     if (in) {
         char *line = NULL;

@@ -16,7 +16,7 @@ typedef struct {
 
 /* Replays every complete line through fn (a torn last line is ignored),
  * then opens the file for appending. */
-int journal_open(Journal *j, const char *models_dir, void (*fn)(const cJSON *rec, void *ctx),
+int journal_open(Journal *j, const char *path, void (*fn)(const cJSON *rec, void *ctx),
                  void *ctx, MnError *err);
 /* Appends rec as one line and fsyncs; rec stays the caller's. */
 int journal_append(Journal *j, const cJSON *rec);

@@ -13,10 +13,12 @@
 #include "jobs.h"
 #include "prometheus.h"
 #include "store.h"
+#include "store_watch.h"
 
 typedef struct {
     ServerConfig cfg;
     Store *store;
+    StoreWatch *watch;      /* rescans the store for versions others publish */
     DatasetCache *datasets;
     Jobs *jobs;
     ServerMetrics *metrics;

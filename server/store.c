@@ -1,5 +1,7 @@
 /* store.c - loaded model versions behind a mutex; entries are freed when
- * the last holder releases them after they left the store. */
+ * the last holder releases them after they left the store. A rescan loads
+ * the files that appeared since (another process published them) and
+ * takes out of service the versions whose files went away. */
 #include "store.h"
 
 #include <dirent.h>
@@ -20,9 +22,19 @@ typedef struct Slot {
     struct Slot *next;
 } Slot;
 
+/* A file refused once is not read again (nor reported again) until it
+ * changes. */
+typedef struct Refused {
+    char path[4096];
+    struct timespec mtime;
+    off_t size;
+    struct Refused *next;
+} Refused;
+
 struct Store {
     pthread_mutex_t lock;
     Slot *slots;
+    Refused *refused;  /* touched by the scanning thread only */
     char dir[1024];
     SpecLimits limits;
     int load_errors;
@@ -37,45 +49,129 @@ static void slot_unref(Slot *slot)
     }
 }
 
-static void load_name(Store *s, const char *name)
+static Slot *find_slot(Store *s, const char *name, int version)
+{
+    for (Slot *slot = s->slots; slot; slot = slot->next)
+        if (slot->entry.version == version && strcmp(slot->entry.name, name) == 0)
+            return slot;
+    return NULL;
+}
+
+static bool is_loaded(Store *s, const char *name, int version)
+{
+    pthread_mutex_lock(&s->lock);
+    bool found = find_slot(s, name, version) != NULL;
+    pthread_mutex_unlock(&s->lock);
+    return found;
+}
+
+/* True when path was refused before and has not changed since; otherwise
+ * forgets any old refusal of it. */
+static bool refused_unchanged(Store *s, const char *path, const struct stat *st)
+{
+    for (Refused **link = &s->refused; *link; link = &(*link)->next) {
+        Refused *r = *link;
+        if (strcmp(r->path, path))
+            continue;
+        if (r->size == st->st_size && r->mtime.tv_sec == st->st_mtim.tv_sec &&
+            r->mtime.tv_nsec == st->st_mtim.tv_nsec)
+            return true;
+        *link = r->next;
+        free(r);
+        return false;
+    }
+    return false;
+}
+
+static void remember_refused(Store *s, const char *path, const struct stat *st)
+{
+    Refused *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    snprintf(r->path, sizeof r->path, "%s", path);
+    r->mtime = st->st_mtim;
+    r->size = st->st_size;
+    r->next = s->refused;
+    s->refused = r;
+}
+
+/* Loads the versions of name that are not loaded yet; the count added. */
+static int load_name(Store *s, const char *name)
 {
     char dir[2048];
     snprintf(dir, sizeof dir, "%s/%s", s->dir, name);
     DIR *d = opendir(dir);
     if (!d)
-        return;
+        return 0;
+    int added = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         int v;
         char tail[8], path[4096];
-        if (sscanf(e->d_name, "v%d.mn%7s", &v, tail) != 2 || strcmp(tail, "m") || v < 1)
+        struct stat st;
+        if (sscanf(e->d_name, "v%d.mn%7s", &v, tail) != 2 || strcmp(tail, "m") || v < 1 ||
+            is_loaded(s, name, v))
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) || refused_unchanged(s, path, &st))
+            continue;
         MnError err = {0};
         Model *m = NULL;
         if (model_load(path, &s->limits, &m, &err)) {
             fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"model not loaded\",\"error\":\"%s\"}\n",
                     err.msg);
             s->load_errors++;
+            remember_refused(s, path, &st);
             continue;
         }
-        Slot *slot = calloc(1, sizeof *slot);
-        RunPool *runs = run_pool_new(m);
-        if (!slot || !runs) {
-            free(slot);
-            run_pool_free(runs);
-            model_free(m);
-            continue;
-        }
-        slot->entry.runs = runs;
-        snprintf(slot->entry.name, sizeof slot->entry.name, "%s", name);
-        slot->entry.version = v;
-        slot->entry.model = m;
-        slot->refs = 1;
-        slot->next = s->slots;
-        s->slots = slot;
+        if (store_add(s, name, v, m, &err) == 0)
+            added++;
     }
     closedir(d);
+    return added;
+}
+
+/* Takes out of service the versions whose files are gone; the count. */
+static int drop_vanished(Store *s)
+{
+    int dropped = 0;
+    pthread_mutex_lock(&s->lock);
+    for (Slot **link = &s->slots; *link;) {
+        Slot *slot = *link;
+        char path[2200];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s/v%d.mnm", s->dir, slot->entry.name,
+                 slot->entry.version);
+        if (stat(path, &st) != 0 && errno == ENOENT) {
+            *link = slot->next;
+            slot_unref(slot);
+            dropped++;
+        } else {
+            link = &slot->next;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return dropped;
+}
+
+int store_rescan(Store *s, int *added, int *dropped, MnError *err)
+{
+    *added = *dropped = 0;
+    DIR *d = opendir(s->dir);
+    if (!d)
+        return mn_fail(err, MN_ENOTFOUND, "model store %s cannot be opened: %s", s->dir,
+                       strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char name[64];
+        int v;
+        if (e->d_name[0] == '.' || model_ref_parse(e->d_name, name, sizeof name, &v, NULL))
+            continue;
+        *added += load_name(s, name);
+    }
+    closedir(d);
+    *dropped = drop_vanished(s);
+    return 0;
 }
 
 Store *store_open(const char *dir, const SpecLimits *lim, MnError *err)
@@ -88,21 +184,11 @@ Store *store_open(const char *dir, const SpecLimits *lim, MnError *err)
     pthread_mutex_init(&s->lock, NULL);
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     s->limits = *lim;
-    DIR *d = opendir(dir);
-    if (!d) {
-        mn_fail(err, MN_ENOTFOUND, "model store %s cannot be opened", dir);
+    int added, dropped;
+    if (store_rescan(s, &added, &dropped, err)) {
         store_close(s);
         return NULL;
     }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char name[64];
-        int v;
-        if (e->d_name[0] == '.' || model_ref_parse(e->d_name, name, sizeof name, &v, NULL))
-            continue;
-        load_name(s, name);
-    }
-    closedir(d);
     return s;
 }
 
@@ -113,6 +199,10 @@ void store_close(Store *s)
     for (Slot *slot = s->slots, *next; slot; slot = next) {
         next = slot->next;
         slot_unref(slot);
+    }
+    for (Refused *r = s->refused, *next; r; r = next) {
+        next = r->next;
+        free(r);
     }
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -162,9 +252,14 @@ int store_add(Store *s, const char *name, int version, Model *m, MnError *err)
     slot->entry.model = m;
     slot->refs = 1;
     pthread_mutex_lock(&s->lock);
-    slot->next = s->slots;
-    s->slots = slot;
+    bool there = find_slot(s, name, version) != NULL;
+    if (!there) {
+        slot->next = s->slots;
+        s->slots = slot;
+    }
     pthread_mutex_unlock(&s->lock);
+    if (there)
+        slot_unref(slot); /* a rescan found the file first: the one there stays */
     return 0;
 }
 
@@ -174,7 +269,7 @@ int store_remove(Store *s, const char *name, int version, MnError *err)
 {
     pthread_mutex_lock(&s->lock);
     Slot **link = &s->slots;
-    while (*link && !(strcmp((*link)->entry.name, name) == 0 && (*link)->entry.version == version))
+    while (*link && !((*link)->entry.version == version && strcmp((*link)->entry.name, name) == 0))
         link = &(*link)->next;
     Slot *slot = *link;
     int rc = 0;
@@ -198,9 +293,13 @@ int store_load_errors(const Store *s) { return s->load_errors; }
 
 static int copy_file(const char *from, const char *to, MnError *err)
 {
+    /* a unique name: replicas seeding one shared store may share a pid */
     char tmp[4500];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid());
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(tmp, "wb") : NULL;
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", to);
+    int fd = mkstemp(tmp);
+    FILE *in = fopen(from, "rb"), *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && !out)
+        close(fd);
     char buf[65536];
     size_t n;
     bool ok = in && out;
@@ -213,7 +312,8 @@ static int copy_file(const char *from, const char *to, MnError *err)
         ok = false;
     if (ok && rename(tmp, to) == 0)
         return 0;
-    unlink(tmp);
+    if (fd >= 0)
+        unlink(tmp);
     return mn_fail(err, MN_EIO, "cannot copy %s to %s", from, to);
 }
 

@@ -1,6 +1,7 @@
-/* store.h - the model store: every MODELS/NAME/vN.mnm loaded at start,
- * each version reference-counted so a request that holds one keeps it
- * alive while a newer version is added or an old one deleted. Thread-safe. */
+/* store.h - the model store: every MODELS/NAME/vN.mnm loaded at start and
+ * at each rescan, each version reference-counted so a request that holds
+ * one keeps it alive while a newer version is added or an old one deleted.
+ * Thread-safe. */
 #ifndef MN_STORE_H
 #define MN_STORE_H
 
@@ -26,7 +27,12 @@ void store_close(Store *s);
 /* Copies every NAME/vN.mnm under from into dir (each through a temporary
  * file and a rename): how an empty store gets the shipped models. */
 int store_seed(const char *dir, const char *from, MnError *err);
-/* Files refused at open (bad checksum, truncated, ...). */
+/* Loads the versions whose files appeared since the last scan (published
+ * by another process: a training Job, another replica) and takes out of
+ * service those whose files are gone. A refused file is reported once and
+ * read again only when it changes. One scanner at a time. */
+int store_rescan(Store *s, int *added, int *dropped, MnError *err);
+/* Files refused so far (bad checksum, truncated, ...). */
 int store_load_errors(const Store *s);
 
 /* The entry for name at version (0: the latest), held until store_release;
@@ -35,7 +41,8 @@ const StoreEntry *store_acquire(Store *s, const char *name, int version, MnError
 void store_release(Store *s, const StoreEntry *e);
 
 /* Adds a version (taking ownership of m); it is visible to the next
- * acquire of that name, while holders of older versions keep theirs. */
+ * acquire of that name, while holders of older versions keep theirs. A
+ * version already there stays, and m is freed. */
 int store_add(Store *s, const char *name, int version, Model *m, MnError *err);
 const char *store_dir(const Store *s);
 /* Takes a version out of service and deletes its file; requests holding it

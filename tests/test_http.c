@@ -20,6 +20,8 @@
 #include "dataset.h"
 #include "image.h"
 #include "server.h"
+#include "model_file.h"
+#include "model_dir.h"
 
 static Server srv;
 static char *store; /* a copy of the shipped models: jobs write versions and a journal */
@@ -1079,6 +1081,87 @@ START_TEST(test_config_refuses_bad_values)
 }
 END_TEST
 
+/* Polls a GET until it answers want (the store is rescanned every
+ * --watch-interval seconds); the last status. */
+static int wait_status(const char *path, int want, int seconds)
+{
+    int status = 0;
+    for (int i = 0; i < seconds * 10 && status != want; i++) {
+        Reply r = get(path);
+        status = r.status;
+        reply_free(&r);
+        if (status != want)
+            usleep(100 * 1000);
+    }
+    return status;
+}
+
+/* A version another process publishes into the store is served without a
+ * restart; a damaged file is refused and changes nothing; a version whose
+ * file is removed leaves service. */
+START_TEST(test_store_watch_picks_up_versions)
+{
+    server_stop(&srv);
+    start_server(NULL, 16);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/mnist-cnn/v1.mnm", store);
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    Model *m = NULL;
+    MnError err = {0};
+    ck_assert_msg(model_load(path, &lim, &m, &err) == 0, "%s", err.msg);
+    int version;
+    ck_assert_int_eq(model_dir_publish(m, store, "watched", path, sizeof path, &version, &err), 0);
+    ck_assert_int_eq(version, 1);
+    ck_assert_int_eq(wait_status("/v2/models/watched/versions/1/ready", 200, 10), 200);
+    size_t len;
+    int label;
+    uint8_t *png = digit_png(0, &len, &label);
+    Reply r = http("POST", "/predict?model=watched", "image/png", png, len);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    reply_free(&r);
+
+    /* a truncated v2: refused, v1 still the latest */
+    char bad[4200];
+    snprintf(bad, sizeof bad, "%s/watched/v2.mnm", store);
+    FILE *f = fopen(bad, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite("MNISTDMD", 1, 8, f);
+    fclose(f);
+    sleep((unsigned)srv.cfg.watch_interval + 1);
+    ck_assert_int_eq(wait_status("/v2/models/watched/versions/2/ready", 404, 1), 404);
+    r = http("POST", "/predict?model=watched", "image/png", png, len);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    cJSON *j = json_of(&r);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "version")->valueint, 1);
+    cJSON_Delete(j);
+    reply_free(&r);
+
+    /* the file of v1 removed: out of service */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(wait_status("/v2/models/watched/versions/1/ready", 404, 10), 404);
+    free(png);
+    model_free(m);
+}
+END_TEST
+
+/* `mnistd health`, the container's HEALTHCHECK: 0 while the server is
+ * live, 1 when nothing answers on the port. */
+START_TEST(test_health_command)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "%s health --port %ld", check_util_bin(), srv.cfg.port);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 0);
+    snprintf(cmd, sizeof cmd, "%s health --ready --port %ld", check_util_bin(), srv.cfg.port);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 0);
+    long port = srv.cfg.port;
+    server_stop(&srv);
+    snprintf(cmd, sizeof cmd, "%s health --port %ld 2>/dev/null", check_util_bin(), port);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+    start_server(NULL, 16); /* for the teardown */
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -1098,6 +1181,8 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_config_refuses_bad_values);
     tcase_add_test(tc, test_empty_store_and_static_files);
     tcase_add_test(tc, test_sigterm_exits_cleanly);
+    tcase_add_test(tc, test_store_watch_picks_up_versions);
+    tcase_add_test(tc, test_health_command);
     suite_add_tcase(s, tc);
     TCase *jobs = tcase_create("Jobs");
     tcase_add_checked_fixture(jobs, setup, teardown);

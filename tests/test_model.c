@@ -4,6 +4,7 @@
  * allocation-free training loop, and the model file (round trip; refusal
  * of truncated, bit-flipped and wrong-version files). */
 #include <malloc.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -647,6 +648,64 @@ START_TEST(test_model_dir_versions)
 }
 END_TEST
 
+/* Writers publishing one name at once (server jobs, training Jobs on a
+ * shared volume) each get a version of their own, and leave no temporary
+ * file behind. */
+typedef struct {
+    const Model *m;
+    int versions[5];
+    int rc;
+} Publisher;
+
+static void *publish_five(void *arg)
+{
+    Publisher *p = arg;
+    for (int i = 0; i < 5 && p->rc == 0; i++) {
+        char path[4200];
+        MnError err = {0};
+        p->rc = model_dir_publish(p->m, tmpdir, "shared", path, sizeof path, &p->versions[i],
+                                  &err);
+    }
+    return NULL;
+}
+
+START_TEST(test_model_dir_publish_concurrent)
+{
+    Model *m = trained_for_file();
+    enum { WRITERS = 4 };
+    Publisher pubs[WRITERS];
+    pthread_t threads[WRITERS];
+    for (int w = 0; w < WRITERS; w++) {
+        pubs[w] = (Publisher){.m = m};
+        ck_assert_int_eq(pthread_create(&threads[w], NULL, publish_five, &pubs[w]), 0);
+    }
+    bool seen[WRITERS * 5 + 1] = {false};
+    for (int w = 0; w < WRITERS; w++) {
+        pthread_join(threads[w], NULL);
+        ck_assert_int_eq(pubs[w].rc, 0);
+        for (int i = 0; i < 5; i++) {
+            int v = pubs[w].versions[i];
+            ck_assert_msg(v >= 1 && v <= WRITERS * 5 && !seen[v], "version %d given twice", v);
+            seen[v] = true;
+        }
+    }
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    for (int v = 1; v <= WRITERS * 5; v++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/shared/v%d.mnm", tmpdir, v);
+        Model *back = NULL;
+        MnError err = {0};
+        ck_assert_msg(model_load(path, &lim, &back, &err) == 0, "%s", err.msg);
+        model_free(back);
+    }
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s/shared | wc -l) -eq %d", tmpdir, WRITERS * 5);
+    ck_assert_msg(system(cmd) == 0, "temporary files left in %s/shared", tmpdir);
+    model_free(m);
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -673,6 +732,7 @@ static Suite *model_suite(void)
     tcase_add_test(files, test_model_file_bit_flips_refused);
     tcase_add_test(files, test_model_file_wrong_version_refused);
     tcase_add_test(files, test_model_dir_versions);
+    tcase_add_test(files, test_model_dir_publish_concurrent);
     suite_add_tcase(s, files);
     return s;
 }
