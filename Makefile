@@ -37,7 +37,8 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o
 
-.PHONY: all test test-run contract browser asan deps data models run install clean bench
+.PHONY: all test test-run contract browser asan deps data models run install clean bench \
+	container container-test
 all: $(BUILD)/mnistd
 
 # A stamp named after the flags: changing OPT, SAN or CFLAGS rebuilds everything.
@@ -144,6 +145,17 @@ install: $(BUILD)/mnistd
 	  install -D -m 644 $$m $(DESTDIR)$(PREFIX)/share/mnistd/models/$${m#$(MODELS_DIR)/}; done
 	install -d $(DESTDIR)$(PREFIX)/share/mnistd/static
 	cp -R static/. $(DESTDIR)$(PREFIX)/share/mnistd/static/
+
+# The image from deploy/Dockerfile, with podman (scripts/container.sh says why
+# and how); container-test also runs it: predict, train, restart, SIGTERM.
+CONTAINER_PKGS := podman buildah runc uidmap slirp4netns fuse-overlayfs debootstrap curl
+container:
+	@scripts/deps.sh $(CONTAINER_PKGS)
+	@scripts/container.sh build
+
+container-test: data
+	@scripts/deps.sh $(CONTAINER_PKGS)
+	@scripts/container.sh test
 
 clean:
 	rm -rf build

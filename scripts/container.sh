@@ -1,0 +1,128 @@
+#!/bin/sh
+# make container / make container-test: builds deploy/Dockerfile with podman
+# (no Docker engine runs on these machines) in a private store under
+# build/podman, and with `test`, proves the image: a real /predict through
+# the published port, a tiny training job, a restart that keeps the model,
+# SIGTERM exiting 0.
+#   scripts/container.sh build      the image localhost/mnistd:latest
+#   scripts/container.sh test       build, then the checks above
+# When no debian:bookworm-slim image can be pulled (no registry here), one is
+# made with debootstrap from the configured Debian mirror, slimmed the way
+# the official image is (no docs, man pages or locales).
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+state=$here/build/podman
+mkdir -p "$state"
+export CONTAINERS_CONF="$state/containers.conf"
+hard=$(ulimit -Hn)
+[ "$hard" -gt 20000 ] && hard=20000
+sed "s/nofile=20000:20000/nofile=$hard:$hard/" deploy/containers.conf >"$CONTAINERS_CONF"
+podman() { command podman --root "$state/root" --runroot "$state/run" "$@"; }
+image=localhost/mnistd:latest
+base=docker.io/library/debian:bookworm-slim
+
+make_base() {
+    podman image exists "$base" && return 0
+    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    rootfs=$state/rootfs
+    rm -rf "$rootfs"
+    echo "container: making $base with debootstrap from $mirror"
+    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$state/debootstrap.log" 2>&1 ||
+        { tail -20 "$state/debootstrap.log"; exit 1; }
+    # what the official slim image leaves out, and keeps out of later installs
+    cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+CFG
+    find "$rootfs/usr/share/doc" -type f ! -name copyright -delete
+    rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/* \
+        "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" --numeric-owner -c . | podman import - "$base" >/dev/null
+    rm -rf "$rootfs"
+}
+
+build() {
+    make_base
+    podman build --pull=never --network host -f deploy/Dockerfile -t "$image" \
+        ${DATASETS:+--build-arg DATASETS=$DATASETS} . >"$state/build.log" 2>&1 ||
+        { tail -30 "$state/build.log"; exit 1; }
+    echo "container: built $image, $(podman image inspect --format '{{.Size}}' "$image" |
+        awk '{printf "%.0f MB", $1 / 1e6}')"
+}
+
+test_image() {
+    port=${CONTAINER_PORT:-18080}
+    name=mnistd-test
+    podman rm -f -t 2 "$name" >/dev/null 2>&1 || true
+    podman volume rm -f mnistd-test-store >/dev/null 2>&1 || true
+    run() {
+        podman run -d --name "$name" -p "127.0.0.1:$port:8080" \
+            -v mnistd-test-store:/var/lib/mnistd \
+            -v "$here/data:/var/lib/mnistd/data:ro" -e MNISTD_DATA=/var/lib/mnistd/data \
+            -v /usr/share/datasets:/usr/share/datasets:ro \
+            -e MNISTD_TOKEN=container-test "$image" >/dev/null
+        for _ in $(seq 50); do
+            curl -fsS "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1 && return 0
+            sleep 0.2
+        done
+        podman logs "$name" | tail -20
+        echo "container: not ready on port $port" >&2
+        exit 1
+    }
+    fail() { echo "container-test: $*" >&2; podman logs "$name" 2>&1 | tail -20; exit 1; }
+    trap 'podman rm -f -t 2 "$name" >/dev/null 2>&1 || true' EXIT
+    run
+    user=$(podman exec "$name" id -u)
+    [ "$user" != 0 ] || fail "runs as root"
+    # a real prediction through the published port
+    png=$state/digit.png
+    curl -fsS "http://127.0.0.1:$port/datasets/mnist/samples/0?split=test" -o "$png" ||
+        fail "no test sample"
+    answer=$(curl -fsS -F "image=@$png" "http://127.0.0.1:$port/predict?model=mnist-cnn") ||
+        fail "/predict failed"
+    echo "$answer" | grep -q '"prediction":7' || fail "/predict answered $answer"
+    echo "container-test: /predict of MNIST test sample 0 through port $port: 7"
+    # a tiny training job
+    spec='{"name":"container-tiny","dataset":"mnist","layers":[{"type":"flatten"},
+      {"type":"dense","units":16,"activation":"relu"},{"type":"dense","units":10,"activation":"softmax"}],
+      "optimizer":{"type":"adam","learning_rate":0.001},"epochs":1,"batch_size":128,"seed":1}'
+    job=$(curl -fsS -H 'Authorization: Bearer container-test' -H 'Content-Type: application/json' \
+        -d "$spec" "http://127.0.0.1:$port/train") || fail "/train refused: $job"
+    id=$(echo "$job" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+    status=
+    for _ in $(seq 300); do
+        status=$(curl -fsS "http://127.0.0.1:$port/jobs/$id" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')
+        case $status in succeeded|failed|cancelled) break ;; esac
+        sleep 0.2
+    done
+    [ "$status" = succeeded ] || fail "job $id ended $status"
+    echo "container-test: training job $id succeeded"
+    # restart: the model is still there, and SIGTERM ended the server with 0
+    podman stop -t 10 "$name" >/dev/null
+    code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
+    [ "$code" = 0 ] || fail "exit code $code after SIGTERM"
+    podman rm "$name" >/dev/null
+    run
+    curl -fsS -F "image=@$png" "http://127.0.0.1:$port/predict?model=container-tiny" |
+        grep -q '"version":1' || fail "container-tiny v1 not served after the restart"
+    echo "container-test: after a restart (SIGTERM exit 0) container-tiny v1 still answers"
+    health=$(podman healthcheck run "$name" >/dev/null 2>&1 && echo healthy || echo unhealthy)
+    [ "$health" = healthy ] || fail "HEALTHCHECK says $health"
+    echo "container-test: HEALTHCHECK healthy; all checks passed"
+    podman rm -f -t 10 "$name" >/dev/null
+    podman volume rm -f mnistd-test-store >/dev/null
+}
+
+case ${1:-build} in
+build) build ;;
+test) build; test_image ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
