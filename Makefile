@@ -38,7 +38,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o
 
 .PHONY: all test test-run contract browser asan deps data models run install clean bench \
-	container container-test
+	container container-test deploy-lint
 all: $(BUILD)/mnistd
 
 # A stamp named after the flags: changing OPT, SAN or CFLAGS rebuilds everything.
@@ -156,6 +156,20 @@ container:
 container-test: data
 	@scripts/deps.sh $(CONTAINER_PKGS)
 	@scripts/container.sh test
+
+# deploy/ checked offline: the Dockerfile (dockerfilelint), the YAML
+# (yamllint), the Kubernetes objects against their schemas (kubernetes-models,
+# tests/deploy/validate.mjs) and the systemd unit (systemd-analyze verify, on
+# a copy that runs the built binary; any complaint fails, as it only warns).
+deploy-lint: $(BUILD)/mnistd
+	@scripts/deps.sh yamllint systemd
+	@cd tests/deploy && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
+	tests/deploy/node_modules/.bin/dockerfilelint -c deploy deploy/Dockerfile
+	yamllint -c deploy/.yamllint deploy/k8s deploy/compose.yaml
+	node tests/deploy/validate.mjs deploy/k8s/*.yaml
+	sed 's|/usr/bin/mnistd|$(abspath $(BUILD)/mnistd)|' deploy/mnistd.service >$(BUILD)/mnistd.service
+	@out=$$(systemd-analyze verify $(BUILD)/mnistd.service 2>&1); \
+	  [ -z "$$out" ] || { echo "$$out"; exit 1; }; echo "deploy/mnistd.service: verified"
 
 clean:
 	rm -rf build
