@@ -174,6 +174,6 @@ deploy-lint: $(BUILD)/mnistd
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/podman -prune -o -name '*.d' -type f -print 2>/dev/null)
 # Keep test objects (intermediates of the pattern chain) for incremental builds.
 .SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
