@@ -6,10 +6,40 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
+
+size_t json_utf8_char(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (n == 0)
+        return 0;
+    if (u[0] < 0x80)
+        return 1;
+    size_t k = (u[0] & 0xe0) == 0xc0 ? 2 : (u[0] & 0xf0) == 0xe0 ? 3 : (u[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (k == 0 || n < k)
+        return 0;
+    uint32_t v = u[0] & (0x7f >> k);
+    for (size_t i = 1; i < k; i++) {
+        if ((u[i] & 0xc0) != 0x80)
+            return 0;
+        v = v << 6 | (u[i] & 0x3f);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000}; /* no overlongs */
+    if (v < least[k] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    return k;
+}
 
 cJSON *json_parse_strict(const char *text, size_t len, const char *what, MnError *err)
 {
+    /* RFC 8259: JSON between systems is UTF-8. cJSON passes any byte
+     * through, and a message naming a bad key would echo it. */
+    for (size_t i = 0, k; i < len; i += k)
+        if (!(k = json_utf8_char(text + i, len - i))) {
+            mn_fail(err, MN_EINVAL, "%s is not valid UTF-8 (byte %zu)", what, i);
+            return NULL;
+        }
     const char *end = NULL;
     /* The length-bounded parser never reads past len; cJSON_GetErrorPtr is
      * global, so the error position comes from end instead. */

@@ -9,9 +9,14 @@
 
 struct cJSON;
 
-/* Parses len bytes as one JSON document; trailing bytes other than white
- * space are refused. Returns NULL and fills err (naming what) on failure. */
+/* Parses len bytes of UTF-8 as one JSON document; trailing bytes other
+ * than white space are refused. Returns NULL and fills err (naming what) on failure. */
 struct cJSON *json_parse_strict(const char *text, size_t len, const char *what, MnError *err);
+
+/* The length (1 to 4) of the UTF-8 character at s, n bytes left; 0 when
+ * the bytes there are not UTF-8 (RFC 3629: no overlong forms, surrogates or
+ * code points past U+10FFFF). json_parse_strict refuses text that is not. */
+size_t json_utf8_char(const char *s, size_t n);
 
 /* Refuses keys outside the NULL-terminated allowed list, and duplicates;
  * where prefixes the message ("layers[2]"), empty for the top level. */

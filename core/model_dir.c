@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,17 +111,29 @@ int model_dir_publish(const Model *m, const char *models_dir, const char *name, 
     int rc = model_dir_next(models_dir, name, path, n, version, err);
     if (rc)
         return rc;
-    /* A private name first (the leading dot keeps scanners off it), written
-     * and fsynced by model_save; then a hard link to vN.mnm, which fails
-     * with EEXIST when another writer took N since we looked: try N+1. */
+    /* A private name first (the leading dot keeps scanners off it), written,
+     * fsynced and locked by this writer until it is gone, so a store that
+     * opens meanwhile tells it from a crashed writer's leftover; then a hard
+     * link to vN.mnm, which fails with EEXIST when another writer took N
+     * since we looked: try N+1. */
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s/%s/.publish-XXXXXX", models_dir, name);
+    snprintf(tmp, sizeof tmp, "%s/%s/" MODEL_DIR_TEMP_PREFIX "XXXXXX", models_dir, name);
     int fd = mkstemp(tmp);
-    if (fd < 0)
-        return mn_fail(err, MN_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    close(fd);
-    if ((rc = model_save(m, tmp, err))) {
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        rc = mn_fail(err, MN_EIO, "%s: cannot create its temporary file: %s", path,
+                     strerror(errno));
+        if (fd >= 0) {
+            unlink(tmp);
+            close(fd);
+        }
+        return rc;
+    }
+    flock(fd, LOCK_EX);
+    fchmod(fd, 0644); /* mkstemp's 0600 would keep other readers of the store out */
+    if ((rc = model_write(m, f, path, err))) {
         unlink(tmp);
+        fclose(f);
         return rc;
     }
     for (;;) {
@@ -135,6 +148,7 @@ int model_dir_publish(const Model *m, const char *models_dir, const char *name, 
         break;
     }
     unlink(tmp);
+    fclose(f); /* flushed and fsynced; closing releases the lock */
     if (rc == 0) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/%s", models_dir, name);
@@ -145,4 +159,13 @@ int model_dir_publish(const Model *m, const char *models_dir, const char *name, 
         }
     }
     return rc;
+}
+
+bool model_dir_is_temp(const char *file)
+{
+    int v, end = 0;
+    if (strncmp(file, MODEL_DIR_TEMP_PREFIX, strlen(MODEL_DIR_TEMP_PREFIX)) == 0)
+        return true;
+    /* model_save's vN.mnm.tmp.PID, store_seed's vN.mnm.tmp-XXXXXX */
+    return sscanf(file, "v%d.mnm.tmp%n", &v, &end) == 1 && end > 0;
 }

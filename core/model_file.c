@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -73,22 +74,14 @@ static int fsync_dir_of(const char *path)
     return rc;
 }
 
-int model_save(const Model *m, const char *path, MnError *err)
+int model_write(const Model *m, FILE *f, const char *name, MnError *err)
 {
     cJSON *h = header_json(m);
     char *text = h ? cJSON_PrintUnformatted(h) : NULL;
     cJSON_Delete(h);
     if (!text)
-        return mn_fail(err, MN_ENOMEM, "%s: out of memory building the header", path);
+        return mn_fail(err, MN_ENOMEM, "%s: out of memory building the header", name);
     size_t hlen = strlen(text);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    const char *op = "open";
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        free(text);
-        return mn_fail(err, MN_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    }
     unsigned char pre[PREAMBLE], word[4];
     memcpy(pre, MAGIC, 8);
     put_u32(pre + 8, MODEL_FILE_VERSION);
@@ -96,7 +89,7 @@ int model_save(const Model *m, const char *path, MnError *err)
     uLong crc = crc32(0L, Z_NULL, 0);
     crc = crc32(crc, pre, PREAMBLE);
     crc = crc32(crc, (const Bytef *)text, (uInt)hlen);
-    op = "write";
+    const char *op = "write";
     if (fwrite(pre, 1, PREAMBLE, f) != PREAMBLE || fwrite(text, 1, hlen, f) != hlen)
         goto werr;
     for (size_t i = 0; i < m->n_params; i++) { /* little-endian whatever the host */
@@ -110,32 +103,39 @@ int model_save(const Model *m, const char *path, MnError *err)
     put_u32(word, (uint32_t)crc);
     if (fwrite(word, 1, 4, f) != 4)
         goto werr;
-    /* Rename only what is on the disk: readers see the old file or the whole new one. */
     op = "fflush";
     if (fflush(f))
         goto werr;
     op = "fsync";
     if (fsync(fileno(f)))
         goto werr;
-    op = "close";
-    if (fclose(f)) {
-        f = NULL;
-        goto werr;
-    }
-    f = NULL;
-    op = "rename";
-    if (rename(tmp, path))
-        goto werr;
     free(text);
-    fsync_dir_of(path);
     return 0;
 werr:
-    mn_fail(err, MN_EIO, "%s: %s failed while saving: %s", path, op, strerror(errno));
-    if (f)
-        fclose(f);
-    unlink(tmp);
     free(text);
-    return MN_EIO;
+    return mn_fail(err, MN_EIO, "%s: %s failed while saving: %s", name, op, strerror(errno));
+}
+
+int model_save(const Model *m, const char *path, MnError *err)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return mn_fail(err, MN_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    /* Locked until renamed: a store opening meanwhile sees a live writer and
+     * leaves the file alone (store.c removes only unlocked leftovers). */
+    flock(fileno(f), LOCK_EX);
+    int rc = model_write(m, f, path, err);
+    /* Rename only what is on the disk: readers see the old file or the whole new one. */
+    if (rc == 0 && rename(tmp, path))
+        rc = mn_fail(err, MN_EIO, "%s: rename failed while saving: %s", path, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    fclose(f); /* flushed and fsynced: nothing left to fail */
+    if (rc == 0)
+        fsync_dir_of(path);
+    return rc;
 }
 
 static int float_array(const cJSON *a, size_t n, float **out, const char *what, MnError *err)

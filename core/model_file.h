@@ -2,12 +2,15 @@
  *   magic "MNISTDM\0" (8 bytes) | format version u32 LE | header length u32 LE
  *   | JSON header (spec, class names, preprocessing, meta: history, test
  *   metrics) | n_params float32 LE | CRC32 (zlib) of everything before it.
- * Written to DIR/.NAME.tmp, fsynced, renamed over the target, directory
- * fsynced: a reader sees the old file or the new one, never half of one.
+ * Written to PATH.tmp.PID (locked while written), fsynced, renamed over the
+ * target, directory fsynced: a reader sees the old file or the new one,
+ * never half of one.
  * A truncated, corrupted or wrong-version file is refused with the file
  * name and the problem. */
 #ifndef MN_MODEL_FILE_H
 #define MN_MODEL_FILE_H
+
+#include <stdio.h>
 
 #include "error.h"
 #include "model.h"
@@ -15,6 +18,9 @@
 #define MODEL_FILE_VERSION 1
 
 int model_save(const Model *m, const char *path, MnError *err);
+/* The file's bytes into f, flushed and fsynced (f stays open); name is for
+ * messages. model_save and model_dir_publish write through it. */
+int model_write(const Model *m, FILE *f, const char *name, MnError *err);
 int model_load(const char *path, const SpecLimits *lim, Model **out, MnError *err);
 /* The same from bytes in memory (tests, uploads). */
 int model_load_buffer(const void *buf, size_t len, const char *name, const SpecLimits *lim,

@@ -60,6 +60,8 @@ static const Setting settings[] = {
         "open connections"),
     NUM("connection-timeout", "MNISTD_CONNECTION_TIMEOUT", connection_timeout, 30, 1, 3600,
         "seconds a connection may idle"),
+    NUM("request-timeout", "MNISTD_REQUEST_TIMEOUT", request_timeout, 60, 1, 86400,
+        "seconds a client has to send a whole request, headers and body, however it trickles"),
     NUM("watch-interval", "MNISTD_WATCH_INTERVAL", watch_interval, 2, 0, 86400,
         "seconds between rescans of the store for versions other processes publish (0: off)"),
 };

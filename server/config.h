@@ -31,6 +31,7 @@ typedef struct {
     long job_threads;         /* threads per job's batch (core/step.h) */
     long max_connections;
     long connection_timeout;  /* seconds idle */
+    long request_timeout;     /* seconds to receive a whole request */
     long watch_interval;      /* seconds between store rescans; 0 = off */
 } ServerConfig;
 

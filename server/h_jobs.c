@@ -40,7 +40,8 @@ enum MHD_Result h_train(Request *r)
     if (jobs_submit(r->srv->jobs, &spec, &job, &err)) {
         struct MHD_Response *resp;
         cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
-        cJSON_AddStringToObject(e, "code", "queue_full");
+        /* both pass: the queue drains, space is freed; so 503 and Retry-After */
+        cJSON_AddStringToObject(e, "code", err.code == MN_EIO ? "journal_unwritable" : "queue_full");
         cJSON_AddStringToObject(e, "message", err.msg);
         char *text = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);

@@ -63,6 +63,9 @@ enum MHD_Result h_model_delete(Request *r)
     long v = strtol(r->params[1], &end, 10);
     if (*end || v < 1 || v > 1000000)
         return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no version \"%s\"", r->params[1]);
+    if (!infer_name_ok(r->params[0]))
+        return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", "model \"%.64s%s\" not found",
+                             r->params[0], strlen(r->params[0]) > 64 ? "..." : "");
     MnError err = {0};
     if (store_remove(r->srv->store, r->params[0], (int)v, &err))
         return respond_mn_error(r, &err);

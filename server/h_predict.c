@@ -12,20 +12,12 @@
 #include "json.h"
 #include "respond.h"
 
-typedef struct {
-    int n;
-    bool batch;        /* answer with an array */
-    const unsigned char **png;
-    size_t *png_len;
-    float *pixels;     /* JSON pixels, already [0, 1] */
-} Images;
-
 static bool is_type(const Request *r, const char *type)
 {
     return strncasecmp(r->content_type, type, strlen(type)) == 0;
 }
 
-static int json_pixels(const Request *r, size_t d, Images *im, MnError *err)
+static int json_pixels(const Request *r, size_t d, PredictImages *im, MnError *err)
 {
     cJSON *root = json_parse_strict(r->body ? r->body : "", r->len, "request body", err);
     if (!root)
@@ -66,7 +58,7 @@ static int json_pixels(const Request *r, size_t d, Images *im, MnError *err)
     return rc;
 }
 
-static int collect(Request *r, size_t d, Images *im, MnError *err)
+int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
 {
     if (is_type(r, "multipart/form-data")) {
         im->png = calloc((size_t)r->n_parts + 1, sizeof *im->png);
@@ -82,6 +74,8 @@ static int collect(Request *r, size_t d, Images *im, MnError *err)
             return mn_fail(err, MN_EINVAL, "no file in the multipart field \"image\"");
         im->batch = im->n > 1;
     } else if (is_type(r, "image/png") || is_type(r, "application/octet-stream")) {
+        if (r->len == 0)
+            return mn_fail(err, MN_EINVAL, "the request body is empty: send the PNG file");
         im->png = calloc(1, sizeof *im->png);
         im->png_len = calloc(1, sizeof *im->png_len);
         if (!im->png || !im->png_len)
@@ -113,11 +107,11 @@ enum MHD_Result h_predict(Request *r)
         return respond_mn_error(r, &err);
     const Model *m = e->model;
     size_t d = shape_numel(m->spec.input);
-    Images im = {0};
+    PredictImages im = {0};
     float *unit = NULL, *probs = NULL;
     cJSON *trace = NULL;
     enum MHD_Result ret;
-    int rc = collect(r, d, &im, &err);
+    int rc = predict_collect(r, d, &im, &err);
     if (rc == 0 && !im.pixels) {
         unit = malloc((size_t)im.n * d * sizeof *unit);
         if (!unit)

@@ -397,6 +397,27 @@ static enum MHD_Result respond_binary(Request *r, cJSON *o)
     return respond_queue(r, MHD_HTTP_OK, resp);
 }
 
+int v2_read_request(Request *r, const Model *m, size_t json_len, cJSON **req, float **unit,
+                    int *n, int *k, MnError *err)
+{
+    int rc = 0;
+    Blob bin = {(const unsigned char *)(r->body ? r->body : "") + json_len, r->len - json_len};
+    *req = json_parse_strict(r->body ? r->body : "", json_len, "inference request", err);
+    static const char *const keys[] = {"id", "parameters", "inputs", "outputs", NULL};
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(*req, "inputs");
+    if (!*req)
+        rc = err->code;
+    else if (!cJSON_IsObject(*req) || (rc = json_check_keys(*req, "", keys, err)))
+        rc = rc ? rc : mn_fail(err, MN_EINVAL, "the request must be a JSON object");
+    else if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) != 1)
+        rc = mn_fail(err, MN_EINVAL, "inputs must hold exactly one tensor");
+    else if ((*k = classification_k(*req, m->n_classes, err)) < 0)
+        rc = *k;
+    else
+        rc = read_input(r, m, inputs->child, &bin, unit, n, err);
+    return rc;
+}
+
 enum MHD_Result h_v2_infer(Request *r)
 {
     MnError err = {0};
@@ -421,20 +442,9 @@ enum MHD_Result h_v2_infer(Request *r)
         }
         json_len = (size_t)v;
     }
-    Blob bin = {(const unsigned char *)(r->body ? r->body : "") + json_len, r->len - json_len};
-    cJSON *req = json_parse_strict(r->body ? r->body : "", json_len, "inference request", &err);
-    static const char *const keys[] = {"id", "parameters", "inputs", "outputs", NULL};
-    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(req, "inputs");
-    if (!req)
-        rc = err.code;
-    else if (!cJSON_IsObject(req) || (rc = json_check_keys(req, "", keys, &err)))
-        rc = rc ? rc : mn_fail(&err, MN_EINVAL, "the request must be a JSON object");
-    else if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) != 1)
-        rc = mn_fail(&err, MN_EINVAL, "inputs must hold exactly one tensor");
-    else if ((k = classification_k(req, m->n_classes, &err)) < 0)
-        rc = k;
-    else if (!(rc = read_input(r, m, inputs->child, &bin, &unit, &n, &err)) &&
-             !(probs = malloc((size_t)n * m->n_classes * sizeof *probs)))
+    cJSON *req = NULL;
+    if (!(rc = v2_read_request(r, m, json_len, &req, &unit, &n, &k, &err)) &&
+        !(probs = malloc((size_t)n * m->n_classes * sizeof *probs)))
         rc = mn_fail(&err, MN_ENOMEM, "out of memory");
     if (rc == 0 && (rc = infer_run(e, unit, n, probs, NULL, &err)) == 0)
         server_metrics_predictions(r->srv->metrics, e->name, n);

@@ -3,7 +3,9 @@
  * The access handler runs (1) once with *req_cls == NULL: allocate state,
  * refuse early what the headers already condemn; (2) per body chunk:
  * consume it, dropping bytes past the limit but draining the upload; (3)
- * once more with no data: route, or answer 413. */
+ * once more with no data: route, or answer 413 (400 for multipart that
+ * does not parse). A Content-Length over twice the limit is answered at (1),
+ * without reading the body (MHD then closes the connection). */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "blas.h"
+#include "json.h"
 #include "respond.h"
 #include "server.h"
 
@@ -124,7 +127,7 @@ static enum MHD_Result check_token(Request *r, bool *ok)
     const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_AUTHORIZATION);
     *ok = false;
-    if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) /* the scheme is case-insensitive */
         return respond_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                              "%s %s needs Authorization: Bearer TOKEN", r->method, r->path);
     if (!same_secret(auth + 7, token))
@@ -133,8 +136,24 @@ static enum MHD_Result check_token(Request *r, bool *ok)
     return MHD_YES;
 }
 
+/* A query argument with a NUL byte would be read only up to it. */
+static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+                                size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    if (strlen(key) == key_size && (!value || strlen(value) == value_size))
+        return MHD_YES;
+    *(const char **)cls = key;
+    return MHD_NO;
+}
+
 static enum MHD_Result dispatch(Request *r)
 {
+    const char *nul = NULL;
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, find_nul, &nul);
+    if (nul)
+        return respond_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+                             "query argument \"%.64s\" holds a NUL byte", nul);
     if (!strcmp(r->method, "OPTIONS")) /* CORS preflight: headers only */
         return respond_bytes(r, MHD_HTTP_NO_CONTENT, "text/plain", "", 0);
     bool path_known = false;
@@ -161,10 +180,10 @@ static enum MHD_Result dispatch(Request *r)
                          r->path);
 }
 
-static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
-                               const char *filename, const char *content_type,
-                               const char *transfer_encoding, const char *data, uint64_t off,
-                               size_t size)
+enum MHD_Result request_on_part(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *filename, const char *content_type,
+                                const char *transfer_encoding, const char *data, uint64_t off,
+                                size_t size)
 {
     (void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
     Request *r = cls;
@@ -184,7 +203,8 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         memset(p, 0, sizeof *p);
         snprintf(p->field, sizeof p->field, "%s", key ? key : "");
     }
-    if (r->n_parts == 0)
+    /* An empty chunk (an empty part) adds nothing: p->data may still be NULL. */
+    if (r->n_parts == 0 || size == 0)
         return MHD_YES;
     Part *p = &r->parts[r->n_parts - 1];
     size_t total = 0;
@@ -207,6 +227,151 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
+/* Slowloris: --connection-timeout is libmicrohttpd's idle timeout, which
+ * every byte received restarts, so a client sending a byte a second holds
+ * its connection (and a --max-connections slot) for ever. Every connection
+ * also has --request-timeout seconds to deliver each request, headers and
+ * body, counted from its accept or the end of its previous request; a reaper
+ * thread shuts down the socket of one that overruns, and MHD closes it as on
+ * a client's hang-up. MHD notifies a connection's end before it closes the
+ * socket, and the notification takes the same lock, so the reaper never
+ * touches a socket number after MHD has let go of it. */
+typedef struct Tracked {
+    struct Tracked *prev, *next;
+    MHD_socket fd;
+    double deadline; /* monotonic seconds; 0 while a received request is answered */
+} Tracked;
+
+typedef struct Reaper {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool stop;
+    long timeout;
+    Tracked *head;
+} Reaper;
+
+static Tracked *tracked_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* Sets the connection's deadline: 0 while its request is being answered. */
+static void reaper_arm(Reaper *rp, struct MHD_Connection *conn, double deadline)
+{
+    Tracked *t = tracked_of(conn);
+    if (!t)
+        return;
+    pthread_mutex_lock(&rp->lock);
+    t->deadline = deadline;
+    pthread_mutex_unlock(&rp->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    Reaper *rp = cls;
+    Tracked *t = *socket_context;
+    pthread_mutex_lock(&rp->lock);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (info && (t = calloc(1, sizeof *t))) {
+            t->fd = info->connect_fd;
+            t->deadline = now_seconds() + (double)rp->timeout;
+            t->next = rp->head;
+            if (rp->head)
+                rp->head->prev = t;
+            rp->head = t;
+            *socket_context = t;
+        }
+    } else if (t) {
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            rp->head = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        free(t);
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&rp->lock);
+}
+
+static void *reaper_main(void *arg)
+{
+    Reaper *rp = arg;
+    pthread_mutex_lock(&rp->lock);
+    while (!rp->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000 * 1000;
+        ts.tv_sec += ts.tv_nsec / 1000000000;
+        ts.tv_nsec %= 1000000000;
+        pthread_cond_timedwait(&rp->wake, &rp->lock, &ts);
+        double now = now_seconds();
+        for (Tracked *t = rp->head; t; t = t->next)
+            if (t->deadline > 0.0 && now > t->deadline) {
+                shutdown(t->fd, SHUT_RDWR);
+                t->deadline = 0.0; /* once */
+                fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"request not received within "
+                                "--request-timeout: connection closed\",\"seconds\":%ld}\n",
+                        rp->timeout);
+            }
+    }
+    pthread_mutex_unlock(&rp->lock);
+    return NULL;
+}
+
+static Reaper *reaper_start(long timeout)
+{
+    Reaper *rp = calloc(1, sizeof *rp);
+    if (!rp)
+        return NULL;
+    pthread_mutex_init(&rp->lock, NULL);
+    pthread_cond_init(&rp->wake, NULL);
+    rp->timeout = timeout;
+    if (pthread_create(&rp->thread, NULL, reaper_main, rp) != 0) {
+        pthread_cond_destroy(&rp->wake);
+        pthread_mutex_destroy(&rp->lock);
+        free(rp);
+        return NULL;
+    }
+    return rp;
+}
+
+/* After MHD_stop_daemon: every connection has been notified closed. */
+static void reaper_stop(Reaper *rp)
+{
+    if (!rp)
+        return;
+    pthread_mutex_lock(&rp->lock);
+    rp->stop = true;
+    pthread_cond_signal(&rp->wake);
+    pthread_mutex_unlock(&rp->lock);
+    pthread_join(rp->thread, NULL);
+    pthread_cond_destroy(&rp->wake);
+    pthread_mutex_destroy(&rp->lock);
+    free(rp);
+}
+
+/* The length of the multipart boundary in a Content-Type (quotes aside);
+ * 0 when there is none. RFC 2046 allows 1 to 70 characters. */
+static size_t boundary_len(const char *type)
+{
+    for (const char *p = type; (p = strchr(p, ';')); ) {
+        p += strspn(p + 1, " \t") + 1;
+        if (strncasecmp(p, "boundary=", 9) == 0) {
+            p += 9;
+            bool quoted = *p == '"';
+            return quoted ? strcspn(p + 1, "\"") : strcspn(p, " \t;");
+        }
+    }
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -224,25 +389,46 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         r->started = now_seconds();
         snprintf(r->path, sizeof r->path, "%s", url);
+        *req_cls = r;
+        /* No route is this long; cut short, the path could match another. */
+        if (strlen(url) >= sizeof r->path)
+            return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+                                 "no route for %s %.64s... (a path of %zu bytes)", method, url,
+                                 strlen(url));
         const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_TYPE);
         snprintf(r->content_type, sizeof r->content_type, "%s", ct ? ct : "");
-        *req_cls = r;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv->cfg.max_body)
+        unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+        /* A body a little over the limit is read and dropped, so that the
+         * client, still sending, sees the 413 and not a reset; one far over
+         * it (a gigabyte) is answered now and the connection closed. */
+        if (declared > 2ull * (unsigned long long)srv->cfg.max_body)
+            return respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+                                 "request body of %llu bytes, larger than the %ld-byte limit "
+                                 "(--max-body)", declared, srv->cfg.max_body);
+        if (declared > (unsigned long long)srv->cfg.max_body)
             r->too_large = true; /* drained below, answered at the end */
-        else if (strncasecmp(r->content_type, "multipart/form-data", 19) == 0)
-            r->pp = MHD_create_post_processor(conn, 64 * 1024, on_part, r);
+        else if (strncasecmp(r->content_type, "multipart/form-data", 19) == 0) {
+            size_t blen = boundary_len(ct);
+            if (blen >= 1 && blen <= 70)
+                r->pp = MHD_create_post_processor(conn, 64 * 1024, request_on_part, r);
+            r->malformed = !r->pp; /* drained below, answered at the end */
+        }
         return MHD_YES;
     }
+    if (r->status) /* answered at the first call: MHD discards the body */
+        return MHD_YES;
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->too_large)
+        if (r->too_large || r->malformed)
             return MHD_YES;
-        if (r->pp)
-            return MHD_post_process(r->pp, upload_data, n);
+        if (r->pp) { /* a body that does not parse is drained, then answered 400 */
+            r->malformed = MHD_post_process(r->pp, upload_data, n) != MHD_YES && !r->too_large;
+            return MHD_YES;
+        }
         if (r->len + n > (size_t)srv->cfg.max_body) {
             r->too_large = true;
             return MHD_YES;
@@ -260,29 +446,64 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->body[r->len] = '\0';
         return MHD_YES;
     }
+    reaper_arm(srv->reaper, conn, 0.0); /* received: answering may take long (event streams) */
     if (r->too_large)
         return respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
                              "request body larger than the %ld-byte limit (--max-body)",
                              srv->cfg.max_body);
+    if (r->malformed && !r->pp)
+        return respond_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+                             "multipart/form-data needs a boundary of 1 to 70 characters "
+                             "(RFC 2046)");
+    /* The post processor says whether the body ended where multipart must. */
+    bool parsed = !r->pp || MHD_destroy_post_processor(r->pp) == MHD_YES;
+    r->pp = NULL;
+    if (!parsed || r->malformed)
+        return respond_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+                             "malformed multipart/form-data body (unterminated, or not in "
+                             "parts of the boundary given)");
     return dispatch(r);
+}
+
+/* The client's bytes (at most max of them) as the inside of a JSON string:
+ * a path may hold quotes, newlines (%0A) or bytes that are not UTF-8, and
+ * must not forge or break a log line. out holds 6 * max + 1. */
+static const char *log_escape(const char *s, size_t max, char *out)
+{
+    size_t n = strnlen(s, max), o = 0;
+    for (size_t i = 0, k; i < n; i += k ? k : 1) {
+        unsigned char c = (unsigned char)s[i];
+        k = json_utf8_char(s + i, n - i);
+        if (k > 1 || (k == 1 && c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)) {
+            memcpy(out + o, s + i, k);
+            o += k;
+        } else {
+            o += (size_t)sprintf(out + o, "\\u%04x", k ? c : 0xfffdu);
+        }
+    }
+    out[o] = '\0';
+    return out;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)conn;
+    (void)cls;
     Request *r = *req_cls;
     if (!r)
         return;
+    reaper_arm(r->srv->reaper, conn, now_seconds() + (double)r->srv->cfg.request_timeout);
     double ms = (now_seconds() - r->started) * 1e3;
     server_metrics_request(r->srv->metrics, r->route ? r->route : "unmatched", r->status, ms / 1e3);
     time_t t = time(NULL);
     struct tm tm;
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    char method[6 * 32 + 1], path[6 * sizeof r->path + 1];
     fprintf(stderr,
             "{\"time\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"ms\":%.3f%s}\n",
-            when, r->method, r->path, r->status, ms,
+            when, log_escape(r->method, 32, method), log_escape(r->path, sizeof r->path, path),
+            r->status, ms,
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
@@ -345,6 +566,11 @@ int server_start(Server *srv, char *err, size_t err_len)
         server_stop(srv);
         return -1;
     }
+    if (!(srv->reaper = reaper_start(srv->cfg.request_timeout))) {
+        snprintf(err, err_len, "cannot start the request timeout thread");
+        server_stop(srv);
+        return -1;
+    }
     long threads = srv->cfg.threads ? srv->cfg.threads : sysconf(_SC_NPROCESSORS_ONLN);
     srv->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
@@ -354,7 +580,8 @@ int server_start(Server *srv, char *err, size_t err_len)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.connection_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_END);
+        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv->reaper,
+        MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, err_len, "cannot listen on %s:%ld", srv->cfg.host, srv->cfg.port);
         server_stop(srv);
@@ -376,6 +603,8 @@ void server_stop(Server *srv)
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
+    reaper_stop(srv->reaper); /* after the daemon: no connection is left */
+    srv->reaper = NULL;
     jobs_close(srv->jobs); /* cancels running jobs: they end "cancelled", journalled */
     store_watch_stop(srv->watch);
     srv->watch = NULL;

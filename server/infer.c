@@ -76,9 +76,22 @@ cJSON *infer_result_json(const StoreEntry *e, const float *probs)
     return o;
 }
 
+bool infer_name_ok(const char *name)
+{
+    size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.");
+    return n >= 1 && n <= 63 && !name[n] && name[0] != '.';
+}
+
 const StoreEntry *infer_pick_model(Request *r, const char *name, const char *version,
                                    MnError *err)
 {
+    /* No store name is other than this, so "../x", "a/b" or 4000 bytes
+     * are simply not found; the message quotes the start of it. */
+    if (name && !infer_name_ok(name)) {
+        mn_fail(err, MN_ENOTFOUND, "model \"%.64s%s\" not found: a name is 1 to 63 letters, "
+                "digits, '_', '-' or '.'", name, strlen(name) > 64 ? "..." : "");
+        return NULL;
+    }
     int v = 0;
     if (version) {
         char *end;

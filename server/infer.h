@@ -22,8 +22,33 @@ int infer_run(const StoreEntry *e, const float *unit, int n, float *probs, cJSON
 /* {model, version, prediction, label, probabilities, classes} for one row. */
 cJSON *infer_result_json(const StoreEntry *e, const float *probs);
 
+/* Whether name can be a model's (openapi.yaml's ModelName pattern). */
+bool infer_name_ok(const char *name);
+
 /* The model named by ?model=&version= (default model, latest version). */
 const StoreEntry *infer_pick_model(Request *r, const char *name, const char *version,
                                    MnError *err);
+
+/* The images of a /predict body (h_predict.c), by Content-Type: the
+ * multipart parts in the fields "image" or "data", a raw PNG body, or JSON
+ * pixels of d numbers each. png[] and png_len[] (malloc'd) point into r;
+ * pixels (malloc'd) holds parsed JSON pixels. The caller frees all three. */
+typedef struct {
+    int n;
+    bool batch;        /* answer with an array */
+    const unsigned char **png;
+    size_t *png_len;
+    float *pixels;     /* JSON pixels, already [0, 1] */
+} PredictImages;
+
+int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err);
+
+/* A KServe v2 inference request (h_v2.c): the JSON header in the first
+ * json_len bytes of r's body, binary tensor data after it. *req (the
+ * parsed header, may be set on error) is the caller's to delete; *unit
+ * (malloc'd, may be set on error) gets *n images; *k the classification
+ * count, 0 for probabilities. */
+int v2_read_request(Request *r, const Model *m, size_t json_len, cJSON **req, float **unit,
+                    int *n, int *k, MnError *err);
 
 #endif

@@ -5,6 +5,7 @@
  * start, epoch (stats), finish (state, error, result). */
 #include "jobs.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -129,13 +130,18 @@ static cJSON *record(const char *event, const Job *job)
     return o;
 }
 
-/* Appends under the lock; a journal that fails is reported, never fatal. */
-static void journal_write(Jobs *j, cJSON *rec)
+/* Appends under the lock; a journal that fails is reported, and only a
+ * submission refused for it (jobs_submit). errno tells why on failure. */
+static int journal_write(Jobs *j, cJSON *rec)
 {
-    if (journal_append(&j->journal, rec))
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"journal append failed\",\"path\":\"%s\"}\n",
-                j->journal.path);
+    int rc = journal_append(&j->journal, rec);
+    int why = errno;
+    if (rc)
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"journal append failed\",\"path\":\"%s\","
+                "\"error\":\"%s\"}\n", j->journal.path, strerror(why));
     cJSON_Delete(rec);
+    errno = why;
+    return rc;
 }
 
 static double now_monotonic(void)
@@ -522,7 +528,17 @@ int jobs_submit(Jobs *j, const ModelSpec *spec, cJSON **out, MnError *err)
         cJSON_AddNumberToObject(rec, "created", job->created);
         cJSON_AddNumberToObject(rec, "trials", spec_grid_size(spec));
         cJSON_AddItemToObject(rec, "spec", cJSON_Duplicate(job->spec, true));
-        journal_write(j, rec);
+        /* A job the journal does not know would vanish at the next start:
+         * refused instead (a full disk, say). */
+        if (journal_write(j, rec)) {
+            rc = mn_fail(err, MN_EIO, "the job cannot be recorded in %s: %s", j->journal.path,
+                         strerror(errno));
+            j->n--;
+            j->next_id = job->id;
+            free_job(job);
+        }
+    }
+    if (rc == 0) {
         j->queued++;
         *out = job_json(job);
         pthread_cond_signal(&j->wake);

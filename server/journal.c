@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int journal_open(Journal *j, const char *path, void (*fn)(const cJSON *rec, void *ctx),
@@ -42,8 +43,33 @@ int journal_append(Journal *j, const cJSON *rec)
     char *text = cJSON_PrintUnformatted(rec);
     if (!text)
         return MN_ENOMEM;
-    int rc = fprintf(j->f, "%s\n", text) < 0 || fflush(j->f) || fsync(fileno(j->f)) ? MN_EIO : 0;
+    /* One write(2) of the whole line, no stdio buffer: a record that does
+     * not fit (a full disk) is cut off again, so the file always ends on a
+     * whole line and the next record does not run into a torn one. */
+    size_t n = strlen(text) + 1, off = 0;
+    text[n - 1] = '\n';
+    int fd = fileno(j->f);
+    struct stat st;
+    int rc = fstat(fd, &st) ? MN_EIO : 0;
+    while (rc == 0 && off < n) {
+        ssize_t w = write(fd, text + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            rc = MN_EIO;
+        else
+            off += (size_t)w;
+    }
+    int why = errno;
+    if (rc && off > 0 && ftruncate(fd, st.st_size) != 0)
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"torn journal record not removed\","
+                "\"path\":\"%s\"}\n", j->path);
+    if (rc == 0 && fsync(fd)) {
+        rc = MN_EIO;
+        why = errno;
+    }
     cJSON_free(text);
+    errno = why;
     return rc;
 }
 

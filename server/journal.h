@@ -18,7 +18,9 @@ typedef struct {
  * then opens the file for appending. */
 int journal_open(Journal *j, const char *path, void (*fn)(const cJSON *rec, void *ctx),
                  void *ctx, MnError *err);
-/* Appends rec as one line and fsyncs; rec stays the caller's. */
+/* Appends rec as one line and fsyncs; rec stays the caller's. MN_EIO with
+ * errno set when the line could not be written whole (nothing of it is
+ * left in the file) or synced. */
 int journal_append(Journal *j, const cJSON *rec);
 void journal_close(Journal *j);
 

@@ -1,6 +1,8 @@
 /* respond.c - JSON responses and the MnCode -> HTTP status table. */
 #include "respond.h"
 
+#include "json.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,11 +93,31 @@ enum MHD_Result respond_json(Request *r, unsigned status, cJSON *body)
     return ret;
 }
 
+/* A message may quote what the client sent (a model name, a query
+ * argument) or be cut inside a character; a JSON answer must be UTF-8, so
+ * every byte that is not becomes U+FFFD. out holds 3 * strlen(msg) + 1. */
+static const char *utf8_clean(const char *msg, char *out)
+{
+    size_t n = strlen(msg), o = 0;
+    for (size_t i = 0, k; i < n; i += k ? k : 1) {
+        if ((k = json_utf8_char(msg + i, n - i))) {
+            memcpy(out + o, msg + i, k);
+            o += k;
+        } else {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static enum MHD_Result error_body(Request *r, unsigned status, const char *code, const char *msg)
 {
+    char clean[3 * 512 + 1];
     cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
     cJSON_AddStringToObject(e, "code", code);
-    cJSON_AddStringToObject(e, "message", msg);
+    cJSON_AddStringToObject(e, "message", utf8_clean(msg, clean));
     return respond_json(r, status, o);
 }
 
@@ -121,7 +143,8 @@ enum MHD_Result respond_v2_error(Request *r, unsigned status, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    char clean[3 * sizeof msg + 1];
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", msg);
+    cJSON_AddStringToObject(o, "error", utf8_clean(msg, clean));
     return respond_json(r, status, o);
 }

@@ -23,6 +23,7 @@ typedef struct {
     Jobs *jobs;
     ServerMetrics *metrics;
     struct MHD_Daemon *daemon;
+    struct Reaper *reaper;  /* cuts off requests over --request-timeout (http.c) */
 } Server;
 
 #define REQUEST_MAX_PARAMS 4
@@ -49,6 +50,7 @@ typedef struct {
     Part *parts;
     int n_parts;
     bool too_large;                    /* body over max_body: answered 413 at the end */
+    bool malformed;                    /* multipart body that does not parse: 400 at the end */
     int status;                        /* the status sent, for the log */
     const char *route;                 /* the matched route's pattern, for metrics */
     double started;                    /* seconds, monotonic */
@@ -88,5 +90,13 @@ enum MHD_Result h_specs(Request *r);
 
 /* A query argument, or NULL. */
 const char *request_arg(Request *r, const char *name);
+
+/* libmicrohttpd's post processor calls this (cls = the Request) with each
+ * chunk of a multipart body: a part starts at off 0; parts beyond
+ * REQUEST_MAX_PARTS or bytes beyond max_body set too_large (http.c). */
+enum MHD_Result request_on_part(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *filename, const char *content_type,
+                                const char *transfer_encoding, const char *data, uint64_t off,
+                                size_t size);
 
 #endif

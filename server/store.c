@@ -5,13 +5,16 @@
 #include "store.h"
 
 #include <dirent.h>
-#include <sys/stat.h>
 #include <errno.h>
-#include <unistd.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "model_dir.h"
 #include "model_file.h"
@@ -174,8 +177,52 @@ int store_rescan(Store *s, int *added, int *dropped, MnError *err)
     return 0;
 }
 
+/* Removes what writers that died left in the model directories (a
+ * .publish-XXXXXX or vN.mnm.tmp... file): older than this process and
+ * locked by nobody. A live writer, even one in another process sharing the
+ * store, holds an exclusive flock on its file, so it is never touched. */
+static void remove_stale_temps(Store *s, const struct timespec *start)
+{
+    DIR *d = opendir(s->dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char name[64], sub[2048];
+        int v;
+        if (e->d_name[0] == '.' || model_ref_parse(e->d_name, name, sizeof name, &v, NULL))
+            continue;
+        snprintf(sub, sizeof sub, "%s/%s", s->dir, name);
+        DIR *versions = opendir(sub);
+        if (!versions)
+            continue;
+        struct dirent *f;
+        while ((f = readdir(versions))) {
+            char path[4096];
+            struct stat st;
+            if (!model_dir_is_temp(f->d_name))
+                continue;
+            snprintf(path, sizeof path, "%s/%s", sub, f->d_name);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                continue;
+            bool older = fstat(fd, &st) == 0 &&
+                         (st.st_mtim.tv_sec < start->tv_sec ||
+                          (st.st_mtim.tv_sec == start->tv_sec && st.st_mtim.tv_nsec < start->tv_nsec));
+            if (older && flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(path) == 0)
+                fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stale temporary file removed\","
+                        "\"path\":\"%s\"}\n", path);
+            close(fd);
+        }
+        closedir(versions);
+    }
+    closedir(d);
+}
+
 Store *store_open(const char *dir, const SpecLimits *lim, MnError *err)
 {
+    struct timespec start;
+    clock_gettime(CLOCK_REALTIME, &start);
     Store *s = calloc(1, sizeof *s);
     if (!s) {
         mn_fail(err, MN_ENOMEM, "out of memory");
@@ -184,6 +231,7 @@ Store *store_open(const char *dir, const SpecLimits *lim, MnError *err)
     pthread_mutex_init(&s->lock, NULL);
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     s->limits = *lim;
+    remove_stale_temps(s, &start);
     int added, dropped;
     if (store_rescan(s, &added, &dropped, err)) {
         store_close(s);
@@ -300,21 +348,26 @@ static int copy_file(const char *from, const char *to, MnError *err)
     FILE *in = fopen(from, "rb"), *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (fd >= 0 && !out)
         close(fd);
+    if (out) {
+        flock(fd, LOCK_EX); /* a live writer's until renamed: see remove_stale_temps */
+        fchmod(fd, 0644);   /* as published versions, not mkstemp's 0600 */
+    }
     char buf[65536];
     size_t n;
     bool ok = in && out;
     while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
         ok = fwrite(buf, 1, n, out) == n;
-    ok = ok && !ferror(in) && fflush(out) == 0 && fsync(fileno(out)) == 0;
+    ok = ok && !ferror(in) && fflush(out) == 0 && fsync(fileno(out)) == 0 && rename(tmp, to) == 0;
+    int why = errno;
+    if (!ok && fd >= 0)
+        unlink(tmp);
     if (in)
         fclose(in);
-    if (out && fclose(out))
-        ok = false;
-    if (ok && rename(tmp, to) == 0)
+    if (out)
+        fclose(out); /* flushed and fsynced: nothing left to fail */
+    if (ok)
         return 0;
-    if (fd >= 0)
-        unlink(tmp);
-    return mn_fail(err, MN_EIO, "cannot copy %s to %s", from, to);
+    return mn_fail(err, MN_EIO, "cannot copy %s to %s: %s", from, to, strerror(why));
 }
 
 int store_seed(const char *dir, const char *from, MnError *err)

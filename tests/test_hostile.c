@@ -1,0 +1,915 @@
+/* test_hostile.c - hostile input against the real server (in-process, on a
+ * free port, raw requests over sockets as in test_http.c): broken and
+ * bomb PNGs, lying Content-Lengths, slow clients, malformed multipart,
+ * nested, huge and non-UTF-8 JSON, impossible specs, path traversal, bad
+ * tokens and a full queue. Each gets its documented status and JSON error,
+ * the server answers a normal /predict right after, and repeating every
+ * case many times grows neither the heap nor the resident set. */
+#include <arpa/inet.h>
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "check_util.h"
+#include "dataset.h"
+#include "image.h"
+#include "server.h"
+
+/* Under AddressSanitizer the heap is ASan's and RSS means nothing. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+#define MAX_BODY (4L << 20) /* room for the 1 GiB bomb, about 1 MiB deflated */
+
+static Server srv;
+static char *store;
+
+static void start_server(const char *token, long max_jobs, long conn_timeout)
+{
+    memset(&srv, 0, sizeof srv);
+    ck_assert_int_eq(config_load(&srv.cfg, 0, NULL), 0);
+    srv.cfg.port = 0;
+    srv.cfg.max_body = MAX_BODY;
+    srv.cfg.max_batch = 8;
+    srv.cfg.max_jobs = max_jobs;
+    srv.cfg.threads = 2;
+    srv.cfg.watch_interval = 0;
+    if (conn_timeout)
+        srv.cfg.connection_timeout = conn_timeout;
+    snprintf(srv.cfg.token, sizeof srv.cfg.token, "%s", token ? token : "");
+    snprintf(srv.cfg.models_dir, sizeof srv.cfg.models_dir, "%s", store);
+    snprintf(srv.cfg.data_dir, sizeof srv.cfg.data_dir, "%s", check_util_data_dir());
+    char why[512];
+    ck_assert_msg(server_start(&srv, why, sizeof why) == 0, "%s", why);
+}
+
+static void setup(void)
+{
+    store = check_util_tmpdir();
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cp -R %s/models/. %s/", check_util_src_dir(), store);
+    ck_assert_int_eq(system(cmd), 0);
+    start_server("tok", 16, 0);
+}
+
+static void teardown(void)
+{
+    server_stop(&srv);
+    check_util_rmtree(store);
+    free(store);
+}
+
+/* ---- requests ---- */
+
+typedef struct {
+    int status;
+    char *raw; /* headers and body, NUL-terminated */
+    char *body;
+    size_t body_len;
+} Reply;
+
+static int connect_server(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)srv.cfg.port);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    /* a server that hangs fails the test instead of stalling it */
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+/* Reads to EOF (or the receive timeout). */
+static Reply read_reply(int fd)
+{
+    size_t cap = 1 << 14, got = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+    while ((r = read(fd, buf + got, cap - got - 1)) > 0) {
+        got += (size_t)r;
+        if (got + 1 == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[got] = '\0';
+    Reply rep = {0};
+    rep.raw = buf;
+    sscanf(buf, "HTTP/1.%*d %d", &rep.status);
+    char *sep = strstr(buf, "\r\n\r\n");
+    rep.body = sep ? sep + 4 : buf + got;
+    rep.body_len = (size_t)(buf + got - rep.body);
+    return rep;
+}
+
+/* Sends head, then body (stopping if the server stops reading), reads the answer. */
+static Reply send_raw(const char *head, const void *body, size_t len)
+{
+    int fd = connect_server();
+    ck_assert_int_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+    for (size_t off = 0; off < len;) {
+        ssize_t w = send(fd, (const char *)body + off, len - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            break; /* answered and closed before reading it all */
+        off += (size_t)w;
+    }
+    Reply rep = read_reply(fd);
+    close(fd);
+    return rep;
+}
+
+/* One request; extra is more header lines, each ending in \r\n. */
+static Reply http(const char *method, const char *path, const char *type, const char *extra,
+                  const void *body, size_t len)
+{
+    size_t hlen = strlen(path) + 512 + (type ? strlen(type) : 0) + (extra ? strlen(extra) : 0);
+    char *head = malloc(hlen);
+    snprintf(head, hlen,
+             "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s%s%s%s"
+             "Content-Length: %zu\r\n\r\n",
+             method, path, type ? "Content-Type: " : "", type ? type : "", type ? "\r\n" : "",
+             extra ? extra : "", len);
+    Reply r = send_raw(head, body, len);
+    free(head);
+    return r;
+}
+
+static void reply_free(Reply *r) { free(r->raw); }
+
+/* Strict UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t k = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 9;
+        if (k == 9 || i + k >= n + (k == 0))
+            return false;
+        unsigned v = k == 0 ? c : c & (0x3f >> k);
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return false;
+            v = v << 6 | (s[i + j] & 0x3f);
+        }
+        static const unsigned min[] = {0, 0x80, 0x800, 0x10000};
+        if (v < min[k] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+/* The documented error: status, {"error": {"code", "message"}} with the
+ * message naming what went wrong, and the whole body valid UTF-8 JSON. */
+static void check_error(const char *what, Reply *r, int status, const char *code, const char *says)
+{
+    ck_assert_msg(r->status == status, "%s: status %d, want %d: %.300s", what, r->status, status,
+                  r->raw);
+    ck_assert_msg(strstr(r->raw, "Content-Type: application/json"), "%s: not JSON: %.300s", what,
+                  r->raw);
+    ck_assert_msg(utf8_valid((const unsigned char *)r->body, r->body_len),
+                  "%s: the body is not UTF-8: %.300s", what, r->body);
+    cJSON *j = cJSON_Parse(r->body);
+    ck_assert_msg(j != NULL, "%s: not JSON: %.300s", what, r->body);
+    cJSON *e = cJSON_GetObjectItem(j, "error");
+    const char *c = cJSON_GetStringValue(cJSON_GetObjectItem(e, "code"));
+    const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"));
+    ck_assert_msg(c && m, "%s: not an error object: %s", what, r->body);
+    ck_assert_msg(!strcmp(c, code), "%s: code %s, want %s (%s)", what, c, code, m);
+    ck_assert_msg(strstr(m, says), "%s: message \"%s\" lacks \"%s\"", what, m, says);
+    cJSON_Delete(j);
+}
+
+/* ---- images ---- */
+
+static Dataset digits;
+
+static const uint8_t *digit(int i, int *label)
+{
+    MnError err = {0};
+    if (!digits.n)
+        ck_assert_msg(dataset_load(check_util_data_dir(), "mnist", SPLIT_TEST, &digits, &err) == 0,
+                      "%s", err.msg);
+    if (label)
+        *label = digits.labels[i];
+    return digits.images + (size_t)i * 784;
+}
+
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+} Buf;
+
+static void buf_add(Buf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2;
+        b->data = realloc(b->data, b->cap);
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void png_to_buf(png_structp p, png_bytep d, png_size_t n) { buf_add(png_get_io_ptr(p), d, n); }
+static void png_flush_none(png_structp p) { (void)p; }
+
+enum { PX_GRAY16, PX_PALETTE, PX_INTERLACED, PX_RGBA, PX_GA16_INTERLACED };
+
+/* A 28x28 digit written by libpng in one of the layouts above. */
+static unsigned char *digit_png_as(int kind, int index, size_t *len, int *label)
+{
+    const uint8_t *px = digit(index, label);
+    Buf b = {0};
+    png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(p);
+    ck_assert(p && info);
+    ck_assert_int_eq(setjmp(png_jmpbuf(p)), 0);
+    png_set_write_fn(p, &b, png_to_buf, png_flush_none);
+    int depth = 8, color = PNG_COLOR_TYPE_GRAY, channels = 1;
+    switch (kind) {
+    case PX_GRAY16: depth = 16; break;
+    case PX_PALETTE: color = PNG_COLOR_TYPE_PALETTE; break;
+    case PX_RGBA: color = PNG_COLOR_TYPE_RGBA, channels = 4; break;
+    case PX_GA16_INTERLACED: depth = 16, color = PNG_COLOR_TYPE_GRAY_ALPHA, channels = 2; break;
+    }
+    bool adam7 = kind == PX_INTERLACED || kind == PX_GA16_INTERLACED;
+    png_set_IHDR(p, info, 28, 28, depth, color, adam7 ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (kind == PX_PALETTE) {
+        png_color pal[256];
+        for (int i = 0; i < 256; i++) /* a reversed ramp: index i is gray 255 - i */
+            pal[i].red = pal[i].green = pal[i].blue = (png_byte)(255 - i);
+        png_set_PLTE(p, info, pal, 256);
+    }
+    png_write_info(p, info);
+    size_t stride = 28 * (size_t)channels * (size_t)depth / 8;
+    png_bytep rows[28];
+    unsigned char *img = calloc(28, stride);
+    for (int y = 0; y < 28; y++) {
+        rows[y] = img + y * stride;
+        for (int x = 0; x < 28; x++) {
+            uint8_t v = px[y * 28 + x];
+            unsigned char *o = rows[y] + (size_t)x * channels * (size_t)depth / 8;
+            switch (kind) {
+            case PX_GRAY16: o[0] = o[1] = v; break;               /* v * 257, big-endian */
+            case PX_PALETTE: o[0] = (unsigned char)(255 - v); break; /* dark ink on white */
+            case PX_INTERLACED: o[0] = v; break;
+            case PX_RGBA: o[0] = o[1] = o[2] = 255, o[3] = v; break; /* white ink, alpha */
+            case PX_GA16_INTERLACED: o[0] = o[1] = 255, o[2] = o[3] = v; break;
+            }
+        }
+    }
+    png_write_image(p, rows);
+    png_write_end(p, NULL);
+    png_destroy_write_struct(&p, &info);
+    free(img);
+    *len = b.len;
+    return b.data;
+}
+
+static unsigned char *plain_png(int index, size_t *len, int *label)
+{
+    uint8_t *png;
+    MnError err = {0};
+    ck_assert_int_eq(image_encode_png_gray8(digit(index, label), 28, 28, &png, len, &err), 0);
+    return png;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+}
+
+static void add_chunk(Buf *b, const char *type, const void *data, uint32_t n)
+{
+    unsigned char head[8], crc[4];
+    put_be32(head, n);
+    memcpy(head + 4, type, 4);
+    buf_add(b, head, 8);
+    if (n)
+        buf_add(b, data, n);
+    uLong c = crc32(0, (const Bytef *)type, 4);
+    c = crc32(c, data, n);
+    put_be32(crc, (uint32_t)c);
+    buf_add(b, crc, 4);
+}
+
+/* A PNG of w x h 8-bit gray whose IDAT is the given zlib stream. */
+static unsigned char *png_with_idat(uint32_t w, uint32_t h, const void *z, size_t zlen, size_t *len)
+{
+    static const unsigned char sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+    Buf b = {0};
+    buf_add(&b, sig, 8);
+    unsigned char ihdr[13] = {0};
+    put_be32(ihdr, w);
+    put_be32(ihdr + 4, h);
+    ihdr[8] = 8; /* depth 8, gray, deflate, no filter, no interlace */
+    add_chunk(&b, "IHDR", ihdr, 13);
+    add_chunk(&b, "IDAT", z, (uint32_t)zlen);
+    add_chunk(&b, "IEND", NULL, 0);
+    *len = b.len;
+    return b.data;
+}
+
+/* A 1x1 PNG whose IDAT inflates to 1 GiB of zeros, a valid zlib stream of
+ * about 1 MiB: 1 MiB of zeros deflated after a full flush always gives the
+ * same bytes, so that block is written 1023 more times, and the Adler-32 of
+ * n zero bytes is (n mod 65521) << 16 | 1. */
+static unsigned char *bomb_png(size_t *len)
+{
+    const size_t chunk = 1 << 20, chunks = 1024;
+    unsigned char *zeros = calloc(chunk, 1), *out = malloc(64 << 10);
+    z_stream z = {0};
+    ck_assert_int_eq(deflateInit(&z, 9), Z_OK);
+    Buf s = {0};
+    unsigned char *block = NULL;
+    size_t block_len = 0;
+    for (int k = 0; k < 2; k++) {
+        z.next_in = zeros, z.avail_in = (uInt)chunk;
+        z.next_out = out, z.avail_out = 64 << 10;
+        ck_assert_int_eq(deflate(&z, Z_FULL_FLUSH), Z_OK);
+        ck_assert_int_eq(z.avail_in, 0);
+        size_t n = (64 << 10) - z.avail_out;
+        buf_add(&s, out, n);
+        if (k == 1)
+            block = out, block_len = n;
+    }
+    for (size_t k = 2; k < chunks; k++)
+        buf_add(&s, block, block_len);
+    deflateEnd(&z);
+    unsigned char tail[6] = {0x03, 0x00}; /* a last fixed-Huffman block holding only its end */
+    put_be32(tail + 2, (uint32_t)((chunk * chunks) % 65521) << 16 | 1);
+    buf_add(&s, tail, 6);
+    /* the stream is what it claims: 1 GiB of zeros, checksum and all */
+    z_stream in = {0};
+    ck_assert_int_eq(inflateInit(&in), Z_OK);
+    in.next_in = s.data, in.avail_in = (uInt)s.len;
+    size_t total = 0;
+    int zrc;
+    do {
+        in.next_out = zeros, in.avail_out = (uInt)chunk;
+        zrc = inflate(&in, Z_NO_FLUSH);
+        total += chunk - in.avail_out;
+    } while (zrc == Z_OK);
+    ck_assert_int_eq(zrc, Z_STREAM_END);
+    ck_assert_uint_eq(total, chunk * chunks);
+    inflateEnd(&in);
+    unsigned char *png = png_with_idat(1, 1, s.data, s.len, len);
+    free(zeros), free(out), free(s.data);
+    return png;
+}
+
+/* ---- checks ---- */
+
+#define MULTIPART "multipart/form-data; boundary=XbOuNdArY"
+
+static char *multipart_of(const void *file, size_t len, size_t *out_len)
+{
+    Buf b = {0};
+    const char *head = "--XbOuNdArY\r\nContent-Disposition: form-data; name=\"image\"; "
+                       "filename=\"d.png\"\r\nContent-Type: image/png\r\n\r\n";
+    buf_add(&b, head, strlen(head));
+    buf_add(&b, file, len);
+    buf_add(&b, "\r\n--XbOuNdArY--\r\n", 17);
+    *out_len = b.len;
+    return (char *)b.data;
+}
+
+/* The server is up and classifies a digit correctly. */
+static void predict_still_works(const char *after)
+{
+    size_t len, blen;
+    int label;
+    unsigned char *png = plain_png(3, &len, &label);
+    char *body = multipart_of(png, len, &blen);
+    Reply r = http("POST", "/predict", MULTIPART, NULL, body, blen);
+    ck_assert_msg(r.status == 200, "after %s: /predict answered %d: %.300s", after, r.status, r.raw);
+    cJSON *j = cJSON_Parse(r.body);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "prediction")->valueint, label);
+    cJSON_Delete(j);
+    reply_free(&r);
+    free(body);
+    free(png);
+}
+
+/* One hostile request: how it is sent and what must come back. */
+typedef struct {
+    const char *what;
+    const char *method, *path, *type, *extra;
+    unsigned char *body;
+    size_t len;
+    int status;
+    const char *code, *says;
+} Case;
+
+static void run_case(const Case *c)
+{
+    Reply r = http(c->method, c->path, c->type, c->extra, c->body, c->len);
+    check_error(c->what, &r, c->status, c->code, c->says);
+    reply_free(&r);
+}
+
+/* Resident pages of this process (the server runs in it). */
+static long rss_kib(void)
+{
+    long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%ld %ld", &size, &resident), 2);
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Bytes malloc has handed out and not had back, over every arena. */
+static long heap_kib(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (long)((mi.uordblks + mi.hblkhd) / 1024);
+}
+
+/* Every case once (status, message, a /predict after), then the whole set
+ * `rounds` times more: the heap in use and the resident set must end
+ * where a warm-up left them, within a margin far below what a leak of one
+ * request's body or decode buffers per request would add up to. */
+static void run_cases(const Case *cases, int n, int rounds)
+{
+    for (int i = 0; i < n; i++) {
+        run_case(&cases[i]);
+        predict_still_works(cases[i].what);
+    }
+    for (int k = 0; k < 20; k++) /* warm-up: arenas, run pools, MHD's pools */
+        for (int i = 0; i < n; i++)
+            run_case(&cases[i]);
+    malloc_trim(0);
+    long heap0 = heap_kib(), rss0 = rss_kib();
+    for (int k = 0; k < rounds; k++)
+        for (int i = 0; i < n; i++)
+            run_case(&cases[i]);
+    predict_still_works("the repeats");
+    malloc_trim(0);
+    long heap1 = heap_kib(), rss1 = rss_kib();
+    fprintf(stderr, "%d cases x %d: heap %ld -> %ld KiB, RSS %ld -> %ld KiB%s\n", n, rounds, heap0,
+            heap1, rss0, rss1, UNDER_ASAN ? " (not compared under ASan)" : "");
+    if (UNDER_ASAN)
+        return; /* LeakSanitizer checks at exit instead */
+    /* 1 MiB over `rounds` x n requests: 300 x 8 requests catch anything
+     * over ~450 bytes a request in the heap, ~3.5 KiB in the RSS. */
+    ck_assert_msg(heap1 - heap0 < 1024, "heap grew from %ld to %ld KiB", heap0, heap1);
+    ck_assert_msg(rss1 - rss0 < 8192, "resident set grew from %ld to %ld KiB", rss0, rss1);
+}
+
+/* ---- the tests ---- */
+
+/* Broken PNGs are refused with the problem named; valid but unusual ones
+ * (16-bit, palette, interlaced, alpha) are read like any other. */
+START_TEST(test_png_hostile_and_unusual)
+{
+    size_t len;
+    unsigned char *good = plain_png(0, &len, NULL);
+    size_t at = 8; /* the IDAT chunk: its length at `at`, data at at + 8 */
+    while (memcmp(good + at + 4, "IDAT", 4))
+        at += 12 + ((size_t)good[at] << 24 | good[at + 1] << 16 | good[at + 2] << 8 | good[at + 3]);
+    uint32_t idat_len = (uint32_t)good[at] << 24 | good[at + 1] << 16 | good[at + 2] << 8 | good[at + 3];
+    unsigned char *bad_crc = malloc(len);
+    memcpy(bad_crc, good, len);
+    bad_crc[at + 8 + idat_len] ^= 0x55; /* the IDAT's CRC, data untouched */
+    unsigned char *bad_ihdr_crc = malloc(len);
+    memcpy(bad_ihdr_crc, good, len);
+    bad_ihdr_crc[29] ^= 0x01;
+    size_t huge_len, bomb_len;
+    unsigned char *huge = png_with_idat(100000, 100000, "x\x9c\x03\x00\x00\x00\x00\x01", 8, &huge_len);
+    unsigned char *bomb = bomb_png(&bomb_len);
+    ck_assert_int_gt(bomb_len, 900 << 10);
+    ck_assert_int_lt(bomb_len, 1200 << 10);
+
+    Case cases[] = {
+        {"PNG cut in IDAT", "POST", "/predict", "image/png", NULL, good, at + 8 + idat_len / 2, 400,
+         "corrupt_file", "runs past the end of the file"},
+        {"PNG cut after IHDR", "POST", "/predict", "image/png", NULL, good, 33, 400,
+         "corrupt_file", "without an IEND chunk"},
+        {"PNG with a bad IDAT CRC", "POST", "/predict", "image/png", NULL, bad_crc, len, 400,
+         "corrupt_file", "CRC"},
+        {"PNG with a bad IHDR CRC", "POST", "/predict", "image/png", NULL, bad_ihdr_crc, len, 400,
+         "corrupt_file", "CRC"},
+        {"IHDR of 100000x100000", "POST", "/predict", "image/png", NULL, huge, huge_len, 413,
+         "limit_exceeded", "image 100000x100000 exceeds the 4096x4096 limit"},
+        /* the bound the decoder stopped at is in the message: 70 bytes for
+         * 1x1 (a row and its filter byte, and slack), not a GiB */
+        {"1x1 PNG inflating to 1 GiB", "POST", "/predict", "image/png", NULL, bomb, bomb_len, 413,
+         "limit_exceeded", "inflates past the 70 bytes its header needs (decompression bomb)"},
+        {"empty image/png body", "POST", "/predict", "image/png", NULL, NULL, 0, 400,
+         "invalid_argument", "empty"},
+        {"GIF as image/png", "POST", "/predict", "image/png", NULL, (unsigned char *)"GIF89a", 6,
+         415, "unsupported_media_type", "not a PNG"},
+    };
+    run_cases(cases, sizeof cases / sizeof *cases, 300);
+
+    static const char *const kinds[] = {"16-bit gray", "palette", "interlaced", "RGBA",
+                                        "16-bit gray+alpha interlaced"};
+    for (int k = 0; k < 5; k++) {
+        int label;
+        size_t plen;
+        unsigned char *png = digit_png_as(k, 10 + k, &plen, &label);
+        Reply r = http("POST", "/predict", "image/png", NULL, png, plen);
+        ck_assert_msg(r.status == 200, "%s: %d %s", kinds[k], r.status, r.body);
+        cJSON *j = cJSON_Parse(r.body);
+        ck_assert_int_eq(cJSON_GetObjectItem(j, "prediction")->valueint, label);
+        cJSON_Delete(j);
+        reply_free(&r);
+        free(png);
+    }
+    free(good), free(bad_crc), free(bad_ihdr_crc), free(huge), free(bomb);
+}
+END_TEST
+
+/* A Content-Length over --max-body is answered 413 at once, before any
+ * body is sent; and bodies over it, raw or JSON, are 413 too. */
+START_TEST(test_body_limits)
+{
+    int fd = connect_server();
+    const char *head = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                       "Content-Length: 1000000000\r\n\r\n";
+    ck_assert_int_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+    Reply r = read_reply(fd); /* no body sent: the answer must come anyway */
+    close(fd);
+    check_error("Content-Length: 1000000000", &r, 413, "payload_too_large",
+                "4194304-byte limit (--max-body)");
+    reply_free(&r);
+    predict_still_works("a 1 GB Content-Length");
+
+    size_t big = MAX_BODY + 1;
+    unsigned char *json = malloc(big);
+    memset(json, ' ', big);
+    memcpy(json, "{\"pixels\": [", 12);
+    Case cases[] = {
+        {"JSON over --max-body", "POST", "/predict", "application/json", NULL, json, big, 413,
+         "payload_too_large", "4194304-byte limit"},
+        {"a spec over --max-body", "POST", "/train", "application/json",
+         "Authorization: Bearer tok\r\n", json, big, 413, "payload_too_large", "4194304-byte limit"},
+    };
+    run_cases(cases, 2, 20);
+    free(json);
+}
+END_TEST
+
+/* A client trickling a request a byte at a time, faster than the idle
+ * timeout, is cut off once --request-timeout passes; others are served
+ * meanwhile. */
+START_TEST(test_slowloris)
+{
+    server_stop(&srv);
+    setenv("MNISTD_REQUEST_TIMEOUT", "2", 1);
+    start_server(NULL, 16, 1);
+    unsetenv("MNISTD_REQUEST_TIMEOUT");
+    ck_assert_int_eq(srv.cfg.request_timeout, 2);
+    int slow[2];
+    const char *req = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                      "Content-Length: 100\r\n\r\n";
+    for (int s = 0; s < 2; s++)
+        slow[s] = connect_server();
+    /* one trickles its headers, the other its body, a byte per 200 ms */
+    ck_assert_int_eq(write(slow[1], req, strlen(req)), (ssize_t)strlen(req));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool cut[2] = {false, false};
+    size_t sent[2] = {0, 0};
+    for (int tick = 0; tick < 50 && !(cut[0] && cut[1]); tick++) {
+        for (int s = 0; s < 2; s++) {
+            if (cut[s])
+                continue;
+            char c = s == 0 ? req[sent[s] % strlen(req)] : 'x';
+            if (s == 0 && sent[s] >= strlen(req) - 4)
+                c = 'X'; /* headers that never end */
+            if (send(slow[s], &c, 1, MSG_NOSIGNAL) != 1) {
+                cut[s] = true;
+                continue;
+            }
+            sent[s]++;
+            char buf[256];
+            ssize_t n = recv(slow[s], buf, sizeof buf, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+                cut[s] = true;
+        }
+        if (tick % 3 == 0) { /* others are served meanwhile */
+            Reply r = http("GET", "/v2/health/live", NULL, NULL, NULL, 0);
+            ck_assert_int_eq(r.status, 200);
+            reply_free(&r);
+        }
+        usleep(200 * 1000);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_msg(cut[0], "a client trickling headers is still connected after %zu bytes", sent[0]);
+    ck_assert_msg(cut[1], "a client trickling a body is still connected after %zu bytes", sent[1]);
+    close(slow[0]);
+    close(slow[1]);
+    predict_still_works("slow clients");
+}
+END_TEST
+
+/* Multipart bodies that do not hold together are 400, naming the problem. */
+START_TEST(test_malformed_multipart)
+{
+    size_t len, blen;
+    unsigned char *png = plain_png(1, &len, NULL);
+    char *good = multipart_of(png, len, &blen);
+    /* unterminated: the closing boundary never comes */
+    size_t cut_len = blen - strlen("\r\n--XbOuNdArY--\r\n");
+    char long_type[200];
+    snprintf(long_type, sizeof long_type, "multipart/form-data; boundary=%0100d", 7);
+    Case cases[] = {
+        {"multipart without a boundary", "POST", "/predict", "multipart/form-data", NULL,
+         (unsigned char *)good, blen, 400, "invalid_argument", "boundary"},
+        {"multipart with an empty boundary", "POST", "/predict", "multipart/form-data; boundary=",
+         NULL, (unsigned char *)good, blen, 400, "invalid_argument", "boundary"},
+        {"multipart with a boundary over 70 characters", "POST", "/predict", long_type, NULL,
+         (unsigned char *)good, blen, 400, "invalid_argument", "boundary"},
+        {"multipart with a garbage body", "POST", "/predict", MULTIPART, NULL,
+         (unsigned char *)"\x01\x02garbage\xff\xfe--X", 15, 400, "invalid_argument", "multipart"},
+        {"multipart with another boundary", "POST", "/predict",
+         "multipart/form-data; boundary=Other", NULL, (unsigned char *)good, blen, 400,
+         "invalid_argument", "multipart"},
+        {"unterminated multipart", "POST", "/predict", MULTIPART, NULL, (unsigned char *)good,
+         cut_len, 400, "invalid_argument", "multipart"},
+    };
+    run_cases(cases, sizeof cases / sizeof *cases, 300);
+    free(good);
+    free(png);
+}
+END_TEST
+
+/* JSON nested past any sane depth, and bytes that are not UTF-8, in bodies,
+ * query strings and paths: 400 or 404 with a message that is itself UTF-8. */
+START_TEST(test_json_and_utf8)
+{
+    size_t deep_n = 100000;
+    unsigned char *deep = malloc(deep_n);
+    memset(deep, '[', deep_n);
+    char *deep_obj = malloc(deep_n + 16);
+    int o = sprintf(deep_obj, "{\"pixels\": ");
+    memset(deep_obj + o, '[', deep_n - (size_t)o);
+    static const char bad_key[] = "{\"pix\xff\xfels\": [0.5]}";
+    static const char bad_str[] = "{\"name\": \"caf\xe9\", \"layers\": []}";
+    static const char overlong[] = "{\"pixels\": [0.5], \"\xc0\xaf\": 1}";
+    static const char v2_bad[] = "{\"inputs\":[{\"name\":\"\xff\",\"shape\":[1,5],\"datatype\":\"FP32\",\"data\":[1]}]}";
+    Case cases[] = {
+        {"100000 '[' to /predict", "POST", "/predict", "application/json", NULL, deep, deep_n, 400,
+         "invalid_argument", "not valid JSON"},
+        {"nested pixels", "POST", "/predict", "application/json", NULL, (unsigned char *)deep_obj,
+         deep_n, 400, "invalid_argument", "not valid JSON"},
+        {"100000 '[' to /train", "POST", "/train", "application/json", "Authorization: Bearer tok\r\n",
+         deep, deep_n, 400, "invalid_argument", "not valid JSON"},
+        {"100000 '[' to /backprop", "POST", "/backprop", "application/json", NULL, deep, deep_n,
+         400, "invalid_argument", "JSON"},
+        {"100000 '[' to TF Serving", "POST", "/v1/models/mnist-cnn:predict", "application/json",
+         NULL, deep, deep_n, 400, "invalid_argument", "not valid JSON"},
+        {"a key that is not UTF-8", "POST", "/predict", "application/json", NULL,
+         (unsigned char *)bad_key, sizeof bad_key - 1, 400, "invalid_argument", "UTF-8"},
+        {"Latin-1 in a spec", "POST", "/train", "application/json", "Authorization: Bearer tok\r\n",
+         (unsigned char *)bad_str, sizeof bad_str - 1, 400, "invalid_argument", "UTF-8"},
+        {"an overlong '/'", "POST", "/predict", "application/json", NULL,
+         (unsigned char *)overlong, sizeof overlong - 1, 400, "invalid_argument", "UTF-8"},
+        {"a model name that is not UTF-8", "POST", "/predict?model=%FF%FEx", "image/png", NULL,
+         (unsigned char *)"x", 1, 404, "not_found", "not found"},
+        {"a preprocess that is not UTF-8", "POST", "/predict?preprocess=%C3", "image/png", NULL,
+         (unsigned char *)"x", 1, 400, "invalid_argument", "preprocess"},
+        {"a path that is not UTF-8", "GET", "/models/%FF%C0%80", NULL, NULL, NULL, 0, 404,
+         "not_found", "not found"},
+        {"a route that is not UTF-8", "GET", "/x%E2%82", NULL, NULL, NULL, 0, 404, "not_found",
+         "no route"},
+    };
+    run_cases(cases, sizeof cases / sizeof *cases, 150);
+
+    /* the v2 routes answer in their own shape, and as UTF-8 too */
+    Reply r = http("POST", "/v2/models/mnist-cnn/infer", "application/json", NULL, v2_bad,
+                   sizeof v2_bad - 1);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert(utf8_valid((unsigned char *)r.body, r.body_len));
+    cJSON *j = cJSON_Parse(r.body);
+    ck_assert_msg(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(j, "error")), "UTF-8"), "%s", r.body);
+    cJSON_Delete(j);
+    reply_free(&r);
+    r = http("GET", "/v2/models/%FF", NULL, NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_msg(utf8_valid((unsigned char *)r.body, r.body_len), "%s", r.body);
+    reply_free(&r);
+
+    /* the log line of a path with a quote, a newline and a bad byte stays
+     * one JSON object: nothing forged, nothing broken */
+    char log[4200];
+    snprintf(log, sizeof log, "%s/serve.log", store);
+    fflush(stderr);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    dup2(fd, 2);
+    close(fd);
+    r = http("GET", "/x%22%0A%7B%22forged%22:1%7D%FF", NULL, NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
+    char *text = NULL;
+    for (int i = 0; i < 100 && !(text && strstr(text, "forged")); i++) { /* logged on completion */
+        free(text);
+        usleep(20 * 1000);
+        text = check_util_read_file(log, NULL);
+    }
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ck_assert_msg(text && strstr(text, "forged"), "no log line: %s", text ? text : "");
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strstr(line, "forged"))
+            continue;
+        cJSON *l = cJSON_Parse(line);
+        ck_assert_msg(l != NULL, "log line is not JSON: %s", line);
+        ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(l, "path")),
+                         "/x\"\n{\"forged\":1}\xef\xbf\xbd");
+        cJSON_Delete(l);
+    }
+    free(text);
+    free(deep);
+    free(deep_obj);
+}
+END_TEST
+
+static int jobs_count_now(void)
+{
+    Reply r = http("GET", "/jobs", NULL, NULL, NULL, 0);
+    cJSON *j = cJSON_Parse(r.body);
+    int n = cJSON_GetArraySize(cJSON_GetObjectItem(j, "jobs"));
+    cJSON_Delete(j);
+    reply_free(&r);
+    return n;
+}
+
+/* A billion parameters, traversal in model names, and wrong tokens: refused
+ * with the documented status, nothing queued, no file touched. */
+START_TEST(test_specs_names_and_tokens)
+{
+    static const char billion[] =
+        "{\"name\":\"big\",\"dataset\":\"mnist\",\"layers\":[{\"type\":\"flatten\"},"
+        "{\"type\":\"dense\",\"units\":1275000,\"activation\":\"relu\"},"
+        "{\"type\":\"dense\",\"units\":10,\"activation\":\"softmax\"}]}";
+    static const char wide[] =
+        "{\"name\":\"wide\",\"dataset\":\"mnist\",\"layers\":[{\"type\":\"flatten\"},"
+        "{\"type\":\"dense\",\"units\":1000000000}]}";
+    static const char sneaky[] =
+        "{\"name\":\"../../x\",\"dataset\":\"mnist\",\"layers\":[{\"type\":\"flatten\"},"
+        "{\"type\":\"dense\",\"units\":10,\"activation\":\"softmax\"}]}";
+    static const char sneaky_data[] =
+        "{\"name\":\"x\",\"dataset\":\"../../etc\",\"layers\":[{\"type\":\"flatten\"},"
+        "{\"type\":\"dense\",\"units\":10,\"activation\":\"softmax\"}]}";
+    char long_name[4200];
+    snprintf(long_name, sizeof long_name, "/predict?model=%04000d", 0);
+    char long_path[4200];
+    snprintf(long_path, sizeof long_path, "/models/%04000d/versions/1", 0);
+    char mid_path[400];
+    snprintf(mid_path, sizeof mid_path, "/models/%0300d/versions/1", 0);
+    const char *tok = "Authorization: Bearer tok\r\n";
+    const char *wrong = "Authorization: Bearer tok2\r\n";
+    Case cases[] = {
+        {"a billion parameters", "POST", "/train", "application/json", tok,
+         (unsigned char *)billion, sizeof billion - 1, 422, "limit_exceeded",
+         "the model reaches 1000875000 parameters, over the limit of 10000000"},
+        {"a billion units", "POST", "/train", "application/json", tok, (unsigned char *)wide,
+         sizeof wide - 1, 400, "invalid_argument", "units"},
+        {"a spec named ../../x", "POST", "/train", "application/json", tok,
+         (unsigned char *)sneaky, sizeof sneaky - 1, 400, "invalid_argument", "name"},
+        {"a dataset named ../../etc", "POST", "/train", "application/json", tok,
+         (unsigned char *)sneaky_data, sizeof sneaky_data - 1, 400, "invalid_argument", "dataset"},
+        {"?model=../../etc/passwd", "POST", "/predict?model=../../etc/passwd", "image/png", NULL,
+         (unsigned char *)"x", 1, 404, "not_found", "not found"},
+        {"?model= with a NUL", "POST", "/predict?model=mnist-cnn%00/../x", "image/png", NULL,
+         (unsigned char *)"x", 1, 400, "invalid_argument", "query argument \"model\" holds a NUL"},
+        {"?model= of 4000 characters", "POST", long_name, "image/png", NULL, (unsigned char *)"x",
+         1, 404, "not_found", "not found"},
+        {"/models/..%2F..%2Fx", "GET", "/models/..%2F..%2Fx", NULL, NULL, NULL, 0, 404,
+         "not_found", "GET /models/../../x"},
+        {"/models/a%2Fb", "GET", "/models/mnist-cnn%2Fv1.mnm", NULL, NULL, NULL, 0, 404,
+         "not_found", "no route"},
+        {"/models/.. deleted", "DELETE", "/models/../versions/1", NULL, tok, NULL, 0, 404,
+         "not_found", "not found"},
+        {"/models/<4000 characters> deleted", "DELETE", long_path, NULL, tok, NULL, 0, 404,
+         "not_found", "(a path of 4019 bytes)"},
+        {"/models/<300 characters> deleted", "DELETE", mid_path, NULL, tok, NULL, 0, 404,
+         "not_found", "not found"},
+        {"/models/<300 characters>", "GET", mid_path, NULL, NULL, NULL, 0, 404, "not_found",
+         "not found"},
+        {"TF Serving ../", "POST", "/v1/models/..%2Fmnist-cnn:predict", "application/json", NULL,
+         (unsigned char *)"{}", 2, 404, "not_found", "no route"},
+        {"/train without a token", "POST", "/train", "application/json", NULL,
+         (unsigned char *)billion, sizeof billion - 1, 401, "unauthorized", "Bearer"},
+        {"/train with a wrong token", "POST", "/train", "application/json", wrong,
+         (unsigned char *)billion, sizeof billion - 1, 403, "forbidden", "not valid"},
+        {"/train with a Basic token", "POST", "/train", "application/json",
+         "Authorization: Basic dG9rOg==\r\n", (unsigned char *)billion, sizeof billion - 1, 401,
+         "unauthorized", "Bearer"},
+        {"/train with an empty token", "POST", "/train", "application/json",
+         "Authorization: Bearer \r\n", (unsigned char *)billion, sizeof billion - 1, 403,
+         "forbidden", "not valid"},
+        {"DELETE a job without a token", "DELETE", "/jobs/1", NULL, NULL, NULL, 0, 401,
+         "unauthorized", "Bearer"},
+        {"DELETE a job with a wrong token", "DELETE", "/jobs/1", NULL, wrong, NULL, 0, 403,
+         "forbidden", "not valid"},
+        {"DELETE a model without a token", "DELETE", "/models/mnist-cnn/versions/1", NULL, NULL,
+         NULL, 0, 401, "unauthorized", "Bearer"},
+        {"DELETE a model with a token prefix", "DELETE", "/models/mnist-cnn/versions/1", NULL,
+         "Authorization: Bearer to\r\n", NULL, 0, 403, "forbidden", "not valid"},
+    };
+    run_cases(cases, sizeof cases / sizeof *cases, 100);
+    ck_assert_int_eq(jobs_count_now(), 0); /* nothing was queued */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/mnist-cnn/v1.mnm", store);
+    ck_assert_int_eq(access(path, F_OK), 0); /* nor deleted */
+    /* the scheme is case-insensitive (RFC 9110) */
+    Reply r = http("DELETE", "/jobs/77", NULL, "Authorization: bearer tok\r\n", NULL, 0);
+    check_error("bearer in lower case", &r, 404, "not_found", "job 77");
+    reply_free(&r);
+}
+END_TEST
+
+static const char *const LONG_SPEC =
+    "{\"name\":\"long\",\"dataset\":\"mnist\",\"layers\":[{\"type\":\"conv2d\","
+    "\"filters\":32,\"kernel_size\":3,\"activation\":\"relu\"},{\"type\":\"flatten\"},"
+    "{\"type\":\"dense\",\"units\":10,\"activation\":\"softmax\"}],\"epochs\":50}";
+
+/* A full queue answers 503 with Retry-After (openapi.yaml), every time,
+ * and queues nothing more. */
+START_TEST(test_queue_full)
+{
+    server_stop(&srv);
+    start_server("tok", 1, 0);
+    const char *tok = "Authorization: Bearer tok\r\n";
+    for (int i = 0; i < 2; i++) { /* one runs, one waits: the queue of one is full */
+        Reply r = http("POST", "/train", "application/json", tok, LONG_SPEC, strlen(LONG_SPEC));
+        ck_assert_msg(r.status == 202, "%d %s", r.status, r.body);
+        reply_free(&r);
+        /* the first leaves the queue, and its datasets are loaded by its
+         * first batch: the heap is steady from then on */
+        for (int t = 0; i == 0 && t < 200; t++) {
+            r = http("GET", "/jobs/1", NULL, NULL, NULL, 0);
+            cJSON *j = cJSON_Parse(r.body);
+            reply_free(&r);
+            bool training = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "batch")) >= 1;
+            cJSON_Delete(j);
+            if (training)
+                break;
+            usleep(50 * 1000);
+        }
+    }
+    Case cases[] = {
+        {"a job over a full queue", "POST", "/train", "application/json", tok,
+         (unsigned char *)LONG_SPEC, strlen(LONG_SPEC), 503, "queue_full", "queue"},
+    };
+    run_cases(cases, 1, 200);
+    Reply r = http("POST", "/train", "application/json", tok, LONG_SPEC, strlen(LONG_SPEC));
+    ck_assert_ptr_nonnull(strstr(r.raw, "Retry-After: "));
+    reply_free(&r);
+    ck_assert_int_eq(jobs_count_now(), 2);
+    for (int id = 1; id <= 2; id++) { /* cancel both, so the teardown is quick */
+        char path[32];
+        snprintf(path, sizeof path, "/jobs/%d", id);
+        r = http("DELETE", path, NULL, tok, NULL, 0);
+        ck_assert_int_eq(r.status, 200);
+        reply_free(&r);
+    }
+}
+END_TEST
+
+static Suite *hostile_suite(void)
+{
+    Suite *s = suite_create("hostile");
+    TCase *tc = tcase_create("Hostile");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_png_hostile_and_unusual);
+    tcase_add_test(tc, test_body_limits);
+    tcase_add_test(tc, test_slowloris);
+    tcase_add_test(tc, test_malformed_multipart);
+    tcase_add_test(tc, test_json_and_utf8);
+    tcase_add_test(tc, test_specs_names_and_tokens);
+    tcase_add_test(tc, test_queue_full);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+MN_TEST_MAIN(hostile_suite)
