@@ -20,6 +20,7 @@
 
 #include "blas.h"
 #include "json.h"
+#include "request_deadline.h"
 #include "respond.h"
 #include "server.h"
 
@@ -227,136 +228,6 @@ enum MHD_Result request_on_part(void *cls, enum MHD_ValueKind kind, const char *
     return MHD_YES;
 }
 
-/* Slowloris: --connection-timeout is libmicrohttpd's idle timeout, which
- * every byte received restarts, so a client sending a byte a second holds
- * its connection (and a --max-connections slot) for ever. Every connection
- * also has --request-timeout seconds to deliver each request, headers and
- * body, counted from its accept or the end of its previous request; a reaper
- * thread shuts down the socket of one that overruns, and MHD closes it as on
- * a client's hang-up. MHD notifies a connection's end before it closes the
- * socket, and the notification takes the same lock, so the reaper never
- * touches a socket number after MHD has let go of it. */
-typedef struct Tracked {
-    struct Tracked *prev, *next;
-    MHD_socket fd;
-    double deadline; /* monotonic seconds; 0 while a received request is answered */
-} Tracked;
-
-typedef struct Reaper {
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    pthread_t thread;
-    bool stop;
-    long timeout;
-    Tracked *head;
-} Reaper;
-
-static Tracked *tracked_of(struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return info ? info->socket_context : NULL;
-}
-
-/* Sets the connection's deadline: 0 while its request is being answered. */
-static void reaper_arm(Reaper *rp, struct MHD_Connection *conn, double deadline)
-{
-    Tracked *t = tracked_of(conn);
-    if (!t)
-        return;
-    pthread_mutex_lock(&rp->lock);
-    t->deadline = deadline;
-    pthread_mutex_unlock(&rp->lock);
-}
-
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                          enum MHD_ConnectionNotificationCode code)
-{
-    Reaper *rp = cls;
-    Tracked *t = *socket_context;
-    pthread_mutex_lock(&rp->lock);
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *info =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (info && (t = calloc(1, sizeof *t))) {
-            t->fd = info->connect_fd;
-            t->deadline = now_seconds() + (double)rp->timeout;
-            t->next = rp->head;
-            if (rp->head)
-                rp->head->prev = t;
-            rp->head = t;
-            *socket_context = t;
-        }
-    } else if (t) {
-        if (t->prev)
-            t->prev->next = t->next;
-        else
-            rp->head = t->next;
-        if (t->next)
-            t->next->prev = t->prev;
-        free(t);
-        *socket_context = NULL;
-    }
-    pthread_mutex_unlock(&rp->lock);
-}
-
-static void *reaper_main(void *arg)
-{
-    Reaper *rp = arg;
-    pthread_mutex_lock(&rp->lock);
-    while (!rp->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000 * 1000;
-        ts.tv_sec += ts.tv_nsec / 1000000000;
-        ts.tv_nsec %= 1000000000;
-        pthread_cond_timedwait(&rp->wake, &rp->lock, &ts);
-        double now = now_seconds();
-        for (Tracked *t = rp->head; t; t = t->next)
-            if (t->deadline > 0.0 && now > t->deadline) {
-                shutdown(t->fd, SHUT_RDWR);
-                t->deadline = 0.0; /* once */
-                fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"request not received within "
-                                "--request-timeout: connection closed\",\"seconds\":%ld}\n",
-                        rp->timeout);
-            }
-    }
-    pthread_mutex_unlock(&rp->lock);
-    return NULL;
-}
-
-static Reaper *reaper_start(long timeout)
-{
-    Reaper *rp = calloc(1, sizeof *rp);
-    if (!rp)
-        return NULL;
-    pthread_mutex_init(&rp->lock, NULL);
-    pthread_cond_init(&rp->wake, NULL);
-    rp->timeout = timeout;
-    if (pthread_create(&rp->thread, NULL, reaper_main, rp) != 0) {
-        pthread_cond_destroy(&rp->wake);
-        pthread_mutex_destroy(&rp->lock);
-        free(rp);
-        return NULL;
-    }
-    return rp;
-}
-
-/* After MHD_stop_daemon: every connection has been notified closed. */
-static void reaper_stop(Reaper *rp)
-{
-    if (!rp)
-        return;
-    pthread_mutex_lock(&rp->lock);
-    rp->stop = true;
-    pthread_cond_signal(&rp->wake);
-    pthread_mutex_unlock(&rp->lock);
-    pthread_join(rp->thread, NULL);
-    pthread_cond_destroy(&rp->wake);
-    pthread_mutex_destroy(&rp->lock);
-    free(rp);
-}
-
 /* The length of the multipart boundary in a Content-Type (quotes aside);
  * 0 when there is none. RFC 2046 allows 1 to 70 characters. */
 static size_t boundary_len(const char *type)
@@ -446,7 +317,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->body[r->len] = '\0';
         return MHD_YES;
     }
-    reaper_arm(srv->reaper, conn, 0.0); /* received: answering may take long (event streams) */
+    deadline_clear(srv->deadlines, conn); /* received: answering may take long (event streams) */
     if (r->too_large)
         return respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
                              "request body larger than the %ld-byte limit (--max-body)",
@@ -492,7 +363,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     Request *r = *req_cls;
     if (!r)
         return;
-    reaper_arm(r->srv->reaper, conn, now_seconds() + (double)r->srv->cfg.request_timeout);
+    deadline_restart(r->srv->deadlines, conn);
     double ms = (now_seconds() - r->started) * 1e3;
     server_metrics_request(r->srv->metrics, r->route ? r->route : "unmatched", r->status, ms / 1e3);
     time_t t = time(NULL);
@@ -566,7 +437,7 @@ int server_start(Server *srv, char *err, size_t err_len)
         server_stop(srv);
         return -1;
     }
-    if (!(srv->reaper = reaper_start(srv->cfg.request_timeout))) {
+    if (!(srv->deadlines = deadlines_start(srv->cfg.request_timeout))) {
         snprintf(err, err_len, "cannot start the request timeout thread");
         server_stop(srv);
         return -1;
@@ -580,7 +451,7 @@ int server_start(Server *srv, char *err, size_t err_len)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.connection_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv->reaper,
+        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, deadlines_on_connection, srv->deadlines,
         MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, err_len, "cannot listen on %s:%ld", srv->cfg.host, srv->cfg.port);
@@ -603,8 +474,8 @@ void server_stop(Server *srv)
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
-    reaper_stop(srv->reaper); /* after the daemon: no connection is left */
-    srv->reaper = NULL;
+    deadlines_stop(srv->deadlines); /* after the daemon: no connection is left */
+    srv->deadlines = NULL;
     jobs_close(srv->jobs); /* cancels running jobs: they end "cancelled", journalled */
     store_watch_stop(srv->watch);
     srv->watch = NULL;

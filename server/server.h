@@ -23,7 +23,7 @@ typedef struct {
     Jobs *jobs;
     ServerMetrics *metrics;
     struct MHD_Daemon *daemon;
-    struct Reaper *reaper;  /* cuts off requests over --request-timeout (http.c) */
+    struct Deadlines *deadlines; /* cuts off requests over --request-timeout */
 } Server;
 
 #define REQUEST_MAX_PARAMS 4
