@@ -6,7 +6,6 @@
  * once more with no data: route, or answer 413 (400 for multipart that
  * does not parse). A Content-Length over twice the limit is answered at (1),
  * without reading the body (MHD then closes the connection). */
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
