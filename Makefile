@@ -125,6 +125,40 @@ asan: data
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  MNISTD_QUICK=1 test-run
 
+# The HTTP tests under valgrind's memcheck, in a tree of their own built
+# without sanitizers (-O1 -g); CK_FORK=no keeps every test in one process, so
+# every leak is seen. Any error, any leak or any failed check fails it. No
+# suppressions are needed (OpenBLAS, libmicrohttpd and libpng run clean).
+# Training runs some 500 times slower under memcheck, so the Check cases
+# with training jobs (test_http's Jobs, test_hostile's Queue) are left out by
+# default: VALGRIND_RUNS="test_http test_hostile" runs all (about 25 minutes).
+VALGRIND_RUNS ?= test_http:Server test_hostile:Hostile
+.PHONY: valgrind
+valgrind: data
+	@scripts/deps.sh valgrind
+	@$(MAKE) --no-print-directory BUILD=build/valgrind OPT=-O1 SAN= build/valgrind/mnistd \
+	  $(foreach r,$(VALGRIND_RUNS),build/valgrind/tests/$(firstword $(subst :, ,$(r))))
+	@for run in $(VALGRIND_RUNS); do test=$${run%%:*}; case=; \
+	  [ "$$test" = "$$run" ] || case=$${run#*:}; start=$$(date +%s); \
+	  env CK_FORK=no MNISTD_QUICK=1 MNISTD_DATA=$(abspath $(DATA_DIR)) \
+	    MNISTD_BIN=$(abspath build/valgrind/mnistd) MNISTD_SRC=$(CURDIR) $${case:+CK_RUN_CASE=$$case} \
+	    valgrind -q --leak-check=full --error-exitcode=1 --num-callers=30 \
+	    build/valgrind/tests/$$test >build/valgrind/$$test.log 2>&1; rc=$$?; \
+	  grep -E "^[0-9]+%: Checks" build/valgrind/$$test.log; \
+	  grep -qE "Checks: [1-9]" build/valgrind/$$test.log || rc=1; \
+	  echo "valgrind: $$run exited $$rc after $$(( $$(date +%s) - start )) s"; \
+	  [ $$rc = 0 ] || { grep -E "^==[0-9]+==|Failure|Error" build/valgrind/$$test.log | head -40; exit 1; }; done
+
+# A bounded load test on loopback (scripts/soak.sh; SOAK_SECONDS=60): wrk at
+# 64 connections on POST /predict while jobs are trained and cancelled and
+# versions published and deleted; fails on any 5xx, socket error, unfinished
+# job, or VmRSS growth past its margin. Its own build tree.
+.PHONY: soak
+soak: data
+	@scripts/deps.sh wrk curl
+	@$(MAKE) --no-print-directory BUILD=build/soak build/soak/mnistd
+	scripts/soak.sh build/soak/mnistd $(DATA_DIR) $(MODELS_DIR)
+
 # Targets that start with `data` (and so with deps) build in a sub-make: the
 # pkg-config flags above are read again once the packages are installed.
 models: data
@@ -170,6 +204,33 @@ deploy-lint: $(BUILD)/mnistd
 	sed 's|/usr/bin/mnistd|$(abspath $(BUILD)/mnistd)|' deploy/mnistd.service >$(BUILD)/mnistd.service
 	@out=$$(systemd-analyze verify $(BUILD)/mnistd.service 2>&1); \
 	  [ -z "$$out" ] || { echo "$$out"; exit 1; }; echo "deploy/mnistd.service: verified"
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c) under ASan and UBSan, built in a
+# sub-make with clang in build/fuzz (core and server objects included), with
+# a libpng instrumented the same way, built once from Debian's source package
+# (scripts/fuzz.sh libpng). Each target runs FUZZ_SECONDS from
+# tests/fuzz/corpus/TARGET; new inputs go to build/fuzz/corpus/TARGET, and a
+# crash fails the make with its input in build/fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer -Ibuild/fuzz/libpng/src
+.PHONY: fuzz
+fuzz:
+	@scripts/deps.sh clang libclang-rt-14-dev dpkg-dev xz-utils
+	@scripts/fuzz.sh libpng build/fuzz/libpng
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" $(FUZZ_BIN)
+	@scripts/fuzz.sh run build/fuzz $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+$(BUILD)/fuzz-obj/%.o: tests/fuzz/%.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The instrumented libpng, never the system's.
+$(BUILD)/bin/fuzz_%: $(BUILD)/fuzz-obj/fuzz_%.o $(BUILD)/libmnistd-server.a $(BUILD)/libmnistd.a \
+		$(BUILD)/libpng/src/.libs/libpng16.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -fsanitize=fuzzer $(CFLAGS) -o $@ $^ $(filter-out -lpng16,$(LDLIBS))
 
 clean:
 	rm -rf build
