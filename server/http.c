@@ -12,12 +12,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "blas.h"
+#include "acceptor.h"
 #include "json.h"
 #include "request_deadline.h"
 #include "respond.h"
@@ -62,6 +61,15 @@ static const Route routes[] = {
     {"GET", "/static/*", h_static, false},
     {"GET", "/specs", h_specs, false},
 };
+
+/* libmicrohttpd's memory per connection: the request line and headers (so
+ * their limit; over it MHD answers 431), read buffers and the multipart
+ * parser's buffer. MHD clears all of it after every request, so its size is
+ * paid per request: 128 KiB cost 14% of the server's time under load. */
+#define CONNECTION_POOL_BYTES ((size_t)32 * 1024)
+/* The multipart parser's buffer for a part's headers and data: a file is
+ * handed over in pieces of at most this. */
+#define POST_BUFFER_BYTES (8 * 1024)
 
 static double now_seconds(void)
 {
@@ -283,7 +291,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         else if (strncasecmp(r->content_type, "multipart/form-data", 19) == 0) {
             size_t blen = boundary_len(ct);
             if (blen >= 1 && blen <= 70)
-                r->pp = MHD_create_post_processor(conn, 64 * 1024, request_on_part, r);
+                r->pp = MHD_create_post_processor(conn, POST_BUFFER_BYTES, request_on_part, r);
             r->malformed = !r->pp; /* drained below, answered at the end */
         }
         return MHD_YES;
@@ -388,6 +396,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 }
 
 /* The model store and dataset cache, then the daemon. */
+/* A connection starts or ends: its request deadline, and room for the acceptor. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    Server *srv = cls;
+    deadlines_on_connection(srv->deadlines, conn, socket_context, code);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        acceptor_connection_closed(srv->acceptor);
+}
+
 int server_start(Server *srv, char *err, size_t err_len)
 {
     /* The server's parallelism is its HTTP thread pool, not BLAS's. */
@@ -427,12 +445,7 @@ int server_start(Server *srv, char *err, size_t err_len)
         server_stop(srv);
         return -1;
     }
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)srv->cfg.port);
-    if (inet_pton(AF_INET, srv->cfg.host, &addr.sin_addr) != 1) {
-        snprintf(err, err_len, "--host \"%s\" is not an IPv4 address", srv->cfg.host);
+    if (!(srv->acceptor = acceptor_open(srv->cfg.host, srv->cfg.port, err, err_len))) {
         server_stop(srv);
         return -1;
     }
@@ -444,36 +457,36 @@ int server_start(Server *srv, char *err, size_t err_len)
     long threads = srv->cfg.threads ? srv->cfg.threads : sysconf(_SC_NPROCESSORS_ONLN);
     srv->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
-            MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+            MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 0 ? threads : 1),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.connection_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, deadlines_on_connection, srv->deadlines,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_END);
-    if (!srv->daemon) {
-        snprintf(err, err_len, "cannot listen on %s:%ld", srv->cfg.host, srv->cfg.port);
+    if (!srv->daemon || acceptor_run(srv->acceptor, srv->daemon, srv->cfg.max_connections)) {
+        snprintf(err, err_len, "cannot start the HTTP threads on %s:%ld", srv->cfg.host,
+                 srv->cfg.port);
         server_stop(srv);
         return -1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    if (info)
-        srv->cfg.port = info->port;
+    srv->cfg.port = acceptor_port(srv->acceptor);
     return 0;
 }
 
 void server_stop(Server *srv)
 {
+    acceptor_stop(srv->acceptor);
     if (srv->daemon) {
-        /* Stop accepting, end the event streams (MHD cannot stop with
-         * connections suspended), then let requests in flight finish. */
-        MHD_quiesce_daemon(srv->daemon);
+        /* End the event streams (MHD cannot stop with connections
+         * suspended), then let requests in flight finish. */
         jobs_streams_end(srv->jobs);
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
-    deadlines_stop(srv->deadlines); /* after the daemon: no connection is left */
+    acceptor_free(srv->acceptor); /* after the daemon: no connection is left */
+    srv->acceptor = NULL;
+    deadlines_stop(srv->deadlines);
     srv->deadlines = NULL;
     jobs_close(srv->jobs); /* cancels running jobs: they end "cancelled", journalled */
     store_watch_stop(srv->watch);

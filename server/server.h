@@ -23,6 +23,7 @@ typedef struct {
     Jobs *jobs;
     ServerMetrics *metrics;
     struct MHD_Daemon *daemon;
+    struct Acceptor *acceptor;   /* the listening socket (acceptor.h says why) */
     struct Deadlines *deadlines; /* cuts off requests over --request-timeout */
 } Server;
 
