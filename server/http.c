@@ -395,7 +395,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
 }
 
-/* The model store and dataset cache, then the daemon. */
 /* A connection starts or ends: its request deadline, and room for the acceptor. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
@@ -406,6 +405,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         acceptor_connection_closed(srv->acceptor);
 }
 
+/* The model store and dataset cache, then the daemon. */
 int server_start(Server *srv, char *err, size_t err_len)
 {
     /* The server's parallelism is its HTTP thread pool, not BLAS's. */

@@ -23,6 +23,7 @@ typedef struct {
 
 static const GradCase cases[] = {
     {"dense 6->4", LAYER_DENSE, {1, 1, 6}, 3, 4, 0, 0, 0, 0, false},
+    {"dense 6->4, one sample (matrix-vector path)", LAYER_DENSE, {1, 1, 6}, 1, 4, 0, 0, 0, 0, false},
     {"conv 3x3 valid", LAYER_CONV2D, {5, 5, 2}, 2, 3, 3, 3, 1, 1, false},
     {"conv 3x3 same", LAYER_CONV2D, {5, 5, 2}, 2, 3, 3, 3, 1, 1, true},
     {"conv 3x3 stride 2 same, odd input", LAYER_CONV2D, {7, 5, 3}, 2, 4, 3, 3, 2, 2, true},
