@@ -99,6 +99,9 @@ static void remember_refused(Store *s, const char *path, const struct stat *st)
 }
 
 /* Loads the versions of name that are not loaded yet; the count added. */
+static int add_slot(Store *s, const char *name, int version, Model *m, const char *path,
+                    MnError *err);
+
 static int load_name(Store *s, const char *name)
 {
     char dir[2048];
@@ -127,7 +130,7 @@ static int load_name(Store *s, const char *name)
             remember_refused(s, path, &st);
             continue;
         }
-        if (store_add(s, name, v, m, &err) == 0)
+        if (add_slot(s, name, v, m, path, &err) == 0)
             added++;
     }
     closedir(d);
@@ -285,7 +288,11 @@ void store_release(Store *s, const StoreEntry *e)
     pthread_mutex_unlock(&s->lock);
 }
 
-int store_add(Store *s, const char *name, int version, Model *m, MnError *err)
+/* Adds the model unless that version is there already; with a path, also
+ * unless its file is gone: a rescan that loaded a file a DELETE then
+ * removed (the DELETE unlinks under the same lock) must not serve it. */
+static int add_slot(Store *s, const char *name, int version, Model *m, const char *path,
+                    MnError *err)
 {
     Slot *slot = calloc(1, sizeof *slot);
     RunPool *runs = run_pool_new(m);
@@ -301,14 +308,20 @@ int store_add(Store *s, const char *name, int version, Model *m, MnError *err)
     slot->refs = 1;
     pthread_mutex_lock(&s->lock);
     bool there = find_slot(s, name, version) != NULL;
-    if (!there) {
+    bool gone = path && access(path, F_OK) != 0;
+    if (!there && !gone) {
         slot->next = s->slots;
         s->slots = slot;
     }
     pthread_mutex_unlock(&s->lock);
-    if (there)
-        slot_unref(slot); /* a rescan found the file first: the one there stays */
+    if (there || gone)
+        slot_unref(slot); /* the one there stays; a deleted file is not served */
     return 0;
+}
+
+int store_add(Store *s, const char *name, int version, Model *m, MnError *err)
+{
+    return add_slot(s, name, version, m, NULL, err);
 }
 
 const char *store_dir(const Store *s) { return s->dir; }
