@@ -4,6 +4,7 @@
  * wakes the wait, which also looks again every 20 ms, as MHD counts a
  * connection gone a moment after it says so. */
 #include "acceptor.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -77,12 +78,7 @@ static void wait_for_room(Acceptor *a)
 {
     pthread_mutex_lock(&a->lock);
     while (!a->stopping && full(a)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000 * 1000;
-        ts.tv_sec += ts.tv_nsec / 1000000000;
-        ts.tv_nsec %= 1000000000;
-        pthread_cond_timedwait(&a->room, &a->lock, &ts);
+        cond_wait_ms(&a->room, &a->lock, 20);
     }
     pthread_mutex_unlock(&a->lock);
 }

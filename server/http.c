@@ -17,6 +17,7 @@
 
 #include "blas.h"
 #include "acceptor.h"
+#include "clock.h"
 #include "json.h"
 #include "request_deadline.h"
 #include "respond.h"
@@ -70,13 +71,6 @@ static const Route routes[] = {
 /* The multipart parser's buffer for a part's headers and data: a file is
  * handed over in pieces of at most this. */
 #define POST_BUFFER_BYTES (8 * 1024)
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Matches path against pattern segment by segment, capturing "*" segments
  * into r->params (only when the whole path matches). */
@@ -265,7 +259,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->srv = srv;
         r->conn = conn;
         r->method = method;
-        r->started = now_seconds();
+        r->started = clock_seconds();
         snprintf(r->path, sizeof r->path, "%s", url);
         *req_cls = r;
         /* No route is this long; cut short, the path could match another. */
@@ -371,7 +365,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!r)
         return;
     deadline_restart(r->srv->deadlines, conn);
-    double ms = (now_seconds() - r->started) * 1e3;
+    double ms = (clock_seconds() - r->started) * 1e3;
     server_metrics_request(r->srv->metrics, r->route ? r->route : "unmatched", r->status, ms / 1e3);
     time_t t = time(NULL);
     struct tm tm;

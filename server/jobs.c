@@ -15,6 +15,7 @@
 
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "journal.h"
 #include "model_dir.h"
 #include "model_file.h"
@@ -144,13 +145,6 @@ static int journal_write(Jobs *j, cJSON *rec)
     return rc;
 }
 
-static double now_monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Resumes the streams parked on this job (lock held). */
 static void wake_streams(Jobs *j, int id)
 {
@@ -251,7 +245,7 @@ static void on_batch(const TrainProgress *p, void *ctx)
     pr->job->epoch = p->epoch;
     pr->job->batch = p->batch;
     pr->job->batches = p->batches;
-    double now = now_monotonic();
+    double now = clock_seconds();
     if (now - pr->jobs->last_wake >= PROGRESS_EVERY) {
         pr->jobs->last_wake = now;
         wake_streams(pr->jobs, pr->job->id);
@@ -692,7 +686,7 @@ static bool next_event(JobStream *s, Job *job)
         set_event(s, "done", job_json(job));
         return true;
     }
-    double now = now_monotonic();
+    double now = clock_seconds();
     if (job->state == JOB_RUNNING && (job->epoch != s->last_epoch || job->batch != s->last_batch) &&
         now - s->last_progress >= PROGRESS_EVERY) {
         s->last_epoch = job->epoch;

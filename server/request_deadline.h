@@ -21,8 +21,7 @@ void deadlines_stop(Deadlines *d);
 
 /* MHD_OPTION_NOTIFY_CONNECTION's callback, with the Deadlines as cls:
  * tracks each connection from its start, with a deadline, to its close. */
-void deadlines_on_connection(void *cls, struct MHD_Connection *conn,
-                             void **socket_context,
+void deadlines_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                              enum MHD_ConnectionNotificationCode code);
 /* The request has arrived whole: no deadline while it is answered (an
  * event stream may last hours). */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "infer.h"
+#include "fuzz_server.h"
 
 static Server srv;
 static Model *model;
@@ -18,18 +18,7 @@ static Model *model;
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    static const char spec[] =
-        "{\"name\": \"fuzz\", \"layers\": [{\"type\": \"flatten\"},"
-        " {\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}]}";
-    SpecLimits lim;
-    spec_limits_default(&lim);
-    ModelSpec s;
-    MnError err = {0};
-    if (config_load(&srv.cfg, 0, NULL) || spec_parse(spec, strlen(spec), &lim, &s, &err) ||
-        model_build(&s, &lim, &model, &err)) {
-        fprintf(stderr, "fuzz_v2: setup failed: %s\n", err.msg);
-        abort();
-    }
+    fuzz_server_setup(&srv, &model, "fuzz_v2");
     return 0;
 }
 
