@@ -34,6 +34,13 @@ char *check_util_tmpdir(void)
     return d ? strdup(d) : NULL;
 }
 
+int check_util_copy_models(const char *dir)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cp -R '%s/models/.' '%s/'", check_util_src_dir(), dir);
+    return system(cmd);
+}
+
 void check_util_rmtree(const char *path)
 {
     char cmd[4096];

@@ -22,6 +22,8 @@ bool check_util_quick(void);
 /* A fresh temporary directory (malloc'd path); removed by the caller. */
 char *check_util_tmpdir(void);
 void check_util_rmtree(const char *path);
+/* Copies the shipped models (the source tree's models/) into dir: 0 on success. */
+int check_util_copy_models(const char *dir);
 /* Reads a whole file (malloc'd, NUL-terminated); NULL on failure. */
 char *check_util_read_file(const char *path, size_t *len);
 /* Runs a shell command, captures stdout (malloc'd) and the exit status. */

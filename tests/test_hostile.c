@@ -65,9 +65,7 @@ static void start_server(const char *token, long max_jobs, long conn_timeout)
 static void setup(void)
 {
     store = check_util_tmpdir();
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cp -R %s/models/. %s/", check_util_src_dir(), store);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(check_util_copy_models(store), 0);
     start_server("tok", 16, 0);
 }
 

@@ -45,9 +45,7 @@ static void start_server(const char *token, long max_jobs)
 static void make_store(void)
 {
     store = check_util_tmpdir();
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cp -R %s/models/. %s/", check_util_src_dir(), store);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(check_util_copy_models(store), 0);
 }
 
 static void setup(void)

@@ -65,9 +65,7 @@ static void teardown(void)
 
 static void copy_shipped_models(void)
 {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cp -R %s/models/. %s/", check_util_src_dir(), store);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(check_util_copy_models(store), 0);
 }
 
 typedef struct {
