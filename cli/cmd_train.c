@@ -30,6 +30,7 @@ int cmd_train(int argc, char **argv)
     cli_env_init(&env);
     const char *spec_path = NULL, *v;
     int epochs_override = 0, threads = train_threads_default();
+    long long seed_override = -1;
     for (int i = 0; i < argc; i++) {
         int taken = cli_env_option(&env, argc, argv, &i, "train");
         if (taken < 0)
@@ -40,6 +41,13 @@ int cmd_train(int argc, char **argv)
             epochs_override = atoi(v);
             if (epochs_override < 1) {
                 fprintf(stderr, "mnistd train: --epochs must be a positive integer\n");
+                return 2;
+            }
+        } else if ((v = cli_option_value("--seed", argc, argv, &i))) {
+            char *end;
+            seed_override = strtoll(v, &end, 10);
+            if (*v < '0' || *v > '9' || *end || seed_override > SPEC_MAX_SEED) {
+                fprintf(stderr, "mnistd train: --seed must be an integer 0..%lld\n", SPEC_MAX_SEED);
                 return 2;
             }
         } else if ((v = cli_option_value("--threads", argc, argv, &i))) {
@@ -57,7 +65,7 @@ int cmd_train(int argc, char **argv)
     }
     if (!spec_path) {
         fprintf(stderr, "usage: mnistd train SPEC.json [--models DIR] [--data DIR] [--epochs N] "
-                        "[--threads N]\n");
+                        "[--seed N] [--threads N]\n");
         return 2;
     }
 
@@ -73,6 +81,8 @@ int cmd_train(int argc, char **argv)
         goto fail;
     if (epochs_override)
         spec.epochs = epochs_override;
+    if (seed_override >= 0)
+        spec.seed = (uint64_t)seed_override;
     if (dataset_load(env.data_dir, spec.dataset, SPLIT_TRAIN, &train, &err) ||
         dataset_load(env.data_dir, spec.dataset, SPLIT_TEST, &test, &err))
         goto fail;
@@ -104,10 +114,11 @@ int cmd_train(int argc, char **argv)
         goto fail;
     fprintf(stderr, "test_loss: %.4f - test_accuracy: %.4f - saved %s\n", ev.loss, ev.accuracy,
             path);
-    printf("{\"model\":\"%s\",\"version\":%d,\"params\":%zu,\"epochs\":%d,\"seconds\":%.2f,"
-           "\"best_train_accuracy\":%.4f,\"test_loss\":%.4f,\"test_accuracy\":%.4f}\n",
-           spec.name, version, m->n_params, tr.epochs_run, tr.seconds, train_report_best_accuracy(&tr),
-           ev.loss, ev.accuracy);
+    printf("{\"model\":\"%s\",\"version\":%d,\"params\":%zu,\"seed\":%llu,\"epochs\":%d,"
+           "\"seconds\":%.2f,\"best_train_accuracy\":%.4f,\"test_loss\":%.4f,"
+           "\"test_accuracy\":%.4f}\n",
+           spec.name, version, m->n_params, (unsigned long long)spec.seed, tr.epochs_run,
+           tr.seconds, train_report_best_accuracy(&tr), ev.loss, ev.accuracy);
     status = 0;
     goto done;
 fail:

@@ -10,7 +10,7 @@ static const struct {
     const char *usage;
 } commands[] = {
     {"serve", cmd_serve, "serve [--host H] [--port P] [--models DIR] ... (serve --help)"},
-    {"train", cmd_train, "train SPEC.json [--models DIR] [--data DIR] [--epochs N] [--threads N]"},
+    {"train", cmd_train, "train SPEC.json [--models DIR] [--data DIR] [--epochs N] [--seed N] [--threads N]"},
     {"predict", cmd_predict, "predict [--model NAME[:VERSION]] [--preprocess digit|frame|none] FILE.png..."},
     {"evaluate", cmd_evaluate, "evaluate --model NAME[:VERSION] [--dataset D] [--limit N]"},
     {"summary", cmd_summary, "summary (--model NAME[:VERSION] | SPEC.json)"},

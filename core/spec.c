@@ -525,7 +525,7 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
         (rc = opt_bool(root, "shuffle", "", &s->shuffle, err)))
         return rc;
     if (field(root, "seed")) {
-        if ((rc = int_value(field(root, "seed"), "seed", 0, 9007199254740992LL, &seed, err)))
+        if ((rc = int_value(field(root, "seed"), "seed", 0, SPEC_MAX_SEED, &seed, err)))
             return rc;
         s->seed = (uint64_t)seed;
     }

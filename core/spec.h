@@ -17,6 +17,7 @@ struct cJSON;
 #define SPEC_MAX_LAYERS 64
 #define SPEC_GRID_MAX 16
 #define SPEC_NAME_MAX 64
+#define SPEC_MAX_SEED 9007199254740992LL /* 2^53: a JSON number holds it exactly */
 
 typedef enum { LOSS_CROSSENTROPY, LOSS_MSE } LossType;
 typedef enum { OPT_SGD, OPT_ADAM } OptimType;

@@ -11,6 +11,7 @@
 #include "dataset.h"
 #include "image.h"
 #include "model.h"
+#include "model_file.h"
 #include "train.h"
 
 static const char *const MLP_SPEC =
@@ -247,6 +248,65 @@ START_TEST(test_cli_errors)
 }
 END_TEST
 
+/* The JSON line of `train` with extra arguments; asserts success. */
+static cJSON *train_line(const char *extra)
+{
+    char args[4200];
+    snprintf(args, sizeof args, "train %s/seed.json --epochs 1 %s", tmpdir, extra);
+    int status;
+    char *out = run(args, &status);
+    ck_assert_msg(status == 0, "train %s failed", extra);
+    cJSON *j = last_json_line(out);
+    free(out);
+    return j;
+}
+
+/* --seed replaces the spec's seed: the run is the one that seed gives, the
+ * JSON line and the saved model record it, and a bad value saves nothing. */
+START_TEST(test_cli_seed_override)
+{
+    write_spec("seed.json",
+               "{\"name\":\"seeded\",\"dataset\":\"mnist\",\"layers\":[{\"type\":\"flatten\"},"
+               "{\"type\":\"dense\",\"units\":8,\"activation\":\"relu\"},"
+               "{\"type\":\"dense\",\"units\":10,\"activation\":\"softmax\"}],"
+               "\"batch_size\":256,\"seed\":1}");
+    cJSON *own = train_line(""), *same = train_line("--seed 1"), *other = train_line("--seed=2");
+    ck_assert_int_eq(cJSON_GetObjectItem(own, "seed")->valueint, 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(other, "seed")->valueint, 2);
+    double loss_own = cJSON_GetObjectItem(own, "test_loss")->valuedouble;
+    ck_assert(loss_own == cJSON_GetObjectItem(same, "test_loss")->valuedouble);
+    ck_assert(loss_own != cJSON_GetObjectItem(other, "test_loss")->valuedouble);
+    cJSON_Delete(own);
+    cJSON_Delete(same);
+    cJSON_Delete(other);
+
+    char path[4200];
+    snprintf(path, sizeof path, "%s/models/seeded/v3.mnm", tmpdir);
+    SpecLimits limits;
+    spec_limits_default(&limits);
+    Model *m = NULL;
+    MnError err = {0};
+    ck_assert_msg(model_load(path, &limits, &m, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(m->spec.seed, 2);
+    model_free(m);
+
+    static const char *const bad[] = {"--seed 1.5", "--seed -1", "--seed x", "--seed ''",
+                                      "--seed 9007199254740993"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char args[4200];
+        snprintf(args, sizeof args, "train %s/seed.json %s", tmpdir, bad[i]);
+        int status;
+        free(run(args, &status));
+        char *text = stderr_text();
+        ck_assert_int_eq(status, 2);
+        ck_assert_msg(strstr(text, "--seed must be an integer"), "%s: %s", bad[i], text);
+        free(text);
+    }
+    snprintf(path, sizeof path, "%s/models/seeded/v4.mnm", tmpdir);
+    ck_assert_int_ne(access(path, F_OK), 0);
+}
+END_TEST
+
 START_TEST(test_cli_summary_of_spec)
 {
     char args[4200];
@@ -272,6 +332,7 @@ static Suite *train_suite(void)
     tcase_set_timeout(cli, 600);
     tcase_add_test(cli, test_cli_train_saves_versions);
     tcase_add_test(cli, test_cli_errors);
+    tcase_add_test(cli, test_cli_seed_override);
     tcase_add_test(cli, test_cli_summary_of_spec);
     suite_add_tcase(s, cli);
     return s;
