@@ -35,7 +35,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o
+TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o $(BUILD)/tests/util/check_http.o
 
 .PHONY: all test test-run contract browser asan deps data models run install clean bench \
 	container container-test deploy-lint
@@ -50,7 +50,8 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/util/check_util.o: tests/check_util.c $(FLAGS_STAMP)
+# The shared test helpers (tests/check_*.c), linked into every test binary.
+$(TEST_UTIL_OBJ): $(BUILD)/tests/util/%.o: tests/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

@@ -5,22 +5,20 @@
  * tokens and a full queue. Each gets its documented status and JSON error,
  * the server answers a normal /predict right after, and repeating every
  * case many times grows neither the heap nor the resident set. */
-#include <arpa/inet.h>
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
-#include <netinet/in.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "check_http.h"
 #include "check_util.h"
 #include "dataset.h"
 #include "image.h"
@@ -78,81 +76,13 @@ static void teardown(void)
 
 /* ---- requests ---- */
 
-typedef struct {
-    int status;
-    char *raw; /* headers and body, NUL-terminated */
-    char *body;
-    size_t body_len;
-} Reply;
-
-static int connect_server(void)
+/* One request over a fresh connection (check_http.h); extra is more header
+ * lines, each ending in \r\n. */
+static HttpReply http(const char *method, const char *path, const char *type, const char *extra,
+                      const void *body, size_t len)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)srv.cfg.port);
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    /* a server that hangs fails the test instead of stalling it */
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
+    return check_http_request(srv.cfg.port, method, path, type, extra, body, len);
 }
-
-/* Reads to EOF (or the receive timeout). */
-static Reply read_reply(int fd)
-{
-    size_t cap = 1 << 14, got = 0;
-    char *buf = malloc(cap);
-    ssize_t r;
-    while ((r = read(fd, buf + got, cap - got - 1)) > 0) {
-        got += (size_t)r;
-        if (got + 1 == cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[got] = '\0';
-    Reply rep = {0};
-    rep.raw = buf;
-    sscanf(buf, "HTTP/1.%*d %d", &rep.status);
-    char *sep = strstr(buf, "\r\n\r\n");
-    rep.body = sep ? sep + 4 : buf + got;
-    rep.body_len = (size_t)(buf + got - rep.body);
-    return rep;
-}
-
-/* Sends head, then body (stopping if the server stops reading), reads the answer. */
-static Reply send_raw(const char *head, const void *body, size_t len)
-{
-    int fd = connect_server();
-    ck_assert_int_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
-    for (size_t off = 0; off < len;) {
-        ssize_t w = send(fd, (const char *)body + off, len - off, MSG_NOSIGNAL);
-        if (w <= 0)
-            break; /* answered and closed before reading it all */
-        off += (size_t)w;
-    }
-    Reply rep = read_reply(fd);
-    close(fd);
-    return rep;
-}
-
-/* One request; extra is more header lines, each ending in \r\n. */
-static Reply http(const char *method, const char *path, const char *type, const char *extra,
-                  const void *body, size_t len)
-{
-    size_t hlen = strlen(path) + 512 + (type ? strlen(type) : 0) + (extra ? strlen(extra) : 0);
-    char *head = malloc(hlen);
-    snprintf(head, hlen,
-             "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s%s%s%s"
-             "Content-Length: %zu\r\n\r\n",
-             method, path, type ? "Content-Type: " : "", type ? type : "", type ? "\r\n" : "",
-             extra ? extra : "", len);
-    Reply r = send_raw(head, body, len);
-    free(head);
-    return r;
-}
-
-static void reply_free(Reply *r) { free(r->raw); }
 
 /* Strict UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
 static bool utf8_valid(const unsigned char *s, size_t n)
@@ -178,7 +108,8 @@ static bool utf8_valid(const unsigned char *s, size_t n)
 
 /* The documented error: status, {"error": {"code", "message"}} with the
  * message naming what went wrong, and the whole body valid UTF-8 JSON. */
-static void check_error(const char *what, Reply *r, int status, const char *code, const char *says)
+static void check_error(const char *what, HttpReply *r, int status, const char *code,
+                        const char *says)
 {
     ck_assert_msg(r->status == status, "%s: status %d, want %d: %.300s", what, r->status, status,
                   r->raw);
@@ -400,13 +331,13 @@ static void predict_still_works(const char *after)
     int label;
     unsigned char *png = plain_png(3, &len, &label);
     char *body = multipart_of(png, len, &blen);
-    Reply r = http("POST", "/predict", MULTIPART, NULL, body, blen);
+    HttpReply r = http("POST", "/predict", MULTIPART, NULL, body, blen);
     ck_assert_msg(r.status == 200, "after %s: /predict answered %d: %.300s", after, r.status, r.raw);
     cJSON *j = cJSON_Parse(r.body);
     ck_assert_ptr_nonnull(j);
     ck_assert_int_eq(cJSON_GetObjectItem(j, "prediction")->valueint, label);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     free(body);
     free(png);
 }
@@ -423,9 +354,9 @@ typedef struct {
 
 static void run_case(const Case *c)
 {
-    Reply r = http(c->method, c->path, c->type, c->extra, c->body, c->len);
+    HttpReply r = http(c->method, c->path, c->type, c->extra, c->body, c->len);
     check_error(c->what, &r, c->status, c->code, c->says);
-    reply_free(&r);
+    check_http_free(&r);
 }
 
 /* Resident pages of this process (the server runs in it). */
@@ -535,12 +466,12 @@ START_TEST(test_png_hostile_and_unusual)
         int label;
         size_t plen;
         unsigned char *png = digit_png_as(k, 10 + k, &plen, &label);
-        Reply r = http("POST", "/predict", "image/png", NULL, png, plen);
+        HttpReply r = http("POST", "/predict", "image/png", NULL, png, plen);
         ck_assert_msg(r.status == 200, "%s: %d %s", kinds[k], r.status, r.body);
         cJSON *j = cJSON_Parse(r.body);
         ck_assert_int_eq(cJSON_GetObjectItem(j, "prediction")->valueint, label);
         cJSON_Delete(j);
-        reply_free(&r);
+        check_http_free(&r);
         free(png);
     }
     free(good), free(bad_crc), free(bad_ihdr_crc), free(huge), free(bomb);
@@ -551,15 +482,15 @@ END_TEST
  * body is sent; and bodies over it, raw or JSON, are 413 too. */
 START_TEST(test_body_limits)
 {
-    int fd = connect_server();
+    int fd = check_http_connect(srv.cfg.port);
     const char *head = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                        "Content-Length: 1000000000\r\n\r\n";
     ck_assert_int_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
-    Reply r = read_reply(fd); /* no body sent: the answer must come anyway */
+    HttpReply r = check_http_read(fd); /* no body sent: the answer must come anyway */
     close(fd);
     check_error("Content-Length: 1000000000", &r, 413, "payload_too_large",
                 "4194304-byte limit (--max-body)");
-    reply_free(&r);
+    check_http_free(&r);
     predict_still_works("a 1 GB Content-Length");
 
     size_t big = MAX_BODY + 1;
@@ -584,7 +515,7 @@ START_TEST(test_body_limits)
         strcpy(line + n + (size_t)kb * 1000, "\r\n");
         r = http("GET", "/v2/health/live", NULL, line, NULL, 0);
         ck_assert_msg(r.status == (kb == 20 ? 200 : 431), "%d KB of headers: %d", kb, r.status);
-        reply_free(&r);
+        check_http_free(&r);
         free(line);
     }
     predict_still_works("40 KB of headers");
@@ -605,7 +536,7 @@ START_TEST(test_slowloris)
     const char *req = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                       "Content-Length: 100\r\n\r\n";
     for (int s = 0; s < 2; s++)
-        slow[s] = connect_server();
+        slow[s] = check_http_connect(srv.cfg.port);
     /* one trickles its headers, the other its body, a byte per 200 ms */
     ck_assert_int_eq(write(slow[1], req, strlen(req)), (ssize_t)strlen(req));
     struct timespec t0, t1;
@@ -630,9 +561,9 @@ START_TEST(test_slowloris)
                 cut[s] = true;
         }
         if (tick % 3 == 0) { /* others are served meanwhile */
-            Reply r = http("GET", "/v2/health/live", NULL, NULL, NULL, 0);
+            HttpReply r = http("GET", "/v2/health/live", NULL, NULL, NULL, 0);
             ck_assert_int_eq(r.status, 200);
-            reply_free(&r);
+            check_http_free(&r);
         }
         usleep(200 * 1000);
     }
@@ -719,18 +650,18 @@ START_TEST(test_json_and_utf8)
     run_cases(cases, sizeof cases / sizeof *cases, 150);
 
     /* the v2 routes answer in their own shape, and as UTF-8 too */
-    Reply r = http("POST", "/v2/models/mnist-cnn/infer", "application/json", NULL, v2_bad,
+    HttpReply r = http("POST", "/v2/models/mnist-cnn/infer", "application/json", NULL, v2_bad,
                    sizeof v2_bad - 1);
     ck_assert_int_eq(r.status, 400);
     ck_assert(utf8_valid((unsigned char *)r.body, r.body_len));
     cJSON *j = cJSON_Parse(r.body);
     ck_assert_msg(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(j, "error")), "UTF-8"), "%s", r.body);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     r = http("GET", "/v2/models/%FF", NULL, NULL, NULL, 0);
     ck_assert_int_eq(r.status, 404);
     ck_assert_msg(utf8_valid((unsigned char *)r.body, r.body_len), "%s", r.body);
-    reply_free(&r);
+    check_http_free(&r);
 
     /* the log line of a path with a quote, a newline and a bad byte stays
      * one JSON object: nothing forged, nothing broken */
@@ -743,7 +674,7 @@ START_TEST(test_json_and_utf8)
     close(fd);
     r = http("GET", "/x%22%0A%7B%22forged%22:1%7D%FF", NULL, NULL, NULL, 0);
     ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    check_http_free(&r);
     char *text = NULL;
     for (int i = 0; i < 100 && !(text && strstr(text, "forged")); i++) { /* logged on completion */
         free(text);
@@ -771,11 +702,11 @@ END_TEST
 
 static int jobs_count_now(void)
 {
-    Reply r = http("GET", "/jobs", NULL, NULL, NULL, 0);
+    HttpReply r = http("GET", "/jobs", NULL, NULL, NULL, 0);
     cJSON *j = cJSON_Parse(r.body);
     int n = cJSON_GetArraySize(cJSON_GetObjectItem(j, "jobs"));
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     return n;
 }
 
@@ -859,9 +790,9 @@ START_TEST(test_specs_names_and_tokens)
     snprintf(path, sizeof path, "%s/mnist-cnn/v1.mnm", store);
     ck_assert_int_eq(access(path, F_OK), 0); /* nor deleted */
     /* the scheme is case-insensitive (RFC 9110) */
-    Reply r = http("DELETE", "/jobs/77", NULL, "Authorization: bearer tok\r\n", NULL, 0);
+    HttpReply r = http("DELETE", "/jobs/77", NULL, "Authorization: bearer tok\r\n", NULL, 0);
     check_error("bearer in lower case", &r, 404, "not_found", "job 77");
-    reply_free(&r);
+    check_http_free(&r);
 }
 END_TEST
 
@@ -878,15 +809,15 @@ START_TEST(test_queue_full)
     start_server("tok", 1, 0);
     const char *tok = "Authorization: Bearer tok\r\n";
     for (int i = 0; i < 2; i++) { /* one runs, one waits: the queue of one is full */
-        Reply r = http("POST", "/train", "application/json", tok, LONG_SPEC, strlen(LONG_SPEC));
+        HttpReply r = http("POST", "/train", "application/json", tok, LONG_SPEC, strlen(LONG_SPEC));
         ck_assert_msg(r.status == 202, "%d %s", r.status, r.body);
-        reply_free(&r);
+        check_http_free(&r);
         /* the first leaves the queue, and its datasets are loaded by its
          * first batch: the heap is steady from then on */
         for (int t = 0; i == 0 && t < 200; t++) {
             r = http("GET", "/jobs/1", NULL, NULL, NULL, 0);
             cJSON *j = cJSON_Parse(r.body);
-            reply_free(&r);
+            check_http_free(&r);
             bool training = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "batch")) >= 1;
             cJSON_Delete(j);
             if (training)
@@ -899,16 +830,16 @@ START_TEST(test_queue_full)
          (unsigned char *)LONG_SPEC, strlen(LONG_SPEC), 503, "queue_full", "queue"},
     };
     run_cases(cases, 1, 200);
-    Reply r = http("POST", "/train", "application/json", tok, LONG_SPEC, strlen(LONG_SPEC));
+    HttpReply r = http("POST", "/train", "application/json", tok, LONG_SPEC, strlen(LONG_SPEC));
     ck_assert_ptr_nonnull(strstr(r.raw, "Retry-After: "));
-    reply_free(&r);
+    check_http_free(&r);
     ck_assert_int_eq(jobs_count_now(), 2);
     for (int id = 1; id <= 2; id++) { /* cancel both, so the teardown is quick */
         char path[32];
         snprintf(path, sizeof path, "/jobs/%d", id);
         r = http("DELETE", path, NULL, tok, NULL, 0);
         ck_assert_int_eq(r.status, 200);
-        reply_free(&r);
+        check_http_free(&r);
     }
 }
 END_TEST

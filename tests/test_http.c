@@ -2,20 +2,19 @@
  * exercised by real requests over a socket: predictions in every input
  * form (and equal to `mnistd predict`), the KServe v2 routes in every
  * accepted datatype, the aliases, and each error status with its message. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <sys/time.h>
 #include <cJSON.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "check_http.h"
 #include "check_util.h"
 #include "dataset.h"
 #include "image.h"
@@ -61,63 +60,16 @@ static void teardown(void)
     free(store);
 }
 
-typedef struct {
-    int status;
-    char *headers;
-    char *body;
-    size_t body_len;
-} Reply;
-
-static void reply_free(Reply *r)
+/* One request over a fresh connection (check_http.h), no extra headers. */
+static HttpReply http(const char *method, const char *path, const char *type, const void *body,
+                      size_t len)
 {
-    free(r->headers);
+    return check_http_request(srv.cfg.port, method, path, type, NULL, body, len);
 }
 
-/* One request over a fresh connection (Connection: close); reads to EOF. */
-static Reply http(const char *method, const char *path, const char *type, const void *body,
-                  size_t len)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)srv.cfg.port);
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    char head[1024];
-    int n = snprintf(head, sizeof head,
-                     "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                     "%s%s%sContent-Length: %zu\r\n\r\n",
-                     method, path, type ? "Content-Type: " : "", type ? type : "",
-                     type ? "\r\n" : "", len);
-    ck_assert_int_eq(write(fd, head, (size_t)n), n);
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, (const char *)body + off, len - off);
-        if (w <= 0)
-            break; /* the server may answer 413 and close before reading it all */
-        off += (size_t)w;
-    }
-    size_t cap = 1 << 16, got = 0;
-    char *buf = malloc(cap);
-    ssize_t r;
-    while ((r = read(fd, buf + got, cap - got - 1)) > 0) {
-        got += (size_t)r;
-        if (got + 1 == cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    close(fd);
-    buf[got] = '\0';
-    Reply rep = {0};
-    rep.headers = buf;
-    sscanf(buf, "HTTP/1.%*d %d", &rep.status);
-    char *sep = strstr(buf, "\r\n\r\n");
-    rep.body = sep ? sep + 4 : buf + got;
-    rep.body_len = (size_t)(buf + got - rep.body);
-    return rep;
-}
+static HttpReply get(const char *path) { return http("GET", path, NULL, NULL, 0); }
 
-static Reply get(const char *path) { return http("GET", path, NULL, NULL, 0); }
-
-static cJSON *json_of(const Reply *r)
+static cJSON *json_of(const HttpReply *r)
 {
     cJSON *j = cJSON_Parse(r->body);
     ck_assert_msg(j != NULL, "not JSON (status %d): %s", r->status, r->body);
@@ -170,7 +122,7 @@ START_TEST(test_predict_multipart_equals_cli)
     uint8_t *png = digit_png(0, &len, &label);
     size_t body_len;
     char *body = multipart("image", &png, &len, 1, &body_len);
-    Reply r = http("POST", "/predict", MULTIPART, body, body_len);
+    HttpReply r = http("POST", "/predict", MULTIPART, body, body_len);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     cJSON *j = json_of(&r);
     ck_assert_int_eq(cJSON_GetObjectItem(j, "prediction")->valueint, label);
@@ -202,7 +154,7 @@ START_TEST(test_predict_multipart_equals_cli)
     check_util_rmtree(dir);
     free(dir);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     free(body);
     free(png);
 }
@@ -217,7 +169,7 @@ START_TEST(test_predict_batch_raw_and_pixels)
         pngs[i] = digit_png(i + 1, &lens[i], &labels[i]);
     size_t body_len;
     char *body = multipart("image", pngs, lens, 3, &body_len);
-    Reply r = http("POST", "/predict", MULTIPART, body, body_len);
+    HttpReply r = http("POST", "/predict", MULTIPART, body, body_len);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     cJSON *j = json_of(&r);
     ck_assert(cJSON_IsArray(j));
@@ -226,7 +178,7 @@ START_TEST(test_predict_batch_raw_and_pixels)
         ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(j, i), "prediction")->valueint,
                          labels[i]);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     free(body);
 
     r = http("POST", "/predict?model=mnist-cnn&version=1&trace=1", "image/png", pngs[0], lens[0]);
@@ -238,7 +190,7 @@ START_TEST(test_predict_batch_raw_and_pixels)
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(layers, 0), "values")),
                      28 * 28 * 32);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
 
     /* JSON pixels: a flat image, then a batch of two */
     Dataset test;
@@ -258,7 +210,7 @@ START_TEST(test_predict_batch_raw_and_pixels)
     ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 1), "prediction")->valueint,
                      test.labels[2]);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     free(px);
     dataset_free(&test);
     for (int i = 0; i < 3; i++)
@@ -268,32 +220,32 @@ END_TEST
 
 START_TEST(test_v2_routes)
 {
-    Reply r = get("/v2/health/live");
+    HttpReply r = get("/v2/health/live");
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/v2/health/ready");
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/v2");
     cJSON *j = json_of(&r);
     ck_assert_str_eq(cJSON_GetObjectItem(j, "name")->valuestring, "mnistd");
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/v2/models/mnist-cnn");
     j = json_of(&r);
     cJSON *in = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "inputs"), 0);
     ck_assert_int_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(in, "shape"), 0)->valueint, -1);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/v2/models/mnist-cnn/versions/1/ready");
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/v2/models/nosuch");
     ck_assert_int_eq(r.status, 404);
     j = json_of(&r);
     ck_assert(cJSON_IsString(cJSON_GetObjectItem(j, "error")));
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
 }
 END_TEST
 
@@ -317,7 +269,7 @@ START_TEST(test_v2_infer_datatypes)
                 off += uint8 ? (size_t)sprintf(body + off, "%s%d", i ? "," : "", img[i])
                              : (size_t)sprintf(body + off, "%s%.5f", i ? "," : "", img[i] / 255.0);
             off += (size_t)sprintf(body + off, "]}]}");
-            Reply r = http("POST", "/v2/models/mnist-cnn/infer", "application/json", body, off);
+            HttpReply r = http("POST", "/v2/models/mnist-cnn/infer", "application/json", body, off);
             ck_assert_msg(r.status == 200, "%s %s: %d %s", shapes[s], uint8 ? "UINT8" : "FP32",
                           r.status, r.body);
             cJSON *j = json_of(&r);
@@ -333,7 +285,7 @@ START_TEST(test_v2_infer_datatypes)
                     best = c;
             ck_assert_int_eq(best, label);
             cJSON_Delete(j);
-            reply_free(&r);
+            check_http_free(&r);
         }
     /* BYTES: base64 PNG, shape [-1], with the classification extension */
     size_t len;
@@ -351,7 +303,8 @@ START_TEST(test_v2_infer_datatypes)
     }
     off += (size_t)sprintf(body + off,
                            "\"]}],\"outputs\":[{\"name\":\"p\",\"parameters\":{\"classification\":3}}]}");
-    Reply r = http("POST", "/v2/models/mnist-cnn/versions/1/infer", "application/json", body, off);
+    HttpReply r =
+        http("POST", "/v2/models/mnist-cnn/versions/1/infer", "application/json", body, off);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     cJSON *j = json_of(&r);
     cJSON *out = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "outputs"), 0);
@@ -362,7 +315,7 @@ START_TEST(test_v2_infer_datatypes)
     ck_assert_msg(strstr(top, want), "top class %s, want %s", top, want);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(out, "data")), 3);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
 
     /* v2 errors use the protocol's {"error": "..."} */
     const char *bad = "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,5],\"datatype\":\"FP32\",\"data\":[1,2,3,4,5]}]}";
@@ -371,7 +324,7 @@ START_TEST(test_v2_infer_datatypes)
     j = json_of(&r);
     ck_assert_msg(strstr(cJSON_GetObjectItem(j, "error")->valuestring, "shape must be"), "%s", r.body);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     free(png);
     free(body);
     dataset_free(&test);
@@ -409,10 +362,11 @@ START_TEST(test_v2_binary_extension)
         }
         char type[128];
         snprintf(type, sizeof type, "application/octet-stream\r\nInference-Header-Content-Length: %d", hlen);
-        Reply r = http("POST", "/v2/models/mnist-cnn/infer", type, body, (size_t)hlen + raw_len);
+        HttpReply r =
+            http("POST", "/v2/models/mnist-cnn/infer", type, body, (size_t)hlen + raw_len);
         ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
         int out_hlen = 0;
-        char *h = strstr(r.headers, "Inference-Header-Content-Length: ");
+        char *h = strstr(r.raw, "Inference-Header-Content-Length: ");
         ck_assert_ptr_nonnull(h);
         sscanf(h + 33, "%d", &out_hlen);
         ck_assert_ptr_nonnull(strstr(r.body, "\"binary_data_size\":40"));
@@ -427,27 +381,27 @@ START_TEST(test_v2_binary_extension)
         for (int c = 1; c < 10; c++)
             best = probs[c] > probs[best] ? c : best;
         ck_assert_int_eq(best, test.labels[6]);
-        reply_free(&r);
+        check_http_free(&r);
         free(body);
     }
     /* a header length past the body is refused in the protocol's shape */
-    Reply r = http("POST", "/v2/models/mnist-cnn/infer",
+    HttpReply r = http("POST", "/v2/models/mnist-cnn/infer",
                    "application/octet-stream\r\nInference-Header-Content-Length: 999", "{}", 2);
     ck_assert_int_eq(r.status, 400);
     ck_assert_ptr_nonnull(strstr(r.body, "\"error\":\"Inference-Header-Content-Length"));
-    reply_free(&r);
+    check_http_free(&r);
     dataset_free(&test);
 }
 END_TEST
 
 START_TEST(test_models_and_aliases)
 {
-    Reply r = get("/models");
+    HttpReply r = get("/models");
     cJSON *j = json_of(&r);
     cJSON *models = cJSON_GetObjectItem(j, "models");
     ck_assert_int_ge(cJSON_GetArraySize(models), 2);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/models/fashion-cnn");
     ck_assert_int_eq(r.status, 200);
     j = json_of(&r);
@@ -458,11 +412,11 @@ START_TEST(test_models_and_aliases)
     cJSON *test = cJSON_GetObjectItem(j, "test");
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(test, "confusion_matrix")), 10);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
 
     r = get("/ping");
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    check_http_free(&r);
     size_t len, body_len;
     int label;
     uint8_t *png = digit_png(7, &len, &label);
@@ -472,7 +426,7 @@ START_TEST(test_models_and_aliases)
     j = json_of(&r);
     ck_assert_int_eq(cJSON_GetObjectItem(j, "prediction")->valueint, label);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     free(body);
     free(png);
 
@@ -483,11 +437,11 @@ START_TEST(test_models_and_aliases)
     j = json_of(&r);
     ck_assert_double_eq_tol(cJSON_GetObjectItem(j, "loss")->valuedouble, 0.125, 1e-12);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/");
     ck_assert_int_eq(r.status, 200);
-    ck_assert_ptr_nonnull(strstr(r.headers, "text/html"));
-    reply_free(&r);
+    ck_assert_ptr_nonnull(strstr(r.raw, "text/html"));
+    check_http_free(&r);
 
     /* TF Serving: nested 28x28 numbers, and a b64 PNG */
     Dataset digits;
@@ -512,29 +466,29 @@ START_TEST(test_models_and_aliases)
             best = c;
     ck_assert_int_eq(best, digits.labels[9]);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     free(tf);
     dataset_free(&digits);
     r = http("POST", "/v1/models/mnist-cnn:classify", "application/json", "{}", 2);
     ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    check_http_free(&r);
 
     /* the prediction above is counted, and so is its request */
     r = get("/metrics");
     ck_assert_int_eq(r.status, 200);
-    ck_assert_ptr_nonnull(strstr(r.headers, "text/plain; version=0.0.4"));
+    ck_assert_ptr_nonnull(strstr(r.raw, "text/plain; version=0.0.4"));
     /* one from /predictions, one from the TF Serving route */
     ck_assert(strstr(r.body, "mnistd_predictions_total{model=\"mnist-cnn\"} 2\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_http_requests_total{route=\"/predictions/*\",status=\"200\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_http_request_duration_seconds_bucket{route=\"/ping\",le=\"+Inf\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_jobs{state=\"running\"} 0\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_models 2\n"));
-    reply_free(&r);
+    check_http_free(&r);
 
     /* no CORS headers unless origins are configured */
     r = http("GET", "/v2/health/live", "text/plain\r\nOrigin: http://example.test", NULL, 0);
-    ck_assert_ptr_null(strstr(r.headers, "Access-Control-Allow-Origin"));
-    reply_free(&r);
+    ck_assert_ptr_null(strstr(r.raw, "Access-Control-Allow-Origin"));
+    check_http_free(&r);
 }
 END_TEST
 
@@ -545,37 +499,37 @@ START_TEST(test_cors_and_model_delete)
     setenv("MNISTD_CORS_ORIGINS", "http://a.test,http://b.test", 1);
     start_server("tok", 16);
     unsetenv("MNISTD_CORS_ORIGINS");
-    Reply r = http("OPTIONS", "/predict", "text/plain\r\nOrigin: http://b.test", NULL, 0);
+    HttpReply r = http("OPTIONS", "/predict", "text/plain\r\nOrigin: http://b.test", NULL, 0);
     ck_assert_int_eq(r.status, 204);
-    ck_assert_ptr_nonnull(strstr(r.headers, "Access-Control-Allow-Origin: http://b.test"));
-    ck_assert_ptr_nonnull(strstr(r.headers, "Access-Control-Allow-Methods"));
-    reply_free(&r);
+    ck_assert_ptr_nonnull(strstr(r.raw, "Access-Control-Allow-Origin: http://b.test"));
+    ck_assert_ptr_nonnull(strstr(r.raw, "Access-Control-Allow-Methods"));
+    check_http_free(&r);
     r = http("GET", "/models", "text/plain\r\nOrigin: http://c.test", NULL, 0);
-    ck_assert_ptr_null(strstr(r.headers, "Access-Control-Allow-Origin"));
-    reply_free(&r);
+    ck_assert_ptr_null(strstr(r.raw, "Access-Control-Allow-Origin"));
+    check_http_free(&r);
 
     /* deleting a version needs the token, removes the file, and 404s after */
     r = http("DELETE", "/models/fashion-cnn/versions/1", NULL, NULL, 0);
     ck_assert_int_eq(r.status, 401);
-    reply_free(&r);
+    check_http_free(&r);
     r = http("DELETE", "/models/fashion-cnn/versions/1", "text/plain\r\nAuthorization: Bearer tok", NULL, 0);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
-    reply_free(&r);
+    check_http_free(&r);
     char path[4200];
     snprintf(path, sizeof path, "%s/fashion-cnn/v1.mnm", store);
     ck_assert_int_ne(access(path, F_OK), 0);
     r = get("/models/fashion-cnn");
     ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    check_http_free(&r);
     r = http("DELETE", "/models/fashion-cnn/versions/1", "text/plain\r\nAuthorization: Bearer tok", NULL, 0);
     ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    check_http_free(&r);
 }
 END_TEST
 
 START_TEST(test_datasets_and_samples)
 {
-    Reply r = get("/datasets");
+    HttpReply r = get("/datasets");
     cJSON *j = json_of(&r);
     cJSON *sets = cJSON_GetObjectItem(j, "datasets");
     ck_assert_int_eq(cJSON_GetArraySize(sets), 2);
@@ -586,41 +540,41 @@ START_TEST(test_datasets_and_samples)
     ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(fashion, "classes"), 9)->valuestring,
                      "Ankle boot");
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
 
     Dataset test;
     MnError err = {0};
     ck_assert_int_eq(dataset_load(check_util_data_dir(), "mnist", SPLIT_TEST, &test, &err), 0);
     r = get("/datasets/mnist/samples/3");
     ck_assert_int_eq(r.status, 200);
-    ck_assert_ptr_nonnull(strstr(r.headers, "image/png"));
+    ck_assert_ptr_nonnull(strstr(r.raw, "image/png"));
     char want[32];
     snprintf(want, sizeof want, "X-Label: %d", test.labels[3]);
-    ck_assert_msg(strstr(r.headers, want), "%s", r.headers);
+    ck_assert_msg(strstr(r.raw, want), "%s", r.raw);
     float px[784];
     ImageLimits lim;
     image_limits_default(&lim);
     ck_assert_int_eq(image_from_png(r.body, r.body_len, &lim, IMAGE_PRE_NONE, 28, 28, px, &err), 0);
     for (int i = 0; i < 784; i++)
         ck_assert_float_eq_tol(px[i], test.images[3 * 784 + i] / 255.0f, 1e-6f);
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/datasets/mnist/samples/3?format=json");
     j = json_of(&r);
     ck_assert_int_eq(cJSON_GetObjectItem(j, "label")->valueint, test.labels[3]);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "pixels")), 784);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/datasets/mnist/samples/10000");
     ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/datasets/nosuch/samples/0");
     ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    check_http_free(&r);
     dataset_free(&test);
 }
 END_TEST
 
-static void expect_error(Reply r, int status, const char *code, const char *says)
+static void expect_error(HttpReply r, int status, const char *code, const char *says)
 {
     ck_assert_msg(r.status == status, "status %d, want %d: %s", r.status, status, r.body);
     cJSON *j = json_of(&r);
@@ -630,7 +584,7 @@ static void expect_error(Reply r, int status, const char *code, const char *says
                   "message \"%s\" lacks \"%s\"", cJSON_GetObjectItem(e, "message")->valuestring,
                   says);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
 }
 
 START_TEST(test_error_statuses)
@@ -672,9 +626,9 @@ START_TEST(test_error_statuses)
     expect_error(http("POST", "/predict", "image/png", huge, big), 413, "payload_too_large",
                  "1048576-byte limit");
     free(huge);
-    Reply r = get("/v2/health/live");
+    HttpReply r = get("/v2/health/live");
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    check_http_free(&r);
 }
 END_TEST
 
@@ -692,7 +646,7 @@ static const char *const LONG_SPEC =
     "\"filters\":32,\"kernel_size\":3,\"activation\":\"relu\"},{\"type\":\"flatten\"},"
     "{\"type\":\"dense\",\"units\":10,\"activation\":\"softmax\"}],\"epochs\":50}";
 
-static Reply post_json(const char *path, const char *json, const char *token)
+static HttpReply post_json(const char *path, const char *json, const char *token)
 {
     if (!token)
         return http("POST", path, "application/json", json, strlen(json));
@@ -707,9 +661,9 @@ static cJSON *wait_job(int id, const char *want1, const char *want2)
     char path[64];
     snprintf(path, sizeof path, "/jobs/%d", id);
     for (int tries = 0; tries < 1200; tries++) {
-        Reply r = get(path);
+        HttpReply r = get(path);
         cJSON *j = json_of(&r);
-        reply_free(&r);
+        check_http_free(&r);
         const char *status = cJSON_GetObjectItem(j, "status")->valuestring;
         if (!strcmp(status, want1) || (want2 && !strcmp(status, want2)))
             return j;
@@ -724,14 +678,14 @@ static cJSON *wait_job(int id, const char *want1, const char *want2)
 
 static int submit(const char *spec, const char *token)
 {
-    Reply r = post_json("/train", spec, token);
+    HttpReply r = post_json("/train", spec, token);
     ck_assert_msg(r.status == 202, "%d %s", r.status, r.body);
-    ck_assert_ptr_nonnull(strstr(r.headers, "Location: /jobs/"));
+    ck_assert_ptr_nonnull(strstr(r.raw, "Location: /jobs/"));
     cJSON *j = json_of(&r);
     int id = cJSON_GetObjectItem(j, "id")->valueint;
     ck_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring, "queued");
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     return id;
 }
 
@@ -753,12 +707,12 @@ START_TEST(test_train_job_then_serve)
     size_t len;
     int label;
     uint8_t *png = digit_png(0, &len, &label);
-    Reply r = http("POST", "/predict?model=tiny", "image/png", png, len);
+    HttpReply r = http("POST", "/predict?model=tiny", "image/png", png, len);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     cJSON *j = json_of(&r);
     ck_assert_int_eq(cJSON_GetObjectItem(j, "version")->valueint, 1);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     free(png);
     char path[4200];
     snprintf(path, sizeof path, "%s/tiny/v1.mnm", store);
@@ -767,7 +721,7 @@ START_TEST(test_train_job_then_serve)
     j = json_of(&r);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "jobs")), 1);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
 }
 END_TEST
 
@@ -811,19 +765,19 @@ START_TEST(test_job_event_stream)
     char path[64];
     snprintf(path, sizeof path, "/jobs/%d/events", id);
     for (int pass = 0; pass < 2; pass++) {
-        Reply r = get(path);
+        HttpReply r = get(path);
         ck_assert_int_eq(r.status, 200);
-        ck_assert_ptr_nonnull(strstr(r.headers, "text/event-stream"));
+        ck_assert_ptr_nonnull(strstr(r.raw, "text/event-stream"));
         char *first = strstr(r.body, "event: epoch\ndata: {\"epoch\":1,");
         char *second = strstr(r.body, "event: epoch\ndata: {\"epoch\":2,");
         char *done = strstr(r.body, "event: done\ndata: {\"id\":");
         ck_assert_msg(first && second && done && first < second && second < done, "%s", r.body);
         ck_assert_ptr_nonnull(strstr(done, "\"status\":\"succeeded\""));
-        reply_free(&r);
+        check_http_free(&r);
     }
-    Reply r = get("/jobs/99/events");
+    HttpReply r = get("/jobs/99/events");
     ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    check_http_free(&r);
 }
 END_TEST
 
@@ -835,13 +789,13 @@ START_TEST(test_cancel_and_restart_keeps_history)
     cJSON_Delete(wait_job(id, "running", NULL));
     char path[64];
     snprintf(path, sizeof path, "/jobs/%d", id);
-    Reply r = http("DELETE", path, NULL, NULL, 0);
+    HttpReply r = http("DELETE", path, NULL, NULL, 0);
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    check_http_free(&r);
     cJSON_Delete(wait_job(id, "cancelled", NULL));
     r = http("DELETE", path, NULL, NULL, 0);
     ck_assert_int_eq(r.status, 409);
-    reply_free(&r);
+    check_http_free(&r);
 
     /* A job that was running when the process died: the journal says started, no finish. */
     server_stop(&srv);
@@ -861,11 +815,11 @@ START_TEST(test_cancel_and_restart_keeps_history)
     ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 1), "status")->valuestring, "cancelled");
     ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 2), "status")->valuestring, "interrupted");
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
     /* the trained model came back with the store, and new ids continue */
     r = get("/models/tiny");
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    check_http_free(&r);
     ck_assert_int_eq(submit(TINY_SPEC, NULL), id + 2);
 }
 END_TEST
@@ -892,34 +846,23 @@ START_TEST(test_train_refusals_auth_and_queue)
     int id = submit(LONG_SPEC, "s3cret");
     cJSON_Delete(wait_job(id, "running", NULL));
     submit(LONG_SPEC, "s3cret"); /* queued: the queue holds one */
-    Reply r = post_json("/train", LONG_SPEC, "s3cret");
+    HttpReply r = post_json("/train", LONG_SPEC, "s3cret");
     ck_assert_int_eq(r.status, 503);
-    ck_assert_ptr_nonnull(strstr(r.headers, "Retry-After: "));
-    reply_free(&r);
+    ck_assert_ptr_nonnull(strstr(r.raw, "Retry-After: "));
+    check_http_free(&r);
     /* reads stay open; deletes need the token */
     r = get("/jobs");
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    check_http_free(&r);
     char path[64];
     snprintf(path, sizeof path, "/jobs/%d", id);
     r = http("DELETE", path, NULL, NULL, 0);
     ck_assert_int_eq(r.status, 401);
-    reply_free(&r);
+    check_http_free(&r);
 }
 END_TEST
 
 /* ---- connection limits ---- */
-
-static int open_idle(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)srv.cfg.port);
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    return fd;
-}
 
 /* True when the server closed fd (read sees EOF or a reset within the wait). */
 static bool closed_by_server(int fd, int wait_ms)
@@ -947,9 +890,9 @@ START_TEST(test_connection_limits)
 
     /* Two idle connections fill --max-connections: a third waits unanswered
      * until --connection-timeout closes them, then it is served. */
-    int a = open_idle(), b = open_idle();
+    int a = check_http_connect(srv.cfg.port), b = check_http_connect(srv.cfg.port);
     usleep(300 * 1000);
-    int c = open_idle();
+    int c = check_http_connect(srv.cfg.port);
     const char *req = "GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     ck_assert_int_eq(write(c, req, strlen(req)), (ssize_t)strlen(req));
     struct timeval tv = {0, 300 * 1000};
@@ -968,9 +911,9 @@ START_TEST(test_connection_limits)
     close(b);
     close(c);
     /* and the server answers again */
-    Reply r = get("/v2/health/live");
+    HttpReply r = get("/v2/health/live");
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    check_http_free(&r);
 
     /* --max-image-side: a 28x28 PNG is over a 16-pixel limit, refused before decoding */
     size_t len;
@@ -998,9 +941,9 @@ START_TEST(test_empty_store_and_static_files)
     unsetenv("MNISTD_SHIPPED_MODELS");
     unsetenv("MNISTD_STATIC");
     unsetenv("MNISTD_MAX_IMAGE_BYTES");
-    Reply r = get("/models/mnist-cnn");
+    HttpReply r = get("/models/mnist-cnn");
     ck_assert_int_eq(r.status, 200);
-    reply_free(&r);
+    check_http_free(&r);
     char path[4200];
     snprintf(path, sizeof path, "%s/mnist-cnn/v1.mnm", store);
     ck_assert_int_eq(access(path, F_OK), 0);
@@ -1008,17 +951,17 @@ START_TEST(test_empty_store_and_static_files)
     r = get("/");
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "<h1>mnistd</h1>"));
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/static/index.html");
     ck_assert_int_eq(r.status, 200);
-    ck_assert_ptr_nonnull(strstr(r.headers, "text/html"));
-    reply_free(&r);
+    ck_assert_ptr_nonnull(strstr(r.raw, "text/html"));
+    check_http_free(&r);
     r = get("/static/nothere.js");
     ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    check_http_free(&r);
     r = get("/static/.hidden.html");
     ck_assert_int_eq(r.status, 404);
-    reply_free(&r);
+    check_http_free(&r);
 
     /* --max-image-bytes: a PNG over 100 bytes is refused, naming the limit */
     size_t len;
@@ -1085,9 +1028,9 @@ static int wait_status(const char *path, int want, int seconds)
 {
     int status = 0;
     for (int i = 0; i < seconds * 10 && status != want; i++) {
-        Reply r = get(path);
+        HttpReply r = get(path);
         status = r.status;
-        reply_free(&r);
+        check_http_free(&r);
         if (status != want)
             usleep(100 * 1000);
     }
@@ -1115,9 +1058,9 @@ START_TEST(test_store_watch_picks_up_versions)
     size_t len;
     int label;
     uint8_t *png = digit_png(0, &len, &label);
-    Reply r = http("POST", "/predict?model=watched", "image/png", png, len);
+    HttpReply r = http("POST", "/predict?model=watched", "image/png", png, len);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
-    reply_free(&r);
+    check_http_free(&r);
 
     /* a truncated v2: refused, v1 still the latest */
     char bad[4200];
@@ -1133,7 +1076,7 @@ START_TEST(test_store_watch_picks_up_versions)
     cJSON *j = json_of(&r);
     ck_assert_int_eq(cJSON_GetObjectItem(j, "version")->valueint, 1);
     cJSON_Delete(j);
-    reply_free(&r);
+    check_http_free(&r);
 
     /* the file of v1 removed: out of service */
     ck_assert_int_eq(unlink(path), 0);

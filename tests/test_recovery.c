@@ -9,12 +9,10 @@
  * interrupted), and a crashed writer's temporary file must be gone.
  * No timings are asserted: every wait polls with a generous cap. */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -25,12 +23,12 @@
 #include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_http.h"
 #include "check_util.h"
 #include "model_dir.h"
 #include "model_file.h"
@@ -138,67 +136,33 @@ static void crash(Serve *s)
     ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
 
-typedef struct {
-    int status;
-    char *buf;  /* the whole response */
-    char *body;
-} Reply;
-
-/* One request over a fresh connection (Connection: close), read to EOF. */
-static Reply http(int port, const char *method, const char *path, const char *body)
+/* One request over a fresh connection (check_http.h), with a JSON body or none. */
+static HttpReply http(int port, const char *method, const char *path, const char *body)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    size_t len = body ? strlen(body) : 0;
-    char head[1024];
-    int n = snprintf(head, sizeof head,
-                     "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                     "%sContent-Length: %zu\r\n\r\n",
-                     method, path, body ? "Content-Type: application/json\r\n" : "", len);
-    ck_assert_int_eq(write(fd, head, (size_t)n), n);
-    if (len)
-        ck_assert_int_eq(write(fd, body, len), (ssize_t)len);
-    size_t cap = 1 << 16, got = 0;
-    char *buf = malloc(cap);
-    ssize_t r;
-    while ((r = read(fd, buf + got, cap - got - 1)) > 0) {
-        got += (size_t)r;
-        if (got + 1 == cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    close(fd);
-    buf[got] = '\0';
-    Reply rep = {0, buf, NULL};
-    sscanf(buf, "HTTP/1.%*d %d", &rep.status);
-    char *sep = strstr(buf, "\r\n\r\n");
-    rep.body = sep ? sep + 4 : buf + got;
-    return rep;
+    return check_http_request(port, method, path, body ? "application/json" : NULL, NULL, body,
+                              body ? strlen(body) : 0);
 }
 
 /* GET path as JSON, asserting 200. */
 static cJSON *get_json(int port, const char *path)
 {
-    Reply r = http(port, "GET", path, NULL);
+    HttpReply r = http(port, "GET", path, NULL);
     ck_assert_msg(r.status == 200, "GET %s: %d %s", path, r.status, r.body);
     cJSON *j = cJSON_Parse(r.body);
     ck_assert_msg(j != NULL, "GET %s: not JSON: %s", path, r.body);
-    free(r.buf);
+    check_http_free(&r);
     return j;
 }
 
 static int submit(int port, const char *spec)
 {
-    Reply r = http(port, "POST", "/train", spec);
+    HttpReply r = http(port, "POST", "/train", spec);
     ck_assert_msg(r.status == 202, "%d %s", r.status, r.body);
     cJSON *j = cJSON_Parse(r.body);
     ck_assert_ptr_nonnull(j);
     int id = cJSON_GetObjectItem(j, "id")->valueint;
     cJSON_Delete(j);
-    free(r.buf);
+    check_http_free(&r);
     return id;
 }
 
@@ -365,9 +329,9 @@ static void check_store(int port, const Snapshot *before, const char *allow)
         char path[256];
         snprintf(path, sizeof path, "/predict?model=%s&version=%d", now.v[i].name,
                  now.v[i].version);
-        Reply r = http(port, "POST", path, zero_pixels());
+        HttpReply r = http(port, "POST", path, zero_pixels());
         ck_assert_msg(r.status == 200, "%s: %d %s", path, r.status, r.body);
-        free(r.buf);
+        check_http_free(&r);
     }
     /* the listing: the versions on disk, no more, no less */
     cJSON *models = get_json(port, "/models");
@@ -643,7 +607,7 @@ START_TEST(test_disk_full)
     int n_jobs = 2;
     bool refused = false;
     while (!refused && n_jobs < 12) {
-        Reply r = http(s.port, "POST", "/train", spec);
+        HttpReply r = http(s.port, "POST", "/train", spec);
         if (r.status == 202) {
             cJSON *j = cJSON_Parse(r.body);
             int accepted = cJSON_GetObjectItem(j, "id")->valueint;
@@ -663,7 +627,7 @@ START_TEST(test_disk_full)
                           "%d %s", r.status, r.body);
             refused = true;
         }
-        free(r.buf);
+        check_http_free(&r);
     }
     ck_assert(refused);
     fprintf(stderr, "test_recovery: on the full disk %d job(s) accepted and failed, then one refused\n",

@@ -1,0 +1,30 @@
+/* check_http.h - the raw HTTP/1.1 client the server suites (test_http,
+ * test_hostile, test_recovery) share: plain sockets on 127.0.0.1, so a test
+ * can send exactly the bytes it means to, lies and all. */
+#ifndef MN_CHECK_HTTP_H
+#define MN_CHECK_HTTP_H
+
+#include <stddef.h>
+
+typedef struct {
+    int status;    /* 0 if no status line came */
+    char *raw;     /* headers and body, NUL-terminated */
+    char *body;    /* into raw, after the blank line */
+    size_t body_len;
+} HttpReply;
+
+/* A connection to 127.0.0.1:port with a 10 s receive timeout, so that a
+ * server that hangs fails the test instead of stalling it. */
+int check_http_connect(int port);
+/* Reads the answer to EOF (or the receive timeout); the fd stays open. */
+HttpReply check_http_read(int fd);
+/* Sends head as is, then body (stopping if the server stops reading, as when
+ * it answers 413 early), and reads the answer over a fresh connection. */
+HttpReply check_http_send(int port, const char *head, const void *body, size_t len);
+/* One request with Connection: close and Content-Length. type (Content-Type)
+ * and extra (more header lines, each ending in \r\n) may be NULL. */
+HttpReply check_http_request(int port, const char *method, const char *path, const char *type,
+                             const char *extra, const void *body, size_t len);
+void check_http_free(HttpReply *r);
+
+#endif
