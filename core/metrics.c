@@ -35,6 +35,16 @@ void metrics_add(Metrics *mt, const float *out, const uint8_t *labels, int n, do
     mt->loss_sum += mean_loss * n;
 }
 
+void metrics_merge(Metrics *mt, const Metrics *from)
+{
+    mt->n += from->n;
+    mt->correct += from->correct;
+    mt->loss_sum += from->loss_sum;
+    if (mt->confusion && from->confusion)
+        for (int i = 0; i < mt->k * mt->k; i++)
+            mt->confusion[i] += from->confusion[i];
+}
+
 double metrics_loss(const Metrics *mt) { return mt->n ? mt->loss_sum / mt->n : 0.0; }
 
 double metrics_accuracy(const Metrics *mt) { return mt->n ? (double)mt->correct / mt->n : 0.0; }

@@ -177,6 +177,15 @@ long model_forward_macs(const Model *m)
     return macs;
 }
 
+size_t model_activation_floats(const Model *m)
+{
+    size_t floats = shape_numel(m->spec.input);
+    for (int i = 0; i < m->spec.n_layers; i++)
+        if (!layer_ops(m->spec.layers[i].type)->is_view)
+            floats += shape_numel(m->spec.layers[i].out);
+    return floats;
+}
+
 void model_prepare_inputs(const Model *m, const uint8_t *pixels, int n, float *x)
 {
     size_t d = shape_numel(m->spec.input);

@@ -50,6 +50,10 @@ void model_summary(const Model *m, FILE *out);
  * three times as many: forward, dX and dW). */
 long model_forward_macs(const Model *m);
 
+/* Floats of one sample's activations: its input and every layer's output
+ * that is not a view of another's (what a run keeps between layers). */
+size_t model_activation_floats(const Model *m);
+
 /* Sets class names (n must equal n_classes). */
 int model_set_class_names(Model *m, const char *const *names, int n, MnError *err);
 

@@ -5,6 +5,9 @@
  * they run in turn, and the sums are the same either way, so a seed gives
  * the same weights on any number of cores. Small networks keep one lane:
  * their whole step takes about as long as waking a thread.
+ * A lane with more samples than fit in cache between layers runs them in
+ * slices, forward and backward, adding each slice's gradient to its
+ * buffer: the batch's gradient either way, in a few more roundings.
  * Lanes beat threads inside BLAS here: at these sizes OpenBLAS on two
  * threads made the CNN's epoch twice as slow, not twice as fast. */
 #ifndef MN_STEP_H
@@ -28,6 +31,8 @@ void step_lanes_free(StepLanes *s);
 /* How many lanes the model gets: a property of the model and batch size,
  * never of the thread count. */
 int step_lanes_count(const StepLanes *s);
+/* Samples a lane runs at a time (its whole share when they fit). */
+int step_lanes_slice(const StepLanes *s);
 
 /* One batch: samples idx[first .. first + n) of d (n <= max_batch) are
  * gathered, run forward and backward; grads is overwritten with dL/dparams

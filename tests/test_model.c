@@ -348,42 +348,68 @@ START_TEST(test_lanes_same_weights_on_any_threads)
 }
 END_TEST
 
-/* The two halves' gradients add up to the whole batch's (dropout off: the
- * halves draw other masks than one run would). */
-START_TEST(test_lanes_gradient_is_the_batch_gradient)
+/* The lanes' gradient of n samples against one run's over the whole batch. */
+static void check_lanes_gradient(const char *spec, int n, int want_slice)
 {
     Dataset d;
-    make_dataset(&d, 15, 5);
-    char spec[1024];
-    snprintf(spec, sizeof spec, "%s", LANES_SPEC);
-    memcpy(strstr(spec, "\"rate\":0.2"), "\"rate\":0.0", 10);
+    make_dataset(&d, n, 5);
     Model *m = build(spec);
     MnError err = {0};
-    enum { N = 15 };
-    StepLanes *lanes = step_lanes_new(m, 16, 2, &err);
+    StepLanes *lanes = step_lanes_new(m, n, 2, &err);
     ck_assert_ptr_nonnull(lanes);
     ck_assert_int_eq(step_lanes_count(lanes), 2);
+    ck_assert_int_eq(step_lanes_slice(lanes), want_slice);
     float *split = calloc(m->n_params, sizeof *split), *whole = calloc(m->n_params, sizeof *whole);
     Metrics mt;
     metrics_reset(&mt, 4, NULL);
-    double loss_split = step_lanes_run(lanes, &d, NULL, 0, N, split, &mt);
-    ck_assert_int_eq(mt.n, N);
+    double loss_split = step_lanes_run(lanes, &d, NULL, 0, n, split, &mt);
+    ck_assert_int_eq(mt.n, n);
 
-    ModelRun *r = model_run_new(m, N, true, &err);
-    uint8_t labels[N];
-    step_gather(m, &d, NULL, 0, N, model_run_input(r), labels);
-    model_forward(m, r, N, true);
-    double loss_whole = model_backward(m, r, labels, N, N, whole);
+    ModelRun *r = model_run_new(m, n, true, &err);
+    uint8_t *labels = malloc((size_t)n);
+    step_gather(m, &d, NULL, 0, n, model_run_input(r), labels);
+    const float *out = model_forward(m, r, n, true);
+    double loss_whole = model_backward(m, r, labels, n, n, whole);
+    Metrics whole_mt;
+    metrics_reset(&whole_mt, 4, NULL);
+    metrics_add(&whole_mt, out, labels, n, loss_whole);
     ck_assert_double_eq_tol(loss_split, loss_whole, 1e-6);
+    ck_assert_double_eq_tol(metrics_loss(&mt), loss_whole, 1e-6);
+    ck_assert_int_eq(mt.correct, whole_mt.correct);
     for (size_t i = 0; i < m->n_params; i++)
         ck_assert_msg(fabsf(split[i] - whole[i]) <= 1e-5f + 1e-4f * fabsf(whole[i]),
-                      "dparam[%zu]: halves %.8g, whole batch %.8g", i, split[i], whole[i]);
+                      "dparam[%zu]: lanes %.8g, whole batch %.8g", i, split[i], whole[i]);
     free(split);
     free(whole);
+    free(labels);
     model_run_free(r);
     step_lanes_free(lanes);
     model_free(m);
     free_dataset(&d);
+}
+
+/* The two halves' gradients add up to the whole batch's (dropout off: the
+ * halves draw other masks than one run would). */
+START_TEST(test_lanes_gradient_is_the_batch_gradient)
+{
+    char spec[1024];
+    snprintf(spec, sizeof spec, "%s", LANES_SPEC);
+    memcpy(strstr(spec, "\"rate\":0.2"), "\"rate\":0.0", 10);
+    check_lanes_gradient(spec, 15, 8); /* each half in one slice */
+}
+END_TEST
+
+/* A network whose activations outgrow the cache runs each half in slices
+ * (8x8x512 after the first layer: 164 KB a sample, 25 to a 4 MiB slice);
+ * the slices' gradients still add up to the batch's. */
+START_TEST(test_lane_slices_add_up_to_the_batch_gradient)
+{
+    check_lanes_gradient("{\"name\":\"slices\",\"input_shape\":[8,8,1],\"layers\":["
+                         "{\"type\":\"conv2d\",\"filters\":512,\"kernel_size\":1,"
+                         "\"activation\":\"relu\"},{\"type\":\"maxpool2d\",\"pool_size\":2},"
+                         "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":4,"
+                         "\"activation\":\"softmax\"}]}",
+                         80, 25);
 }
 END_TEST
 
@@ -723,6 +749,7 @@ static Suite *model_suite(void)
     tcase_add_test(train, test_cancellation);
     tcase_add_test(train, test_lanes_same_weights_on_any_threads);
     tcase_add_test(train, test_lanes_gradient_is_the_batch_gradient);
+    tcase_add_test(train, test_lane_slices_add_up_to_the_batch_gradient);
     suite_add_tcase(s, train);
     TCase *files = tcase_create("Files");
     tcase_add_checked_fixture(files, files_setup, files_teardown);
