@@ -62,6 +62,9 @@ static const Setting settings[] = {
         "seconds a connection may idle"),
     NUM("request-timeout", "MNISTD_REQUEST_TIMEOUT", request_timeout, 60, 1, 86400,
         "seconds a client has to send a whole request, headers and body, however it trickles"),
+    NUM("log-buffer", "MNISTD_LOG_BUFFER", log_buffer, 1 << 20, 4096, 1L << 30,
+        "bytes of request log lines held while stderr is slow to take them (then dropped, "
+        "counted)"),
     NUM("watch-interval", "MNISTD_WATCH_INTERVAL", watch_interval, 2, 0, 86400,
         "seconds between rescans of the store for versions other processes publish (0: off)"),
 };

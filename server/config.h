@@ -32,6 +32,7 @@ typedef struct {
     long max_connections;
     long connection_timeout;  /* seconds idle */
     long request_timeout;     /* seconds to receive a whole request */
+    long log_buffer;          /* bytes of request log lines waiting for stderr */
     long watch_interval;      /* seconds between store rescans; 0 = off */
 } ServerConfig;
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access_log.h"
 #include "backprop.h"
 #include "respond.h"
 
@@ -52,6 +53,11 @@ enum MHD_Result h_metrics(Request *r)
     fprintf(out, "# HELP mnistd_models Model versions loaded.\n# TYPE mnistd_models gauge\n"
                  "mnistd_models %d\n",
             store_count(r->srv->store));
+    fprintf(out, "# HELP mnistd_log_lines_dropped_total Request log lines dropped because "
+                 "stderr did not take them as fast as requests came.\n"
+                 "# TYPE mnistd_log_lines_dropped_total counter\n"
+                 "mnistd_log_lines_dropped_total %lu\n",
+            access_log_dropped(r->srv->log));
     fclose(out);
     enum MHD_Result ret =
         respond_bytes(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len);

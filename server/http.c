@@ -15,8 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blas.h"
+#include "access_log.h"
 #include "acceptor.h"
+#include "blas.h"
 #include "clock.h"
 #include "json.h"
 #include "request_deadline.h"
@@ -371,12 +372,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct tm tm;
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-    char method[6 * 32 + 1], path[6 * sizeof r->path + 1];
-    fprintf(stderr,
-            "{\"time\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"ms\":%.3f%s}\n",
-            when, log_escape(r->method, 32, method), log_escape(r->path, sizeof r->path, path),
-            r->status, ms,
-            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
+    char method[6 * 32 + 1], path[6 * sizeof r->path + 1], line[sizeof method + sizeof path + 128];
+    int n = snprintf(line, sizeof line,
+                     "{\"time\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
+                     "\"ms\":%.3f%s}\n",
+                     when, log_escape(r->method, 32, method),
+                     log_escape(r->path, sizeof r->path, path), r->status, ms,
+                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
+    access_log_line(r->srv->log, line, (size_t)n);
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
     for (int i = 0; i < r->n_parts; i++)
@@ -443,6 +446,11 @@ int server_start(Server *srv, char *err, size_t err_len)
         server_stop(srv);
         return -1;
     }
+    if (!(srv->log = access_log_start(STDERR_FILENO, (size_t)srv->cfg.log_buffer))) {
+        snprintf(err, err_len, "cannot start the request log thread");
+        server_stop(srv);
+        return -1;
+    }
     if (!(srv->deadlines = deadlines_start(srv->cfg.request_timeout))) {
         snprintf(err, err_len, "cannot start the request timeout thread");
         server_stop(srv);
@@ -482,6 +490,8 @@ void server_stop(Server *srv)
     srv->acceptor = NULL;
     deadlines_stop(srv->deadlines);
     srv->deadlines = NULL;
+    access_log_stop(srv->log); /* after the daemon: every request has its line */
+    srv->log = NULL;
     jobs_close(srv->jobs); /* cancels running jobs: they end "cancelled", journalled */
     store_watch_stop(srv->watch);
     srv->watch = NULL;

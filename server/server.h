@@ -25,6 +25,7 @@ typedef struct {
     struct MHD_Daemon *daemon;
     struct Acceptor *acceptor;   /* the listening socket (acceptor.h says why) */
     struct Deadlines *deadlines; /* cuts off requests over --request-timeout */
+    struct AccessLog *log;       /* request log lines on their way to stderr */
 } Server;
 
 #define REQUEST_MAX_PARAMS 4

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <png.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -844,6 +845,97 @@ START_TEST(test_queue_full)
 }
 END_TEST
 
+/* Reads a pipe to EOF on a thread of its own. */
+typedef struct {
+    int fd;
+    pthread_mutex_t mu;
+    char *text; /* what came so far, NUL-terminated */
+    size_t len;
+    pthread_t thread;
+} PipeReader;
+
+static void *pipe_reader_main(void *arg)
+{
+    PipeReader *p = arg;
+    char buf[4096];
+    ssize_t r;
+    while ((r = read(p->fd, buf, sizeof buf)) > 0) {
+        pthread_mutex_lock(&p->mu);
+        p->text = realloc(p->text, p->len + (size_t)r + 1);
+        memcpy(p->text + p->len, buf, (size_t)r);
+        p->len += (size_t)r;
+        p->text[p->len] = '\0';
+        pthread_mutex_unlock(&p->mu);
+    }
+    return NULL;
+}
+
+static bool pipe_reader_has(PipeReader *p, const char *what)
+{
+    pthread_mutex_lock(&p->mu);
+    bool has = p->text && strstr(p->text, what);
+    pthread_mutex_unlock(&p->mu);
+    return has;
+}
+
+/* A log collector that stops reading: stderr is a pipe nobody reads. Every
+ * request is still answered; the lines that fit neither the pipe nor the
+ * --log-buffer are dropped and counted in /metrics, and the count is
+ * logged once the pipe is read again. */
+START_TEST(test_stalled_log_reader)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    server_stop(&srv);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(p[1], 2);
+    close(p[1]);
+    setenv("MNISTD_LOG_BUFFER", "4096", 1);
+    start_server("tok", 16, 0);
+    unsetenv("MNISTD_LOG_BUFFER");
+    ck_assert_int_eq(srv.cfg.log_buffer, 4096);
+    enum { REQUESTS = 2000 }; /* 80 bytes a line: 160 KB, the pipe holds 64 KiB */
+    for (int i = 0; i < REQUESTS; i++) {
+        HttpReply r = http("GET", "/v2/health/live", NULL, NULL, NULL, 0);
+        ck_assert_int_eq(r.status, 200);
+        check_http_free(&r);
+    }
+    HttpReply r = http("GET", "/metrics", NULL, NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    const char *at = strstr(r.body, "\nmnistd_log_lines_dropped_total ");
+    ck_assert_msg(at != NULL, "%s", r.body);
+    long dropped = atol(at + strlen("\nmnistd_log_lines_dropped_total "));
+    ck_assert_int_gt(dropped, 0);
+    ck_assert_int_lt(dropped, REQUESTS);
+    check_http_free(&r);
+
+    PipeReader reader = {.fd = p[0], .mu = PTHREAD_MUTEX_INITIALIZER};
+    ck_assert_int_eq(pthread_create(&reader.thread, NULL, pipe_reader_main, &reader), 0);
+    for (int i = 0; i < 250 && !pipe_reader_has(&reader, "\"dropped\":"); i++)
+        usleep(20 * 1000);
+    fflush(stderr);
+    dup2(saved, 2); /* the pipe's last writer: the reader sees its end */
+    close(saved);
+    pthread_join(reader.thread, NULL);
+    close(p[0]);
+    ck_assert_msg(reader.text != NULL, "nothing was logged");
+    long reported = 0, requests = 0;
+    for (char *line = strtok(reader.text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        ck_assert_msg(j != NULL, "not a whole JSON line: %.200s", line);
+        cJSON *d = cJSON_GetObjectItem(j, "dropped");
+        if (d)
+            reported += (long)d->valuedouble;
+        requests += cJSON_GetObjectItem(j, "path") != NULL;
+        cJSON_Delete(j);
+    }
+    ck_assert_int_ge(reported, dropped); /* the /metrics line itself may be dropped too */
+    ck_assert_int_gt(requests, 0);
+    free(reader.text);
+}
+END_TEST
+
 static Suite *hostile_suite(void)
 {
     Suite *s = suite_create("hostile");
@@ -856,6 +948,7 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, test_malformed_multipart);
     tcase_add_test(tc, test_json_and_utf8);
     tcase_add_test(tc, test_specs_names_and_tokens);
+    tcase_add_test(tc, test_stalled_log_reader);
     suite_add_tcase(s, tc);
     /* Apart: its jobs load a dataset and train, which memcheck makes take
      * minutes (make valgrind runs the Hostile case only). */

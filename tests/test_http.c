@@ -1012,9 +1012,12 @@ START_TEST(test_config_refuses_bad_values)
     ck_assert_int_eq(config_load(&cfg, 2, bad_flag), 2);
     char *bad_number[] = {"--max-body=12x"};
     ck_assert_int_eq(config_load(&cfg, 1, bad_number), 2);
-    char *good[] = {"--max-body=4096", "--port", "0", "--token", "t"};
-    ck_assert_int_eq(config_load(&cfg, 5, good), 0);
+    char *small_log[] = {"--log-buffer", "4095"}; /* under one pipe write of lines */
+    ck_assert_int_eq(config_load(&cfg, 2, small_log), 2);
+    char *good[] = {"--max-body=4096", "--port", "0", "--token", "t", "--log-buffer=65536"};
+    ck_assert_int_eq(config_load(&cfg, 6, good), 0);
     ck_assert_int_eq(cfg.max_body, 4096);
+    ck_assert_int_eq(cfg.log_buffer, 65536);
     ck_assert_str_eq(cfg.token, "t");
     setenv("MNISTD_MAX_BATCH", "0", 1);
     ck_assert_int_eq(config_load(&cfg, 0, NULL), 2);
