@@ -35,7 +35,8 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o $(BUILD)/tests/util/check_http.o
+TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o $(BUILD)/tests/util/check_http.o \
+  $(BUILD)/tests/util/check_pipe.o
 
 .PHONY: all test test-run contract browser asan deps data models run install clean bench \
 	container container-test deploy-lint
@@ -223,12 +224,8 @@ fuzz:
 	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" $(FUZZ_BIN)
 	@scripts/fuzz.sh run build/fuzz $(FUZZ_SECONDS) $(FUZZ_BIN)
 
-$(BUILD)/fuzz-obj/%.o: tests/fuzz/%.c $(FLAGS_STAMP)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
-
 # The instrumented libpng, never the system's.
-$(BUILD)/bin/fuzz_%: $(BUILD)/fuzz-obj/fuzz_%.o $(BUILD)/libmnistd-server.a $(BUILD)/libmnistd.a \
+$(BUILD)/bin/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libmnistd-server.a $(BUILD)/libmnistd.a \
 		$(BUILD)/libpng/src/.libs/libpng16.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -fsanitize=fuzzer $(CFLAGS) -o $@ $^ $(filter-out -lpng16,$(LDLIBS))

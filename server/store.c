@@ -98,10 +98,10 @@ static void remember_refused(Store *s, const char *path, const struct stat *st)
     s->refused = r;
 }
 
-/* Loads the versions of name that are not loaded yet; the count added. */
 static int add_slot(Store *s, const char *name, int version, Model *m, const char *path,
                     MnError *err);
 
+/* Loads the versions of name that are not loaded yet; the count added. */
 static int load_name(Store *s, const char *name)
 {
     char dir[2048];

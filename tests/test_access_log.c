@@ -3,57 +3,20 @@
  * wait, and every line is either written or counted as dropped, the count
  * logged when the reader is back. */
 #include <cJSON.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "access_log.h"
+#include "check_pipe.h"
 #include "check_util.h"
-
-/* Reads a pipe to EOF on a thread of its own. */
-typedef struct {
-    int fd;
-    char *text;
-    size_t len;
-    pthread_t thread;
-} Drain;
-
-static void *drain_main(void *arg)
-{
-    Drain *d = arg;
-    size_t cap = 1 << 16;
-    d->text = malloc(cap);
-    ssize_t r;
-    while ((r = read(d->fd, d->text + d->len, cap - d->len - 1)) > 0) {
-        d->len += (size_t)r;
-        if (d->len + 1 == cap)
-            d->text = realloc(d->text, cap *= 2);
-    }
-    d->text[d->len] = '\0';
-    return NULL;
-}
-
-static void drain_start(Drain *d, int fd)
-{
-    memset(d, 0, sizeof *d);
-    d->fd = fd;
-    ck_assert_int_eq(pthread_create(&d->thread, NULL, drain_main, d), 0);
-}
-
-static void drain_join(Drain *d)
-{
-    pthread_join(d->thread, NULL);
-    close(d->fd);
-}
 
 START_TEST(test_lines_arrive_whole_and_in_order)
 {
     int p[2];
     ck_assert_int_eq(pipe(p), 0);
-    Drain d;
-    drain_start(&d, p[0]);
+    CheckPipe *reader = check_pipe_start(p[0]);
     AccessLog *log = access_log_start(p[1], 1 << 20); /* room for every line */
     ck_assert_ptr_nonnull(log);
     enum { LINES = 5000 };
@@ -65,16 +28,16 @@ START_TEST(test_lines_arrive_whole_and_in_order)
     ck_assert_uint_eq(access_log_dropped(log), 0);
     access_log_stop(log); /* writes what is left */
     close(p[1]);
-    drain_join(&d);
+    char *text = check_pipe_finish(reader);
     int next = 0;
-    for (char *s = strtok(d.text, "\n"); s; s = strtok(NULL, "\n"), next++) {
+    for (char *s = strtok(text, "\n"); s; s = strtok(NULL, "\n"), next++) {
         cJSON *j = cJSON_Parse(s);
         ck_assert_msg(j && cJSON_GetObjectItem(j, "line"), "not a whole line: %s", s);
         ck_assert_int_eq(cJSON_GetObjectItem(j, "line")->valueint, next);
         cJSON_Delete(j);
     }
     ck_assert_int_eq(next, LINES);
-    free(d.text);
+    free(text);
 }
 END_TEST
 
@@ -101,13 +64,12 @@ START_TEST(test_a_stalled_reader_costs_lines_not_waits)
     ck_assert_uint_lt(dropped, LINES);
 
     /* the reader comes back: what was kept comes out, then the count */
-    Drain d;
-    drain_start(&d, p[0]);
+    CheckPipe *reader = check_pipe_start(p[0]);
     access_log_stop(log);
     close(p[1]);
-    drain_join(&d);
+    char *text = check_pipe_finish(reader);
     long written = 0, reported = 0, last = -1;
-    for (char *s = strtok(d.text, "\n"); s; s = strtok(NULL, "\n")) {
+    for (char *s = strtok(text, "\n"); s; s = strtok(NULL, "\n")) {
         cJSON *j = cJSON_Parse(s);
         ck_assert_msg(j != NULL, "not a whole line: %.120s", s);
         cJSON *n = cJSON_GetObjectItem(j, "line"), *drops = cJSON_GetObjectItem(j, "dropped");
@@ -124,7 +86,7 @@ START_TEST(test_a_stalled_reader_costs_lines_not_waits)
     }
     ck_assert_int_eq(reported, (long)dropped);
     ck_assert_int_eq(written + reported, LINES);
-    free(d.text);
+    free(text);
 }
 END_TEST
 

@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <png.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include <zlib.h>
 
 #include "check_http.h"
+#include "check_pipe.h"
 #include "check_util.h"
 #include "dataset.h"
 #include "image.h"
@@ -845,39 +845,6 @@ START_TEST(test_queue_full)
 }
 END_TEST
 
-/* Reads a pipe to EOF on a thread of its own. */
-typedef struct {
-    int fd;
-    pthread_mutex_t mu;
-    char *text; /* what came so far, NUL-terminated */
-    size_t len;
-    pthread_t thread;
-} PipeReader;
-
-static void *pipe_reader_main(void *arg)
-{
-    PipeReader *p = arg;
-    char buf[4096];
-    ssize_t r;
-    while ((r = read(p->fd, buf, sizeof buf)) > 0) {
-        pthread_mutex_lock(&p->mu);
-        p->text = realloc(p->text, p->len + (size_t)r + 1);
-        memcpy(p->text + p->len, buf, (size_t)r);
-        p->len += (size_t)r;
-        p->text[p->len] = '\0';
-        pthread_mutex_unlock(&p->mu);
-    }
-    return NULL;
-}
-
-static bool pipe_reader_has(PipeReader *p, const char *what)
-{
-    pthread_mutex_lock(&p->mu);
-    bool has = p->text && strstr(p->text, what);
-    pthread_mutex_unlock(&p->mu);
-    return has;
-}
-
 /* A log collector that stops reading: stderr is a pipe nobody reads. Every
  * request is still answered; the lines that fit neither the pipe nor the
  * --log-buffer are dropped and counted in /metrics, and the count is
@@ -910,18 +877,16 @@ START_TEST(test_stalled_log_reader)
     ck_assert_int_lt(dropped, REQUESTS);
     check_http_free(&r);
 
-    PipeReader reader = {.fd = p[0], .mu = PTHREAD_MUTEX_INITIALIZER};
-    ck_assert_int_eq(pthread_create(&reader.thread, NULL, pipe_reader_main, &reader), 0);
-    for (int i = 0; i < 250 && !pipe_reader_has(&reader, "\"dropped\":"); i++)
+    CheckPipe *reader = check_pipe_start(p[0]);
+    for (int i = 0; i < 250 && !check_pipe_has(reader, "\"dropped\":"); i++)
         usleep(20 * 1000);
     fflush(stderr);
     dup2(saved, 2); /* the pipe's last writer: the reader sees its end */
     close(saved);
-    pthread_join(reader.thread, NULL);
-    close(p[0]);
-    ck_assert_msg(reader.text != NULL, "nothing was logged");
+    char *text = check_pipe_finish(reader);
+    ck_assert_msg(*text != '\0', "nothing was logged");
     long reported = 0, requests = 0;
-    for (char *line = strtok(reader.text, "\n"); line; line = strtok(NULL, "\n")) {
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *j = cJSON_Parse(line);
         ck_assert_msg(j != NULL, "not a whole JSON line: %.200s", line);
         cJSON *d = cJSON_GetObjectItem(j, "dropped");
@@ -932,7 +897,7 @@ START_TEST(test_stalled_log_reader)
     }
     ck_assert_int_ge(reported, dropped); /* the /metrics line itself may be dropped too */
     ck_assert_int_gt(requests, 0);
-    free(reader.text);
+    free(text);
 }
 END_TEST
 
