@@ -38,7 +38,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o $(BUILD)/tests/util/check_http.o \
   $(BUILD)/tests/util/check_pipe.o
 
-.PHONY: all test test-run contract browser asan deps data models run install clean bench \
+.PHONY: all test test-run contract browser overload asan deps data models run install clean bench \
 	container container-test deploy-lint
 all: $(BUILD)/mnistd
 
@@ -103,7 +103,15 @@ test-run: $(TEST_BIN) $(BUILD)/mnistd
 	 MNISTD_SRC=$(CURDIR) scripts/run-tests.sh $(TEST_BIN)
 
 test: data
-	@$(MAKE) --no-print-directory test-run contract browser
+	@$(MAKE) --no-print-directory test-run contract browser overload
+
+# The server at and past its connection limit, on loopback
+# (tests/overload/overload.py, about 90 s): floods of 1, 2 and 4 times
+# --max-connections, slow clients from one and from many addresses, the
+# 511-520 connection sweep, and SIGTERM under each, with the drain's limit.
+overload: $(BUILD)/mnistd
+	@scripts/deps.sh wrk
+	@python3 tests/overload/overload.py $(BUILD)/mnistd $(DATA_DIR) $(MODELS_DIR)
 
 # openapi.yaml validated, and a running server's responses checked against it
 # (node, with two npm packages pinned in tests/contract/package-lock.json).

@@ -1,16 +1,18 @@
-/* acceptor.h - the listening socket, accepted by a thread of its own that
- * hands each connection to libmicrohttpd (MHD_add_connection), which
- * spreads them over its worker threads by socket number. MHD's own
- * accepting lets the first worker to wake take up to ten connections at
- * once: 16 keep-alive clients arriving together could all land on one
- * worker and leave the other core idle (measured: half the throughput).
- * At --max-connections it accepts nothing more until one closes: a new
- * client waits in the backlog rather than being accepted and dropped. */
+/* acceptor.h - the listening socket, accepted by a thread of our own that
+ * asks the connection table (connections.h) whether there is room, then
+ * hands the socket to the least loaded worker (workers.h). A socket there
+ * is no room for is answered here, never handed to libmicrohttpd: 503 at
+ * --max-connections, 429 at --max-connections-per-ip, both with
+ * Retry-After and a JSON error, then closed once the client has had a
+ * moment to read it (closing at once, with its request unread, would send
+ * a reset that can destroy the answer before the client reads it). */
 #ifndef MN_ACCEPTOR_H
 #define MN_ACCEPTOR_H
 
 #include <stddef.h>
-#include <microhttpd.h>
+
+#include "connections.h"
+#include "workers.h"
 
 typedef struct Acceptor Acceptor;
 
@@ -19,16 +21,12 @@ typedef struct Acceptor Acceptor;
  * when the address is bad or taken. */
 Acceptor *acceptor_open(const char *host, long port, char *err, size_t err_len);
 long acceptor_port(const Acceptor *a);
-/* Accepts into the daemon (started with MHD_USE_NO_LISTEN_SOCKET), while
- * it holds fewer than max_connections, until stopped; -1 when the thread
- * cannot start. */
-int acceptor_run(Acceptor *a, struct MHD_Daemon *daemon, long max_connections);
-/* From MHD's connection notification: a connection closed, there may be room. */
-void acceptor_connection_closed(Acceptor *a);
-/* Stops accepting: new clients are refused. NULL is a no-op. */
-void acceptor_stop(Acceptor *a);
-/* Frees it, once the daemon has stopped (its connections' notifications
- * reach the acceptor until then). NULL is a no-op. */
+/* Accepts into the workers, as conns admits, until stopped; -1 when the
+ * thread cannot start. limits names the numbers in the refusals. */
+int acceptor_run(Acceptor *a, Connections *conns, Workers *workers, const ConnectionLimits *lim);
+/* Stops accepting and closes the listening socket (new clients are
+ * refused by the kernel) and the refused sockets still lingering; frees
+ * it. NULL is a no-op. */
 void acceptor_free(Acceptor *a);
 
 #endif

@@ -8,9 +8,21 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* --max-connections 0: this many per core. Each costs a socket and up to
+ * 32 KiB of libmicrohttpd's memory while a request is read (64 MiB a
+ * core at most); epoll's cost does not grow with the count. */
+#define CONNECTIONS_PER_CORE 1024
+#define TEXT_OF(x) #x
+#define TEXT(x) TEXT_OF(x)
+/* File descriptors kept for everything but connections: the store, the
+ * journal, datasets, and the refused sockets that linger (acceptor.c). */
+#define RESERVED_FDS (64 + 1024)
 
 typedef struct {
     const char *flag;  /* --flag; the variable is MNISTD_FLAG */
@@ -56,12 +68,25 @@ static const Setting settings[] = {
         "training jobs at a time"),
     NUM("job-threads", "MNISTD_JOB_THREADS", job_threads, 1, 1, 64,
         "threads each training job computes a batch with (1 leaves a core to serving)"),
-    NUM("max-connections", "MNISTD_MAX_CONNECTIONS", max_connections, 512, 1, 100000,
-        "open connections"),
+    NUM("max-connections", "MNISTD_MAX_CONNECTIONS", max_connections, 0, 0, 1000000,
+        "open connections; past them a client is answered 503 with Retry-After (0: "
+        TEXT(CONNECTIONS_PER_CORE) " per core, as far as the open-file limit allows)"),
+    NUM("max-connections-per-ip", "MNISTD_MAX_CONNECTIONS_PER_IP", max_connections_per_ip, 0, 0,
+        1000000, "open connections from one client address; past them 429 (0: a quarter of "
+        "--max-connections)"),
     NUM("connection-timeout", "MNISTD_CONNECTION_TIMEOUT", connection_timeout, 30, 1, 3600,
-        "seconds a connection may idle"),
+        "seconds a connection may idle, even while its answer is sent"),
+    NUM("header-timeout", "MNISTD_HEADER_TIMEOUT", header_timeout, 5, 1, 3600,
+        "seconds a client has to send a request head, from its connect or its previous answer "
+        "(so also how long an idle keep-alive connection stays)"),
     NUM("request-timeout", "MNISTD_REQUEST_TIMEOUT", request_timeout, 60, 1, 86400,
-        "seconds a client has to send a whole request, headers and body, however it trickles"),
+        "seconds a client has to send a whole request, head and body, however it trickles"),
+    NUM("evict-idle-ms", "MNISTD_EVICT_IDLE_MS", evict_idle_ms, 250, 0, 3600000,
+        "at --max-connections, a new connection whose request head has arrived takes the place "
+        "of the one that has waited longest for its own, once that one has waited this many "
+        "milliseconds (0: never; a newcomer without its head is answered 503)"),
+    NUM("drain-timeout", "MNISTD_DRAIN_TIMEOUT", drain_timeout, 10, 1, 3600,
+        "seconds SIGTERM waits for requests in flight; then the server exits regardless"),
     NUM("log-buffer", "MNISTD_LOG_BUFFER", log_buffer, 1 << 20, 4096, 1L << 30,
         "bytes of request log lines held while stderr is slow to take them (then dropped, "
         "counted)"),
@@ -107,6 +132,29 @@ void config_usage(FILE *out)
             fprintf(out, "  %-22s %-26s %s [%ld..%ld, default %ld]\n", flag, s->env, s->help,
                     s->min, s->max, s->def);
     }
+}
+
+/* The limits left at 0: as many connections as the cores serve and the
+ * process may open files for (its hard limit: serve raises the soft one). */
+static void size_auto_limits(ServerConfig *cfg)
+{
+    if (cfg->max_connections == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        long n = CONNECTIONS_PER_CORE * (cores > 0 ? cores : 1);
+        struct rlimit files;
+        if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_max != RLIM_INFINITY &&
+            (long)files.rlim_max - RESERVED_FDS < n)
+            n = (long)files.rlim_max - RESERVED_FDS;
+        cfg->max_connections = n > 16 ? n : 16;
+    }
+    if (cfg->max_connections_per_ip == 0)
+        cfg->max_connections_per_ip =
+            cfg->max_connections >= 4 ? cfg->max_connections / 4 : cfg->max_connections;
+}
+
+long config_files_needed(const ServerConfig *cfg)
+{
+    return cfg->max_connections + RESERVED_FDS;
 }
 
 int config_load(ServerConfig *cfg, int argc, char **argv)
@@ -159,5 +207,6 @@ int config_load(ServerConfig *cfg, int argc, char **argv)
         if (set(cfg, found, value, source))
             return 2;
     }
+    size_auto_limits(cfg);
     return 0;
 }

@@ -20,7 +20,7 @@ typedef struct {
     char token[256];          /* empty: no auth */
     char default_model[64];
     char cors_origins[1024];  /* comma-separated, or "*"; empty: no CORS headers */
-    long threads;             /* MHD worker threads; 0 = one per core */
+    long threads;             /* HTTP worker threads; 0 = one per core */
     long max_body;            /* bytes of a request body */
     long max_image_bytes;
     long max_image_side;      /* pixels, width and height */
@@ -29,16 +29,24 @@ typedef struct {
     long max_jobs;            /* queued jobs */
     long train_threads;       /* concurrent training jobs */
     long job_threads;         /* threads per job's batch (core/step.h) */
-    long max_connections;
+    long max_connections;     /* 0 in the table: config_load sizes it for the machine */
+    long max_connections_per_ip; /* 0 in the table: a quarter of max_connections */
     long connection_timeout;  /* seconds idle */
+    long header_timeout;      /* seconds to receive a request head */
     long request_timeout;     /* seconds to receive a whole request */
+    long evict_idle_ms;       /* waiting for a head that long, a connection gives way to one ready */
+    long drain_timeout;       /* seconds SIGTERM waits for requests in flight */
     long log_buffer;          /* bytes of request log lines waiting for stderr */
     long watch_interval;      /* seconds between store rescans; 0 = off */
 } ServerConfig;
 
 /* Defaults, then environment, then flags (argv after "serve"). Returns 0,
- * or prints the problem (naming the flag and its range) and returns 2. */
+ * or prints the problem (naming the flag and its range) and returns 2.
+ * Limits left at 0 ("auto") are sized for the machine (config.c says how). */
 int config_load(ServerConfig *cfg, int argc, char **argv);
 void config_usage(FILE *out);
+/* File descriptors the server may need at cfg's limits (serve raises its
+ * soft RLIMIT_NOFILE to this, as far as the hard limit allows). */
+long config_files_needed(const ServerConfig *cfg);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "access_log.h"
 #include "backprop.h"
+#include "connections.h"
 #include "respond.h"
 
 enum MHD_Result h_backprop(Request *r)
@@ -40,6 +41,34 @@ static void write_job_gauge(const char *state, int n, void *ctx)
     fprintf(ctx, "mnistd_jobs{state=\"%s\"} %d\n", state, n);
 }
 
+static void write_connection_metrics(Server *srv, FILE *out)
+{
+    ConnectionStats st;
+    connections_stats(srv->connections, &st);
+    fprintf(out,
+            "# HELP mnistd_connections Connections open, and the limit (--max-connections).\n"
+            "# TYPE mnistd_connections gauge\n"
+            "mnistd_connections{kind=\"open\"} %ld\nmnistd_connections{kind=\"limit\"} %ld\n"
+            "# HELP mnistd_connections_refused_total New connections answered 503 at "
+            "--max-connections (full) or 429 at --max-connections-per-ip (per_ip).\n"
+            "# TYPE mnistd_connections_refused_total counter\n"
+            "mnistd_connections_refused_total{reason=\"full\"} %ld\n"
+            "mnistd_connections_refused_total{reason=\"per_ip\"} %ld\n"
+            "# HELP mnistd_connections_evicted_total Connections closed at --max-connections "
+            "for a new one whose request head had arrived, after waiting --evict-idle-ms for "
+            "their own.\n"
+            "# TYPE mnistd_connections_evicted_total counter\n"
+            "mnistd_connections_evicted_total %ld\n"
+            "# HELP mnistd_connections_timed_out_total Connections closed for not sending a "
+            "request head within --header-timeout, or a whole request within "
+            "--request-timeout.\n"
+            "# TYPE mnistd_connections_timed_out_total counter\n"
+            "mnistd_connections_timed_out_total{phase=\"header\"} %ld\n"
+            "mnistd_connections_timed_out_total{phase=\"request\"} %ld\n",
+            st.open, srv->cfg.max_connections, st.refused_full, st.refused_per_ip, st.evicted,
+            st.header_timeouts, st.request_timeouts);
+}
+
 enum MHD_Result h_metrics(Request *r)
 {
     char *text = NULL;
@@ -58,6 +87,7 @@ enum MHD_Result h_metrics(Request *r)
                  "# TYPE mnistd_log_lines_dropped_total counter\n"
                  "mnistd_log_lines_dropped_total %lu\n",
             access_log_dropped(r->srv->log));
+    write_connection_metrics(r->srv, out);
     fclose(out);
     enum MHD_Result ret =
         respond_bytes(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len);

@@ -9,8 +9,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,10 +21,11 @@
 #include "acceptor.h"
 #include "blas.h"
 #include "clock.h"
+#include "connections.h"
 #include "json.h"
-#include "request_deadline.h"
 #include "respond.h"
 #include "server.h"
+#include "workers.h"
 
 typedef struct {
     const char *method;
@@ -263,6 +266,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->started = clock_seconds();
         snprintf(r->path, sizeof r->path, "%s", url);
         *req_cls = r;
+        connections_head_received(srv->connections, conn); /* now the body's deadline */
         /* No route is this long; cut short, the path could match another. */
         if (strlen(url) >= sizeof r->path)
             return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found",
@@ -319,7 +323,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->body[r->len] = '\0';
         return MHD_YES;
     }
-    deadline_clear(srv->deadlines, conn); /* received: answering may take long (event streams) */
+    connections_request_received(srv->connections, conn); /* answering may take long (streams) */
     if (r->too_large)
         return respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
                              "request body larger than the %ld-byte limit (--max-body)",
@@ -365,7 +369,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     Request *r = *req_cls;
     if (!r)
         return;
-    deadline_restart(r->srv->deadlines, conn);
+    connections_answered(r->srv->connections, conn);
     double ms = (clock_seconds() - r->started) * 1e3;
     server_metrics_request(r->srv->metrics, r->route ? r->route : "unmatched", r->status, ms / 1e3);
     time_t t = time(NULL);
@@ -392,21 +396,49 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
 }
 
-/* A connection starts or ends: its request deadline, and room for the acceptor. */
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                          enum MHD_ConnectionNotificationCode code)
+/* Worker i's daemon: no thread or listening socket of its own
+ * (workers.h says why). Its connection limit is a backstop set above
+ * ours, with room for evicted connections not yet closed: the acceptor
+ * admits, so MHD never refuses a socket for being full. */
+static struct MHD_Daemon *start_worker_daemon(void *cls, int worker)
 {
     Server *srv = cls;
-    deadlines_on_connection(srv->deadlines, conn, socket_context, code);
-    if (code == MHD_CONNECTION_NOTIFY_CLOSED)
-        acceptor_connection_closed(srv->acceptor);
+    return MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET |
+            MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(2 * srv->cfg.max_connections + 16),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, connections_on_notify,
+        connections_notify_cls(srv->connections, worker), MHD_OPTION_END);
 }
 
-/* The model store and dataset cache, then the daemon. */
+/* A soft open-file limit below what the connection limit needs is raised
+ * as far as the hard one allows; short of it, the server says so. */
+static void raise_file_limit(const ServerConfig *cfg)
+{
+    struct rlimit files;
+    rlim_t want = (rlim_t)config_files_needed(cfg);
+    if (getrlimit(RLIMIT_NOFILE, &files) || files.rlim_cur >= want)
+        return;
+    files.rlim_cur = files.rlim_max == RLIM_INFINITY || files.rlim_max > want ? want
+                                                                              : files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+    if (files.rlim_cur < want)
+        fprintf(stderr,
+                "{\"level\":\"warn\",\"msg\":\"the open-file limit (%llu) is below what "
+                "--max-connections %ld needs (%llu): accepting may fail before the limit\"}\n",
+                (unsigned long long)files.rlim_cur, cfg->max_connections,
+                (unsigned long long)want);
+}
+
+/* The model store and dataset cache, then the HTTP side: the request log,
+ * the connection table, the workers and, last, the acceptor. */
 int server_start(Server *srv, char *err, size_t err_len)
 {
-    /* The server's parallelism is its HTTP thread pool, not BLAS's. */
+    /* The server's parallelism is its HTTP workers, not BLAS's. */
     blas_set_threads(blas_threads_wanted());
+    raise_file_limit(&srv->cfg);
     SpecLimits lim;
     spec_limits_default(&lim);
     lim.max_params = (size_t)srv->cfg.max_params;
@@ -425,71 +457,66 @@ int server_start(Server *srv, char *err, size_t err_len)
         }
     }
     srv->watch = store_watch_start(srv->store, srv->cfg.watch_interval);
-    if (!(srv->datasets = dataset_cache_new(srv->cfg.data_dir))) {
+    if (!(srv->datasets = dataset_cache_new(srv->cfg.data_dir)) ||
+        !(srv->metrics = server_metrics_new())) {
         snprintf(err, err_len, "out of memory");
-        server_stop(srv);
-        return -1;
-    }
-    if (!(srv->metrics = server_metrics_new())) {
-        snprintf(err, err_len, "out of memory");
-        server_stop(srv);
-        return -1;
+        goto fail;
     }
     for (int i = store_load_errors(srv->store); i > 0; i--)
         server_metrics_load_error(srv->metrics);
     if (!(srv->jobs = jobs_open(&srv->cfg, srv->store, srv->datasets, srv->metrics, &e))) {
         snprintf(err, err_len, "%s", e.msg);
-        server_stop(srv);
-        return -1;
+        goto fail;
     }
-    if (!(srv->acceptor = acceptor_open(srv->cfg.host, srv->cfg.port, err, err_len))) {
-        server_stop(srv);
-        return -1;
-    }
+    if (!(srv->acceptor = acceptor_open(srv->cfg.host, srv->cfg.port, err, err_len)))
+        goto fail;
     if (!(srv->log = access_log_start(STDERR_FILENO, (size_t)srv->cfg.log_buffer))) {
         snprintf(err, err_len, "cannot start the request log thread");
-        server_stop(srv);
-        return -1;
-    }
-    if (!(srv->deadlines = deadlines_start(srv->cfg.request_timeout))) {
-        snprintf(err, err_len, "cannot start the request timeout thread");
-        server_stop(srv);
-        return -1;
+        goto fail;
     }
     long threads = srv->cfg.threads ? srv->cfg.threads : sysconf(_SC_NPROCESSORS_ONLN);
-    srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
-            MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 0 ? threads : 1),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.connection_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_END);
-    if (!srv->daemon || acceptor_run(srv->acceptor, srv->daemon, srv->cfg.max_connections)) {
-        snprintf(err, err_len, "cannot start the HTTP threads on %s:%ld", srv->cfg.host,
+    ConnectionLimits limits = {
+        .max = srv->cfg.max_connections,
+        .per_ip = srv->cfg.max_connections_per_ip,
+        .header_timeout = srv->cfg.header_timeout,
+        .request_timeout = srv->cfg.request_timeout,
+        .evict_idle_ms = srv->cfg.evict_idle_ms,
+        .workers = threads > 0 ? (int)threads : 1,
+    };
+    if (!(srv->connections = connections_new(&limits, srv->log))) {
+        snprintf(err, err_len, "cannot start the connection deadline thread");
+        goto fail;
+    }
+    if (!(srv->workers = workers_start(limits.workers, srv->connections, start_worker_daemon,
+                                       srv, err, err_len)))
+        goto fail;
+    if (acceptor_run(srv->acceptor, srv->connections, srv->workers, &limits)) {
+        snprintf(err, err_len, "cannot start the accepting thread on %s:%ld", srv->cfg.host,
                  srv->cfg.port);
-        server_stop(srv);
-        return -1;
+        goto fail;
     }
     srv->cfg.port = acceptor_port(srv->acceptor);
     return 0;
+fail:
+    server_stop(srv);
+    return -1;
 }
 
-void server_stop(Server *srv)
+bool server_stop(Server *srv)
 {
-    acceptor_stop(srv->acceptor);
-    if (srv->daemon) {
-        /* End the event streams (MHD cannot stop with connections
-         * suspended), then let requests in flight finish. */
-        jobs_streams_end(srv->jobs);
-        MHD_stop_daemon(srv->daemon);
-        srv->daemon = NULL;
-    }
-    acceptor_free(srv->acceptor); /* after the daemon: no connection is left */
+    atomic_store(&srv->draining, true); /* answers from now on close their connections */
+    acceptor_free(srv->acceptor);       /* new clients are refused */
     srv->acceptor = NULL;
-    deadlines_stop(srv->deadlines);
-    srv->deadlines = NULL;
+    /* End the event streams (they would hold the drain), then let the
+     * requests in flight finish, for at most --drain-timeout. */
+    if (srv->jobs)
+        jobs_streams_end(srv->jobs);
+    double budget = (double)srv->cfg.drain_timeout;
+    /* A second of the budget is kept for what follows (jobs, the store). */
+    bool drained = workers_stop(srv->workers, clock_seconds() + (budget > 2 ? budget - 1 : budget / 2));
+    srv->workers = NULL;
+    connections_free(srv->connections); /* after the daemons: every connection was notified */
+    srv->connections = NULL;
     access_log_stop(srv->log); /* after the daemon: every request has its line */
     srv->log = NULL;
     jobs_close(srv->jobs); /* cancels running jobs: they end "cancelled", journalled */
@@ -502,4 +529,5 @@ void server_stop(Server *srv)
     srv->jobs = NULL;
     srv->store = NULL;
     srv->datasets = NULL;
+    return drained;
 }

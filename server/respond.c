@@ -63,6 +63,10 @@ enum MHD_Result respond_queue(Request *r, unsigned status, struct MHD_Response *
         if (strcmp(origin, "*"))
             MHD_add_response_header(resp, "Vary", "Origin");
     }
+    /* A draining server's answers end their connections: keep-alive
+     * clients reconnect elsewhere instead of racing the close. */
+    if (atomic_load(&r->srv->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     r->status = (int)status;

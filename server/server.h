@@ -5,6 +5,7 @@
 #define MN_SERVER_H
 
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -22,10 +23,11 @@ typedef struct {
     DatasetCache *datasets;
     Jobs *jobs;
     ServerMetrics *metrics;
-    struct MHD_Daemon *daemon;
-    struct Acceptor *acceptor;   /* the listening socket (acceptor.h says why) */
-    struct Deadlines *deadlines; /* cuts off requests over --request-timeout */
-    struct AccessLog *log;       /* request log lines on their way to stderr */
+    struct Acceptor *acceptor;       /* the listening socket (acceptor.h says why) */
+    struct Workers *workers;         /* the HTTP threads, a libmicrohttpd daemon each */
+    struct Connections *connections; /* limits and deadlines of every connection */
+    struct AccessLog *log;           /* request log lines on their way to stderr */
+    atomic_bool draining;            /* stopping: answers close their connections */
 } Server;
 
 #define REQUEST_MAX_PARAMS 4
@@ -58,10 +60,12 @@ typedef struct {
     double started;                    /* seconds, monotonic */
 } Request;
 
-/* Opens the model store and starts the daemon per cfg; the bound port is
- * written back to cfg.port. server_stop drains requests and frees it all. */
+/* Opens the model store and starts serving per cfg; the bound port is
+ * written back to cfg.port. server_stop refuses new clients, lets requests
+ * in flight finish for up to --drain-timeout and frees it all; false when
+ * some were still in flight at the deadline (they were cut). */
 int server_start(Server *srv, char *err, size_t err_len);
-void server_stop(Server *srv);
+bool server_stop(Server *srv);
 
 /* The route handlers (h_*.c). Each returns an MHD_Result from respond_*. */
 enum MHD_Result h_predict(Request *r);

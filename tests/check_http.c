@@ -14,8 +14,18 @@
 
 int check_http_connect(int port)
 {
+    return check_http_connect_from(NULL, port);
+}
+
+int check_http_connect_from(const char *source, int port)
+{
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_ge(fd, 0);
+    if (source) {
+        struct sockaddr_in from = {.sin_family = AF_INET};
+        inet_pton(AF_INET, source, &from.sin_addr);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *)&from, sizeof from), 0);
+    }
     struct sockaddr_in a = {0};
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);

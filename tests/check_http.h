@@ -16,6 +16,9 @@ typedef struct {
 /* A connection to 127.0.0.1:port with a 10 s receive timeout, so that a
  * server that hangs fails the test instead of stalling it. */
 int check_http_connect(int port);
+/* The same from a source address of the loopback range (127.0.0.2, ...),
+ * as another client machine would connect; NULL: any. */
+int check_http_connect_from(const char *source, int port);
 /* Reads the answer to EOF (or the receive timeout); the fd stays open. */
 HttpReply check_http_read(int fd);
 /* Sends head as is, then body (stopping if the server stops reading, as when

@@ -874,45 +874,93 @@ static bool closed_by_server(int fd, int wait_ms)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
+/* Sends one GET on fd and reads the answer (to EOF: Connection: close). */
+static HttpReply get_on(int fd, const char *path)
+{
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                     path);
+    ck_assert_int_eq(write(fd, req, (size_t)n), n);
+    return check_http_read(fd);
+}
+
+/* At --max-connections a newcomer is answered 503, with Retry-After,
+ * unless its request head has arrived and a connection has waited past
+ * --evict-idle-ms for its own: then that one gives way. A newcomer that
+ * sends nothing displaces no one. --max-connections-per-ip answers 429 to
+ * one address while others are served; --header-timeout closes a
+ * connection that sends no request head. */
 START_TEST(test_connection_limits)
 {
     server_stop(&srv);
-    setenv("MNISTD_MAX_CONNECTIONS", "2", 1);
-    setenv("MNISTD_CONNECTION_TIMEOUT", "1", 1);
+    setenv("MNISTD_MAX_CONNECTIONS", "3", 1);
+    setenv("MNISTD_MAX_CONNECTIONS_PER_IP", "2", 1);
+    setenv("MNISTD_HEADER_TIMEOUT", "3", 1);
+    setenv("MNISTD_EVICT_IDLE_MS", "1000", 1);
     setenv("MNISTD_MAX_IMAGE_SIDE", "16", 1);
-    setenv("MNISTD_THREADS", "1", 1); /* a pool splits the limit between its threads */
     start_server(NULL, 16);
-    unsetenv("MNISTD_THREADS");
     unsetenv("MNISTD_MAX_CONNECTIONS");
-    unsetenv("MNISTD_CONNECTION_TIMEOUT");
+    unsetenv("MNISTD_MAX_CONNECTIONS_PER_IP");
+    unsetenv("MNISTD_HEADER_TIMEOUT");
+    unsetenv("MNISTD_EVICT_IDLE_MS");
     unsetenv("MNISTD_MAX_IMAGE_SIDE");
-    ck_assert_int_eq(srv.cfg.max_connections, 2);
+    ck_assert_int_eq(srv.cfg.max_connections, 3);
+    ck_assert_int_eq(srv.cfg.max_connections_per_ip, 2);
 
-    /* Two idle connections fill --max-connections: a third waits unanswered
-     * until --connection-timeout closes them, then it is served. */
-    int a = check_http_connect(srv.cfg.port), b = check_http_connect(srv.cfg.port);
-    usleep(300 * 1000);
-    int c = check_http_connect(srv.cfg.port);
-    const char *req = "GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    ck_assert_int_eq(write(c, req, strlen(req)), (ssize_t)strlen(req));
-    struct timeval tv = {0, 300 * 1000};
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char buf[512];
-    ck_assert_int_lt(read(c, buf, sizeof buf), 0); /* nothing yet: over the limit */
-    ck_assert(closed_by_server(a, 4000));
-    ck_assert(closed_by_server(b, 4000));
-    tv.tv_sec = 4;
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ssize_t n = read(c, buf, sizeof buf - 1);
-    ck_assert_int_gt(n, 0);
-    buf[n] = '\0';
-    ck_assert_msg(strstr(buf, "200 OK"), "%s", buf);
+    /* Two idle connections from 127.0.0.1 fill its share: a third is 429. */
+    int a = check_http_connect(srv.cfg.port);
+    usleep(100 * 1000); /* so that a has waited longest */
+    int b = check_http_connect(srv.cfg.port);
+    usleep(100 * 1000);
+    HttpReply r = get_on(check_http_connect(srv.cfg.port), "/v2/health/live");
+    ck_assert_int_eq(r.status, 429);
+    ck_assert_ptr_nonnull(strstr(r.raw, "Retry-After: 1"));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"too_many_connections_from_address\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "--max-connections-per-ip"));
+    check_http_free(&r);
+    /* Another address is served, and its idle connection fills the server. */
+    int c = check_http_connect_from("127.0.0.2", srv.cfg.port);
+    usleep(200 * 1000);
+    int d = check_http_connect_from("127.0.0.3", srv.cfg.port);
+    r = get_on(d, "/v2/health/live"); /* none has waited a second yet: refused */
+    ck_assert_int_eq(r.status, 503);
+    ck_assert_ptr_nonnull(strstr(r.raw, "Retry-After: 1"));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"too_many_connections\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "limit of 3 connections (--max-connections)"));
+    check_http_free(&r);
+    close(d);
+
+    /* Past --evict-idle-ms, the one that waited longest (a) gives way. */
+    usleep(1000 * 1000);
+    d = check_http_connect_from("127.0.0.3", srv.cfg.port);
+    r = get_on(d, "/v2/health/live");
+    ck_assert_int_eq(r.status, 200);
+    check_http_free(&r);
+    close(d);
+    ck_assert(closed_by_server(a, 1000));
+    /* Full again (b, c, f): a newcomer that sends nothing is refused, b stays. */
+    int f = check_http_connect_from("127.0.0.4", srv.cfg.port);
+    usleep(100 * 1000);
+    int e = check_http_connect_from("127.0.0.5", srv.cfg.port);
+    r = check_http_read(e);
+    ck_assert_int_eq(r.status, 503);
+    check_http_free(&r);
+    close(e);
+    ck_assert(!closed_by_server(b, 100));
+    /* --header-timeout: the idle ones are closed 3 s after they connected. */
+    ck_assert(closed_by_server(b, 3000));
+    ck_assert(closed_by_server(c, 1000));
+    ck_assert(closed_by_server(f, 3000));
     close(a);
     close(b);
     close(c);
-    /* and the server answers again */
-    HttpReply r = get("/v2/health/live");
+    close(f);
+    r = get("/metrics");
     ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "mnistd_connections_refused_total{reason=\"per_ip\"} 1"));
+    ck_assert_ptr_nonnull(strstr(r.body, "mnistd_connections_refused_total{reason=\"full\"} 2"));
+    ck_assert_ptr_nonnull(strstr(r.body, "mnistd_connections_evicted_total 1"));
+    ck_assert_ptr_nonnull(strstr(r.body, "mnistd_connections_timed_out_total{phase=\"header\"} 3"));
     check_http_free(&r);
 
     /* --max-image-side: a 28x28 PNG is over a 16-pixel limit, refused before decoding */

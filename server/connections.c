@@ -1,0 +1,424 @@
+/* connections.c - see connections.h. A record per connection; those that
+ * wait for a request head are in one list in the order they began to wait
+ * (so the first is the one to evict and the first to time out), those
+ * receiving a body in another. Counts per worker and per client address
+ * (an open-addressing table sized for --max-connections) are kept as
+ * connections are admitted and closed, so admission costs O(1). */
+#include "connections.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "access_log.h"
+#include "clock.h"
+
+typedef enum { PENDING, WAITING, IN_BODY, ANSWERING } ConnState;
+
+typedef struct {
+    Connection *head, *tail;
+} List;
+
+struct Connection {
+    Connection *prev, *next;
+    List *list;      /* the list it is in, or NULL */
+    int fd;
+    uint32_t ip;
+    int worker;
+    ConnState state;
+    double since;    /* monotonic seconds: when the current request's clock started */
+    bool in_mhd;     /* MHD took it: its socket is MHD's until notified closed */
+    bool counted;    /* holds a place under the limits (an evicted one gives it up at once) */
+    bool leaving;    /* cut or evicted: its socket is shut down, MHD closes it */
+};
+
+/* One worker's share: the notification callback's cls. */
+typedef struct {
+    Connections *c;
+    long open;
+    Connection *adding; /* between connections_handing and connections_handed */
+} Slot;
+
+typedef struct {
+    uint32_t ip;
+    int32_t count; /* 0: the slot is free */
+} IpCount;
+
+struct Connections {
+    ConnectionLimits lim;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool stop;
+    AccessLog *log;
+    List waiting, in_body;
+    long open, busy;
+    ConnectionStats stats;
+    IpCount *ips;
+    size_t ips_mask;
+    Slot *slots;
+};
+
+/* How often the deadline thread looks: the deadlines' resolution. */
+#define TICK_MS 100
+
+static void list_unlink(Connection *r)
+{
+    List *l = r->list;
+    if (!l)
+        return;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        l->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        l->tail = r->prev;
+    r->prev = r->next = NULL;
+    r->list = NULL;
+}
+
+static void list_append(List *l, Connection *r)
+{
+    r->prev = l->tail;
+    r->next = NULL;
+    if (l->tail)
+        l->tail->next = r;
+    else
+        l->head = r;
+    l->tail = r;
+    r->list = l;
+}
+
+/* ---- counts per client address: linear probing, backward-shift deletion ---- */
+
+static size_t ip_home(const Connections *c, uint32_t ip)
+{
+    return (size_t)((ip * 2654435761u) >> 7) & c->ips_mask;
+}
+
+static IpCount *ip_find(Connections *c, uint32_t ip)
+{
+    for (size_t i = ip_home(c, ip);; i = (i + 1) & c->ips_mask)
+        if (c->ips[i].count == 0 || c->ips[i].ip == ip)
+            return &c->ips[i];
+}
+
+static void ip_release(Connections *c, uint32_t ip)
+{
+    IpCount *e = ip_find(c, ip);
+    if (e->count == 0 || --e->count > 0)
+        return;
+    /* Pull later entries of the probe run back over the hole. */
+    size_t hole = (size_t)(e - c->ips);
+    for (size_t i = (hole + 1) & c->ips_mask; c->ips[i].count; i = (i + 1) & c->ips_mask) {
+        size_t home = ip_home(c, c->ips[i].ip);
+        bool movable = hole <= i ? (home <= hole || home > i) : (home <= hole && home > i);
+        if (movable) {
+            c->ips[hole] = c->ips[i];
+            c->ips[i].count = 0;
+            hole = i;
+        }
+    }
+}
+
+/* ---- a record's state and counts ---- */
+
+static bool is_busy(ConnState s)
+{
+    return s == IN_BODY || s == ANSWERING;
+}
+
+static void set_state(Connections *c, Connection *r, ConnState s)
+{
+    c->busy += (long)is_busy(s) - (long)is_busy(r->state);
+    list_unlink(r);
+    r->state = s;
+    if (r->leaving)
+        return;
+    if (s == WAITING)
+        list_append(&c->waiting, r);
+    else if (s == IN_BODY)
+        list_append(&c->in_body, r);
+}
+
+static void uncount(Connections *c, Connection *r)
+{
+    if (!r->counted)
+        return;
+    r->counted = false;
+    c->open--;
+    c->slots[r->worker].open--;
+    ip_release(c, r->ip);
+}
+
+/* Shuts its socket down (MHD holds it); MHD closes it and notifies. */
+static void cut(Connections *c, Connection *r)
+{
+    shutdown(r->fd, SHUT_RDWR);
+    r->leaving = true;
+    list_unlink(r);
+    (void)c;
+}
+
+static void forget(Connections *c, Connection *r)
+{
+    set_state(c, r, PENDING);
+    uncount(c, r);
+    free(r);
+}
+
+/* ---- the deadline thread ---- */
+
+static void warn(Connections *c, const char *what, long n, long seconds)
+{
+    char line[256];
+    int len = snprintf(line, sizeof line,
+                       "{\"level\":\"warn\",\"msg\":\"connections closed: %s\",\"count\":%ld,"
+                       "\"seconds\":%ld}\n",
+                       what, n, seconds);
+    if (c->log)
+        access_log_line(c->log, line, (size_t)len);
+}
+
+static void *deadlines_main(void *arg)
+{
+    Connections *c = arg;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stop) {
+        cond_wait_ms(&c->wake, &c->lock, TICK_MS);
+        double now = clock_seconds();
+        long heads = 0, requests = 0;
+        /* In the order they began to wait: the first still in time ends the search. */
+        Connection *r;
+        while ((r = c->waiting.head) && now - r->since > (double)c->lim.header_timeout) {
+            cut(c, r);
+            heads++;
+        }
+        for (Connection *next, *b = c->in_body.head; b; b = next) {
+            next = b->next;
+            if (now - b->since > (double)c->lim.request_timeout) {
+                cut(c, b);
+                requests++;
+            }
+        }
+        c->stats.header_timeouts += heads;
+        c->stats.request_timeouts += requests;
+        /* The log takes lines without waiting (a stalled stderr costs lines, not deadlines). */
+        if (heads)
+            warn(c, "request head not received within --header-timeout", heads,
+                 c->lim.header_timeout);
+        if (requests)
+            warn(c, "request not received within --request-timeout", requests,
+                 c->lim.request_timeout);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* ---- the API ---- */
+
+Connections *connections_new(const ConnectionLimits *lim, AccessLog *log)
+{
+    Connections *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->lim = *lim;
+    c->log = log;
+    size_t cap = 16;
+    while (cap < 2 * (size_t)lim->max)
+        cap *= 2;
+    c->ips = calloc(cap, sizeof *c->ips);
+    c->ips_mask = cap - 1;
+    c->slots = calloc((size_t)lim->workers, sizeof *c->slots);
+    if (!c->ips || !c->slots) {
+        free(c->ips);
+        free(c->slots);
+        free(c);
+        return NULL;
+    }
+    for (int i = 0; i < lim->workers; i++)
+        c->slots[i].c = c;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->wake, NULL);
+    if (pthread_create(&c->thread, NULL, deadlines_main, c) != 0) {
+        pthread_cond_destroy(&c->wake);
+        pthread_mutex_destroy(&c->lock);
+        free(c->ips);
+        free(c->slots);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void connections_free(Connections *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stop = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    pthread_cond_destroy(&c->wake);
+    pthread_mutex_destroy(&c->lock);
+    free(c->ips);
+    free(c->slots);
+    free(c);
+}
+
+Admission connections_admit(Connections *c, int fd, uint32_t ip, HeadArrival head,
+                            Connection **rec, int *worker)
+{
+    Connection *r = calloc(1, sizeof *r);
+    if (!r)
+        return REFUSED_FULL;
+    pthread_mutex_lock(&c->lock);
+    Admission verdict = ADMITTED;
+    IpCount *e = ip_find(c, ip);
+    if (c->open >= c->lim.max) {
+        /* The connection that has waited longest for a request head gives
+         * way to one whose head is here, unless the newcomer's address
+         * already holds its share. */
+        Connection *idle = c->waiting.head;
+        bool evictable = c->lim.evict_idle_ms > 0 && idle && e->count < c->lim.per_ip &&
+                         (clock_seconds() - idle->since) * 1e3 >= (double)c->lim.evict_idle_ms;
+        if (evictable && head == HEAD_READY) {
+            cut(c, idle);
+            uncount(c, idle);
+            c->stats.evicted++;
+            e = ip_find(c, ip); /* releasing an address may have moved entries */
+        } else if (evictable && head == HEAD_NOT_YET) {
+            verdict = WAIT_FOR_HEAD;
+        } else {
+            verdict = REFUSED_FULL;
+            c->stats.refused_full++;
+        }
+    } else if (e->count >= c->lim.per_ip) {
+        verdict = REFUSED_PER_IP;
+        c->stats.refused_per_ip++;
+    }
+    if (verdict == ADMITTED) {
+        int best = 0;
+        for (int i = 1; i < c->lim.workers; i++)
+            if (c->slots[i].open < c->slots[best].open)
+                best = i;
+        e->ip = ip;
+        e->count++;
+        c->open++;
+        c->slots[best].open++;
+        *r = (Connection){.fd = fd, .ip = ip, .worker = best, .state = PENDING, .counted = true};
+        *rec = r;
+        *worker = best;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (verdict != ADMITTED)
+        free(r);
+    return verdict;
+}
+
+void connections_handing(Connections *c, int worker, Connection *rec)
+{
+    pthread_mutex_lock(&c->lock);
+    c->slots[worker].adding = rec;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void connections_handed(Connections *c, int worker)
+{
+    pthread_mutex_lock(&c->lock);
+    Connection *r = c->slots[worker].adding;
+    c->slots[worker].adding = NULL;
+    if (r && !r->in_mhd) /* MHD refused it before it started: the socket is closed */
+        forget(c, r);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void *connections_notify_cls(Connections *c, int worker)
+{
+    return &c->slots[worker];
+}
+
+void connections_on_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                           enum MHD_ConnectionNotificationCode code)
+{
+    (void)conn;
+    Slot *slot = cls;
+    Connections *c = slot->c;
+    pthread_mutex_lock(&c->lock);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        Connection *r = slot->adding;
+        if (r) {
+            r->in_mhd = true;
+            r->since = clock_seconds();
+            set_state(c, r, WAITING);
+            *socket_context = r;
+        }
+    } else if (*socket_context) {
+        Connection *r = *socket_context;
+        if (slot->adding == r) /* closed while being added */
+            slot->adding = NULL;
+        forget(c, r);
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+static Connection *record_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* Moves conn's record to state to, when it is in state from (or in any, for
+ * from == PENDING: no record in MHD is pending). */
+static void move_to(Connections *c, struct MHD_Connection *conn, ConnState from, ConnState to)
+{
+    Connection *r = record_of(conn);
+    if (!r)
+        return;
+    pthread_mutex_lock(&c->lock);
+    if (from == PENDING || r->state == from) {
+        if (to == WAITING)
+            r->since = clock_seconds();
+        set_state(c, r, to);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void connections_head_received(Connections *c, struct MHD_Connection *conn)
+{
+    move_to(c, conn, WAITING, IN_BODY);
+}
+
+void connections_request_received(Connections *c, struct MHD_Connection *conn)
+{
+    move_to(c, conn, PENDING, ANSWERING);
+}
+
+void connections_answered(Connections *c, struct MHD_Connection *conn)
+{
+    move_to(c, conn, PENDING, WAITING);
+}
+
+long connections_busy(Connections *c)
+{
+    pthread_mutex_lock(&c->lock);
+    long n = c->busy;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+void connections_stats(Connections *c, ConnectionStats *out)
+{
+    pthread_mutex_lock(&c->lock);
+    *out = c->stats;
+    out->open = c->open;
+    pthread_mutex_unlock(&c->lock);
+}
