@@ -1,9 +1,10 @@
 /* connections.c - see connections.h. A record per connection; those that
  * wait for a request head are in one list in the order they began to wait
- * (so the first is the one to evict and the first to time out), those
- * receiving a body in another. Counts per worker and per client address
- * (an open-addressing table sized for --max-connections) are kept as
- * connections are admitted and closed, so admission costs O(1). */
+ * (so the first is the one to evict and the first to time out), and in
+ * one such list of their address's; those receiving a body in another.
+ * Counts per worker and per client address (an open-addressing table
+ * sized for --max-connections) are kept as connections are admitted and
+ * closed, so admission costs O(1). */
 #include "connections.h"
 
 #include <pthread.h>
@@ -25,6 +26,7 @@ typedef struct {
 struct Connection {
     Connection *prev, *next;
     List *list;      /* the list it is in, or NULL */
+    Connection *ip_prev, *ip_next; /* its address's waiting list, while in c->waiting */
     int fd;
     uint32_t ip;
     int worker;
@@ -44,7 +46,8 @@ typedef struct {
 
 typedef struct {
     uint32_t ip;
-    int32_t count; /* 0: the slot is free */
+    int32_t count;  /* 0: the slot is free */
+    List waiting;   /* its connections waiting for a head, oldest first (ip_prev, ip_next) */
 } IpCount;
 
 struct Connections {
@@ -133,17 +136,43 @@ static bool is_busy(ConnState s)
     return s == IN_BODY || s == ANSWERING;
 }
 
+/* Takes r out of its list; from c->waiting also out of its address's. */
+static void unlink_record(Connections *c, Connection *r)
+{
+    if (r->list == &c->waiting) {
+        List *l = &ip_find(c, r->ip)->waiting;
+        if (r->ip_prev)
+            r->ip_prev->ip_next = r->ip_next;
+        else
+            l->head = r->ip_next;
+        if (r->ip_next)
+            r->ip_next->ip_prev = r->ip_prev;
+        else
+            l->tail = r->ip_prev;
+        r->ip_prev = r->ip_next = NULL;
+    }
+    list_unlink(r);
+}
+
 static void set_state(Connections *c, Connection *r, ConnState s)
 {
     c->busy += (long)is_busy(s) - (long)is_busy(r->state);
-    list_unlink(r);
+    unlink_record(c, r);
     r->state = s;
     if (r->leaving)
         return;
-    if (s == WAITING)
+    if (s == WAITING) {
         list_append(&c->waiting, r);
-    else if (s == IN_BODY)
+        List *l = &ip_find(c, r->ip)->waiting;
+        r->ip_prev = l->tail;
+        if (l->tail)
+            l->tail->ip_next = r;
+        else
+            l->head = r;
+        l->tail = r;
+    } else if (s == IN_BODY) {
         list_append(&c->in_body, r);
+    }
 }
 
 static void uncount(Connections *c, Connection *r)
@@ -161,8 +190,7 @@ static void cut(Connections *c, Connection *r)
 {
     shutdown(r->fd, SHUT_RDWR);
     r->leaving = true;
-    list_unlink(r);
-    (void)c;
+    unlink_record(c, r);
 }
 
 static void forget(Connections *c, Connection *r)
@@ -281,12 +309,13 @@ Admission connections_admit(Connections *c, int fd, uint32_t ip, HeadArrival hea
     pthread_mutex_lock(&c->lock);
     Admission verdict = ADMITTED;
     IpCount *e = ip_find(c, ip);
-    if (c->open >= c->lim.max) {
+    bool full = c->open >= c->lim.max, at_share = e->count >= c->lim.per_ip;
+    if (full || at_share) {
         /* The connection that has waited longest for a request head gives
-         * way to one whose head is here, unless the newcomer's address
-         * already holds its share. */
-        Connection *idle = c->waiting.head;
-        bool evictable = c->lim.evict_idle_ms > 0 && idle && e->count < c->lim.per_ip &&
+         * way to one whose head is here: the address's own, when it holds
+         * its share, else any. */
+        Connection *idle = at_share ? e->waiting.head : c->waiting.head;
+        bool evictable = c->lim.evict_idle_ms > 0 && idle &&
                          (clock_seconds() - idle->since) * 1e3 >= (double)c->lim.evict_idle_ms;
         if (evictable && head == HEAD_READY) {
             cut(c, idle);
@@ -295,13 +324,13 @@ Admission connections_admit(Connections *c, int fd, uint32_t ip, HeadArrival hea
             e = ip_find(c, ip); /* releasing an address may have moved entries */
         } else if (evictable && head == HEAD_NOT_YET) {
             verdict = WAIT_FOR_HEAD;
+        } else if (at_share) {
+            verdict = REFUSED_PER_IP;
+            c->stats.refused_per_ip++;
         } else {
             verdict = REFUSED_FULL;
             c->stats.refused_full++;
         }
-    } else if (e->count >= c->lim.per_ip) {
-        verdict = REFUSED_PER_IP;
-        c->stats.refused_per_ip++;
     }
     if (verdict == ADMITTED) {
         int best = 0;

@@ -206,6 +206,40 @@ START_TEST(test_who_gives_way_at_the_limit)
 }
 END_TEST
 
+/* An address at its share: its own connection that has waited longest
+ * gives way to its own request, not another address's. */
+START_TEST(test_an_address_at_its_share_displaces_its_own)
+{
+    Connections *c = table(16, 2, 100, 1);
+    FakeConn other, mine[2], newcomer;
+    ck_assert_int_eq(open_conn(c, 0x7f000005u, HEAD_NOT_YET, &other), ADMITTED);
+    usleep(20 * 1000);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(open_conn(c, 0x7f000001u, HEAD_NOT_YET, &mine[i]), ADMITTED);
+        usleep(20 * 1000);
+    }
+    ck_assert_int_eq(open_conn(c, 0x7f000001u, HEAD_READY, &newcomer), REFUSED_PER_IP);
+    usleep(150 * 1000);
+    ck_assert_int_eq(open_conn(c, 0x7f000001u, HEAD_NOT_YET, &newcomer), WAIT_FOR_HEAD);
+    ck_assert_int_eq(open_conn(c, 0x7f000001u, HEAD_READY, &newcomer), ADMITTED);
+    ck_assert(was_cut(&mine[0]));
+    ck_assert(!was_cut(&mine[1]) && !was_cut(&other));
+    /* The address's list goes on in order: mine[1] is the next to give way. */
+    FakeConn again;
+    ck_assert_int_eq(open_conn(c, 0x7f000001u, HEAD_READY, &again), ADMITTED);
+    ck_assert(was_cut(&mine[1]));
+    ck_assert(!was_cut(&other) && !was_cut(&newcomer));
+    close_conn(c, &mine[0]);
+    close_conn(c, &mine[1]);
+    ck_assert_int_eq(open_count(c), 3);
+    close_conn(c, &other);
+    close_conn(c, &newcomer);
+    close_conn(c, &again);
+    ck_assert_int_eq(open_count(c), 0);
+    connections_free(c);
+}
+END_TEST
+
 /* A socket MHD refuses (closed before it started) leaves no count behind. */
 START_TEST(test_a_socket_mhd_refused_is_forgotten)
 {
@@ -235,6 +269,7 @@ static Suite *connections_suite(void)
     tcase_add_test(tc, test_limits_per_address_through_many_addresses);
     tcase_add_test(tc, test_least_loaded_worker);
     tcase_add_test(tc, test_who_gives_way_at_the_limit);
+    tcase_add_test(tc, test_an_address_at_its_share_displaces_its_own);
     tcase_add_test(tc, test_a_socket_mhd_refused_is_forgotten);
     suite_add_tcase(s, tc);
     return s;

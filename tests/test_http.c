@@ -145,10 +145,15 @@ START_TEST(test_predict_multipart_equals_cli)
     ck_assert_ptr_nonnull(c);
     ck_assert_int_eq(cJSON_GetObjectItem(c, "prediction")->valueint,
                      cJSON_GetObjectItem(j, "prediction")->valueint);
+    /* Within float rounding, not bit for bit: the command runs on the real
+     * CPU, while under valgrind this process sees another, whose BLAS
+     * kernel sums in another order. */
     cJSON *ps = cJSON_GetObjectItem(j, "probabilities"), *pc = cJSON_GetObjectItem(c, "probabilities");
-    for (int i = 0; i < 10; i++)
-        ck_assert_double_eq_tol(cJSON_GetArrayItem(ps, i)->valuedouble,
-                                cJSON_GetArrayItem(pc, i)->valuedouble, 1e-12);
+    for (int i = 0; i < 10; i++) {
+        double server = cJSON_GetArrayItem(ps, i)->valuedouble;
+        double cli = cJSON_GetArrayItem(pc, i)->valuedouble;
+        ck_assert_double_eq_tol(server, cli, 1e-5 * fabs(cli) + 1e-9);
+    }
     cJSON_Delete(c);
     free(out);
     check_util_rmtree(dir);

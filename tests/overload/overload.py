@@ -16,8 +16,10 @@ load still runs and expects exit status 0 within --drain-timeout:
                   whenever cut, for longer than every timeout; a normal
                   client's POST /predict on a new connection every 50 ms
                   succeeds >= 99% of the time with p99 under 50 ms.
-  slow-one-address  the same from one address, against its share
-                  (--max-connections-per-ip).
+  slow-one-address  the same from one address, which is also the normal
+                  client's: the slow ones hold the address's share
+                  (--max-connections-per-ip), and its own trickler that has
+                  waited longest gives way to each request that arrives whole.
   sweep           wrk at 511, 512, 513 and 520 connections (the limit far
                   above): no step's throughput falls below half of either
                   neighbour's (libmicrohttpd's own epoll loop fell 20x at 512).
@@ -368,7 +370,7 @@ def case_slow(res, args, spread):
     try:
         n = int(LIMIT * 1.2)
         sources = [f"127.0.1.{i}" for i in range(1, 41)] if spread else ["127.0.0.1"]
-        normal_from = "127.0.0.1" if spread else "127.0.0.2"
+        normal_from = "127.0.0.1"  # the slow clients' own address, in slow-one-address
         slow = SlowClients(srv.port, n, sources)
         slow.start()
         time.sleep(1.5)  # the slow clients hold every place they can
