@@ -19,14 +19,22 @@
 
 typedef enum { PENDING, WAITING, IN_BODY, ANSWERING } ConnState;
 
-typedef struct {
-    Connection *head, *tail;
-} List;
+typedef struct List List;
+
+/* A record's place in one list; a record is in a list of each kind at most. */
+typedef struct Link {
+    struct Link *prev, *next;
+    List *list; /* NULL: in none */
+    Connection *owner;
+} Link;
+
+struct List {
+    Link *head, *tail;
+};
 
 struct Connection {
-    Connection *prev, *next;
-    List *list;      /* the list it is in, or NULL */
-    Connection *ip_prev, *ip_next; /* its address's waiting list, while in c->waiting */
+    Link by_state;   /* in c->waiting or c->in_body */
+    Link by_address; /* in its address's waiting list, while in c->waiting */
     int fd;
     uint32_t ip;
     int worker;
@@ -47,7 +55,7 @@ typedef struct {
 typedef struct {
     uint32_t ip;
     int32_t count;  /* 0: the slot is free */
-    List waiting;   /* its connections waiting for a head, oldest first (ip_prev, ip_next) */
+    List waiting;   /* its connections waiting for a head, oldest first */
 } IpCount;
 
 struct Connections {
@@ -68,33 +76,36 @@ struct Connections {
 /* How often the deadline thread looks: the deadlines' resolution. */
 #define TICK_MS 100
 
-static void list_unlink(Connection *r)
+static void list_unlink(Link *k)
 {
-    List *l = r->list;
+    List *l = k->list;
     if (!l)
         return;
-    if (r->prev)
-        r->prev->next = r->next;
+    if (k->prev)
+        k->prev->next = k->next;
     else
-        l->head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
+        l->head = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
     else
-        l->tail = r->prev;
-    r->prev = r->next = NULL;
-    r->list = NULL;
+        l->tail = k->prev;
+    k->prev = k->next = NULL;
+    k->list = NULL;
 }
 
-static void list_append(List *l, Connection *r)
+static void list_append(List *l, Link *k, Connection *owner)
 {
-    r->prev = l->tail;
-    r->next = NULL;
+    *k = (Link){.prev = l->tail, .list = l, .owner = owner};
     if (l->tail)
-        l->tail->next = r;
+        l->tail->next = k;
     else
-        l->head = r;
-    l->tail = r;
-    r->list = l;
+        l->head = k;
+    l->tail = k;
+}
+
+static Connection *list_first(const List *l)
+{
+    return l->head ? l->head->owner : NULL;
 }
 
 /* ---- counts per client address: linear probing, backward-shift deletion ---- */
@@ -136,22 +147,15 @@ static bool is_busy(ConnState s)
     return s == IN_BODY || s == ANSWERING;
 }
 
-/* Takes r out of its list; from c->waiting also out of its address's. */
+/* Takes r out of its lists. The address's list is found again by address:
+ * its table entry may have moved since r joined it (ip_release). */
 static void unlink_record(Connections *c, Connection *r)
 {
-    if (r->list == &c->waiting) {
-        List *l = &ip_find(c, r->ip)->waiting;
-        if (r->ip_prev)
-            r->ip_prev->ip_next = r->ip_next;
-        else
-            l->head = r->ip_next;
-        if (r->ip_next)
-            r->ip_next->ip_prev = r->ip_prev;
-        else
-            l->tail = r->ip_prev;
-        r->ip_prev = r->ip_next = NULL;
+    if (r->by_address.list) {
+        r->by_address.list = &ip_find(c, r->ip)->waiting;
+        list_unlink(&r->by_address);
     }
-    list_unlink(r);
+    list_unlink(&r->by_state);
 }
 
 static void set_state(Connections *c, Connection *r, ConnState s)
@@ -162,16 +166,10 @@ static void set_state(Connections *c, Connection *r, ConnState s)
     if (r->leaving)
         return;
     if (s == WAITING) {
-        list_append(&c->waiting, r);
-        List *l = &ip_find(c, r->ip)->waiting;
-        r->ip_prev = l->tail;
-        if (l->tail)
-            l->tail->ip_next = r;
-        else
-            l->head = r;
-        l->tail = r;
+        list_append(&c->waiting, &r->by_state, r);
+        list_append(&ip_find(c, r->ip)->waiting, &r->by_address, r);
     } else if (s == IN_BODY) {
-        list_append(&c->in_body, r);
+        list_append(&c->in_body, &r->by_state, r);
     }
 }
 
@@ -223,14 +221,14 @@ static void *deadlines_main(void *arg)
         long heads = 0, requests = 0;
         /* In the order they began to wait: the first still in time ends the search. */
         Connection *r;
-        while ((r = c->waiting.head) && now - r->since > (double)c->lim.header_timeout) {
+        while ((r = list_first(&c->waiting)) && now - r->since > (double)c->lim.header_timeout) {
             cut(c, r);
             heads++;
         }
-        for (Connection *next, *b = c->in_body.head; b; b = next) {
+        for (Link *next, *b = c->in_body.head; b; b = next) {
             next = b->next;
-            if (now - b->since > (double)c->lim.request_timeout) {
-                cut(c, b);
+            if (now - b->owner->since > (double)c->lim.request_timeout) {
+                cut(c, b->owner);
                 requests++;
             }
         }
@@ -314,7 +312,7 @@ Admission connections_admit(Connections *c, int fd, uint32_t ip, HeadArrival hea
         /* The connection that has waited longest for a request head gives
          * way to one whose head is here: the address's own, when it holds
          * its share, else any. */
-        Connection *idle = at_share ? e->waiting.head : c->waiting.head;
+        Connection *idle = list_first(at_share ? &e->waiting : &c->waiting);
         bool evictable = c->lim.evict_idle_ms > 0 && idle &&
                          (clock_seconds() - idle->since) * 1e3 >= (double)c->lim.evict_idle_ms;
         if (evictable && head == HEAD_READY) {
@@ -324,12 +322,12 @@ Admission connections_admit(Connections *c, int fd, uint32_t ip, HeadArrival hea
             e = ip_find(c, ip); /* releasing an address may have moved entries */
         } else if (evictable && head == HEAD_NOT_YET) {
             verdict = WAIT_FOR_HEAD;
-        } else if (at_share) {
-            verdict = REFUSED_PER_IP;
-            c->stats.refused_per_ip++;
-        } else {
+        } else if (full) { /* the server's limit is the one to name */
             verdict = REFUSED_FULL;
             c->stats.refused_full++;
+        } else {
+            verdict = REFUSED_PER_IP;
+            c->stats.refused_per_ip++;
         }
     }
     if (verdict == ADMITTED) {
