@@ -127,14 +127,17 @@ static void ip_release(Connections *c, uint32_t ip)
     IpCount *e = ip_find(c, ip);
     if (e->count == 0 || --e->count > 0)
         return;
-    /* Pull later entries of the probe run back over the hole. */
+    /* Its waiting list is empty now (only counted connections are in it).
+     * Pull later entries of the probe run back over the hole; a slot left
+     * free is cleared, so no list of an earlier address lingers in it. */
+    *e = (IpCount){0};
     size_t hole = (size_t)(e - c->ips);
     for (size_t i = (hole + 1) & c->ips_mask; c->ips[i].count; i = (i + 1) & c->ips_mask) {
         size_t home = ip_home(c, c->ips[i].ip);
         bool movable = hole <= i ? (home <= hole || home > i) : (home <= hole && home > i);
         if (movable) {
             c->ips[hole] = c->ips[i];
-            c->ips[i].count = 0;
+            c->ips[i] = (IpCount){0};
             hole = i;
         }
     }
@@ -335,7 +338,8 @@ Admission connections_admit(Connections *c, int fd, uint32_t ip, HeadArrival hea
         for (int i = 1; i < c->lim.workers; i++)
             if (c->slots[i].open < c->slots[best].open)
                 best = i;
-        e->ip = ip;
+        if (e->count == 0)
+            *e = (IpCount){.ip = ip};
         e->count++;
         c->open++;
         c->slots[best].open++;
