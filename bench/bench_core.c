@@ -85,9 +85,7 @@ static double gemm_gflops(int n)
 static const char *kernel_fields(void)
 {
     static char s[256];
-    const BlasInfo *b = blas_info();
-    snprintf(s, sizeof s, "\"cpu\":\"%s\",\"isa\":\"%s\",\"kernel\":\"%s\",\"kernel_chosen_by\":\"%s\"",
-             b->cpu.brand, b->isa, b->kernel, b->chosen_by);
+    blas_info_json(s, sizeof s);
     return s;
 }
 

@@ -133,6 +133,13 @@ const BlasInfo *blas_info(void)
     return &lib.info;
 }
 
+void blas_info_json(char *out, size_t cap)
+{
+    const BlasInfo *b = &lib.info;
+    snprintf(out, cap, "\"cpu\":\"%s\",\"isa\":\"%s\",\"kernel\":\"%s\",\"kernel_chosen_by\":\"%s\"",
+             b->cpu.brand, b->isa, b->kernel, b->chosen_by);
+}
+
 void blas_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
                const float *b, float beta, float *c)
 {

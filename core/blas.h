@@ -6,6 +6,7 @@
 #define MN_BLAS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "cpu.h"
 
@@ -44,5 +45,9 @@ typedef struct {
     const char *chosen_by; /* "cpu features", "MNISTD_KERNEL" or "OPENBLAS_CORETYPE" */
 } BlasInfo;
 const BlasInfo *blas_info(void);
+
+/* `"cpu":"..","isa":"..","kernel":"..","kernel_chosen_by":".."` into out:
+ * the fields every log line and benchmark record that names the kernel has. */
+void blas_info_json(char *out, size_t cap);
 
 #endif
