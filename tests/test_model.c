@@ -736,6 +736,9 @@ static Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
     TCase *grad = tcase_create("Gradients");
+    /* Central differences over a conv stack: seconds on a fast kernel, many
+     * more on a CPU whose BLAS falls back to SSE3, or under sanitizers. */
+    tcase_set_timeout(grad, 120);
     tcase_add_loop_test(grad, test_loss_gradients, 0, sizeof loss_cases / sizeof *loss_cases);
     tcase_add_test(grad, test_fused_loss_extreme_logits);
     tcase_add_test(grad, test_conv_stack_chunks_match_samples_alone);
