@@ -14,7 +14,10 @@ DATA_DIR ?= data
 MODELS_DIR ?= models
 BUILD   ?= build
 
-PKGS := libmicrohttpd libcjson libpng zlib openblas
+PKGS := libmicrohttpd libcjson libpng zlib
+# OpenBLAS: its headers only. core/blas.c dlopen()s the library after
+# choosing its kernel from cpuid (blas.c says why), so it is never linked.
+BLAS_PKG := openblas
 # -O3 vectorises the elementwise passes (activations, im2col) that -O2 leaves
 # scalar; it reorders no float arithmetic, so results stay bit for bit the same.
 # Never -ffast-math: we rely on isfinite() and bitwise-reproducible training.
@@ -22,9 +25,9 @@ OPT     ?= -O3 -fno-math-errno
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-DMNISTD_SHARE_DIR='"$(PREFIX)/share/mnistd"' \
-	-MMD -MP -Icore -Iserver $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+	-MMD -MP -Icore -Iserver $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) $(BLAS_PKG) 2>/dev/null) \
 	$(shell pkg-config --cflags check 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lm -lpthread
 TEST_LDLIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CORE_SRC := $(wildcard core/*.c)

@@ -8,7 +8,6 @@
  * mirrors bench/torch_peer.py: seconds per epoch is the median of the
  * epochs after the first; inference is batch-1 latency over 1000 test
  * samples and the throughput of classifying the whole test split. */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,12 +81,19 @@ static double gemm_gflops(int n)
     return best;
 }
 
+/* "cpu":..,"isa":..,"kernel":..,"kernel_chosen_by":..: what every line records. */
+static const char *kernel_fields(void)
+{
+    static char s[256];
+    blas_info_json(s, sizeof s);
+    return s;
+}
+
 static int cmd_gemm(void)
 {
-    printf("{\"tool\":\"mnistd\",\"kind\":\"gemm\",\"openblas_core\":\"%s\",\"threads\":%d,"
+    printf("{\"tool\":\"mnistd\",\"kind\":\"gemm\",%s,\"threads\":%d,"
            "\"gflops_1024\":%.1f,\"gflops_2048\":%.1f}\n",
-           openblas_get_corename(), openblas_get_num_threads(), gemm_gflops(1024),
-           gemm_gflops(2048));
+           kernel_fields(), blas_threads(), gemm_gflops(1024), gemm_gflops(2048));
     return 0;
 }
 
@@ -200,13 +206,13 @@ static int cmd_train(int argc, char **argv)
     long macs = model_forward_macs(m);
     double train_flops = 6.0 * (double)macs; /* forward, dX, dW: 2 FLOPs per MAC each */
     printf("{\"tool\":\"mnistd\",\"kind\":\"train\",\"spec\":\"%s\",\"params\":%zu,"
-           "\"batch\":%d,\"threads\":%d,\"lanes\":%d,\"openblas_core\":\"%s\",\"epochs_run\":%d,"
+           "\"batch\":%d,\"threads\":%d,\"lanes\":%d,%s,\"epochs_run\":%d,"
            "\"first_epoch_s\":%.3f,\"sec_per_epoch\":%.4f,\"test_accuracy\":%.4f,"
            "\"fwd_macs_per_sample\":%ld,\"train_flops_per_sample\":%.0f,\"train_gflops\":%.2f,"
            "\"peak_rss_train_kb\":%ld,\"infer_b1_median_us\":%.1f,\"infer_b1_p99_us\":%.1f,"
            "\"infer_samples_per_s\":%.0f}\n",
            spec.name, m->n_params, spec.batch_size, threads, tr.lanes,
-           openblas_get_corename(), tr.epochs_run, first, per_epoch, ev.accuracy, macs,
+           kernel_fields(), tr.epochs_run, first, per_epoch, ev.accuracy, macs,
            train_flops, train_flops * tr.n_train / per_epoch / 1e9, train_rss, b1_median,
            b1_p99, throughput);
     status = 0;

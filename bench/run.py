@@ -6,9 +6,11 @@ bench/results/latest.md.
 
   python3 bench/run.py [--quick] [--only train,serve,footprint]
 
-Both sides run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, so
-OpenBLAS picks the machine's own kernel (the environment forces Haswell,
-which halves the GEMM peak); tests and CI keep the environment as it is.
+Both sides run with OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE and MNISTD_KERNEL
+unset: mnistd chooses its kernel from the CPU's features (core/blas.c) and
+PyTorch's libraries choose theirs (the environment may force Haswell, which
+halves the GEMM peak); tests and CI keep the environment as it is. The
+table names the CPU, its instruction set and the kernel mnistd ran.
 """
 import argparse
 import datetime
@@ -49,8 +51,9 @@ NETS = [
 
 
 def env_both():
-    """The environment of every measured command: OpenBLAS picks its kernel."""
+    """The environment of every measured command: each side picks its own kernel."""
     e = dict(os.environ)
+    e.pop("MNISTD_KERNEL", None)
     e.pop("OPENBLAS_CORETYPE", None)
     e.pop("OPENBLAS_L2_SIZE", None)
     return e
@@ -259,13 +262,21 @@ def fmt(v, spec="{:.2f}"):
     return "–" if v is None else spec.format(v)
 
 
+def kernel_named(r):
+    """The CPU, instruction set and kernel a record names (older ones: the OpenBLAS core)."""
+    if "kernel" not in r:
+        return f"OpenBLAS kernel {r.get('openblas_core', '?')}"
+    return (f"CPU {r['cpu']}: {r['isa']}, OpenBLAS kernel {r['kernel']} "
+            f"(chosen by {r['kernel_chosen_by']})")
+
+
 def table(res):
     lines = []
     tr = res.get("training")
     if tr:
         g = tr["gemm"]
         g1, gn = g.get("1") or g.get(1), g.get(str(THREADS)) or g.get(THREADS)
-        lines += [f"SGEMM peak (OpenBLAS {g1['openblas_core']}): "
+        lines += [f"{kernel_named(g1)}. SGEMM peak: "
                   f"{g1['gflops_1024']:.0f} GFLOP/s on 1 thread, "
                   f"{gn['gflops_1024']:.0f} on {THREADS}; peak used: "
                   f"{tr['gemm_peak_gflops']:.0f}", "",

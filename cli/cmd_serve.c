@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "cli.h"
 #include "server.h"
 
@@ -93,6 +94,9 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "mnistd serve: %s\n", why);
         return 1;
     }
+    char kernel[256];
+    blas_info_json(kernel, sizeof kernel);
+    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"kernel\",%s}\n", kernel);
     fprintf(stderr,
             "{\"level\":\"info\",\"msg\":\"listening\",\"url\":\"http://%s:%ld/\",\"models\":%d}\n",
             srv.cfg.host, srv.cfg.port, store_count(srv.store));

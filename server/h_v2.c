@@ -17,8 +17,7 @@
 #include "infer.h"
 #include "json.h"
 #include "respond.h"
-
-#define MNISTD_VERSION "0.1.0"
+#include "version.h"
 
 enum MHD_Result h_v2_server(Request *r)
 {

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
+#include "version.h"
+
 #define MAX_SERIES 256
 #define N_BUCKETS 12
 
@@ -113,8 +116,20 @@ void server_metrics_load_error(ServerMetrics *m)
     pthread_mutex_unlock(&m->lock);
 }
 
+/* The version, and the CPU and kernel GEMMs run on (blas.h). */
+static void write_build_info(FILE *out)
+{
+    const BlasInfo *b = blas_info();
+    fprintf(out, "# HELP mnistd_build_info The version, the CPU, and the GEMM kernel chosen "
+                 "for its instruction set.\n# TYPE mnistd_build_info gauge\n"
+                 "mnistd_build_info{version=\"%s\",cpu=\"%s\",isa=\"%s\",kernel=\"%s\","
+                 "kernel_chosen_by=\"%s\"} 1\n",
+            MNISTD_VERSION, b->cpu.brand, b->isa, b->kernel, b->chosen_by);
+}
+
 void server_metrics_write(ServerMetrics *m, FILE *out)
 {
+    write_build_info(out);
     pthread_mutex_lock(&m->lock);
     fprintf(out, "# HELP mnistd_http_requests_total HTTP requests by route and status.\n"
                  "# TYPE mnistd_http_requests_total counter\n");

@@ -1,6 +1,7 @@
 /* prometheus.h - counters and histograms for GET /metrics (Prometheus text
  * format): requests by route and status, request latency by route,
- * predictions by model, training epochs, model load errors. Thread-safe. */
+ * predictions by model, training epochs, model load errors, and the build
+ * info (version, CPU, instruction set, GEMM kernel). Thread-safe. */
 #ifndef MN_METRICS_SERVER_H
 #define MN_METRICS_SERVER_H
 

@@ -14,11 +14,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "check_http.h"
 #include "check_util.h"
 #include "dataset.h"
 #include "image.h"
 #include "server.h"
+#include "version.h"
 #include "model_file.h"
 #include "model_dir.h"
 
@@ -488,6 +490,14 @@ START_TEST(test_models_and_aliases)
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_http_request_duration_seconds_bucket{route=\"/ping\",le=\"+Inf\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_jobs{state=\"running\"} 0\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_models 2\n"));
+    /* the CPU and the kernel this process runs, as a build-info gauge */
+    const BlasInfo *b = blas_info();
+    char info[512];
+    snprintf(info, sizeof info,
+             "mnistd_build_info{version=\"%s\",cpu=\"%s\",isa=\"%s\",kernel=\"%s\","
+             "kernel_chosen_by=\"%s\"} 1\n",
+             MNISTD_VERSION, b->cpu.brand, b->isa, b->kernel, b->chosen_by);
+    ck_assert_msg(strstr(r.body, info), "no %s in %s", info, r.body);
     check_http_free(&r);
 
     /* no CORS headers unless origins are configured */
@@ -1044,6 +1054,11 @@ START_TEST(test_sigterm_exits_cleanly)
         text = check_util_read_file(log, NULL);
     }
     ck_assert_msg(text && strstr(text, "listening"), "server did not start: %s", text ? text : "");
+    /* its start names the CPU and the kernel, as this process (same CPU, same environment) */
+    char kernel[256], line[300];
+    blas_info_json(kernel, sizeof kernel);
+    snprintf(line, sizeof line, "{\"level\":\"info\",\"msg\":\"kernel\",%s}\n", kernel);
+    ck_assert_msg(strstr(text, line), "no %s in %s", line, text);
     free(text);
     kill(pid, SIGTERM);
     int status;
