@@ -144,8 +144,14 @@ static void refuse(Acceptor *a, int fd, Admission why, const struct sockaddr_in 
     /* A new socket's send buffer is empty: the answer fits. */
     (void)!send(fd, answer, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
     shutdown(fd, SHUT_WR);
-    if (!hold(a, fd, false, LINGER_SECONDS, peer))
-        close(fd);
+    if (hold(a, fd, false, LINGER_SECONDS, peer))
+        return;
+    /* No room to linger: at least what has come is read, so the close
+     * sends a FIN after the answer, not a reset (unread bytes make one). */
+    char sink[4096];
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+        ;
+    close(fd);
 }
 
 /* Whether a whole request head has arrived on fd (looked at, not read):

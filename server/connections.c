@@ -249,6 +249,35 @@ static void *deadlines_main(void *arg)
     return NULL;
 }
 
+/* ---- who gives way ---- */
+
+/* Looked at, oldest first, for one that is idle indeed. */
+#define EVICT_CANDIDATES 8
+
+/* Bytes in the socket that MHD has not read yet: a request that came while
+ * the worker was busy, not an idle connection, however long it seems to
+ * have waited. */
+static bool has_unread_bytes(int fd)
+{
+    char b;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* The connection of l (oldest first) that has waited at least min_ms for a
+ * request head and has nothing unread; NULL when none of the first few. */
+static Connection *longest_idle(const List *l, double min_ms)
+{
+    double now = clock_seconds();
+    int looked = 0;
+    for (Link *k = l->head; k && looked < EVICT_CANDIDATES; k = k->next, looked++) {
+        if ((now - k->owner->since) * 1e3 < min_ms)
+            return NULL; /* the rest began to wait later still */
+        if (!has_unread_bytes(k->owner->fd))
+            return k->owner;
+    }
+    return NULL;
+}
+
 /* ---- the API ---- */
 
 Connections *connections_new(const ConnectionLimits *lim, AccessLog *log)
@@ -315,9 +344,10 @@ Admission connections_admit(Connections *c, int fd, uint32_t ip, HeadArrival hea
         /* The connection that has waited longest for a request head gives
          * way to one whose head is here: the address's own, when it holds
          * its share, else any. */
-        Connection *idle = list_first(at_share ? &e->waiting : &c->waiting);
-        bool evictable = c->lim.evict_idle_ms > 0 && idle &&
-                         (clock_seconds() - idle->since) * 1e3 >= (double)c->lim.evict_idle_ms;
+        Connection *idle = c->lim.evict_idle_ms > 0
+            ? longest_idle(at_share ? &e->waiting : &c->waiting, (double)c->lim.evict_idle_ms)
+            : NULL;
+        bool evictable = idle != NULL;
         if (evictable && head == HEAD_READY) {
             cut(c, idle);
             uncount(c, idle);

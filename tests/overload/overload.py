@@ -23,6 +23,9 @@ load still runs and expects exit status 0 within --drain-timeout:
   sweep           wrk at 511, 512, 513 and 520 connections (the limit far
                   above): no step's throughput falls below half of either
                   neighbour's (libmicrohttpd's own epoll loop fell 20x at 512).
+  defaults        (only when named) the issue's reproduction with the
+                  default flags: wrk -c1000, then 600 clients trickling a header
+                  byte every 2 s beside a normal client's /predict each second.
   drain           a request whose body never ends holds SIGTERM's drain to
                   --drain-timeout and no longer (exit 0, the cut logged); a
                   second SIGTERM ends the server at once (exit 1).
@@ -350,6 +353,9 @@ def case_flood(res, args, factor):
         res.check(len(fr) >= 10 and not unanswered,
                   f"{name}: every readiness probe on a new connection was answered within 1 s "
                   f"({len(fr) - len(unanswered)}/{len(fr)}, slowest {slowest * 1e3:.0f} ms)")
+        res.check(res_load.get("socket_errors", 1) == 0,
+                  f"{name}: no connection reset or broken ({res_load.get('socket_errors')} "
+                  f"socket errors in wrk)")
         res.check(all(s in (200, 503) for s, _, _ in fr) and
                   all(ra for s, _, ra in fr if s == 503),
                   f"{name}: refusals are 503 with Retry-After")
@@ -478,6 +484,40 @@ def case_drain(res, args):
             srv.close()
 
 
+def case_defaults(res, args):
+    """The issue's reproduction with the default flags: wrk -c1000, then 600 clients on
+    127.0.0.1 sending a header byte every 2 s for 40 s beside a normal client's /predict
+    each second from the same address. Not in the default list (about 60 s)."""
+    srv = Server(*args.server)
+    try:
+        r = wrk_result(wrk(srv.port, 1000, 8, args.pngs))
+        status, _, secs = request(srv.port, get("/v2/health/ready"), 10)
+        print(f"  defaults: wrk -c1000 8 s: {r.get('rps')}/s answered, {r.get('non2xx')} "
+              f"refused, {r.get('socket_errors')} socket errors; then readiness {status} in "
+              f"{secs * 1e3:.1f} ms")
+        res.check(status in (200, 429, 503) and secs < 1, "defaults: answered after wrk -c1000")
+        res.check(r.get("socket_errors", 1) == 0,
+                  f"defaults: wrk -c1000 without a socket error ({r.get('socket_errors')})")
+        slow = SlowClients(srv.port, 600, ["127.0.0.1"], interval=2.0)
+        slow.start()
+        time.sleep(2)
+        req = predict_request(args.png)
+        got = []
+        t_end = time.monotonic() + 40
+        while time.monotonic() < t_end:
+            got.append(request(srv.port, req, 5))
+            time.sleep(1)
+        slow.stop()
+        lat = sorted(t * 1e3 for s_, _, t in got if s_ == 200)
+        print(f"  defaults: 600 slow clients for 42 s: the normal client {len(lat)}/{len(got)} "
+              f"answered 200, median {lat[len(lat) // 2] if lat else 0:.1f} ms, at most "
+              f"{lat[-1] if lat else 0:.1f} ms; {json.dumps(metrics(srv.port))}")
+        res.check(len(lat) >= 0.99 * len(got), f"defaults: {len(lat)}/{len(got)} answered")
+        stop_under_load(res, srv, "defaults")
+    finally:
+        srv.close()
+
+
 class Args:
     pass
 
@@ -509,7 +549,8 @@ def main():
              "slow-spread": lambda: case_slow(res, args, True),
              "slow-one-address": lambda: case_slow(res, args, False),
              "sweep": lambda: case_sweep(res, args),
-             "drain": lambda: case_drain(res, args)}
+             "drain": lambda: case_drain(res, args),
+             "defaults": lambda: case_defaults(res, args)}
     for name in wanted:
         print(f"== {name}")
         try:
