@@ -22,7 +22,8 @@ static void read_brand(char *out, size_t cap)
 {
     unsigned r[12] = {0};
     out[0] = '\0';
-    if (__get_cpuid_max(0x80000000u, NULL) < 0x80000004u)
+    /* unsigned in GCC's cpuid.h, int in clang's */
+    if ((unsigned)__get_cpuid_max(0x80000000u, NULL) < 0x80000004u)
         return;
     for (unsigned i = 0; i < 3; i++)
         __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
