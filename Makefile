@@ -92,7 +92,8 @@ deps:
 # mnistd against PyTorch and FastAPI on the same cores, as ratios (not part of
 # make test: it takes minutes and its figures are for people, not assertions).
 BENCH_PEERS := python3-torch python3-numpy python3-threadpoolctl python3-fastapi \
-	python3-uvicorn python3-uvloop python3-httptools python3-pil python3-multipart wrk
+	python3-uvicorn python3-uvloop python3-httptools python3-pil python3-multipart wrk \
+	nginx-light
 bench: data $(BUILD)/mnistd $(BUILD)/mnistd-bench
 	@scripts/deps.sh $(BENCH_PEERS)
 	DATA_DIR=$(DATA_DIR) /usr/bin/python3 bench/run.py $(BENCH_ARGS)
