@@ -4,7 +4,8 @@
 // image, its tensor made inside the timed call, as mnistd prepares its
 // input inside), and the best of 3 runs classifying the 10,000 images as
 // one batch on two intra-op threads. identity.onnx timed the same way is
-// the node binding's own cost per call. One JSON line per model, identity last.
+// the node binding's own cost per call, measured after each network's
+// batch-1 calls and once more at the end. One JSON line per model.
 //   node bench/ort/ort_peer.mjs ONNX_DIR DATA_DIR NET...
 import ort from 'onnxruntime-node';
 import fs from 'node:fs';
@@ -68,8 +69,11 @@ const common = { tool: 'onnxruntime-node', ort: ort.env.versions.common, test_sa
 for (const net of nets) {
   const file = path.join(dir, net + '.onnx');
   const shape = net.startsWith('cnn') ? [1, 1, 28, 28] : [1, img.numel];
+  const b1 = await batch1(file, shape, img);
+  // the binding's cost again, straight after: the machine may be shared
+  const binding = await batch1(path.join(dir, 'identity.onnx'), [1, img.numel], img);
   console.log(JSON.stringify({
-    ...common, net, b1_threads: 1, ...await batch1(file, shape, img),
+    ...common, net, b1_threads: 1, ...b1, identity_b1_median_us: binding.b1_median_us,
     throughput_threads: THROUGHPUT_THREADS, samples_per_s: await throughput(file, shape, img),
   }));
 }
