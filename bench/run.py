@@ -266,14 +266,8 @@ def bench_serving(quick, log, scratch, fastapi=True):
                               cwd=BENCH, env=dict(env, MODEL_PT=os.path.join(scratch, "mlp64.pt")),
                               stdout=subprocess.DEVNULL, stderr=log)
         try:
-            with open(os.path.join(pngs, "00.png"), "rb") as f:
-                png = f.read()
-            boundary = "----warm"
-            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
-                    f"filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\n").encode() + png + \
-                f"\r\n--{boundary}--\r\n".encode()
-            wait_http(f"http://127.0.0.1:{port}/predict", 60, body,
-                      {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            wait_http(f"http://127.0.0.1:{port}/predict", 60,
+                      *_multipart_png(os.path.join(pngs, "00.png")))
             out[f"fastapi_{workers}"] = wrk(f"http://127.0.0.1:{port}/predict", "predict.lua",
                                             dict(wenv, PREDICT_PATH="/predict"), duration)
         finally:
@@ -340,16 +334,20 @@ def nginx_ceiling(answer, wenv, pngs, duration, log):
     return r
 
 
-def _predict_once(port, path, png_file):
-    """One POST /predict of png_file: mnistd's answer, as text."""
+def _multipart_png(png_file, boundary="----bench"):
+    """The body and headers of a POST with png_file as its "image" field."""
     with open(png_file, "rb") as f:
         png = f.read()
-    boundary = "----once"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
             f"filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\n").encode() + png + \
         f"\r\n--{boundary}--\r\n".encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers={
-        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def _predict_once(port, path, png_file):
+    """One POST /predict of png_file: mnistd's answer, as text."""
+    body, headers = _multipart_png(png_file)
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers=headers)
     with urllib.request.urlopen(req) as r:
         return r.read().decode()
 
