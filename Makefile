@@ -3,7 +3,7 @@
 #   make test       install missing Debian packages, prepare data, build, run every test
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make run        set up and start the server on http://127.0.0.1:8080
-#   make bench      mnistd against PyTorch and FastAPI side by side (bench/results/)
+#   make bench      mnistd against PyTorch, ONNX Runtime, FastAPI and nginx side by side (bench/results/)
 #   make data       put Fashion-MNIST and MNIST where mnistd looks (DATA_DIR)
 #   make models     retrain the shipped default models from specs/ (deterministic)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -89,12 +89,17 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libmnistd-server.
 deps:
 	@scripts/deps.sh
 
-# mnistd against PyTorch and FastAPI on the same cores, as ratios (not part of
+# mnistd against PyTorch, ONNX Runtime, FastAPI and nginx on the same cores, as ratios (not part of
 # make test: it takes minutes and its figures are for people, not assertions).
 BENCH_PEERS := python3-torch python3-numpy python3-threadpoolctl python3-fastapi \
-	python3-uvicorn python3-uvloop python3-httptools python3-pil python3-multipart wrk
+	python3-uvicorn python3-uvloop python3-httptools python3-pil python3-multipart wrk \
+	nginx-light
+# ONNX Runtime comes from npm, pinned in bench/ort/package-lock.json; its
+# install script only fetches GPU providers (and fails offline), the CPU
+# library ships in the package: --ignore-scripts.
 bench: data $(BUILD)/mnistd $(BUILD)/mnistd-bench
 	@scripts/deps.sh $(BENCH_PEERS)
+	@cd bench/ort && { [ -d node_modules ] || npm ci --ignore-scripts --no-audit --no-fund --silent; }
 	DATA_DIR=$(DATA_DIR) /usr/bin/python3 bench/run.py $(BENCH_ARGS)
 
 data: deps

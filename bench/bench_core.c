@@ -3,11 +3,18 @@
  *   mnistd-bench train SPEC [--data DIR] [--epochs N] [--threads N]
  *                                           seconds per epoch, test accuracy,
  *                                           FLOPs, peak memory, then inference
+ *   mnistd-bench infer SPEC [--data DIR] [--threads N]
+ *                                           inference alone, untrained weights
+ *                                           (its speed does not depend on them)
  * Training computes each batch on --threads threads (step.h); BLAS threads
  * come from MNISTD_BLAS_THREADS, as for mnistd itself. Timing
  * mirrors bench/torch_peer.py: seconds per epoch is the median of the
  * epochs after the first; inference is batch-1 latency over 1000 test
- * samples and the throughput of classifying the whole test split. */
+ * samples on the caller's thread and the throughput of classifying the
+ * whole test split, once on one thread and once cut into --threads
+ * contiguous parts run at once (bench/ort/ort_peer.mjs, ONNX Runtime's
+ * side, gives its two intra-op threads the same split). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +28,9 @@
 #include "train.h"
 
 #define MAX_EPOCHS 64
+#define MN_STR_(x) #x
+#define MN_STR(x) MN_STR_(x)
+#define MAX_INFER_THREADS 16
 #define LATENCY_SAMPLES 1000
 #define INFER_CHUNK 256 /* how mnistd evaluates: chunks that stay in cache */
 
@@ -111,17 +121,84 @@ static void on_epoch(const TrainProgress *p, void *ctx)
             p->loss, p->accuracy);
 }
 
+/* One thread's part of the test split: samples [first, first + n). */
+typedef struct {
+    const Model *m;
+    const Dataset *test;
+    ModelRun *run; /* for INFER_CHUNK samples, owned by the caller */
+    int first, n;
+} InferPart;
+
+static void *infer_part(void *arg)
+{
+    const InferPart *p = arg;
+    size_t numel = shape_numel(p->test->shape);
+    for (int first = p->first; first < p->first + p->n; first += INFER_CHUNK) {
+        int left = p->first + p->n - first;
+        int n = left < INFER_CHUNK ? left : INFER_CHUNK;
+        model_prepare_inputs(p->m, p->test->images + (size_t)first * numel, n,
+                             model_run_input(p->run));
+        model_forward(p->m, p->run, n, false);
+    }
+    return NULL;
+}
+
+/* Samples per second classifying the whole split on `threads` threads (the
+ * caller's and threads - 1 more), each its own contiguous part: best of 3. */
+static int infer_throughput(const Model *m, const Dataset *test, int threads, double *out,
+                            MnError *err)
+{
+    InferPart parts[MAX_INFER_THREADS];
+    pthread_t tid[MAX_INFER_THREADS];
+    int made = 0, status = -1;
+    for (; made < threads; made++) {
+        int lo = (int)((long)test->n * made / threads);
+        int hi = (int)((long)test->n * (made + 1) / threads);
+        parts[made] = (InferPart){.m = m, .test = test, .first = lo, .n = hi - lo,
+                                  .run = model_run_new(m, INFER_CHUNK, false, err)};
+        if (!parts[made].run)
+            goto done;
+    }
+    double best = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now();
+        int started = 1;
+        for (; started < threads; started++)
+            if (pthread_create(&tid[started], NULL, infer_part, &parts[started]))
+                break;
+        infer_part(&parts[0]);
+        for (int i = 1; i < started; i++)
+            pthread_join(tid[i], NULL);
+        if (started < threads) {
+            mn_fail(err, MN_ENOMEM, "cannot start inference thread %d", started);
+            goto done;
+        }
+        double t = now() - t0;
+        best = t < best ? t : best;
+    }
+    *out = test->n / best;
+    status = 0;
+done:
+    while (made > 0)
+        model_run_free(parts[--made].run);
+    return status;
+}
+
+typedef struct {
+    double b1_median, b1_p99; /* microseconds per call */
+    double throughput;        /* samples/s on one thread */
+    double throughput_n;      /* samples/s on `threads` threads */
+    int threads;
+} InferFigures;
+
 /* Batch-1 latency (median, p99 in microseconds) over the first test samples,
  * and samples per second classifying the whole split in chunks. */
-static int infer(const Model *m, const Dataset *test, double *b1_median, double *b1_p99,
-                 double *throughput, MnError *err)
+static int infer(const Model *m, const Dataset *test, int threads, InferFigures *f,
+                 MnError *err)
 {
     ModelRun *one = model_run_new(m, 1, false, err);
-    ModelRun *many = one ? model_run_new(m, INFER_CHUNK, false, err) : NULL;
-    if (!many) {
-        model_run_free(one);
+    if (!one)
         return -1;
-    }
     size_t numel = shape_numel(test->shape);
     static double lat[LATENCY_SAMPLES];
     for (int i = 0; i < 50; i++) {
@@ -135,86 +212,106 @@ static int infer(const Model *m, const Dataset *test, double *b1_median, double 
         model_forward(m, one, 1, false);
         lat[i] = (now() - t0) * 1e6;
     }
-    *b1_p99 = quantile(lat, LATENCY_SAMPLES, 0.99);
-    *b1_median = quantile(lat, LATENCY_SAMPLES, 0.5);
-    double best = 1e30;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = now();
-        for (int first = 0; first < test->n; first += INFER_CHUNK) {
-            int n = test->n - first < INFER_CHUNK ? test->n - first : INFER_CHUNK;
-            model_prepare_inputs(m, test->images + (size_t)first * numel, n,
-                                 model_run_input(many));
-            model_forward(m, many, n, false);
-        }
-        double t = now() - t0;
-        best = t < best ? t : best;
-    }
-    *throughput = test->n / best;
     model_run_free(one);
-    model_run_free(many);
-    return 0;
+    f->b1_p99 = quantile(lat, LATENCY_SAMPLES, 0.99);
+    f->b1_median = quantile(lat, LATENCY_SAMPLES, 0.5);
+    f->threads = threads < 1 ? 1 : threads > MAX_INFER_THREADS ? MAX_INFER_THREADS : threads;
+    if (infer_throughput(m, test, 1, &f->throughput, err))
+        return -1;
+    if (f->threads == 1) {
+        f->throughput_n = f->throughput;
+        return 0;
+    }
+    return infer_throughput(m, test, f->threads, &f->throughput_n, err);
+}
+
+/* The inference fields of a train or infer line. */
+static void print_infer(const InferFigures *f)
+{
+    printf("\"infer_b1_median_us\":%.1f,\"infer_b1_p99_us\":%.1f,\"infer_samples_per_s\":%.0f,"
+           "\"infer_threads\":%d,\"infer_samples_per_s_threads\":%.0f}\n",
+           f->b1_median, f->b1_p99, f->throughput, f->threads, f->throughput_n);
+}
+
+/* train and infer: the spec, the data and the model, or a message. */
+typedef struct {
+    const char *spec_path, *data_dir;
+    int epochs, threads;
+    ModelSpec spec;
+    SpecLimits lim;
+    Dataset train, test;
+    Model *m;
+} Bench;
+
+static int bench_open(Bench *b, int argc, char **argv, bool training, MnError *err)
+{
+    b->data_dir = "data";
+    b->threads = 1;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            b->data_dir = argv[++i];
+        else if (training && strcmp(argv[i], "--epochs") == 0 && i + 1 < argc)
+            b->epochs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            b->threads = atoi(argv[++i]);
+        else
+            b->spec_path = argv[i];
+    }
+    if (!b->spec_path || b->epochs < 0 || b->epochs > MAX_EPOCHS || b->threads < 1 ||
+        b->threads > MAX_INFER_THREADS)
+        return mn_fail(err, MN_EINVAL,
+                       "usage: mnistd-bench %s SPEC.json [--data DIR]%s [--threads 1..%d]",
+                       training ? "train" : "infer",
+                       training ? " [--epochs 1.." MN_STR(MAX_EPOCHS) "]" : "",
+                       MAX_INFER_THREADS);
+    spec_limits_default(&b->lim);
+    if (spec_load_file(b->spec_path, &b->lim, &b->spec, err))
+        return -1;
+    if (b->epochs)
+        b->spec.epochs = b->epochs;
+    if ((training && dataset_load(b->data_dir, b->spec.dataset, SPLIT_TRAIN, &b->train, err)) ||
+        dataset_load(b->data_dir, b->spec.dataset, SPLIT_TEST, &b->test, err))
+        return -1;
+    return model_build(&b->spec, &b->lim, &b->m, err);
+}
+
+static void bench_close(Bench *b)
+{
+    model_free(b->m);
+    dataset_free(&b->train);
+    dataset_free(&b->test);
 }
 
 static int cmd_train(int argc, char **argv)
 {
-    const char *spec_path = NULL, *data_dir = "data";
-    int epochs = 0, threads = 1;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
-            data_dir = argv[++i];
-        else if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc)
-            epochs = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else
-            spec_path = argv[i];
-    }
-    if (!spec_path || epochs < 0 || epochs > MAX_EPOCHS) {
-        fprintf(stderr, "usage: mnistd-bench train SPEC.json [--data DIR] [--epochs 1..%d] "
-                        "[--threads N]\n",
-                MAX_EPOCHS);
-        return 2;
-    }
     MnError err = {0};
-    SpecLimits lim;
-    spec_limits_default(&lim);
-    ModelSpec spec;
-    Dataset train = {0}, test = {0};
-    Model *m = NULL;
+    Bench b = {0};
     TrainResult tr = {0};
     EvalResult ev = {0};
     EpochTimes times = {0};
-    double b1_median = 0, b1_p99 = 0, throughput = 0;
+    InferFigures inf = {0};
     int status = 1;
-    if (spec_load_file(spec_path, &lim, &spec, &err))
+    if (bench_open(&b, argc, argv, true, &err))
         goto fail;
-    if (epochs)
-        spec.epochs = epochs;
-    if (dataset_load(data_dir, spec.dataset, SPLIT_TRAIN, &train, &err) ||
-        dataset_load(data_dir, spec.dataset, SPLIT_TEST, &test, &err) ||
-        model_build(&spec, &lim, &m, &err))
-        goto fail;
-    TrainCallbacks cb = {.on_epoch = on_epoch, .ctx = &times, .threads = threads};
-    if (train_fit(m, &train, &test, &cb, &tr, &err))
+    TrainCallbacks cb = {.on_epoch = on_epoch, .ctx = &times, .threads = b.threads};
+    if (train_fit(b.m, &b.train, &b.test, &cb, &tr, &err))
         goto fail;
     long train_rss = peak_rss_kb();
-    if (train_evaluate(m, &test, 0, &ev, &err) ||
-        infer(m, &test, &b1_median, &b1_p99, &throughput, &err))
+    if (train_evaluate(b.m, &b.test, 0, &ev, &err) || infer(b.m, &b.test, b.threads, &inf, &err))
         goto fail;
     double first = times.seconds[0];
     double per_epoch = times.n > 1 ? quantile(times.seconds + 1, times.n - 1, 0.5) : first;
-    long macs = model_forward_macs(m);
+    long macs = model_forward_macs(b.m);
     double train_flops = 6.0 * (double)macs; /* forward, dX, dW: 2 FLOPs per MAC each */
     printf("{\"tool\":\"mnistd\",\"kind\":\"train\",\"spec\":\"%s\",\"params\":%zu,"
            "\"batch\":%d,\"threads\":%d,\"lanes\":%d,%s,\"epochs_run\":%d,"
            "\"first_epoch_s\":%.3f,\"sec_per_epoch\":%.4f,\"test_accuracy\":%.4f,"
            "\"fwd_macs_per_sample\":%ld,\"train_flops_per_sample\":%.0f,\"train_gflops\":%.2f,"
-           "\"peak_rss_train_kb\":%ld,\"infer_b1_median_us\":%.1f,\"infer_b1_p99_us\":%.1f,"
-           "\"infer_samples_per_s\":%.0f}\n",
-           spec.name, m->n_params, spec.batch_size, threads, tr.lanes,
+           "\"peak_rss_train_kb\":%ld,",
+           b.spec.name, b.m->n_params, b.spec.batch_size, b.threads, tr.lanes,
            kernel_fields(), tr.epochs_run, first, per_epoch, ev.accuracy, macs,
-           train_flops, train_flops * tr.n_train / per_epoch / 1e9, train_rss, b1_median,
-           b1_p99, throughput);
+           train_flops, train_flops * tr.n_train / per_epoch / 1e9, train_rss);
+    print_infer(&inf);
     status = 0;
     goto done;
 fail:
@@ -222,9 +319,28 @@ fail:
 done:
     eval_result_free(&ev);
     train_result_free(&tr);
-    model_free(m);
-    dataset_free(&train);
-    dataset_free(&test);
+    bench_close(&b);
+    return status;
+}
+
+/* Inference alone, on the model's initial weights: the figures an ONNX
+ * Runtime session of the same network (random weights too) is set beside. */
+static int cmd_infer(int argc, char **argv)
+{
+    MnError err = {0};
+    Bench b = {0};
+    InferFigures inf = {0};
+    int status = 1;
+    if (bench_open(&b, argc, argv, false, &err) || infer(b.m, &b.test, b.threads, &inf, &err)) {
+        fprintf(stderr, "mnistd-bench: %s\n", err.msg);
+    } else {
+        printf("{\"tool\":\"mnistd\",\"kind\":\"infer\",\"spec\":\"%s\",\"params\":%zu,"
+               "%s,\"blas_threads\":%d,\"test_samples\":%d,",
+               b.spec.name, b.m->n_params, kernel_fields(), blas_threads(), b.test.n);
+        print_infer(&inf);
+        status = 0;
+    }
+    bench_close(&b);
     return status;
 }
 
@@ -235,6 +351,9 @@ int main(int argc, char **argv)
         return cmd_gemm();
     if (argc >= 3 && strcmp(argv[1], "train") == 0)
         return cmd_train(argc - 2, argv + 2);
-    fprintf(stderr, "usage: mnistd-bench gemm | train SPEC.json [--data DIR] [--epochs N]\n");
+    if (argc >= 3 && strcmp(argv[1], "infer") == 0)
+        return cmd_infer(argc - 2, argv + 2);
+    fprintf(stderr, "usage: mnistd-bench gemm | train SPEC.json [--data DIR] [--epochs N] "
+                    "[--threads N] | infer SPEC.json [--data DIR] [--threads N]\n");
     return 2;
 }

@@ -4,7 +4,14 @@ printed as ratios (the machine is shared and noisy: absolute times mean
 little, ratios measured together do). Writes bench/results/latest.json and
 bench/results/latest.md.
 
-  python3 bench/run.py [--quick] [--only train,serve,footprint]
+  python3 bench/run.py [--quick] [--only train,infer,serve,footprint]
+  (--only ceiling: serving beside nginx alone, without training or FastAPI)
+
+Peers: PyTorch (bench/torch_peer.py) for training and in-process
+inference; ONNX Runtime (bench/ort/, onnxruntime-node) for inference, on
+the same networks exported from the PyTorch peer; FastAPI + uvicorn for
+serving; nginx answering the same POST /predict requests with a fixed body
+(the loopback HTTP ceiling).
 
 Both sides run with OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE and MNISTD_KERNEL
 unset: mnistd chooses its kernel from the CPU's features (core/blas.c) and
@@ -17,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -35,6 +43,19 @@ DATA = os.path.abspath(os.environ.get("DATA_DIR", os.path.join(ROOT, "data")))
 PY = "/usr/bin/python3"  # Debian's, where python3-torch lives
 THREADS = 2              # the cores both sides get
 SETTLE_S = 20            # seconds of quiet before the serving runs (bench_serving says why)
+ORT = os.path.join(BENCH, "ort")
+NGINX = "/usr/sbin/nginx"
+# The networks set beside ONNX Runtime: every bench network once
+# (cnn-basic-b128 is cnn-basic, trained on another batch size).
+INFER_NETS = ["mlp64", "mlp50-50", "mlp20-40-20", "mlp16-sigmoid", "cnn-basic", "cnn-tutorial"]
+# The issue's targets (14): ONNX Runtime throughput and batch-1 ratios,
+# and POST /predict as a fraction of the nginx ceiling.
+SHIPPED_MODELS = ["mnist-cnn", "fashion-cnn"]
+SHIPPED_DIGITS = "mnist-cnn"  # the shipped digits model, served by default
+TARGET_THROUGHPUT = 1.0  # mnistd / ORT samples/s, at least
+TARGET_B1 = 1.0          # mnistd / ORT batch-1 median, at most
+TARGET_SHIPPED = 0.25    # shipped digits model / nginx requests/s, at least
+TARGET_MLP64 = 0.60      # 784-64-10 / nginx requests/s, at least
 
 # net -> (title, epochs, PyTorch CPU s/epoch and H100 s/epoch from the issue, target ratio).
 # Seconds per epoch are medians of the epochs after the first: the CNNs run
@@ -149,12 +170,39 @@ def bench_training(quick, log, scratch):
     return out
 
 
+def bench_inference(log, scratch):
+    """mnistd and ONNX Runtime on the same networks, one after the other:
+    batch-1 latency over 1,000 calls on one thread, and samples/s on the
+    10,000 test images on two (bench_core.c and bench/ort/ort_peer.mjs)."""
+    env = dict(env_both(), MNISTD_BLAS_THREADS="1")
+    onnx = os.path.join(scratch, "onnx")
+    print("  $ export " + " ".join(INFER_NETS), file=sys.stderr, flush=True)
+    subprocess.run([PY, os.path.join(ORT, "export.py"), onnx] + INFER_NETS, env=env, cwd=ROOT,
+                   stdout=log, stderr=log, check=True)
+    mnistd = {n: run_json([CORE, "infer", os.path.join(BENCH, "specs", n + ".json"), "--data",
+                           DATA, "--threads", str(THREADS)], env, log) for n in INFER_NETS}
+    cmd = ["node", os.path.join(ORT, "ort_peer.mjs"), onnx, DATA] + INFER_NETS
+    print("  $ " + " ".join(cmd), file=sys.stderr, flush=True)
+    p = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
+                       check=True)
+    ort = {r["net"]: r for r in (json.loads(line) for line in p.stdout.splitlines() if line)}
+    nets = {}
+    for n in INFER_NETS:
+        m, o = mnistd[n], ort[n]
+        nets[n] = {"mnistd": m, "ort": o,
+                   "ratio_throughput": m["infer_samples_per_s_threads"] / o["samples_per_s"],
+                   "ratio_b1": m["infer_b1_median_us"] / o["b1_median_us"]}
+        print(f"  {n}: throughput mnistd/ORT {nets[n]['ratio_throughput']:.2f}x, "
+              f"batch-1 {nets[n]['ratio_b1']:.2f}x", file=sys.stderr)
+    return {"nets": nets, "identity": ort["identity"]}
+
+
 # ---- 4: serving ----
 
-def make_pngs(port, dest, n=16):
+def make_pngs(port, dest, dataset="fashion-mnist", n=16):
     os.makedirs(dest, exist_ok=True)
     for i in range(n):
-        url = f"http://127.0.0.1:{port}/datasets/fashion-mnist/samples/{i}?split=test"
+        url = f"http://127.0.0.1:{port}/datasets/{dataset}/samples/{i}?split=test"
         with urllib.request.urlopen(url) as r, open(os.path.join(dest, f"{i:02d}.png"), "wb") as f:
             f.write(r.read())
 
@@ -165,7 +213,7 @@ def wrk(url, script, env, duration, conns=16):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def bench_serving(quick, log, scratch):
+def bench_serving(quick, log, scratch, fastapi=True):
     duration = 5 if quick else 10
     env = env_both()
     # Right after the PyTorch runs free their memory this VM stalls now and
@@ -174,9 +222,12 @@ def bench_serving(quick, log, scratch):
     # server's own time per request stayed under 0.1 ms (its log's "ms").
     time.sleep(SETTLE_S)
     store = os.path.join(scratch, "store")
-    # the served model: the bench's 784-64-10, trained one epoch into a scratch store
+    # the served models: the bench's 784-64-10, trained one epoch into a
+    # scratch store, beside a copy of the shipped ones (mnist-cnn: digits)
     run_json([MNISTD, "train", os.path.join(BENCH, "specs", "mlp64.json"), "--epochs", "1",
               "--models", store, "--data", DATA], env, log)
+    for name in SHIPPED_MODELS:
+        shutil.copytree(os.path.join(ROOT, "models", name), os.path.join(store, name))
     port = free_port()
     srv = subprocess.Popen([MNISTD, "serve", "--port", str(port), "--models", store, "--data", DATA],
                            env=env, stdout=subprocess.DEVNULL, stderr=log)
@@ -189,6 +240,13 @@ def bench_serving(quick, log, scratch):
         path = "/predict?model=bench-mlp64"
         out["mnistd"] = wrk(f"http://127.0.0.1:{port}{path}", "predict.lua",
                             dict(wenv, PREDICT_PATH=path), duration)
+        answer = _predict_once(port, path, os.path.join(pngs, "00.png"))
+        digits = os.path.join(scratch, "pngs-digits")
+        make_pngs(port, digits, "mnist")
+        path = f"/predict?model={SHIPPED_DIGITS}"
+        out["mnistd_shipped"] = wrk(f"http://127.0.0.1:{port}{path}", "predict.lua",
+                                    dict(wenv, PREDICT_PATH=path, PNG_DIR=digits), duration)
+        out["build_info"] = _build_info(port)
         pixels = [round(v / 255, 6) for v in _png_pixels(port, 0)]
         body = {"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "data": pixels}]}
         v2 = os.path.join(scratch, "v2.json")
@@ -200,7 +258,7 @@ def bench_serving(quick, log, scratch):
         out["mnistd_rss_after_kb"] = rss_kb(srv.pid)
     finally:
         stop(srv)
-    for workers in (1, 2):
+    for workers in (1, 2) if fastapi else ():
         port = free_port()
         py = subprocess.Popen([PY, "-m", "uvicorn", "serve_fastapi:app", "--host", "127.0.0.1",
                                "--port", str(port), "--workers", str(workers), "--log-level",
@@ -208,21 +266,103 @@ def bench_serving(quick, log, scratch):
                               cwd=BENCH, env=dict(env, MODEL_PT=os.path.join(scratch, "mlp64.pt")),
                               stdout=subprocess.DEVNULL, stderr=log)
         try:
-            with open(os.path.join(pngs, "00.png"), "rb") as f:
-                png = f.read()
-            boundary = "----warm"
-            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
-                    f"filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\n").encode() + png + \
-                f"\r\n--{boundary}--\r\n".encode()
-            wait_http(f"http://127.0.0.1:{port}/predict", 60, body,
-                      {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            wait_http(f"http://127.0.0.1:{port}/predict", 60,
+                      *_multipart_png(os.path.join(pngs, "00.png")))
             out[f"fastapi_{workers}"] = wrk(f"http://127.0.0.1:{port}/predict", "predict.lua",
                                             dict(wenv, PREDICT_PATH="/predict"), duration)
         finally:
             stop(py)
-    best = max(out["fastapi_1"]["rps"], out["fastapi_2"]["rps"])
-    out["ratio_rps"] = out["mnistd"]["rps"] / best
+    if fastapi:
+        best = max(out["fastapi_1"]["rps"], out["fastapi_2"]["rps"])
+        out["ratio_rps"] = out["mnistd"]["rps"] / best
+    out["nginx"] = nginx_ceiling(answer, wenv, pngs, duration, log)
+    out["ceiling_mlp64"] = out["mnistd"]["rps"] / out["nginx"]["rps"]
+    out["ceiling_shipped"] = out["mnistd_shipped"]["rps"] / out["nginx"]["rps"]
     return out
+
+
+NGINX_CONF = """# made by bench/run.py for the loopback HTTP ceiling; not a server to keep
+daemon off;
+worker_processes {workers};
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 1m;
+        client_body_buffer_size 64k;
+        location /predict {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
+    }}
+}}
+"""
+
+
+def nginx_ceiling(answer, wenv, pngs, duration, log):
+    """nginx (worker_processes 2) answering the same POST /predict requests,
+    under the same wrk command, with mnistd's own answer as a fixed body:
+    what this machine's loopback HTTP can do, with no model behind it."""
+    conf_dir = os.path.join(ROOT, "build", "bench-nginx")
+    os.makedirs(conf_dir, exist_ok=True)
+    port = free_port()
+    conf = os.path.join(conf_dir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(workers=THREADS, dir=conf_dir, port=port,
+                                  body=answer.replace("\\", "\\\\").replace("'", "\\'")))
+    srv = subprocess.Popen([NGINX, "-p", conf_dir, "-e", os.path.join(conf_dir, "error.log"),
+                            "-c", conf], stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/predict", data=b"x")
+        path = "/predict"
+        r = wrk(f"http://127.0.0.1:{port}{path}", "predict.lua",
+                dict(wenv, PREDICT_PATH=path, PNG_DIR=pngs), duration)
+    finally:
+        stop(srv)
+    r["version"] = subprocess.run([NGINX, "-v"], stderr=subprocess.PIPE,
+                                  text=True).stderr.strip()
+    r["workers"] = THREADS
+    r["body_bytes"] = len(answer.encode())
+    return r
+
+
+def _multipart_png(png_file, boundary="----bench"):
+    """The body and headers of a POST with png_file as its "image" field."""
+    with open(png_file, "rb") as f:
+        png = f.read()
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
+            f"filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\n").encode() + png + \
+        f"\r\n--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def _predict_once(port, path, png_file):
+    """One POST /predict of png_file: mnistd's answer, as text."""
+    body, headers = _multipart_png(png_file)
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers=headers)
+    with urllib.request.urlopen(req) as r:
+        return r.read().decode()
+
+
+def _build_info(port):
+    """mnistd_build_info's labels from /metrics: the CPU and kernel it served on."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("mnistd_build_info{"):
+                labels = line[line.index("{") + 1:line.rindex("}")]
+                info = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+                return {"cpu": info.get("cpu"), "isa": info.get("isa"),
+                        "kernel": info.get("kernel"),
+                        "kernel_chosen_by": info.get("kernel_chosen_by")}
+    return {}
 
 
 def _png_pixels(port, index):
@@ -314,10 +454,19 @@ def table(res):
         for key, label in (("mnistd", "mnistd"), ("mnistd_v2_json", "mnistd, KServe v2 JSON infer"),
                            ("fastapi_1", "FastAPI + uvicorn + PyTorch, 1 worker"),
                            ("fastapi_2", "FastAPI + uvicorn + PyTorch, 2 workers")):
+            if key not in sv:
+                continue
             w = sv[key]
             lines.append(f"| {label} | {w['rps']:,.0f} | {w['lat_p50_ms']:.2f} | "
                          f"{w['lat_p99_ms']:.2f} | {w['socket_errors'] + w['non2xx']} |")
-        lines.append(f"| ratio, mnistd / the better FastAPI | **{sv['ratio_rps']:.1f}x** | | | |")
+        if "ratio_rps" in sv:
+            lines.append(f"| ratio, mnistd / the better FastAPI | **{sv['ratio_rps']:.1f}x** "
+                         "| | | |")
+    inf = res.get("inference")
+    if inf:
+        lines += [""] + ort_table(inf)
+    if sv and "nginx" in sv:
+        lines += [""] + ceiling_table(sv)
     fp = res.get("footprint")
     if fp:
         lines += ["", f"Footprint: idle server with the shipped models ({', '.join(fp['models'])}): "
@@ -331,10 +480,88 @@ def table(res):
     return "\n".join(lines)
 
 
+def verdict(ratio, target, at_least):
+    met = ratio >= target if at_least else ratio <= target
+    return f"{'≥' if at_least else '≤'} {target:.2f}x: {'met' if met else 'missed'}"
+
+
+def ort_table(inf):
+    """mnistd beside ONNX Runtime, in process, and the issue's two inference targets."""
+    nets = inf["nets"]
+    first = nets[INFER_NETS[0]]
+    m0, o0, ident = first["mnistd"], first["ort"], inf["identity"]
+    lines = [f"mnistd beside ONNX Runtime {o0['ort']} (onnxruntime-node, CPU execution provider, "
+             f"graph optimisation 'all'), in process, on the {m0['test_samples']:,} Fashion-MNIST "
+             f"test images. {kernel_named(m0)}. Batch-1: 1,000 calls on one thread (mnistd: "
+             f"{m0['blas_threads']} BLAS thread; ORT: 1 intra-op thread); throughput: "
+             f"{m0['infer_threads']} threads (mnistd: the split cut in {m0['infer_threads']} "
+             f"parts run at once, chunks of 256; ORT: one batch, "
+             f"{o0['throughput_threads']} intra-op threads), best of 3. The node binding's own "
+             f"cost per call: an Identity model timed the same way, straight after each "
+             f"network's batch-1 calls (\"ORT less binding\" subtracts it), and once at the "
+             f"end: {ident['b1_median_us']:.1f} µs median, {ident['b1_p99_us']:.1f} µs p99.", "",
+             "| network | mnistd batch-1 median / p99 µs | ORT batch-1 median / p99 µs | "
+             "binding (Identity) µs | ORT less binding µs | batch-1 mnistd / ORT | "
+             "mnistd / ORT less binding | mnistd samples/s | ORT samples/s | "
+             "throughput mnistd / ORT |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name in INFER_NETS:
+        n = nets[name]
+        m, o = n["mnistd"], n["ort"]
+        net_only = o["b1_median_us"] - o["identity_b1_median_us"]
+        lines.append(
+            f"| {name} | {m['infer_b1_median_us']:.1f} / {m['infer_b1_p99_us']:.1f} | "
+            f"{o['b1_median_us']:.1f} / {o['b1_p99_us']:.1f} | "
+            f"{o['identity_b1_median_us']:.1f} | "
+            f"{net_only:.1f}{' (noise)' if net_only <= 0 else ''} | **{n['ratio_b1']:.2f}x** | "
+            f"{fmt(m['infer_b1_median_us'] / net_only if net_only > 0 else None)}"
+            f"{'x' if net_only > 0 else ''} | "
+            f"{m['infer_samples_per_s_threads']:,.0f} | {o['samples_per_s']:,.0f} | "
+            f"**{n['ratio_throughput']:.2f}x** |")
+    worst_t = min(INFER_NETS, key=lambda k: nets[k]["ratio_throughput"])
+    worst_b = max(INFER_NETS, key=lambda k: nets[k]["ratio_b1"])
+    lines += ["", "| target (issue 14) | measured | target |", "| --- | --- | --- |",
+              f"| inference throughput, mnistd / ONNX Runtime, every network | "
+              f"{min(n['ratio_throughput'] for n in nets.values()):.2f}x ({worst_t}) - "
+              f"{max(n['ratio_throughput'] for n in nets.values()):.2f}x | "
+              f"{verdict(nets[worst_t]['ratio_throughput'], TARGET_THROUGHPUT, True)} |",
+              f"| batch-1 latency, mnistd / ONNX Runtime, every network (binding "
+              f"{ident['b1_median_us']:.1f} µs/call included on ORT's side) | "
+              f"{min(n['ratio_b1'] for n in nets.values()):.2f}x - "
+              f"{nets[worst_b]['ratio_b1']:.2f}x ({worst_b}) | "
+              f"{verdict(nets[worst_b]['ratio_b1'], TARGET_B1, False)} |"]
+    return lines
+
+
+def ceiling_table(sv):
+    """POST /predict as a fraction of nginx answering the same requests."""
+    ng, bi = sv["nginx"], sv.get("build_info", {})
+    named = kernel_named(bi) if bi.get("kernel") else "kernel not reported"
+    lines = [f"The loopback HTTP ceiling: {ng['version'].replace('nginx version: ', '')} "
+             f"(Debian nginx-light, worker_processes {ng['workers']}, access_log off) answering "
+             f"the same multipart PNG POST /predict requests with a fixed {ng['body_bytes']}-byte "
+             f"body (mnistd's own answer), under the same wrk command (1 thread, "
+             f"{sv['connections']} connections, {sv['duration_s']} s). mnistd served on {named}.",
+             "", "| POST /predict | req/s | p50 ms | p99 ms | errors | / nginx | target |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = (("mnistd_shipped", f"mnistd, shipped digits model ({SHIPPED_DIGITS})",
+             sv["ceiling_shipped"], TARGET_SHIPPED),
+            ("mnistd", "mnistd, 784-64-10 (bench-mlp64)", sv["ceiling_mlp64"], TARGET_MLP64),
+            ("nginx", "nginx, fixed body (the ceiling)", 1.0, None))
+    for key, label, frac, target in rows:
+        w = sv[key]
+        met = "–" if target is None else \
+            f"≥ {target * 100:.0f}%: {'met' if frac >= target else 'missed'}"
+        lines.append(f"| {label} | {w['rps']:,.0f} | {w['lat_p50_ms']:.2f} | "
+                     f"{w['lat_p99_ms']:.2f} | {w['socket_errors'] + w['non2xx']} | "
+                     f"**{frac * 100:.1f}%** | {met} |")
+    return lines
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true", help="2 epochs, 5 s of wrk: to try the harness")
-    p.add_argument("--only", default="train,serve,footprint")
+    p.add_argument("--only", default="train,infer,serve,footprint")
     p.add_argument("--render", action="store_true",
                    help="measure nothing: print the table of bench/results/latest.json again")
     a = p.parse_args()
@@ -353,9 +580,15 @@ def main():
         if "train" in parts or "serve" in parts:
             print("training and inference ...", file=sys.stderr)
             res["training"] = bench_training(a.quick, log, scratch)
+        if "infer" in parts:
+            print("inference beside ONNX Runtime ...", file=sys.stderr)
+            res["inference"] = bench_inference(log, scratch)
         if "serve" in parts:
             print("serving ...", file=sys.stderr)
             res["serving"] = bench_serving(a.quick, log, scratch)
+        elif "ceiling" in parts:
+            print("serving beside the nginx ceiling (no FastAPI) ...", file=sys.stderr)
+            res["serving"] = bench_serving(a.quick, log, scratch, fastapi=False)
         if "footprint" in parts:
             print("footprint ...", file=sys.stderr)
             res["footprint"] = bench_footprint(log, scratch)
