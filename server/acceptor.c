@@ -4,13 +4,14 @@
  * for PARK_SECONDS until their request head arrives (connections.h says
  * why), and refused sockets that linger: answered, shut for writing, read
  * and discarded until the client closes or LINGER_SECONDS pass. At most
- * HELD_MAX are held; past that a newcomer at the limit is refused at once
+ * ACCEPTOR_HELD_MAX are held; past that a newcomer at the limit is refused at once
  * and a refused socket closed at once. */
 #include "acceptor.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -26,7 +27,6 @@
 
 #include "clock.h"
 
-#define HELD_MAX 1024
 /* A client that sends its request with its connect has it here within a
  * round trip; one that takes longer is not the one to make room for. */
 #define PARK_SECONDS 0.2
@@ -53,7 +53,7 @@ struct Acceptor {
     ConnectionLimits lim;
     pthread_t thread;
     bool running;
-    Held held[HELD_MAX];
+    Held held[ACCEPTOR_HELD_MAX];
     int n_held;
 };
 
@@ -70,7 +70,7 @@ Acceptor *acceptor_open(const char *host, long port, char *err, size_t err_len)
         return NULL;
     }
     a->epoll_fd = a->stop_fd = -1;
-    for (int i = 0; i < HELD_MAX; i++)
+    for (int i = 0; i < ACCEPTOR_HELD_MAX; i++)
         a->held[i].fd = -1;
     int on = 1;
     socklen_t len = sizeof addr;
@@ -95,12 +95,25 @@ long acceptor_port(const Acceptor *a)
 
 /* ---- sockets held here ---- */
 
-static void held_close(Acceptor *a, Held *h)
+/* Takes h's socket back out of the table (and the epoll set): its fd. */
+static int unhold(Acceptor *a, Held *h)
 {
-    epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, h->fd, NULL);
-    close(h->fd);
+    int fd = h->fd;
+    epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
     h->fd = -1;
     a->n_held--;
+    return fd;
+}
+
+/* Reads and drops what the client has sent, at most max_reads times;
+ * the last recv's result (0: the client closed; -1 with errno). */
+static ssize_t discard_input(int fd, int max_reads)
+{
+    char sink[4096];
+    ssize_t n = -1;
+    for (int i = 0; i < max_reads && (n = recv(fd, sink, sizeof sink, MSG_DONTWAIT)) > 0; i++)
+        ;
+    return n;
 }
 
 /* Keeps fd here until deadline, watching it for bytes; NULL when full. */
@@ -108,7 +121,7 @@ static Held *hold(Acceptor *a, int fd, bool parked, double seconds,
                   const struct sockaddr_in *peer)
 {
     Held *h = NULL;
-    for (int i = 0; i < HELD_MAX && !h && a->n_held < HELD_MAX; i++)
+    for (int i = 0; i < ACCEPTOR_HELD_MAX && !h && a->n_held < ACCEPTOR_HELD_MAX; i++)
         if (a->held[i].fd < 0)
             h = &a->held[i];
     /* Edge-triggered: a trickle of bytes wakes the thread once a segment. */
@@ -148,9 +161,7 @@ static void refuse(Acceptor *a, int fd, Admission why, const struct sockaddr_in 
         return;
     /* No room to linger: at least what has come is read, so the close
      * sends a FIN after the answer, not a reset (unread bytes make one). */
-    char sink[4096];
-    for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
-        ;
+    discard_input(fd, 16);
     close(fd);
 }
 
@@ -202,23 +213,18 @@ static void held_readable(Acceptor *a, Held *h)
         int arrived = head_arrived(h->fd);
         if (arrived == 0)
             return;
-        int fd = h->fd;
         struct sockaddr_in peer = h->peer;
-        epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-        h->fd = -1;
-        a->n_held--;
+        int fd = unhold(a, h);
         if (arrived < 0)
             close(fd);
         else
             settle(a, fd, &peer, HEAD_READY);
         return;
     }
-    char sink[4096];
-    ssize_t n;
-    while ((n = recv(h->fd, sink, sizeof sink, 0)) > 0)
-        ;
+    /* Edge-triggered: read until nothing is left. */
+    ssize_t n = discard_input(h->fd, INT_MAX);
     if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-        held_close(a, h);
+        close(unhold(a, h));
 }
 
 /* Settles the parked and closes the lingering past their time; returns
@@ -228,7 +234,7 @@ static int held_expire(Acceptor *a)
     if (!a->n_held)
         return -1;
     double now = clock_seconds(), next = now + LINGER_SECONDS;
-    for (int i = 0; i < HELD_MAX; i++) {
+    for (int i = 0; i < ACCEPTOR_HELD_MAX; i++) {
         Held *h = &a->held[i];
         if (h->fd < 0)
             continue;
@@ -236,14 +242,10 @@ static int held_expire(Acceptor *a)
             if (h->deadline < next)
                 next = h->deadline;
         } else if (h->parked) {
-            int fd = h->fd;
             struct sockaddr_in peer = h->peer;
-            epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-            h->fd = -1;
-            a->n_held--;
-            settle(a, fd, &peer, HEAD_OVERDUE);
+            settle(a, unhold(a, h), &peer, HEAD_OVERDUE);
         } else {
-            held_close(a, h);
+            close(unhold(a, h));
         }
     }
     return a->n_held ? (int)((next - now) * 1000.0) + 1 : -1;
@@ -312,9 +314,9 @@ void acceptor_free(Acceptor *a)
         (void)!write(a->stop_fd, &one, sizeof one);
         pthread_join(a->thread, NULL);
     }
-    for (int i = 0; i < HELD_MAX; i++)
+    for (int i = 0; i < ACCEPTOR_HELD_MAX; i++)
         if (a->held[i].fd >= 0)
-            held_close(a, &a->held[i]);
+            close(unhold(a, &a->held[i]));
     close(a->fd);
     if (a->epoll_fd >= 0)
         close(a->epoll_fd);

@@ -16,6 +16,10 @@
 
 typedef struct Acceptor Acceptor;
 
+/* Refused sockets lingering and newcomers waiting for their request head,
+ * at most, each an open file (config.c keeps room for them). */
+#define ACCEPTOR_HELD_MAX 1024
+
 /* Binds host:port (port 0: any free one, read back with acceptor_port) and
  * listens; the thread starts with acceptor_run. NULL with a message in err
  * when the address is bad or taken. */

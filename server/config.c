@@ -1,5 +1,6 @@
 /* config.c - the settings table and its readers (see config.h). */
 #include "config.h"
+#include "acceptor.h"
 
 /* Where `make install` puts specs, models and the page; the build sets it. */
 #ifndef MNISTD_SHARE_DIR
@@ -21,8 +22,8 @@
 #define TEXT_OF(x) #x
 #define TEXT(x) TEXT_OF(x)
 /* File descriptors kept for everything but connections: the store, the
- * journal, datasets, and the refused sockets that linger (acceptor.c). */
-#define RESERVED_FDS (64 + 1024)
+ * journal, datasets, and the sockets the acceptor holds. */
+#define RESERVED_FDS (64 + ACCEPTOR_HELD_MAX)
 
 typedef struct {
     const char *flag;  /* --flag; the variable is MNISTD_FLAG */

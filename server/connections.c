@@ -437,35 +437,33 @@ static Connection *record_of(struct MHD_Connection *conn)
     return info ? info->socket_context : NULL;
 }
 
-/* Moves conn's record to state to, when it is in state from (or in any, for
- * from == PENDING: no record in MHD is pending). */
-static void move_to(Connections *c, struct MHD_Connection *conn, ConnState from, ConnState to)
+/* A request's head always comes to a record waiting for it (from its
+ * start or its previous answer), so each step moves it unconditionally. */
+static void move_to(Connections *c, struct MHD_Connection *conn, ConnState to)
 {
     Connection *r = record_of(conn);
     if (!r)
         return;
     pthread_mutex_lock(&c->lock);
-    if (from == PENDING || r->state == from) {
-        if (to == WAITING)
-            r->since = clock_seconds();
-        set_state(c, r, to);
-    }
+    if (to == WAITING)
+        r->since = clock_seconds();
+    set_state(c, r, to);
     pthread_mutex_unlock(&c->lock);
 }
 
 void connections_head_received(Connections *c, struct MHD_Connection *conn)
 {
-    move_to(c, conn, WAITING, IN_BODY);
+    move_to(c, conn, IN_BODY);
 }
 
 void connections_request_received(Connections *c, struct MHD_Connection *conn)
 {
-    move_to(c, conn, PENDING, ANSWERING);
+    move_to(c, conn, ANSWERING);
 }
 
 void connections_answered(Connections *c, struct MHD_Connection *conn)
 {
-    move_to(c, conn, PENDING, WAITING);
+    move_to(c, conn, WAITING);
 }
 
 long connections_busy(Connections *c)

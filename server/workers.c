@@ -90,15 +90,20 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* A socket no daemon got: closed, and its place in the table given up. */
+static void drop(Connections *conns, int worker, int fd, Connection *rec)
+{
+    connections_handing(conns, worker, rec);
+    close(fd);
+    connections_handed(conns, worker);
+}
+
 static void worker_close(Worker *w)
 {
     if (w->daemon)
         MHD_stop_daemon(w->daemon); /* closes its connections, each notified */
-    for (size_t i = 0; i < w->n_queued; i++) {
-        connections_handing(w->conns, w->index, w->queue[i].rec);
-        close(w->queue[i].fd);
-        connections_handed(w->conns, w->index);
-    }
+    for (size_t i = 0; i < w->n_queued; i++)
+        drop(w->conns, w->index, w->queue[i].fd, w->queue[i].rec);
     free(w->queue);
     free(w->spare);
     if (w->epoll_fd >= 0)
@@ -162,9 +167,7 @@ void workers_hand(Workers *ws, int worker, int fd, const struct sockaddr_in *pee
         Handed *grown = realloc(w->queue, cap * sizeof *grown);
         if (!grown) {
             pthread_mutex_unlock(&w->lock);
-            connections_handing(ws->conns, worker, rec);
-            close(fd);
-            connections_handed(ws->conns, worker);
+            drop(ws->conns, worker, fd, rec);
             return;
         }
         w->queue = grown;

@@ -107,9 +107,9 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def request(port, raw, timeout, source=None, sock=None):
-    """Sends raw on a new connection (or sock) and reads one answer: (status, head, seconds);
-    status 0 when none came in time or the connection broke."""
+def exchange(port, raw, timeout, source=None, sock=None):
+    """Sends raw on a new connection (or sock) and reads one answer (to its Content-Length):
+    (status, head, body, seconds); status 0 when none came in time or the connection broke."""
     t0 = time.monotonic()
     own = sock is None
     try:
@@ -136,12 +136,18 @@ def request(port, raw, timeout, source=None, sock=None):
             body += chunk
         m = re.match(rb"HTTP/1\.1 (\d+)", head)
         status = int(m.group(1)) if m and len(body) >= need else 0
-        return status, head.decode(errors="replace"), time.monotonic() - t0
+        return status, head.decode(errors="replace"), body, time.monotonic() - t0
     except OSError:
-        return 0, "", time.monotonic() - t0
+        return 0, "", b"", time.monotonic() - t0
     finally:
         if own and sock:
             sock.close()
+
+
+def request(port, raw, timeout, source=None, sock=None):
+    """exchange() without the body: (status, head, seconds)."""
+    status, head, _, secs = exchange(port, raw, timeout, source, sock)
+    return status, head, secs
 
 
 def get(path, keep_alive=False):
@@ -159,17 +165,8 @@ def predict_request(png):
 
 
 def fetch(port, path, source="127.0.0.1"):
-    """GET path with Connection: close; the body, read to EOF."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
-    sock.sendall(get(path))
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    sock.close()
-    return data.partition(b"\r\n\r\n")[2]
+    """GET path; the body."""
+    return exchange(port, get(path), 5, source)[2]
 
 
 def metrics(port):
