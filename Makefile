@@ -50,6 +50,10 @@ FLAGS_STAMP := $(BUILD)/flags.$(shell echo '$(CC) $(ALL_CFLAGS)' | md5sum | cut 
 $(FLAGS_STAMP):
 	@mkdir -p $(BUILD) && rm -f $(BUILD)/flags.* && touch $@
 
+# The direct convolution's variants: a multiply and an add as one FMA where
+# the instruction set has it (conv_kernel.c says why; C11 mode forbids it).
+$(BUILD)/core/conv_kernel.o: ALL_CFLAGS += -ffp-contract=fast
+
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@

@@ -12,6 +12,8 @@
  * written there once and only read afterwards. */
 #include "blas.h"
 
+#include "conv_kernel.h"
+
 #include <cblas.h>
 #include <dlfcn.h>
 #include <stdio.h>
@@ -93,6 +95,20 @@ static void *need(void *h, const char *sym)
     return p;
 }
 
+static int isa_rank(const char *isa)
+{
+    return strcmp(isa, "avx512") == 0 ? 2 : strcmp(isa, "avx2") == 0 ? 1 : 0;
+}
+
+/* Our own kernels follow the instruction set of the GEMM kernel that runs,
+ * but never past what the CPU has: a forced OpenBLAS kernel the CPU lacks
+ * is OpenBLAS's to refuse, and code of ours must not fault. */
+static const char *conv_isa(const BlasInfo *info)
+{
+    const char *runs = strcmp(info->isa, "unknown") ? info->isa : info->chosen.isa;
+    return isa_rank(runs) <= isa_rank(info->chosen.isa) ? runs : info->chosen.isa;
+}
+
 __attribute__((constructor)) static void blas_load(void)
 {
     BlasInfo *info = &lib.info;
@@ -126,6 +142,7 @@ __attribute__((constructor)) static void blas_load(void)
     char *(*corename)(void) = (char *(*)(void))need(h, "openblas_get_corename");
     info->kernel = corename();
     info->isa = isa_of(info->kernel);
+    info->conv_isa = conv_kernel_use(conv_isa(info));
 }
 
 const BlasInfo *blas_info(void)
@@ -136,8 +153,10 @@ const BlasInfo *blas_info(void)
 void blas_info_json(char *out, size_t cap)
 {
     const BlasInfo *b = &lib.info;
-    snprintf(out, cap, "\"cpu\":\"%s\",\"isa\":\"%s\",\"kernel\":\"%s\",\"kernel_chosen_by\":\"%s\"",
-             b->cpu.brand, b->isa, b->kernel, b->chosen_by);
+    snprintf(out, cap,
+             "\"cpu\":\"%s\",\"isa\":\"%s\",\"kernel\":\"%s\",\"kernel_chosen_by\":\"%s\","
+             "\"conv_kernel\":\"direct-%s\"",
+             b->cpu.brand, b->isa, b->kernel, b->chosen_by, b->conv_isa);
 }
 
 void blas_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,

@@ -43,10 +43,11 @@ typedef struct {
     const char *kernel;    /* the kernel OpenBLAS says it runs */
     const char *isa;       /* that kernel's instruction set, or "unknown" */
     const char *chosen_by; /* "cpu features", "MNISTD_KERNEL" or "OPENBLAS_CORETYPE" */
+    const char *conv_isa;  /* the variant of mnistd's own convolution (conv_kernel.h) */
 } BlasInfo;
 const BlasInfo *blas_info(void);
 
-/* `"cpu":"..","isa":"..","kernel":"..","kernel_chosen_by":".."` into out:
+/* `"cpu":"..","isa":"..","kernel":"..","kernel_chosen_by":"..","conv_kernel":"direct-.."` into out:
  * the fields every log line and benchmark record that names the kernel has. */
 void blas_info_json(char *out, size_t cap);
 

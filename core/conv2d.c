@@ -1,17 +1,17 @@
 /* conv2d.c - 2-D convolution, Keras Conv2D semantics, NHWC.
  * The kernel is stored as Keras does, (kh, kw, cin, filters), then the
- * biases. Forward lays samples out as im2col rows (n*oh*ow, kh*kw*cin) in
- * the workspace and does one GEMM with the kernel: the product is the NHWC
- * output. Samples go in chunks whose im2col and output fit in cache, and
- * each chunk gets its bias, product and activation in one visit: a whole
- * batch would not fit, and passes over memory then cost more than the
- * GEMM (the tutorial's 28x28x64 output is 200 KB a sample). A 1x1 kernel
- * with stride 1 needs no im2col: the input already is that matrix.
- * Backward, by the same chunks: dY through the activation, db += column
- * sums of dY, dW += Col^T dY, dCol = dY W^T, then col2im adds into dx. */
+ * biases. Forward is mnistd's direct convolution (conv_kernel.h), with
+ * bias and relu applied as it stores. Backward lays samples out as im2col
+ * rows (n*oh*ow, kh*kw*cin) in the workspace, in chunks whose im2col and
+ * output fit in cache (a whole batch would not fit, and passes over memory
+ * then cost more than the GEMMs: the tutorial's 28x28x64 output is 200 KB
+ * a sample): dY through the activation, db += column sums of dY,
+ * dW += Col^T dY, dCol = dY W^T, then col2im adds into dx. A 1x1 kernel
+ * with stride 1 needs no im2col: the input already is that matrix. */
 #include <string.h>
 
 #include "blas.h"
+#include "conv_kernel.h"
 #include "layer.h"
 
 static int conv2d_build(Layer *l, Shape in, MnError *err)
@@ -60,10 +60,27 @@ static int chunk_samples(const Layer *l, int batch)
     return n < 1 ? 1 : n > batch ? batch : n;
 }
 
+static ConvGeometry geometry(const Layer *l)
+{
+    const Conv2dConfig *c = &l->cfg.conv;
+    ConvGeometry g = {
+        .in_h = l->in.h, .in_w = l->in.w, .in_c = l->in.c,
+        .out_h = l->out.h, .out_w = l->out.w, .filters = c->filters,
+        .kh = c->win.kh, .kw = c->win.kw, .sh = c->win.sh, .sw = c->win.sw,
+        .pad_top = c->win.pad_top, .pad_left = c->win.pad_left,
+        .relu = l->act == ACT_RELU && layer_applies_activation(l),
+    };
+    return g;
+}
+
 static size_t conv2d_workspace(const Layer *l, int batch)
 {
-    /* Col, and dCol beside it for backward; none for pointwise. */
-    return is_pointwise(l) ? 0 : 2 * col_floats(l, chunk_samples(l, batch));
+    /* Forward: the kernel's scratch. Backward: Col, and dCol beside it;
+     * none for pointwise. The two never run at once. */
+    ConvGeometry g = geometry(l);
+    size_t forward = conv_kernel_workspace(&g);
+    size_t backward = is_pointwise(l) ? 0 : 2 * col_floats(l, chunk_samples(l, batch));
+    return forward > backward ? forward : backward;
 }
 
 /* col (batch*oh*ow, kh*kw*cin), row order (b, oy, ox), column order (ky, kx, ci). */
@@ -138,24 +155,11 @@ static void col2im(const Layer *l, const float *restrict col, float *restrict dx
 static void conv2d_forward(const Layer *l, const float *params, const float *x, float *y,
                            const LayerRun *run)
 {
-    const Conv2dConfig *c = &l->cfg.conv;
-    int per = l->out.h * l->out.w, k = c->win.kh * c->win.kw * l->in.c;
-    size_t in_per = shape_numel(l->in), out_per = shape_numel(l->out);
-    const float *bias = params + (size_t)k * c->filters;
-    int chunk = chunk_samples(l, run->batch);
-    for (int b = 0; b < run->batch; b += chunk) {
-        int n = run->batch - b < chunk ? run->batch - b : chunk;
-        const float *xb = x + (size_t)b * in_per;
-        float *yb = y + (size_t)b * out_per;
-        if (!is_pointwise(l)) {
-            im2col(l, xb, run->ws, n);
-            xb = run->ws;
-        }
-        fill_bias(yb, bias, n * per, c->filters);
-        blas_gemm(false, false, n * per, c->filters, k, 1.0f, xb, params, 1.0f, yb);
-        if (layer_applies_activation(l))
-            activation_forward(l->act, yb, n * per, c->filters);
-    }
+    ConvGeometry g = geometry(l);
+    const float *bias = params + (size_t)g.kh * g.kw * g.in_c * g.filters;
+    conv_kernel_forward(&g, params, bias, x, y, run->batch, run->ws);
+    if (layer_applies_activation(l) && !g.relu)
+        activation_forward(l->act, y, run->batch * g.out_h * g.out_w, g.filters);
 }
 
 static void conv2d_backward(const Layer *l, const float *params, float *grads, const float *x,

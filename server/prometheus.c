@@ -116,15 +116,15 @@ void server_metrics_load_error(ServerMetrics *m)
     pthread_mutex_unlock(&m->lock);
 }
 
-/* The version, and the CPU and kernel GEMMs run on (blas.h). */
+/* The version, the CPU, the kernel GEMMs run on and our convolution's variant (blas.h). */
 static void write_build_info(FILE *out)
 {
     const BlasInfo *b = blas_info();
     fprintf(out, "# HELP mnistd_build_info The version, the CPU, and the GEMM kernel chosen "
                  "for its instruction set.\n# TYPE mnistd_build_info gauge\n"
                  "mnistd_build_info{version=\"%s\",cpu=\"%s\",isa=\"%s\",kernel=\"%s\","
-                 "kernel_chosen_by=\"%s\"} 1\n",
-            MNISTD_VERSION, b->cpu.brand, b->isa, b->kernel, b->chosen_by);
+                 "kernel_chosen_by=\"%s\",conv_kernel=\"direct-%s\"} 1\n",
+            MNISTD_VERSION, b->cpu.brand, b->isa, b->kernel, b->chosen_by, b->conv_isa);
 }
 
 void server_metrics_write(ServerMetrics *m, FILE *out)

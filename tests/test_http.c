@@ -495,8 +495,8 @@ START_TEST(test_models_and_aliases)
     char info[512];
     snprintf(info, sizeof info,
              "mnistd_build_info{version=\"%s\",cpu=\"%s\",isa=\"%s\",kernel=\"%s\","
-             "kernel_chosen_by=\"%s\"} 1\n",
-             MNISTD_VERSION, b->cpu.brand, b->isa, b->kernel, b->chosen_by);
+             "kernel_chosen_by=\"%s\",conv_kernel=\"direct-%s\"} 1\n",
+             MNISTD_VERSION, b->cpu.brand, b->isa, b->kernel, b->chosen_by, b->conv_isa);
     ck_assert_msg(strstr(r.body, info), "no %s in %s", info, r.body);
     check_http_free(&r);
 
@@ -1061,7 +1061,7 @@ START_TEST(test_sigterm_exits_cleanly)
     ck_assert_msg(at, "no kernel line in %s", text);
     cJSON *got = cJSON_ParseWithOpts(at, NULL, 0);
     ck_assert_ptr_nonnull(got);
-    for (const char *key = "cpu\0isa\0kernel\0kernel_chosen_by\0"; *key; key += strlen(key) + 1)
+    for (const char *key = "cpu\0isa\0kernel\0kernel_chosen_by\0conv_kernel\0"; *key; key += strlen(key) + 1)
         ck_assert_msg(cJSON_IsString(cJSON_GetObjectItem(got, key)) &&
                           cJSON_GetObjectItem(got, key)->valuestring[0],
                       "no %s in %s", key, at);

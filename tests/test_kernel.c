@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "blas.h"
+#include "conv_kernel.h"
 #include "check_util.h"
 #include "rng.h"
 
@@ -169,6 +170,11 @@ START_TEST(test_cpuid_agrees_with_gcc)
 }
 END_TEST
 
+static int vector_rank(const char *isa)
+{
+    return strcmp(isa, "avx512") == 0 ? 2 : strcmp(isa, "avx2") == 0 ? 1 : 0;
+}
+
 /* The library runs what was asked of it: the kernel the features chose,
  * or the one MNISTD_KERNEL or OPENBLAS_CORETYPE names; and the
  * environment is left as it was. Run below under each environment. */
@@ -198,6 +204,12 @@ START_TEST(test_library_runs_the_choice)
     CpuFeatures f;
     cpu_detect(&f);
     ck_assert_str_eq(blas_choose(&f).kernel, b->chosen.kernel);
+    /* our convolution follows the GEMM kernel's instruction set, within the CPU's */
+    const char *runs = strcmp(b->isa, "unknown") ? b->isa : b->chosen.isa;
+    const char *conv = vector_rank(runs) <= vector_rank(b->chosen.isa) ? runs : b->chosen.isa;
+    conv = vector_rank(conv) ? conv : "sse2";
+    ck_assert_str_eq(b->conv_isa, conv);
+    ck_assert_str_eq(conv_kernel_isa(), conv);
 }
 END_TEST
 

@@ -1,0 +1,214 @@
+/* conv_kernel.c - the direct convolution's geometry, its scratch, and the
+ * choice of variant. The block kernel itself is conv_kernel_variant.inc,
+ * compiled here three times with GCC's vector extensions, each time for
+ * one instruction set (#pragma GCC target) and its own vector width: one
+ * 64-byte vector type compiled for AVX2 or SSE2 spills to the stack and
+ * ran 35 times slower than the AVX-512 code (README, Performance). The
+ * Makefile builds this file with -ffp-contract=fast, so that a multiply
+ * and an add become one FMA where the instruction set has it. */
+#include "conv_kernel.h"
+
+#include <string.h>
+
+#define PACK_LEN 16        /* filters are padded to a multiple of this when not one */
+#define MAX_BLOCK_PIXELS 12
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 12")
+
+/* The image a block reads: the input itself, or a zero-bordered copy of it
+ * when taps fall outside, so the reduction needs no bounds checks. */
+typedef struct {
+    const float *data;
+    size_t row_floats; /* from one input row to the next */
+} Image;
+
+/* Weights (kh, kw, in_c, filters) and bias, read with weight_stride floats
+ * from one tap to the next: the filter count, or it padded to PACK_LEN. */
+typedef struct {
+    const float *weights, *bias;
+    int weight_stride;
+} FilterSet;
+
+typedef struct {
+    const float *weights, *bias; /* at the slice's first filter */
+    int weight_stride, first_filter;
+} FilterSlice;
+
+static FilterSlice filter_slice(const FilterSet *f, int first_filter)
+{
+    FilterSlice s = {f->weights + first_filter, f->bias + first_filter, f->weight_stride,
+                     first_filter};
+    return s;
+}
+
+/* Where the first tap of each of `pixels` output pixels from `first` is. */
+ALWAYS_INLINE void pixel_offsets(const ConvGeometry *g, const Image *img, int first, int pixels,
+                                 size_t *offset)
+{
+    int oy = first / g->out_w, ox = first % g->out_w;
+    UNROLL for (int p = 0; p < pixels; p++) {
+        offset[p] = (size_t)oy * g->sh * img->row_floats + (size_t)ox * g->sw * g->in_c;
+        if (++ox == g->out_w) {
+            ox = 0;
+            oy++;
+        }
+    }
+}
+
+/* AVX-512: 32 registers, up to 24 sums beside the weights. */
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
+#define VARIANT(name) name##_avx512
+#define VLEN 16
+#define MAX_BLOCK_VECS 4
+#define BLOCK_PIXELS(v) ((v) == 1 ? 12 : (v) == 4 ? 6 : 8)
+#include "conv_kernel_variant.inc"
+#undef VARIANT
+#undef VLEN
+#undef MAX_BLOCK_VECS
+#undef BLOCK_PIXELS
+#pragma GCC pop_options
+
+/* AVX2 and FMA: 16 registers, 12 sums. */
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define VARIANT(name) name##_avx2
+#define VLEN 8
+#define MAX_BLOCK_VECS 2
+#define BLOCK_PIXELS(v) ((v) == 1 ? 8 : 6)
+#include "conv_kernel_variant.inc"
+#undef VARIANT
+#undef VLEN
+#undef MAX_BLOCK_VECS
+#undef BLOCK_PIXELS
+#pragma GCC pop_options
+
+/* SSE2, every x86-64: 16 registers, no FMA. */
+#define VARIANT(name) name##_sse2
+#define VLEN 4
+#define MAX_BLOCK_VECS 2
+#define BLOCK_PIXELS(v) 6
+#include "conv_kernel_variant.inc"
+#undef VARIANT
+#undef VLEN
+#undef MAX_BLOCK_VECS
+#undef BLOCK_PIXELS
+
+typedef void (*ForwardImage)(const ConvGeometry *, const Image *, const FilterSet *, float *);
+
+/* Written once by conv_kernel_use, before main; read-only after. */
+static struct {
+    ForwardImage forward_image;
+    const char *isa;
+} variant = {forward_image_sse2, "sse2"};
+
+const char *conv_kernel_use(const char *isa)
+{
+    if (strcmp(isa, "avx512") == 0)
+        variant.forward_image = forward_image_avx512, variant.isa = "avx512";
+    else if (strcmp(isa, "avx2") == 0)
+        variant.forward_image = forward_image_avx2, variant.isa = "avx2";
+    else
+        variant.forward_image = forward_image_sse2, variant.isa = "sse2";
+    return variant.isa;
+}
+
+const char *conv_kernel_isa(void)
+{
+    return variant.isa;
+}
+
+/* The rows and columns every tap of every output pixel can reach. */
+static int padded_h(const ConvGeometry *g)
+{
+    int h = (g->out_h - 1) * g->sh + g->kh;
+    return h > g->in_h ? h : g->in_h;
+}
+
+static int padded_w(const ConvGeometry *g)
+{
+    int w = (g->out_w - 1) * g->sw + g->kw;
+    return w > g->in_w ? w : g->in_w;
+}
+
+/* Whether some tap falls outside the input, which then needs a border. */
+static bool needs_border(const ConvGeometry *g)
+{
+    return g->pad_top || g->pad_left || padded_h(g) > g->in_h || padded_w(g) > g->in_w;
+}
+
+static size_t border_floats(const ConvGeometry *g)
+{
+    return needs_border(g) ? (size_t)padded_h(g) * padded_w(g) * g->in_c : 0;
+}
+
+static int padded_filters(const ConvGeometry *g)
+{
+    return (g->filters + PACK_LEN - 1) / PACK_LEN * PACK_LEN;
+}
+
+/* Filters not a multiple of PACK_LEN: weights and bias copied with zero
+ * columns, so every vector load is whole. */
+static size_t packed_floats(const ConvGeometry *g)
+{
+    if (g->filters % PACK_LEN == 0)
+        return 0;
+    return ((size_t)g->kh * g->kw * g->in_c + 1) * padded_filters(g);
+}
+
+size_t conv_kernel_workspace(const ConvGeometry *g)
+{
+    return border_floats(g) + packed_floats(g);
+}
+
+static FilterSet filter_set(const ConvGeometry *g, const float *weights, const float *bias,
+                            float *packed)
+{
+    FilterSet f = {weights, bias, g->filters};
+    if (!packed_floats(g))
+        return f;
+    int stride = padded_filters(g);
+    size_t taps = (size_t)g->kh * g->kw * g->in_c;
+    memset(packed, 0, packed_floats(g) * sizeof *packed);
+    for (size_t k = 0; k < taps; k++)
+        memcpy(packed + k * stride, weights + k * g->filters, (size_t)g->filters * sizeof *packed);
+    memcpy(packed + taps * stride, bias, (size_t)g->filters * sizeof *packed);
+    f.weights = packed;
+    f.bias = packed + taps * stride;
+    f.weight_stride = stride;
+    return f;
+}
+
+/* Copies one image into the bordered buffer's interior (the border was
+ * cleared once per call and nothing writes it). Rows and columns no tap
+ * reaches (a "valid" window that does not fit exactly) are left out. */
+static Image bordered(const ConvGeometry *g, const float *x, float *buf)
+{
+    Image img = {x, (size_t)g->in_w * g->in_c};
+    if (!buf)
+        return img;
+    int ph = padded_h(g), pw = padded_w(g);
+    int rows = g->in_h < ph - g->pad_top ? g->in_h : ph - g->pad_top;
+    int cols = g->in_w < pw - g->pad_left ? g->in_w : pw - g->pad_left;
+    img.row_floats = (size_t)pw * g->in_c;
+    for (int r = 0; r < rows; r++)
+        memcpy(buf + ((size_t)(r + g->pad_top) * pw + g->pad_left) * g->in_c,
+               x + (size_t)r * g->in_w * g->in_c, (size_t)cols * g->in_c * sizeof *buf);
+    img.data = buf;
+    return img;
+}
+
+void conv_kernel_forward(const ConvGeometry *g, const float *weights, const float *bias,
+                         const float *x, float *y, int n, float *ws)
+{
+    float *border = needs_border(g) ? ws : NULL;
+    FilterSet f = filter_set(g, weights, bias, ws + border_floats(g));
+    if (border)
+        memset(border, 0, border_floats(g) * sizeof *border);
+    size_t in_per = (size_t)g->in_h * g->in_w * g->in_c;
+    size_t out_per = (size_t)g->out_h * g->out_w * g->filters;
+    for (int b = 0; b < n; b++) {
+        Image img = bordered(g, x + b * in_per, border);
+        variant.forward_image(g, &img, &f, y + b * out_per);
+    }
+}

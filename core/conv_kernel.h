@@ -1,0 +1,40 @@
+/* conv_kernel.h - mnistd's own direct convolution (forward), NHWC, for the
+ * small shapes these networks have: a 3x3 kernel over one input channel,
+ * 1x1 kernels to 16 filters, where im2col's copies and a GEMM packed for
+ * big matrices cost more than the products (README, Performance). One
+ * variant per instruction set (AVX-512, AVX2+FMA, SSE2), each with its
+ * native vector width; the one that runs is chosen once, before main,
+ * from what the CPU can do (blas.c). Nothing here allocates. */
+#ifndef MN_CONV_KERNEL_H
+#define MN_CONV_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One convolution's geometry, Keras rules: out-of-range taps read zero,
+ * the padding before each axis is pad_top / pad_left. */
+typedef struct {
+    int in_h, in_w, in_c;
+    int out_h, out_w, filters;
+    int kh, kw, sh, sw;
+    int pad_top, pad_left;
+    bool relu; /* max(0, .) applied as each output is stored */
+} ConvGeometry;
+
+/* Floats of scratch conv_kernel_forward needs, for any variant. */
+size_t conv_kernel_workspace(const ConvGeometry *g);
+
+/* y (n, out_h, out_w, filters) = bias + x (n, in_h, in_w, in_c) convolved
+ * with weights stored (kh, kw, in_c, filters), then relu if asked. The sum
+ * over taps runs in one fixed order: the same inputs give the same bits. */
+void conv_kernel_forward(const ConvGeometry *g, const float *weights, const float *bias,
+                         const float *x, float *y, int n, float *ws);
+
+/* Chooses the variant for an instruction set as blas.h names them
+ * ("avx512", "avx2", others get SSE2) and returns its name. Called once by
+ * blas.c's constructor, before any thread; calling it later is not safe. */
+const char *conv_kernel_use(const char *isa);
+/* The variant in use: "avx512", "avx2" or "sse2". */
+const char *conv_kernel_isa(void);
+
+#endif

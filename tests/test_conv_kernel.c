@@ -1,0 +1,157 @@
+/* test_conv_kernel.c - mnistd's direct convolution against a plain
+ * double-precision loop, in every variant this CPU can run: the shapes the
+ * networks have and odd ones (filter counts off the vector width, fewer
+ * output pixels than a block, valid windows that do not fit exactly,
+ * strides and kernels of every kind), relu, scratch and output of exactly
+ * the sizes the kernel asks for (AddressSanitizer sees any write past),
+ * and the same bits for the same inputs. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+#include "conv_kernel.h"
+#include "rng.h"
+
+/* in_h, in_w, in_c, filters, kh, kw, sh, sw, same */
+static const int shapes[][9] = {
+    {28, 28, 1, 32, 3, 3, 1, 1, 1},  /* cnn-basic */
+    {28, 28, 32, 16, 1, 1, 1, 1, 1},
+    {28, 28, 16, 64, 3, 3, 2, 2, 1},
+    {14, 14, 64, 16, 1, 1, 1, 1, 1},
+    {14, 14, 16, 32, 3, 3, 2, 2, 1},
+    {7, 7, 32, 16, 1, 1, 1, 1, 1},
+    {28, 28, 1, 64, 2, 2, 1, 1, 1},  /* cnn-tutorial: the odd padding row at the bottom */
+    {28, 28, 1, 32, 3, 3, 1, 1, 0},  /* the seed CNN */
+    {13, 13, 32, 64, 3, 3, 1, 1, 0},
+    {28, 28, 3, 7, 5, 5, 1, 1, 0},   /* a tail in every variant */
+    {9, 11, 5, 100, 3, 2, 2, 3, 1},  /* more filters than a block, uneven strides */
+    {28, 28, 2, 33, 3, 3, 2, 2, 0},  /* a valid window leaving the last row unread */
+    {3, 3, 4, 17, 3, 3, 1, 1, 0},    /* one output pixel */
+    {2, 5, 8, 130, 4, 4, 1, 1, 1},   /* fewer pixels than a block, kernel past the image */
+    {6, 6, 1, 1, 1, 1, 1, 1, 1},     /* one filter */
+};
+enum { N_SHAPES = sizeof shapes / sizeof *shapes, BATCH = 3 };
+
+static ConvGeometry geometry_of(const int *s, bool relu)
+{
+    ConvGeometry g = {.in_h = s[0], .in_w = s[1], .in_c = s[2], .filters = s[3], .kh = s[4],
+                      .kw = s[5], .sh = s[6], .sw = s[7], .relu = relu};
+    if (s[8]) { /* Keras "same": the odd pixel of padding after */
+        g.out_h = (g.in_h + g.sh - 1) / g.sh, g.out_w = (g.in_w + g.sw - 1) / g.sw;
+        int ph = (g.out_h - 1) * g.sh + g.kh - g.in_h, pw = (g.out_w - 1) * g.sw + g.kw - g.in_w;
+        g.pad_top = ph > 0 ? ph / 2 : 0, g.pad_left = pw > 0 ? pw / 2 : 0;
+    } else {
+        g.out_h = (g.in_h - g.kh) / g.sh + 1, g.out_w = (g.in_w - g.kw) / g.sw + 1;
+    }
+    return g;
+}
+
+static float input_at(const ConvGeometry *g, const float *x, int b, int iy, int ix, int c)
+{
+    if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w)
+        return 0.0f;
+    return x[(((size_t)b * g->in_h + iy) * g->in_w + ix) * g->in_c + c];
+}
+
+/* Checks y against the sum in double, within float rounding of its terms. */
+static void check_against_reference(const ConvGeometry *g, const float *w, const float *bias,
+                                    const float *x, const float *y, const char *variant)
+{
+    for (int b = 0; b < BATCH; b++)
+        for (int oy = 0; oy < g->out_h; oy++)
+            for (int ox = 0; ox < g->out_w; ox++)
+                for (int f = 0; f < g->filters; f++) {
+                    double sum = bias[f], size = fabs(bias[f]);
+                    for (int ky = 0; ky < g->kh; ky++)
+                        for (int kx = 0; kx < g->kw; kx++)
+                            for (int c = 0; c < g->in_c; c++) {
+                                double t = (double)input_at(g, x, b, oy * g->sh + ky - g->pad_top,
+                                                            ox * g->sw + kx - g->pad_left, c) *
+                                           w[(((size_t)ky * g->kw + kx) * g->in_c + c) * g->filters + f];
+                                sum += t, size += fabs(t);
+                            }
+                    if (g->relu && sum < 0)
+                        sum = 0;
+                    float got = y[(((size_t)b * g->out_h + oy) * g->out_w + ox) * g->filters + f];
+                    ck_assert_msg(fabs(got - sum) <= 1e-6 * size + 1e-7,
+                                  "%s %dx%dx%d k%dx%d s%dx%d f%d: [%d,%d,%d,%d] %.9g, not %.9g",
+                                  variant, g->in_h, g->in_w, g->in_c, g->kh, g->kw, g->sh, g->sw,
+                                  g->filters, b, oy, ox, f, got, sum);
+                }
+}
+
+static float *random_floats(Rng *rng, size_t n)
+{
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = 2 * rng_uniform(rng) - 1;
+    return v;
+}
+
+/* The variants this CPU can run, widest first. */
+static int runnable_variants(const char **out)
+{
+    int n = 0;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
+        out[n++] = "avx512";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        out[n++] = "avx2";
+    out[n++] = "sse2";
+    return n;
+}
+
+START_TEST(test_agrees_with_reference)
+{
+    const int *s = shapes[_i / 2];
+    ConvGeometry g = geometry_of(s, _i % 2);
+    ck_assert_int_gt(g.out_h, 0);
+    Rng rng;
+    rng_seed(&rng, 21 + (uint64_t)_i);
+    size_t taps = (size_t)g.kh * g.kw * g.in_c;
+    size_t in_n = (size_t)BATCH * g.in_h * g.in_w * g.in_c;
+    size_t out_n = (size_t)BATCH * g.out_h * g.out_w * g.filters;
+    float *x = random_floats(&rng, in_n), *w = random_floats(&rng, taps * g.filters);
+    float *bias = random_floats(&rng, g.filters);
+    size_t ws_n = conv_kernel_workspace(&g);
+    float *ws = malloc((ws_n ? ws_n : 1) * sizeof *ws);
+    float *y = malloc(out_n * sizeof *y), *again = malloc(out_n * sizeof *again);
+    const char *variants[3];
+    int n = runnable_variants(variants);
+    for (int v = 0; v < n; v++) {
+        ck_assert_str_eq(conv_kernel_use(variants[v]), variants[v]);
+        memset(y, 0xff, out_n * sizeof *y); /* NaN: an output never written fails */
+        conv_kernel_forward(&g, w, bias, x, y, BATCH, ws);
+        check_against_reference(&g, w, bias, x, y, variants[v]);
+        memset(ws, 0xff, (ws_n ? ws_n : 1) * sizeof *ws); /* stale scratch must not matter */
+        conv_kernel_forward(&g, w, bias, x, again, BATCH, ws);
+        ck_assert_msg(memcmp(y, again, out_n * sizeof *y) == 0, "%s: not the same bits",
+                      variants[v]);
+    }
+    free(x), free(w), free(bias), free(ws), free(y), free(again);
+}
+END_TEST
+
+/* A name it has no variant for runs the one every x86-64 has. */
+START_TEST(test_other_names_run_sse2)
+{
+    ck_assert_str_eq(conv_kernel_use("sse3"), "sse2");
+    ck_assert_str_eq(conv_kernel_isa(), "sse2");
+    ck_assert_str_eq(conv_kernel_use("unknown"), "sse2");
+}
+END_TEST
+
+static Suite *conv_kernel_suite(void)
+{
+    Suite *s = suite_create("conv_kernel");
+    TCase *t = tcase_create("Core");
+    tcase_add_loop_test(t, test_agrees_with_reference, 0, 2 * N_SHAPES);
+    tcase_add_test(t, test_other_names_run_sse2);
+    tcase_set_timeout(t, 120);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+MN_TEST_MAIN(conv_kernel_suite)
