@@ -335,8 +335,9 @@ static int cmd_infer(int argc, char **argv)
         fprintf(stderr, "mnistd-bench: %s\n", err.msg);
     } else {
         printf("{\"tool\":\"mnistd\",\"kind\":\"infer\",\"spec\":\"%s\",\"params\":%zu,"
-               "%s,\"blas_threads\":%d,\"test_samples\":%d,",
-               b.spec.name, b.m->n_params, kernel_fields(), blas_threads(), b.test.n);
+               "%s,\"blas_threads\":%d,\"test_samples\":%d,\"fwd_macs_per_sample\":%ld,",
+               b.spec.name, b.m->n_params, kernel_fields(), blas_threads(), b.test.n,
+               model_forward_macs(b.m));
         print_infer(&inf);
         status = 0;
     }
