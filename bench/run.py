@@ -371,7 +371,8 @@ def _build_info(port):
                 info = dict(re.findall(r'(\w+)="([^"]*)"', labels))
                 return {"cpu": info.get("cpu"), "isa": info.get("isa"),
                         "kernel": info.get("kernel"),
-                        "kernel_chosen_by": info.get("kernel_chosen_by")}
+                        "kernel_chosen_by": info.get("kernel_chosen_by"),
+                        "conv_kernel": info.get("conv_kernel")}
     return {}
 
 
@@ -416,8 +417,9 @@ def kernel_named(r):
     """The CPU, instruction set and kernel a record names (older ones: the OpenBLAS core)."""
     if "kernel" not in r:
         return f"OpenBLAS kernel {r.get('openblas_core', '?')}"
+    conv = f", convolutions {r['conv_kernel']}" if r.get("conv_kernel") else ""
     return (f"CPU {r['cpu']}: {r['isa']}, OpenBLAS kernel {r['kernel']} "
-            f"(chosen by {r['kernel_chosen_by']})")
+            f"(chosen by {r['kernel_chosen_by']}){conv}")
 
 
 def table(res):
