@@ -32,6 +32,7 @@ static void softmax_rows(float *restrict a, int rows, int n)
     }
 }
 
+MN_VECTOR_CLONES
 void activation_forward(Activation act, float *restrict a, int rows, int n)
 {
     size_t total = (size_t)rows * n;
@@ -58,6 +59,7 @@ void activation_forward(Activation act, float *restrict a, int rows, int n)
     }
 }
 
+MN_VECTOR_CLONES
 void activation_backward(Activation act, const float *restrict a, float *restrict d, int rows,
                          int n)
 {

@@ -99,6 +99,7 @@ static inline void add_floats(float *restrict dst, const float *restrict src, si
 }
 
 /* col (batch*oh*ow, kh*kw*cin), row order (b, oy, ox), column order (ky, kx, ci). */
+MN_VECTOR_CLONES
 static void im2col(const Layer *l, const float *restrict x, float *restrict col, int batch)
 {
     const Window *w = &l->cfg.conv.win;
@@ -134,6 +135,7 @@ static void im2col(const Layer *l, const float *restrict x, float *restrict col,
 }
 
 /* The adjoint of im2col: adds each column entry back to its input pixel. */
+MN_VECTOR_CLONES
 static void col2im(const Layer *l, const float *restrict col, float *restrict dx, int batch)
 {
     const Window *w = &l->cfg.conv.win;
@@ -179,6 +181,7 @@ static void conv2d_forward(const Layer *l, const float *params, const float *x, 
 
 /* dY through relu and db += its column sums in one pass, not two: the
  * same sums in the same order as activation_backward then add_column_sums. */
+MN_VECTOR_CLONES
 static void relu_backward_and_bias_grad(const float *restrict y, float *restrict dy,
                                         float *restrict db, int rows, int n)
 {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "vector_clones.h"
 #include "rng.h"
 #include "tensor.h"
 

@@ -186,6 +186,7 @@ size_t model_activation_floats(const Model *m)
     return floats;
 }
 
+MN_VECTOR_CLONES
 void model_prepare_inputs(const Model *m, const uint8_t *pixels, int n, float *x)
 {
     size_t d = shape_numel(m->spec.input);

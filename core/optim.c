@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "vector_clones.h"
+
 int optim_init(Optimizer *o, const OptimConfig *cfg, size_t n, MnError *err)
 {
     o->cfg = *cfg;
@@ -25,6 +27,7 @@ void optim_free(Optimizer *o)
     o->m = o->v = NULL;
 }
 
+MN_VECTOR_CLONES
 static void sgd_step(Optimizer *o, float *restrict p, const float *restrict g)
 {
     float lr = o->cfg.learning_rate, mu = o->cfg.momentum;
@@ -40,6 +43,7 @@ static void sgd_step(Optimizer *o, float *restrict p, const float *restrict g)
     }
 }
 
+MN_VECTOR_CLONES
 static void adam_step(Optimizer *o, float *restrict p, const float *restrict g)
 {
     float b1 = o->cfg.beta_1, b2 = o->cfg.beta_2, eps = o->cfg.epsilon;

@@ -70,6 +70,7 @@ static void pool_pixel(const Layer *l, const float *xb, int oy, int ox, float *r
     }
 }
 
+MN_VECTOR_CLONES
 static void maxpool2d_forward(const Layer *l, const float *params, const float *x, float *y,
                               const LayerRun *run)
 {
