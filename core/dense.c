@@ -1,8 +1,15 @@
 /* dense.c - fully connected layer: y = x W + b over the whole batch.
- * W is (in, units) as a Keras kernel, so one GEMM per pass: forward
- * Y = X W, backward dW += X^T dY, db += sum(dY), dX = dY W^T. */
+ * W is (in, units) as a Keras kernel, so one product per pass: forward
+ * Y = X W, backward dW += X^T dY, db += sum(dY), dX = dY W^T. Forward over
+ * a batch is a 1x1 convolution over a row of `batch` pixels, and runs as
+ * one (conv_kernel.h): at these widths (10-64 units) it beat OpenBLAS's
+ * GEMM by a fifth to a half on the test split; one row stays OpenBLAS's
+ * matrix-vector product, and backward its GEMMs. */
 #include "blas.h"
+#include "conv_kernel.h"
 #include "layer.h"
+
+#define DIRECT_MIN_ROWS 8 /* fewer rows: the kernel's blocks would run short */
 
 static int dense_build(Layer *l, Shape in, MnError *err)
 {
@@ -26,11 +33,31 @@ static void dense_init(const Layer *l, float *params, Rng *rng)
         params[(size_t)in * units + j] = 0.0f;
 }
 
+/* The batch as a row of pixels with `in` channels, a 1x1 window over it;
+ * the model applies the activation after (dense fuses none). */
+static ConvGeometry as_pointwise(const Layer *l, int batch)
+{
+    ConvGeometry g = {.in_h = 1, .in_w = batch, .in_c = l->in.c, .out_h = 1, .out_w = batch,
+                      .filters = l->cfg.dense.units, .kh = 1, .kw = 1, .sh = 1, .sw = 1};
+    return g;
+}
+
+static size_t dense_workspace(const Layer *l, int batch)
+{
+    ConvGeometry g = as_pointwise(l, batch);
+    return conv_kernel_workspace(&g);
+}
+
 static void dense_forward(const Layer *l, const float *params, const float *x, float *y,
                           const LayerRun *run)
 {
     int in = l->in.c, units = l->cfg.dense.units, batch = run->batch;
     const float *w = params, *b = params + (size_t)in * units;
+    if (batch >= DIRECT_MIN_ROWS) {
+        ConvGeometry g = as_pointwise(l, batch);
+        conv_kernel_forward(&g, w, b, x, y, 1, run->ws);
+        return;
+    }
     fill_bias(y, b, batch, units);
     blas_gemm(false, false, batch, units, in, 1.0f, x, w, 1.0f, y);
 }
@@ -53,5 +80,6 @@ const LayerOps dense_ops = {
     .init = dense_init,
     .forward = dense_forward,
     .backward = dense_backward,
+    .workspace = dense_workspace,
     .wants_whole_batch = true,
 };

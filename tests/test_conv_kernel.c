@@ -30,6 +30,8 @@ static const int shapes[][9] = {
     {3, 3, 4, 17, 3, 3, 1, 1, 0},    /* one output pixel */
     {2, 5, 8, 130, 4, 4, 1, 1, 1},   /* fewer pixels than a block, kernel past the image */
     {6, 6, 1, 1, 1, 1, 1, 1, 1},     /* one filter */
+    {1, 20, 784, 50, 1, 1, 1, 1, 0}, /* a dense layer over a batch of 20 (dense.c) */
+    {1, 9, 64, 10, 1, 1, 1, 1, 0},
 };
 enum { N_SHAPES = sizeof shapes / sizeof *shapes, BATCH = 3 };
 
