@@ -94,28 +94,43 @@ ALWAYS_INLINE void pixel_offsets(const ConvGeometry *g, const Image *img, int fi
 #undef MAX_BLOCK_VECS
 #undef BLOCK_PIXELS
 
-typedef void (*ForwardImage)(const ConvGeometry *, const Image *, const FilterSet *, float *);
-
-/* Written once by conv_kernel_use, before main; read-only after. */
-static struct {
-    ForwardImage forward_image;
+typedef struct {
+    void (*forward_image)(const ConvGeometry *, const Image *, const FilterSet *, float *);
+    void (*one_pixel)(const float *, const float *, const float *, int, int, float *);
+    int max_one_pixel; /* filters one_pixel takes */
     const char *isa;
-} variant = {forward_image_sse2, "sse2"};
+} Variant;
+
+static const Variant variants[] = {
+    {forward_image_avx512, one_pixel_avx512, 4 * 16, "avx512"},
+    {forward_image_avx2, one_pixel_avx2, 2 * 8, "avx2"},
+    {forward_image_sse2, one_pixel_sse2, 2 * 4, "sse2"},
+};
+
+/* Set once by conv_kernel_use, before main; read-only after. */
+static const Variant *variant = &variants[2];
 
 const char *conv_kernel_use(const char *isa)
 {
-    if (strcmp(isa, "avx512") == 0)
-        variant.forward_image = forward_image_avx512, variant.isa = "avx512";
-    else if (strcmp(isa, "avx2") == 0)
-        variant.forward_image = forward_image_avx2, variant.isa = "avx2";
-    else
-        variant.forward_image = forward_image_sse2, variant.isa = "sse2";
-    return variant.isa;
+    variant = &variants[2];
+    for (size_t i = 0; i < sizeof variants / sizeof *variants; i++)
+        if (strcmp(isa, variants[i].isa) == 0)
+            variant = &variants[i];
+    return variant->isa;
 }
 
 const char *conv_kernel_isa(void)
 {
-    return variant.isa;
+    return variant->isa;
+}
+
+bool conv_kernel_one_pixel(const float *x, const float *weights, const float *bias, int in_c,
+                           int filters, float *y)
+{
+    if (filters > variant->max_one_pixel)
+        return false;
+    variant->one_pixel(x, weights, bias, in_c, filters, y);
+    return true;
 }
 
 /* The rows and columns every tap of every output pixel can reach. */
@@ -209,6 +224,6 @@ void conv_kernel_forward(const ConvGeometry *g, const float *weights, const floa
     size_t out_per = (size_t)g->out_h * g->out_w * g->filters;
     for (int b = 0; b < n; b++) {
         Image img = bordered(g, x + b * in_per, border);
-        variant.forward_image(g, &img, &f, y + b * out_per);
+        variant->forward_image(g, &img, &f, y + b * out_per);
     }
 }

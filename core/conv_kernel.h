@@ -30,6 +30,14 @@ size_t conv_kernel_workspace(const ConvGeometry *g);
 void conv_kernel_forward(const ConvGeometry *g, const float *weights, const float *bias,
                          const float *x, float *y, int n, float *ws);
 
+/* y (filters) = bias + x (in_c) times weights (in_c, filters): one pixel
+ * of a 1x1 convolution, or one row of a dense layer, with the weights read
+ * in place whatever the filter count. False, doing nothing, when filters
+ * is more than the variant's registers hold (64 for AVX-512, 16 for AVX2,
+ * 8 for SSE2). */
+bool conv_kernel_one_pixel(const float *x, const float *weights, const float *bias, int in_c,
+                           int filters, float *y);
+
 /* Chooses the variant for an instruction set as blas.h names them
  * ("avx512", "avx2", others get SSE2) and returns its name. Called once by
  * blas.c's constructor, before any thread; calling it later is not safe. */

@@ -4,7 +4,8 @@
  * output pixels than a block, valid windows that do not fit exactly,
  * strides and kernels of every kind), relu, scratch and output of exactly
  * the sizes the kernel asks for (AddressSanitizer sees any write past),
- * and the same bits for the same inputs. */
+ * and the same bits for the same inputs; and the one-pixel product a
+ * dense layer's single row runs on. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,43 @@ START_TEST(test_agrees_with_reference)
 }
 END_TEST
 
+/* One pixel (a dense layer's one row): weights read in place, never past
+ * the matrix (allocated to the float, for AddressSanitizer), within each
+ * variant's width; wider asks are refused and leave y alone. */
+START_TEST(test_one_pixel_agrees_with_reference)
+{
+    static const int cases[][2] = {{12544, 10}, {784, 64}, {64, 10}, {3, 7}, {1, 1},
+                                   {5, 16}, {784, 17}, {2, 50}, {16, 8}, {100, 65}};
+    int in_c = cases[_i][0], filters = cases[_i][1];
+    Rng rng;
+    rng_seed(&rng, 70 + (uint64_t)_i);
+    float *x = random_floats(&rng, in_c), *w = random_floats(&rng, (size_t)in_c * filters);
+    float *bias = random_floats(&rng, filters), *y = malloc(filters * sizeof *y);
+    const char *variants[3];
+    int n = runnable_variants(variants);
+    for (int v = 0; v < n; v++) {
+        conv_kernel_use(variants[v]);
+        int widest = strcmp(variants[v], "avx512") == 0 ? 64 : strcmp(variants[v], "avx2") == 0 ? 16 : 8;
+        memset(y, 0xff, filters * sizeof *y);
+        bool took = conv_kernel_one_pixel(x, w, bias, in_c, filters, y);
+        ck_assert_int_eq(took, filters <= widest);
+        for (int j = 0; j < filters; j++) {
+            if (!took) {
+                ck_assert(isnan(y[j]));
+                continue;
+            }
+            double sum = bias[j], size = fabs(bias[j]);
+            for (int k = 0; k < in_c; k++)
+                sum += (double)x[k] * w[(size_t)k * filters + j],
+                    size += fabs((double)x[k] * w[(size_t)k * filters + j]);
+            ck_assert_msg(fabs(y[j] - sum) <= 1e-6 * size + 1e-7, "%s %dx%d [%d]: %.9g, not %.9g",
+                          variants[v], in_c, filters, j, y[j], sum);
+        }
+    }
+    free(x), free(w), free(bias), free(y);
+}
+END_TEST
+
 /* A name it has no variant for runs the one every x86-64 has. */
 START_TEST(test_other_names_run_sse2)
 {
@@ -150,6 +188,7 @@ static Suite *conv_kernel_suite(void)
     Suite *s = suite_create("conv_kernel");
     TCase *t = tcase_create("Core");
     tcase_add_loop_test(t, test_agrees_with_reference, 0, 2 * N_SHAPES);
+    tcase_add_loop_test(t, test_one_pixel_agrees_with_reference, 0, 10);
     tcase_add_test(t, test_other_names_run_sse2);
     tcase_set_timeout(t, 120);
     suite_add_tcase(s, t);
