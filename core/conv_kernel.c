@@ -1,7 +1,8 @@
 /* conv_kernel.c - the direct convolution's geometry, its scratch, and the
  * choice of variant. The block kernel itself is conv_kernel_variant.inc,
  * compiled here three times with GCC's vector extensions, each time for
- * one instruction set (#pragma GCC target) and its own vector width: one
+ * one instruction set (#pragma GCC target, clang's attribute push for the
+ * fuzzing build) and its own vector width: one
  * 64-byte vector type compiled for AVX2 or SSE2 spills to the stack and
  * ran 35 times slower than the AVX-512 code (README, Performance). The
  * Makefile builds this file with -ffp-contract=fast, so that a multiply
@@ -56,8 +57,12 @@ ALWAYS_INLINE void pixel_offsets(const ConvGeometry *g, const Image *img, int fi
 }
 
 /* AVX-512: 32 registers, up to 24 sums beside the weights. */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
+#endif
 #define VARIANT(name) name##_avx512
 #define VLEN 16
 #define MAX_BLOCK_VECS 4
@@ -67,11 +72,19 @@ ALWAYS_INLINE void pixel_offsets(const ConvGeometry *g, const Image *img, int fi
 #undef VLEN
 #undef MAX_BLOCK_VECS
 #undef BLOCK_PIXELS
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 /* AVX2 and FMA: 16 registers, 12 sums. */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 #define VARIANT(name) name##_avx2
 #define VLEN 8
 #define MAX_BLOCK_VECS 2
@@ -81,7 +94,11 @@ ALWAYS_INLINE void pixel_offsets(const ConvGeometry *g, const Image *img, int fi
 #undef VLEN
 #undef MAX_BLOCK_VECS
 #undef BLOCK_PIXELS
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 /* SSE2, every x86-64: 16 registers, no FMA. */
 #define VARIANT(name) name##_sse2
