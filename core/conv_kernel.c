@@ -68,10 +68,6 @@ ALWAYS_INLINE void pixel_offsets(const ConvGeometry *g, const Image *img, int fi
 #define MAX_BLOCK_VECS 4
 #define BLOCK_PIXELS(v) ((v) == 1 ? 12 : (v) == 4 ? 6 : 8)
 #include "conv_kernel_variant.inc"
-#undef VARIANT
-#undef VLEN
-#undef MAX_BLOCK_VECS
-#undef BLOCK_PIXELS
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -90,10 +86,6 @@ ALWAYS_INLINE void pixel_offsets(const ConvGeometry *g, const Image *img, int fi
 #define MAX_BLOCK_VECS 2
 #define BLOCK_PIXELS(v) ((v) == 1 ? 8 : 6)
 #include "conv_kernel_variant.inc"
-#undef VARIANT
-#undef VLEN
-#undef MAX_BLOCK_VECS
-#undef BLOCK_PIXELS
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -106,10 +98,6 @@ ALWAYS_INLINE void pixel_offsets(const ConvGeometry *g, const Image *img, int fi
 #define MAX_BLOCK_VECS 2
 #define BLOCK_PIXELS(v) 6
 #include "conv_kernel_variant.inc"
-#undef VARIANT
-#undef VLEN
-#undef MAX_BLOCK_VECS
-#undef BLOCK_PIXELS
 
 typedef struct {
     void (*forward_image)(const ConvGeometry *, const Image *, const FilterSet *, float *);
