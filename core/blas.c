@@ -95,9 +95,13 @@ static void *need(void *h, const char *sym)
     return p;
 }
 
-static int isa_rank(const char *isa)
+/* Where an instruction set stands in levels[], widest first. */
+static size_t level_of(const char *isa)
 {
-    return strcmp(isa, "avx512") == 0 ? 2 : strcmp(isa, "avx2") == 0 ? 1 : 0;
+    size_t i = 0;
+    while (i + 1 < sizeof levels / sizeof levels[0] && strcmp(isa, levels[i].isa) != 0)
+        i++;
+    return i;
 }
 
 /* Our own kernels follow the instruction set of the GEMM kernel that runs,
@@ -106,7 +110,7 @@ static int isa_rank(const char *isa)
 static const char *conv_isa(const BlasInfo *info)
 {
     const char *runs = strcmp(info->isa, "unknown") ? info->isa : info->chosen.isa;
-    return isa_rank(runs) <= isa_rank(info->chosen.isa) ? runs : info->chosen.isa;
+    return level_of(runs) >= level_of(info->chosen.isa) ? runs : info->chosen.isa;
 }
 
 __attribute__((constructor)) static void blas_load(void)

@@ -199,17 +199,43 @@ static FilterSet filter_set(const ConvGeometry *g, const float *weights, const f
     return f;
 }
 
-/* Copies one image into the bordered buffer's interior (the border was
- * cleared once per call and nothing writes it). Rows and columns no tap
- * reaches (a "valid" window that does not fit exactly) are left out. */
+/* The input rows and columns the bordered buffer holds: all but those no
+ * tap reaches (a "valid" window that does not fit exactly). */
+static int interior_rows(const ConvGeometry *g)
+{
+    int room = padded_h(g) - g->pad_top;
+    return g->in_h < room ? g->in_h : room;
+}
+
+static int interior_cols(const ConvGeometry *g)
+{
+    int room = padded_w(g) - g->pad_left;
+    return g->in_w < room ? g->in_w : room;
+}
+
+/* Zeroes the buffer around its interior, once per call: every image
+ * rewrites the interior and nothing writes the border. */
+static void clear_border(const ConvGeometry *g, float *buf)
+{
+    int ph = padded_h(g), pw = padded_w(g), rows = interior_rows(g), cols = interior_cols(g);
+    size_t row = (size_t)pw * g->in_c, left = (size_t)g->pad_left * g->in_c;
+    size_t right = (size_t)(pw - g->pad_left - cols) * g->in_c;
+    memset(buf, 0, (size_t)g->pad_top * row * sizeof *buf);
+    for (int r = g->pad_top; r < g->pad_top + rows; r++) {
+        memset(buf + r * row, 0, left * sizeof *buf);
+        memset(buf + (r + 1) * row - right, 0, right * sizeof *buf);
+    }
+    memset(buf + (size_t)(g->pad_top + rows) * row, 0,
+           (size_t)(ph - g->pad_top - rows) * row * sizeof *buf);
+}
+
+/* Copies one image into the bordered buffer's interior. */
 static Image bordered(const ConvGeometry *g, const float *x, float *buf)
 {
     Image img = {x, (size_t)g->in_w * g->in_c};
     if (!buf)
         return img;
-    int ph = padded_h(g), pw = padded_w(g);
-    int rows = g->in_h < ph - g->pad_top ? g->in_h : ph - g->pad_top;
-    int cols = g->in_w < pw - g->pad_left ? g->in_w : pw - g->pad_left;
+    int pw = padded_w(g), rows = interior_rows(g), cols = interior_cols(g);
     img.row_floats = (size_t)pw * g->in_c;
     for (int r = 0; r < rows; r++)
         memcpy(buf + ((size_t)(r + g->pad_top) * pw + g->pad_left) * g->in_c,
@@ -224,7 +250,7 @@ void conv_kernel_forward(const ConvGeometry *g, const float *weights, const floa
     float *border = needs_border(g) ? ws : NULL;
     FilterSet f = filter_set(g, weights, bias, ws + border_floats(g));
     if (border)
-        memset(border, 0, border_floats(g) * sizeof *border);
+        clear_border(g, border);
     size_t in_per = (size_t)g->in_h * g->in_w * g->in_c;
     size_t out_per = (size_t)g->out_h * g->out_w * g->filters;
     for (int b = 0; b < n; b++) {
