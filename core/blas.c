@@ -113,16 +113,38 @@ static const char *conv_isa(const BlasInfo *info)
     return level_of(runs) >= level_of(info->chosen.isa) ? runs : info->chosen.isa;
 }
 
+/* An environment variable set for the library's constructor alone, then
+ * put back as the caller had it. */
+typedef struct {
+    const char *name;
+    bool had;
+    char value[64];
+} EnvOverride;
+
+static void env_override(EnvOverride *o, const char *name, const char *value)
+{
+    const char *theirs = getenv(name);
+    *o = (EnvOverride){.name = name, .had = theirs != NULL};
+    if (theirs)
+        snprintf(o->value, sizeof o->value, "%s", theirs);
+    if (value)
+        setenv(name, value, 1);
+}
+
+static void env_restore(const EnvOverride *o)
+{
+    if (o->had)
+        setenv(o->name, o->value, 1);
+    else
+        unsetenv(o->name);
+}
+
 __attribute__((constructor)) static void blas_load(void)
 {
     BlasInfo *info = &lib.info;
     cpu_detect(&info->cpu);
     info->chosen = blas_choose(&info->cpu);
     const char *forced = getenv("MNISTD_KERNEL"), *theirs = getenv("OPENBLAS_CORETYPE");
-    char saved[64] = "";
-    bool had = theirs != NULL;
-    if (had)
-        snprintf(saved, sizeof saved, "%s", theirs);
     info->chosen_by = "cpu features";
     const char *want = info->chosen.kernel;
     if (forced && *forced && strcasecmp(forced, "auto") != 0) {
@@ -132,13 +154,20 @@ __attribute__((constructor)) static void blas_load(void)
         info->chosen_by = "OPENBLAS_CORETYPE";
         want = NULL;
     }
-    if (want)
-        setenv("OPENBLAS_CORETYPE", want, 1);
+    /* OpenBLAS starts a worker per CPU as it loads, and an idle worker
+     * spins in sched_yield for a tenth of a second after its last job: a
+     * core taken from our own threads at every start, for GEMMs that run
+     * on one thread (blas_threads_wanted). It grows the pool if asked for
+     * more later; a count the caller set is left to OpenBLAS. */
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", blas_threads_wanted());
+    bool caller_counts = getenv("OPENBLAS_NUM_THREADS") || getenv("OMP_NUM_THREADS");
+    EnvOverride core, count;
+    env_override(&core, "OPENBLAS_CORETYPE", want);
+    env_override(&count, "OPENBLAS_NUM_THREADS", caller_counts ? NULL : threads);
     void *h = dlopen(MN_OPENBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!had)
-        unsetenv("OPENBLAS_CORETYPE");
-    else
-        setenv("OPENBLAS_CORETYPE", saved, 1);
+    env_restore(&count);
+    env_restore(&core);
     lib.sgemm = (SgemmFn)need(h, "cblas_sgemm");
     lib.sgemv = (SgemvFn)need(h, "cblas_sgemv");
     lib.set_num_threads = (void (*)(int))need(h, "openblas_set_num_threads");

@@ -29,9 +29,6 @@ typedef struct {
     /* INPUT_STANDARDIZE: per-input mean and std from the training set (owned,
      * shape_numel(spec.input) each); NULL with INPUT_SCALE. */
     float *input_mean, *input_std;
-    /* INPUT_SCALE: pixel k becomes k / 255.0f, looked up rather than divided
-     * (the same floats; the division took a tenth of an MLP's epoch). */
-    float pixel_scale[256];
     /* Training history and test metrics as a JSON text (owned, may be NULL):
      * carried in the model file's header untouched by core. */
     char *meta_json;

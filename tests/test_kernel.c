@@ -210,6 +210,16 @@ START_TEST(test_library_runs_the_choice)
     conv = vector_rank(conv) ? conv : "sse2";
     ck_assert_str_eq(b->conv_isa, conv);
     ck_assert_str_eq(conv_kernel_isa(), conv);
+    /* OpenBLAS started the threads mnistd multiplies on, no idle workers
+     * beside them, unless the caller gave it a count of its own */
+    const char *count = getenv("OPENBLAS_NUM_THREADS");
+    if (count)
+        ck_assert_int_eq(blas_threads(), atoi(count));
+    else if (!getenv("OMP_NUM_THREADS"))
+        ck_assert_int_eq(blas_threads(), blas_threads_wanted());
+    const char *given_count = getenv("MNISTD_TEST_NUM_THREADS");
+    if (given_count)
+        ck_assert_str_eq(count ? count : "", given_count);
 }
 END_TEST
 
@@ -217,7 +227,9 @@ END_TEST
 START_TEST(test_each_way_of_choosing)
 {
     static const char *envs[] = {
-        "env -u MNISTD_KERNEL -u OPENBLAS_CORETYPE",
+        "env -u MNISTD_KERNEL -u OPENBLAS_CORETYPE -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS",
+        "env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS MNISTD_BLAS_THREADS=2",
+        "env OPENBLAS_NUM_THREADS=2 MNISTD_TEST_NUM_THREADS=2",
         "env -u OPENBLAS_CORETYPE MNISTD_KERNEL=sse3",
         "env -u MNISTD_KERNEL OPENBLAS_CORETYPE=Haswell",
         "env MNISTD_KERNEL=Sandybridge OPENBLAS_CORETYPE=Haswell MNISTD_TEST_CORETYPE=Haswell",
