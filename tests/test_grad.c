@@ -225,6 +225,40 @@ START_TEST(test_activation_extremes_finite)
 }
 END_TEST
 
+/* The vector exp and tanh: within a few ulps of double precision, and
+ * each value's result its own wherever it sits (a vector block or the
+ * padded tail, first or thirty-seventh), so a sample's output does not
+ * depend on the batch around it. */
+START_TEST(test_activation_values_wherever_they_sit)
+{
+    enum { N = 37, ROWS = 7, WIDTH = 10 };
+    float z[N], all[N], alone;
+    for (int i = 0; i < N; i++)
+        z[i] = -9.0f + 18.0f * (float)i / (N - 1) + 0.013f;
+    Activation acts[] = {ACT_SIGMOID, ACT_TANH};
+    for (size_t k = 0; k < sizeof acts / sizeof *acts; k++) {
+        memcpy(all, z, sizeof all);
+        activation_forward(acts[k], all, 1, N);
+        for (int i = 0; i < N; i++) {
+            double want = acts[k] == ACT_SIGMOID ? 1.0 / (1.0 + exp(-(double)z[i])) : tanh(z[i]);
+            ck_assert_msg(fabs(all[i] - want) <= 4e-7 * fmax(fabs(want), 1e-3), "%s(%g) = %.9g, want %.9g",
+                          activation_name(acts[k]), z[i], all[i], want);
+            alone = z[i];
+            activation_forward(acts[k], &alone, 1, 1);
+            ck_assert_msg(alone == all[i], "%s(%g): %.9g alone, %.9g at %d",
+                          activation_name(acts[k]), z[i], alone, all[i], i);
+        }
+    }
+    float rows[ROWS * WIDTH], one[WIDTH];
+    for (int i = 0; i < ROWS * WIDTH; i++)
+        rows[i] = z[i % N] * (float)(1 + i / WIDTH) * 0.3f;
+    memcpy(one, rows + 5 * WIDTH, sizeof one);
+    activation_forward(ACT_SOFTMAX, rows, ROWS, WIDTH);
+    activation_forward(ACT_SOFTMAX, one, 1, WIDTH);
+    ck_assert_mem_eq(one, rows + 5 * WIDTH, sizeof one);
+}
+END_TEST
+
 /* Naive convolution, written from the definition with Keras's padding. */
 static void naive_conv(const Layer *l, const float *params, const float *x, float *y, int batch)
 {
@@ -346,6 +380,7 @@ static Suite *grad_suite(void)
     tcase_add_loop_test(act, test_activation_gradients, 0,
                         sizeof activations / sizeof *activations);
     tcase_add_test(act, test_activation_extremes_finite);
+    tcase_add_test(act, test_activation_values_wherever_they_sit);
     suite_add_tcase(s, act);
     return s;
 }
