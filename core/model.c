@@ -184,17 +184,34 @@ size_t model_activation_floats(const Model *m)
     return floats;
 }
 
+/* k / 255 rounded once, as a division gives it, for k = 0..255: k times
+ * the float nearest 1/255 is an ulp off for half the k, and one fused
+ * correction brings every one back (all 256 checked: tests/test_model.c).
+ * Vectorised, 140 ns an image here against 220 for the division and 650
+ * for a table lookup. */
+static inline float unit_pixel(uint8_t k)
+{
+    const float inverse = 1.0f / 255.0f;
+    float x = (float)k, q = x * inverse;
+    return fmaf(fmaf(-q, 255.0f, x), inverse, q);
+}
+
 MN_VECTOR_CLONES
 void model_prepare_inputs(const Model *m, const uint8_t *pixels, int n, float *x)
 {
     size_t d = shape_numel(m->spec.input);
+    /* fmaf is a library call where the CPU has no FMA: divide there */
+    bool fused = __builtin_cpu_supports("fma");
     for (int i = 0; i < n; i++) {
         const uint8_t *src = pixels + (size_t)i * d;
         float *dst = x + (size_t)i * d;
         if (m->input_mean)
             for (size_t j = 0; j < d; j++)
                 dst[j] = ((float)src[j] - m->input_mean[j]) / m->input_std[j];
-        else /* divided, not looked up: vectorised it is 3 times faster than a table */
+        else if (fused)
+            for (size_t j = 0; j < d; j++)
+                dst[j] = unit_pixel(src[j]);
+        else
             for (size_t j = 0; j < d; j++)
                 dst[j] = (float)src[j] / 255.0f;
     }

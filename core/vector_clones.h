@@ -3,12 +3,14 @@
 #define MN_VECTOR_CLONES_H
 
 /* On a function whose loops the compiler vectorises (elementwise passes,
- * pooling): a copy for AVX-512, one for AVX2 and the x86-64 baseline, the
- * widest the CPU has chosen by the loader from cpuid (GCC's ifunc). The
- * same bits whichever runs: C11 mode contracts no multiply-add, and
- * compares, max and IEEE arithmetic round alike at every width. */
+ * pooling): a copy for AVX-512 (x86-64-v4: F, BW, CD, DQ, VL and FMA;
+ * GCC's plain "avx512f" clone left loops of fmaf scalar), one for AVX2
+ * with FMA (x86-64-v3) and one for the x86-64 baseline, the loader
+ * running the widest the CPU has (GCC's ifunc, from cpuid). The same bits
+ * whichever runs: C11 mode contracts no multiply-add, and compares, max
+ * and IEEE arithmetic round alike at every width. */
 #if defined(__x86_64__) && !defined(__clang__)
-#define MN_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define MN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MN_VECTOR_CLONES
 #endif

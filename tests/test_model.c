@@ -30,6 +30,30 @@ static Model *build(const char *json)
     return m;
 }
 
+/* ---- inputs ---- */
+
+/* Every pixel value becomes the float k / 255 rounds to, whichever way the
+ * clone computes it; and a decoded image's unit floats give the same. */
+START_TEST(test_pixels_scaled_as_divided)
+{
+    Model *m = build("{\"name\":\"p\",\"input_shape\":[16,16,1],\"layers\":[{\"type\":\"flatten\"},"
+                     "{\"type\":\"dense\",\"units\":2,\"activation\":\"softmax\"}],\"seed\":1}");
+    uint8_t pixels[256];
+    float x[256], unit[256], from_unit[256];
+    for (int k = 0; k < 256; k++)
+        pixels[k] = (uint8_t)k;
+    model_prepare_inputs(m, pixels, 1, x);
+    for (int k = 0; k < 256; k++) {
+        float want = (float)k / 255.0f;
+        ck_assert_msg(x[k] == want, "pixel %d: %.9g, want %.9g", k, x[k], want);
+        unit[k] = want;
+    }
+    model_prepare_unit_inputs(m, unit, 1, from_unit);
+    ck_assert_mem_eq(from_unit, x, sizeof x);
+    model_free(m);
+}
+END_TEST
+
 /* ---- loss gradients through the whole model ---- */
 
 static const struct {
@@ -735,6 +759,9 @@ END_TEST
 static Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
+    TCase *inputs = tcase_create("Inputs");
+    tcase_add_test(inputs, test_pixels_scaled_as_divided);
+    suite_add_tcase(s, inputs);
     TCase *grad = tcase_create("Gradients");
     /* Central differences over a conv stack: seconds on a fast kernel, many
      * more on a CPU whose BLAS falls back to SSE3, or under sanitizers. */
