@@ -75,8 +75,25 @@ typedef struct {
     Rng *rng;      /* dropout masks; NULL when not training */
 } LayerRun;
 
+struct cJSON;
+
 typedef struct {
     const char *name; /* "dense", "conv2d", ... as in the spec */
+    /* Other spellings of the type in a spec (Keras's class name, ...), NULL-terminated. */
+    const char *const *aliases;
+    /* Config keys besides "type" and "name", NULL-terminated; parse reads
+     * them into l->cfg and l->act (where: "layers[2]" for messages) and
+     * checks values, not shapes; write puts them back, so a written spec
+     * parses to the same layer. Both NULL for a type with no config. */
+    const char *const *keys;
+    int (*parse)(Layer *l, const struct cJSON *obj, const char *where, MnError *err);
+    void (*write)(const Layer *l, struct cJSON *o);
+    /* Keras's default layer name ("max_pooling2d") and class ("MaxPooling2D"). */
+    const char *keras_name, *keras_class;
+    /* Multiply-adds of one sample's forward pass, or NULL: none to count. */
+    long (*macs)(const Layer *l);
+    /* True when the type has an "activation" key (the grid's activation axis sets it). */
+    bool takes_activation;
     /* Output shape and parameter count from l->cfg and in; reject impossible
      * geometry here (never in the training loop), naming the problem. */
     int (*build)(Layer *l, Shape in, MnError *err);
@@ -105,8 +122,10 @@ typedef struct {
 } LayerOps;
 
 const LayerOps *layer_ops(LayerType type);
-/* Lookup by spec name; -1 when unknown. */
+/* Lookup by spec name or alias; -1 when unknown. */
 int layer_type_from_name(const char *name);
+/* The spec names of every type, ", " between them: for "unknown layer type" messages. */
+void layer_type_names(char *buf, size_t n);
 int activation_from_name(const char *name);
 const char *activation_name(Activation act);
 /* Whether forward has already applied l's activation (see fuses_activation). */
@@ -115,6 +134,8 @@ bool layer_applies_activation(const Layer *l);
 /* Shared by conv2d and maxpool2d: output size of a window along one axis
  * and its leading padding, Keras rules. Returns 0 or fills err. */
 int window_build(Window *win, Shape in, int *out_h, int *out_w, MnError *err);
+/* Adds size_key ("kernel_size", "pool_size"), "strides" and "padding" to o. */
+void window_write(const Window *win, const char *size_key, struct cJSON *o);
 
 /* The input row (or column) that window tap k of output o reads along one
  * axis, or -1 when it falls in the padding. */

@@ -127,15 +127,6 @@ static void thousands(size_t v, char *buf, size_t n)
     buf[j] = '\0';
 }
 
-/* Keras's layer names and class names, for a table a Keras user knows. */
-static const char *const keras_names[LAYER_TYPE_COUNT][2] = {
-    [LAYER_DENSE] = {"dense", "Dense"},
-    [LAYER_CONV2D] = {"conv2d", "Conv2D"},
-    [LAYER_MAXPOOL2D] = {"max_pooling2d", "MaxPooling2D"},
-    [LAYER_FLATTEN] = {"flatten", "Flatten"},
-    [LAYER_DROPOUT] = {"dropout", "Dropout"},
-};
-
 void model_summary(const Model *m, FILE *out)
 {
     static const char *const rule =
@@ -147,13 +138,13 @@ void model_summary(const Model *m, FILE *out)
     int counts[LAYER_TYPE_COUNT] = {0};
     for (int i = 0; i < m->spec.n_layers; i++) {
         const Layer *l = &m->spec.layers[i];
-        const char *const *kn = keras_names[l->type];
+        const LayerOps *ops = layer_ops(l->type);
         char name[64], shape[40];
         int k = counts[l->type]++;
         if (k)
-            snprintf(name, sizeof name, "%s_%d (%s)", kn[0], k, kn[1]);
+            snprintf(name, sizeof name, "%s_%d (%s)", ops->keras_name, k, ops->keras_class);
         else
-            snprintf(name, sizeof name, "%s (%s)", kn[0], kn[1]);
+            snprintf(name, sizeof name, "%s (%s)", ops->keras_name, ops->keras_class);
         shape_text(l->out, shape, sizeof shape);
         fprintf(out, "%-28s %-25s %zu\n%s", name, shape, l->param_count,
                 i + 1 < m->spec.n_layers ? rule : thick);
@@ -169,10 +160,9 @@ long model_forward_macs(const Model *m)
     long macs = 0;
     for (int i = 0; i < m->spec.n_layers; i++) {
         const Layer *l = &m->spec.layers[i];
-        /* dense and conv2d apply every weight once per output position;
-         * the other layers have no parameters and multiply nothing */
-        long weights = l->param_count ? (long)l->param_count - l->out.c : 0;
-        macs += weights * l->out.h * l->out.w;
+        const LayerOps *ops = layer_ops(l->type);
+        if (ops->macs)
+            macs += ops->macs(l);
     }
     return macs;
 }

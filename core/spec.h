@@ -68,6 +68,9 @@ typedef struct {
     Activation grid_activation[SPEC_GRID_MAX];
 } ModelSpec;
 
+/* The activation of the first layer that has one (the last layer's when
+ * none does): what the grid's activation axis varies, for its table. */
+Activation spec_hidden_activation(const ModelSpec *s);
 /* Trials in the grid (1 without one). */
 int spec_grid_size(const ModelSpec *s);
 /* The spec of trial t (0 <= t < spec_grid_size). */
