@@ -16,8 +16,10 @@
 #include "layer.h"
 #include "spec_read.h"
 
-static int conv2d_build(Layer *l, Shape in, MnError *err)
+static int conv2d_build(Layer *l, const Shape *inputs, int n_in, MnError *err)
 {
+    (void)n_in;
+    Shape in = inputs[0];
     Conv2dConfig *c = &l->cfg.conv;
     int oh, ow;
     if (c->filters < 1)

@@ -16,8 +16,10 @@
 
 #define DIRECT_MIN_ROWS 8 /* fewer rows: the kernel's blocks would run short */
 
-static int dense_build(Layer *l, Shape in, MnError *err)
+static int dense_build(Layer *l, const Shape *inputs, int n_in, MnError *err)
 {
+    (void)n_in;
+    Shape in = inputs[0];
     int units = l->cfg.dense.units;
     if (units < 1)
         return mn_fail(err, MN_ESPEC, "units must be at least 1, got %d", units);

@@ -13,6 +13,7 @@ static const LayerOps *const ops_by_type[LAYER_TYPE_COUNT] = {
     [LAYER_MAXPOOL2D] = &maxpool2d_ops,
     [LAYER_FLATTEN] = &flatten_ops,
     [LAYER_DROPOUT] = &dropout_ops,
+    [LAYER_ADD] = &add_ops,
 };
 
 static const char *const activation_names[ACT_COUNT] = {

@@ -13,8 +13,10 @@
 #include "layer.h"
 #include "spec_read.h"
 
-static int maxpool2d_build(Layer *l, Shape in, MnError *err)
+static int maxpool2d_build(Layer *l, const Shape *inputs, int n_in, MnError *err)
 {
+    (void)n_in;
+    Shape in = inputs[0];
     int oh, ow;
     int rc = window_build(&l->cfg.pool, in, &oh, &ow, err);
     if (rc)

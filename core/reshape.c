@@ -8,10 +8,10 @@
 #include "layer.h"
 #include "spec_read.h"
 
-static int flatten_build(Layer *l, Shape in, MnError *err)
+static int flatten_build(Layer *l, const Shape *in, int n_in, MnError *err)
 {
-    (void)err;
-    l->out = shape_make(1, 1, (int)shape_numel(in));
+    (void)n_in, (void)err;
+    l->out = shape_make(1, 1, (int)shape_numel(*in));
     l->param_count = 0;
     return 0;
 }
@@ -25,12 +25,13 @@ const LayerOps flatten_ops = {
     .is_view = true,
 };
 
-static int dropout_build(Layer *l, Shape in, MnError *err)
+static int dropout_build(Layer *l, const Shape *in, int n_in, MnError *err)
 {
+    (void)n_in;
     float rate = l->cfg.dropout.rate;
     if (!(rate >= 0.0f && rate < 1.0f))
         return mn_fail(err, MN_ESPEC, "rate must be in [0, 1), got %g", rate);
-    l->out = in;
+    l->out = *in;
     l->param_count = 0;
     return 0;
 }

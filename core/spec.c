@@ -10,6 +10,7 @@
 #include <cJSON.h>
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,7 @@ static int layer_type_value(const cJSON *v, const char *where, MnError *err)
 static int check_layer_keys(const cJSON *obj, const char *where, const LayerOps *ops,
                             MnError *err)
 {
-    static const char *const common[] = {"type", "name"};
+    static const char *const common[] = {"type", "name", "inputs"};
     enum { N_COMMON = sizeof common / sizeof *common, MAX_KEYS = 32 };
     const char *allowed[MAX_KEYS + 1];
     size_t n = 0;
@@ -106,9 +107,159 @@ static int parse_layer(const cJSON *obj, int index, Layer *l, MnError *err)
     l->type = (LayerType)t;
     const LayerOps *ops = layer_ops(l->type);
     int rc = check_layer_keys(obj, where, ops, err);
+    if (rc == 0 && spec_field(obj, "name")) {
+        char path[48];
+        snprintf(path, sizeof path, "%s.name", where);
+        rc = name_value(spec_field(obj, "name"), path, l->name, err);
+        l->named = true;
+    }
     if (rc == 0 && ops->parse)
         rc = ops->parse(l, obj, where, err);
     return rc;
+}
+
+/* --- the graph: names, inputs, and what may connect to what --- */
+
+__attribute__((format(printf, 5, 6)))
+static int graph_fail(const ModelSpec *s, int i, int code, MnError *err, const char *fmt, ...)
+{
+    char label[LAYER_NAME_MAX + 48], what[200];
+    const Layer *l = &s->layers[i];
+    snprintf(label, sizeof label, "layer %d (%s, \"%s\")", i, layer_ops(l->type)->name, l->name);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return mn_fail(err, code, "%s: %s", label, what);
+}
+
+/* Keras's names for the layers the spec leaves unnamed: the type's name,
+ * then _1, _2, ... as more of the type come; no two layers share one. */
+static int name_layers(ModelSpec *s, MnError *err)
+{
+    int counts[LAYER_TYPE_COUNT] = {0};
+    for (int i = 0; i < s->n_layers; i++) {
+        Layer *l = &s->layers[i];
+        if (l->named)
+            continue;
+        const char *base = layer_ops(l->type)->keras_name;
+        int k = counts[l->type]++;
+        if (k)
+            snprintf(l->name, sizeof l->name, "%s_%d", base, k);
+        else
+            snprintf(l->name, sizeof l->name, "%s", base);
+    }
+    for (int i = 0; i < s->n_layers; i++) {
+        if (strcmp(s->layers[i].name, LAYER_INPUT_NAME) == 0)
+            return graph_fail(s, i, MN_ESPEC, err, "\"%s\" is the model's input: choose another name",
+                              LAYER_INPUT_NAME);
+        for (int j = 0; j < i; j++)
+            if (strcmp(s->layers[i].name, s->layers[j].name) == 0)
+                return graph_fail(s, i, MN_ESPEC, err, "its name is also layer %d's", j);
+    }
+    return 0;
+}
+
+/* The index of the layer called name, or -2 (not LAYER_INPUT_MODEL) when none is. */
+static int find_layer(const ModelSpec *s, const char *name)
+{
+    for (int j = 0; j < s->n_layers; j++)
+        if (strcmp(s->layers[j].name, name) == 0)
+            return j;
+    return -2;
+}
+
+static int resolve_input(ModelSpec *s, int i, const cJSON *v, int *out, MnError *err)
+{
+    if (!cJSON_IsString(v))
+        return graph_fail(s, i, MN_EINVAL, err, "inputs must be a list of layer names");
+    const char *name = v->valuestring;
+    if (strcmp(name, LAYER_INPUT_NAME) == 0) {
+        *out = LAYER_INPUT_MODEL;
+        return 0;
+    }
+    int j = find_layer(s, name);
+    if (j == i)
+        return graph_fail(s, i, MN_ESPEC, err, "input \"%.64s\" is the layer itself", name);
+    if (j > i)
+        return graph_fail(s, i, MN_ESPEC, err,
+                          "input \"%.64s\" comes after it: a layer reads only layers before it",
+                          name);
+    if (j < 0)
+        return graph_fail(s, i, MN_ESPEC, err, "input \"%.64s\" is no layer's name", name);
+    *out = j;
+    return 0;
+}
+
+/* Each layer's inputs: the ones it names, or the layer before it. Every
+ * layer but the last must feed another: the last is the model's output. */
+static int connect_layers(const cJSON *layers, ModelSpec *s, MnError *err)
+{
+    int i = 0, rc;
+    bool read[SPEC_MAX_LAYERS] = {false};
+    for (const cJSON *it = layers->child; it; it = it->next, i++) {
+        Layer *l = &s->layers[i];
+        const LayerOps *ops = layer_ops(l->type);
+        const cJSON *names = spec_field(it, "inputs");
+        if (names) {
+            int n = cJSON_IsArray(names) ? cJSON_GetArraySize(names) : 0;
+            if (n < 1 || n > LAYER_MAX_INPUTS)
+                return graph_fail(s, i, MN_EINVAL, err, "inputs must be a list of 1 to %d layer names",
+                                  LAYER_MAX_INPUTS);
+            l->n_inputs = 0;
+            for (const cJSON *v = names->child; v; v = v->next)
+                if ((rc = resolve_input(s, i, v, &l->inputs[l->n_inputs++], err)))
+                    return rc;
+            l->inputs_given = true;
+        } else {
+            l->n_inputs = 1;
+            l->inputs[0] = i ? i - 1 : LAYER_INPUT_MODEL;
+        }
+        int lo = ops->min_inputs ? ops->min_inputs : 1, hi = ops->max_inputs ? ops->max_inputs : 1;
+        if (l->n_inputs < lo || l->n_inputs > hi)
+            return lo == hi ? graph_fail(s, i, MN_ESPEC, err, "takes %d input%s, got %d", lo,
+                                         lo == 1 ? "" : "s", l->n_inputs)
+                            : graph_fail(s, i, MN_ESPEC, err,
+                                         "takes %d to %d inputs, got %d: name them with \"inputs\"",
+                                         lo, hi, l->n_inputs);
+        for (int k = 0; k < l->n_inputs; k++)
+            if (l->inputs[k] >= 0)
+                read[l->inputs[k]] = true;
+    }
+    for (int j = 0; j + 1 < s->n_layers; j++)
+        if (!read[j])
+            return graph_fail(s, j, MN_ESPEC, err,
+                              "no layer reads its output: only the last layer's is the model's");
+    return 0;
+}
+
+bool spec_is_chain(const ModelSpec *s)
+{
+    for (int i = 0; i < s->n_layers; i++) {
+        const Layer *l = &s->layers[i];
+        if (l->n_inputs != 1 || l->inputs[0] != (i ? i - 1 : LAYER_INPUT_MODEL))
+            return false;
+    }
+    return true;
+}
+
+void spec_layer_label(const ModelSpec *s, int i, char *buf, size_t n)
+{
+    const Layer *l = &s->layers[i];
+    if (l->named || !spec_is_chain(s))
+        snprintf(buf, n, "layer %d (%s, \"%s\")", i, layer_ops(l->type)->name, l->name);
+    else
+        snprintf(buf, n, "layer %d (%s)", i, layer_ops(l->type)->name);
+}
+
+Shape spec_source_shape(const ModelSpec *s, int source)
+{
+    return source == LAYER_INPUT_MODEL ? s->input : s->layers[source].out;
+}
+
+const char *spec_source_name(const ModelSpec *s, int source)
+{
+    return source == LAYER_INPUT_MODEL ? LAYER_INPUT_NAME : s->layers[source].name;
 }
 
 static int parse_optimizer(const cJSON *v, OptimConfig *o, MnError *err)
@@ -298,6 +449,8 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
     for (const cJSON *it = layers->child; it; it = it->next, s->n_layers++)
         if ((rc = parse_layer(it, s->n_layers, &s->layers[s->n_layers], err)))
             return rc;
+    if ((rc = name_layers(s, err)) || (rc = connect_layers(layers, s, err)))
+        return rc;
 
     static const char *const losses[] = {"categorical_crossentropy",
                                          "sparse_categorical_crossentropy", "mean_squared_error",
@@ -416,13 +569,20 @@ int spec_load_file(const char *path, const SpecLimits *lim, ModelSpec *out, MnEr
     return rc;
 }
 
-static cJSON *layer_to_json(const Layer *l)
+static cJSON *layer_to_json(const ModelSpec *s, const Layer *l)
 {
     cJSON *o = cJSON_CreateObject();
     const LayerOps *ops = layer_ops(l->type);
     cJSON_AddStringToObject(o, "type", ops->name);
+    if (l->named)
+        cJSON_AddStringToObject(o, "name", l->name);
     if (ops->write)
         ops->write(l, o);
+    if (l->inputs_given) {
+        cJSON *inputs = cJSON_AddArrayToObject(o, "inputs");
+        for (int k = 0; k < l->n_inputs; k++)
+            cJSON_AddItemToArray(inputs, cJSON_CreateString(spec_source_name(s, l->inputs[k])));
+    }
     return o;
 }
 
@@ -435,7 +595,7 @@ cJSON *spec_to_json(const ModelSpec *s)
     cJSON_AddItemToObject(o, "input_shape", cJSON_CreateIntArray(shape, 3));
     cJSON *layers = cJSON_AddArrayToObject(o, "layers");
     for (int i = 0; i < s->n_layers; i++)
-        cJSON_AddItemToArray(layers, layer_to_json(&s->layers[i]));
+        cJSON_AddItemToArray(layers, layer_to_json(s, &s->layers[i]));
     cJSON_AddStringToObject(o, "loss", loss_name(s->loss));
     cJSON *opt = cJSON_AddObjectToObject(o, "optimizer");
     cJSON_AddStringToObject(opt, "type", s->optim.type == OPT_ADAM ? "adam" : "sgd");

@@ -74,7 +74,7 @@ static double probe_loss(Probe *p)
 {
     /* Dropout draws its mask from the Rng: the same seed each time, the same mask. */
     rng_seed(&p->rng, p->dropout_seed);
-    LayerRun run = {p->batch, true, p->ws, p->aux, &p->rng};
+    LayerRun run = {.batch = p->batch, .training = true, .ws = p->ws, .aux = p->aux, .rng = &p->rng};
     p->ops->forward(&p->l, p->params, p->x, p->y, &run);
     double s = 0.0;
     for (size_t i = 0; i < p->ny; i++)
@@ -112,7 +112,7 @@ START_TEST(test_layer_gradients)
     configure(c, &p.l);
     p.ops = layer_ops(c->type);
     p.l.in = c->in;
-    ck_assert_msg(p.ops->build(&p.l, c->in, &err) == 0, "%s: %s", c->name, err.msg);
+    ck_assert_msg(p.ops->build(&p.l, &c->in, 1, &err) == 0, "%s: %s", c->name, err.msg);
     p.batch = c->batch;
     p.nx = shape_numel(c->in) * c->batch;
     p.ny = shape_numel(p.l.out) * c->batch;
@@ -140,7 +140,7 @@ START_TEST(test_layer_gradients)
 
     probe_loss(&p);
     memcpy(p.dy, p.r, p.ny * sizeof *p.dy); /* dL/dy = r */
-    LayerRun run = {p.batch, true, p.ws, p.aux, &p.rng};
+    LayerRun run = {.batch = p.batch, .training = true, .ws = p.ws, .aux = p.aux, .rng = &p.rng};
     rng_seed(&p.rng, p.dropout_seed);
     p.ops->backward(&p.l, p.params, p.grads, p.x, p.y, p.dy, p.dx, &run);
     check_numeric(&p, p.x, p.nx, p.dx, "x", c->name);
@@ -287,7 +287,7 @@ START_TEST(test_forward_matches_naive)
     configure(c, &l);
     const LayerOps *ops = layer_ops(c->type);
     l.in = c->in;
-    ck_assert_int_eq(ops->build(&l, c->in, &err), 0);
+    ck_assert_int_eq(ops->build(&l, &c->in, 1, &err), 0);
     size_t nx = shape_numel(c->in) * c->batch, ny = shape_numel(l.out) * c->batch;
     float *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y), *want = malloc(ny * sizeof *y);
     float *params = malloc((l.param_count + 1) * sizeof *params);
@@ -299,7 +299,7 @@ START_TEST(test_forward_matches_naive)
         x[i] = rng_normal(&rng);
     for (size_t i = 0; i < l.param_count; i++)
         params[i] = rng_normal(&rng);
-    LayerRun run = {c->batch, false, ws, aux, NULL};
+    LayerRun run = {.batch = c->batch, .ws = ws, .aux = aux};
     ops->forward(&l, params, x, y, &run);
     if (c->type == LAYER_CONV2D)
         naive_conv(&l, params, x, want, c->batch);
@@ -317,18 +317,19 @@ START_TEST(test_same_padding_placement)
 {
     Layer l;
     MnError err = {0};
+    Shape mnist = shape_make(28, 28, 1), small = shape_make(7, 7, 1);
     memset(&l, 0, sizeof l);
     l.type = LAYER_CONV2D;
     l.cfg.conv.filters = 1;
     l.cfg.conv.win = (Window){2, 2, 1, 1, true, 0, 0};
-    ck_assert_int_eq(conv2d_ops.build(&l, shape_make(28, 28, 1), &err), 0);
+    ck_assert_int_eq(conv2d_ops.build(&l, &mnist, 1, &err), 0);
     ck_assert_int_eq(l.out.h, 28);
     ck_assert_int_eq(l.cfg.conv.win.pad_top, 0);
     l.cfg.conv.win = (Window){3, 3, 2, 2, true, 0, 0};
-    ck_assert_int_eq(conv2d_ops.build(&l, shape_make(28, 28, 1), &err), 0);
+    ck_assert_int_eq(conv2d_ops.build(&l, &mnist, 1, &err), 0);
     ck_assert_int_eq(l.out.h, 14);
     ck_assert_int_eq(l.cfg.conv.win.pad_top, 0); /* total 1: all of it at the bottom */
-    ck_assert_int_eq(conv2d_ops.build(&l, shape_make(7, 7, 1), &err), 0);
+    ck_assert_int_eq(conv2d_ops.build(&l, &small, 1, &err), 0);
     ck_assert_int_eq(l.out.h, 4);
     ck_assert_int_eq(l.cfg.conv.win.pad_top, 1);
 }
