@@ -10,6 +10,7 @@
 
 #include "check_util.h"
 #include "layer.h"
+#include "model.h"
 
 typedef struct {
     const char *name;
@@ -335,6 +336,61 @@ START_TEST(test_same_padding_placement)
 }
 END_TEST
 
+/* Whole graphs through model_forward/model_backward: an output read by
+ * several layers gets their gradients summed. First a residual block
+ * (conv_a feeds conv_b and the add); then a flatten (a view) read by two
+ * dense layers and an add, and adds that read one input twice. tanh and
+ * sigmoid keep every function smooth; the loss is the model's own
+ * (softmax + cross-entropy). */
+static const struct {
+    const char *name, *json;
+} graph_cases[] = {
+    {"residual: conv_a -> add(conv_a, conv_b(conv_a))",
+     "{\"name\":\"g\",\"input_shape\":[5,5,1],\"layers\":["
+     "{\"type\":\"conv2d\",\"name\":\"conv_a\",\"filters\":2,\"kernel_size\":3,\"padding\":\"same\","
+     "\"activation\":\"tanh\"},"
+     "{\"type\":\"conv2d\",\"name\":\"conv_b\",\"filters\":2,\"kernel_size\":3,\"padding\":\"same\","
+     "\"activation\":\"tanh\"},"
+     "{\"type\":\"add\",\"name\":\"res1\",\"inputs\":[\"conv_a\",\"conv_b\"]},"
+     "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}]}"},
+    {"a flatten read twice, and add(x, x)",
+     "{\"name\":\"g\",\"input_shape\":[3,3,2],\"layers\":["
+     "{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":2,\"activation\":\"tanh\"},"
+     "{\"type\":\"flatten\"},"
+     "{\"type\":\"dense\",\"units\":8,\"activation\":\"tanh\"},"
+     "{\"type\":\"dense\",\"units\":5,\"activation\":\"tanh\",\"inputs\":[\"flatten\"]},"
+     "{\"type\":\"dense\",\"units\":8,\"activation\":\"sigmoid\"},"
+     "{\"type\":\"add\",\"inputs\":[\"dense\",\"dense_2\",\"dense\"]},"
+     "{\"type\":\"add\",\"inputs\":[\"add\",\"flatten\",\"add\"]},"
+     "{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}]}"},
+};
+
+START_TEST(test_graph_gradients)
+{
+    enum { N = 3 };
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    ModelSpec s;
+    MnError err = {0};
+    const char *json = graph_cases[_i].json, *name = graph_cases[_i].name;
+    ck_assert_msg(spec_parse(json, strlen(json), &lim, &s, &err) == 0, "%s: %s", name, err.msg);
+    Model *m = NULL;
+    ck_assert_msg(model_build(&s, &lim, &m, &err) == 0, "%s: %s", name, err.msg);
+    size_t nx = (size_t)N * shape_numel(s.input);
+    float *x = malloc(nx * sizeof *x);
+    uint8_t labels[N] = {0, 2, 1};
+    Rng rng;
+    rng_seed(&rng, 300 + _i);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = 2.0f * rng_uniform(&rng) - 1.0f;
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] += 0.1f * (2.0f * rng_uniform(&rng) - 1.0f); /* nonzero biases too */
+    check_util_model_gradients(m, x, labels, N, name);
+    free(x);
+    model_free(m);
+}
+END_TEST
+
 static Suite *grad_suite(void)
 {
     Suite *s = suite_create("grad");
@@ -348,6 +404,9 @@ static Suite *grad_suite(void)
                         sizeof activations / sizeof *activations);
     tcase_add_test(act, test_activation_extremes_finite);
     suite_add_tcase(s, act);
+    TCase *graph = tcase_create("Graphs");
+    tcase_add_loop_test(graph, test_graph_gradients, 0, sizeof graph_cases / sizeof *graph_cases);
+    suite_add_tcase(s, graph);
     return s;
 }
 
