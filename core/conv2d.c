@@ -8,14 +8,18 @@
  * a sample): dY through the activation, db += column sums of dY,
  * dW += Col^T dY, dCol = dY W^T, then col2im adds into dx. A 1x1 kernel
  * with stride 1 needs no im2col: the input already is that matrix. */
+#include <cJSON.h>
 #include <string.h>
 
 #include "blas.h"
 #include "conv_kernel.h"
 #include "layer.h"
+#include "spec_read.h"
 
-static int conv2d_build(Layer *l, Shape in, MnError *err)
+static int conv2d_build(Layer *l, const Shape *inputs, int n_in, MnError *err)
 {
+    (void)n_in;
+    Shape in = inputs[0];
     Conv2dConfig *c = &l->cfg.conv;
     int oh, ow;
     if (c->filters < 1)
@@ -230,8 +234,47 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
     }
 }
 
+static int conv2d_parse(Layer *l, const cJSON *obj, const char *where, MnError *err)
+{
+    if (!spec_field(obj, "filters") || !spec_field(obj, "kernel_size"))
+        return mn_fail(err, MN_EINVAL, "%s (conv2d): needs \"filters\" and \"kernel_size\"",
+                       where);
+    Window *w = &l->cfg.conv.win;
+    w->sh = w->sw = 1;
+    int rc;
+    if ((rc = spec_opt_int(obj, "filters", where, 1, 1 << 16, &l->cfg.conv.filters, err)) ||
+        (rc = spec_opt_pair(obj, "kernel_size", where, SPEC_KERNEL_MAX, &w->kh, &w->kw, err)) ||
+        (rc = spec_opt_pair(obj, "strides", where, SPEC_KERNEL_MAX, &w->sh, &w->sw, err)) ||
+        (rc = spec_padding(obj, where, &w->same, err)))
+        return rc;
+    return spec_activation(obj, where, &l->act, err);
+}
+
+static void conv2d_write(const Layer *l, cJSON *o)
+{
+    cJSON_AddNumberToObject(o, "filters", l->cfg.conv.filters);
+    window_write(&l->cfg.conv.win, "kernel_size", o);
+    cJSON_AddStringToObject(o, "activation", activation_name(l->act));
+}
+
+/* Every weight once per output position. */
+static long conv2d_macs(const Layer *l)
+{
+    const Conv2dConfig *c = &l->cfg.conv;
+    return (long)c->win.kh * c->win.kw * l->in.c * c->filters * l->out.h * l->out.w;
+}
+
 const LayerOps conv2d_ops = {
     .name = "conv2d",
+    .aliases = (const char *const[]){"Conv2D", "conv2D", NULL},
+    .keys = (const char *const[]){"filters", "kernel_size", "strides", "padding", "activation",
+                                  NULL},
+    .parse = conv2d_parse,
+    .write = conv2d_write,
+    .keras_name = "conv2d",
+    .keras_class = "Conv2D",
+    .macs = conv2d_macs,
+    .takes_activation = true,
     .build = conv2d_build,
     .init = conv2d_init,
     .forward = conv2d_forward,

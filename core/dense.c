@@ -7,14 +7,19 @@
  * too: OpenBLAS's matrix-vector product took 37 us for the tutorial CNN's
  * 12544 x 10 (a vector of ten per input), ours a few. Backward stays
  * OpenBLAS's GEMMs. */
+#include <cJSON.h>
+
 #include "blas.h"
 #include "conv_kernel.h"
 #include "layer.h"
+#include "spec_read.h"
 
 #define DIRECT_MIN_ROWS 8 /* fewer rows: the kernel's blocks would run short */
 
-static int dense_build(Layer *l, Shape in, MnError *err)
+static int dense_build(Layer *l, const Shape *inputs, int n_in, MnError *err)
 {
+    (void)n_in;
+    Shape in = inputs[0];
     int units = l->cfg.dense.units;
     if (units < 1)
         return mn_fail(err, MN_ESPEC, "units must be at least 1, got %d", units);
@@ -78,8 +83,35 @@ static void dense_backward(const Layer *l, const float *params, float *grads, co
         blas_gemm(false, true, batch, in, units, 1.0f, dy, params, 0.0f, dx);
 }
 
+static int dense_parse(Layer *l, const cJSON *obj, const char *where, MnError *err)
+{
+    if (!spec_field(obj, "units"))
+        return mn_fail(err, MN_EINVAL, "%s (dense): missing key \"units\"", where);
+    int rc = spec_opt_int(obj, "units", where, 1, 1 << 24, &l->cfg.dense.units, err);
+    return rc ? rc : spec_activation(obj, where, &l->act, err);
+}
+
+static void dense_write(const Layer *l, cJSON *o)
+{
+    cJSON_AddNumberToObject(o, "units", l->cfg.dense.units);
+    cJSON_AddStringToObject(o, "activation", activation_name(l->act));
+}
+
+static long dense_macs(const Layer *l)
+{
+    return (long)l->in.c * l->cfg.dense.units;
+}
+
 const LayerOps dense_ops = {
     .name = "dense",
+    .aliases = (const char *const[]){"Dense", NULL},
+    .keys = (const char *const[]){"units", "activation", NULL},
+    .parse = dense_parse,
+    .write = dense_write,
+    .keras_name = "dense",
+    .keras_class = "Dense",
+    .macs = dense_macs,
+    .takes_activation = true,
     .build = dense_build,
     .init = dense_init,
     .forward = dense_forward,

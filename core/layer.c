@@ -2,7 +2,9 @@
  * helpers more than one layer type needs (window geometry, Glorot init). */
 #include "layer.h"
 
+#include <cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static const LayerOps *const ops_by_type[LAYER_TYPE_COUNT] = {
@@ -11,6 +13,7 @@ static const LayerOps *const ops_by_type[LAYER_TYPE_COUNT] = {
     [LAYER_MAXPOOL2D] = &maxpool2d_ops,
     [LAYER_FLATTEN] = &flatten_ops,
     [LAYER_DROPOUT] = &dropout_ops,
+    [LAYER_ADD] = &add_ops,
 };
 
 static const char *const activation_names[ACT_COUNT] = {
@@ -28,7 +31,19 @@ int layer_type_from_name(const char *name)
     for (int t = 0; t < LAYER_TYPE_COUNT; t++)
         if (strcmp(ops_by_type[t]->name, name) == 0)
             return t;
+    for (int t = 0; t < LAYER_TYPE_COUNT; t++)
+        for (const char *const *a = ops_by_type[t]->aliases; a && *a; a++)
+            if (strcmp(*a, name) == 0)
+                return t;
     return -1;
+}
+
+void layer_type_names(char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int t = 0; t < LAYER_TYPE_COUNT && used < n; t++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", t ? ", " : "", ops_by_type[t]->name);
 }
 
 int activation_from_name(const char *name)
@@ -74,6 +89,19 @@ int window_build(Window *win, Shape in, int *out_h, int *out_w, MnError *err)
         return mn_fail(err, MN_ESPEC, "window %dx%d larger than input %dx%d with padding \"valid\"",
                        win->kh, win->kw, in.h, in.w);
     return 0;
+}
+
+static cJSON *pair_json(int h, int w)
+{
+    int v[2] = {h, w};
+    return cJSON_CreateIntArray(v, 2);
+}
+
+void window_write(const Window *win, const char *size_key, cJSON *o)
+{
+    cJSON_AddItemToObject(o, size_key, pair_json(win->kh, win->kw));
+    cJSON_AddItemToObject(o, "strides", pair_json(win->sh, win->sw));
+    cJSON_AddStringToObject(o, "padding", win->same ? "same" : "valid");
 }
 
 void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng)

@@ -24,8 +24,15 @@ typedef enum {
     LAYER_MAXPOOL2D,
     LAYER_FLATTEN,
     LAYER_DROPOUT,
+    LAYER_ADD,
     LAYER_TYPE_COUNT
 } LayerType;
+
+#define LAYER_NAME_MAX 64
+#define LAYER_MAX_INPUTS 8
+/* Layer.inputs[k] for the model's input; a spec names it "input". */
+#define LAYER_INPUT_MODEL (-1)
+#define LAYER_INPUT_NAME "input"
 
 typedef enum { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_COUNT } Activation;
 
@@ -52,10 +59,18 @@ typedef struct {
     float rate;
 } DropoutConfig;
 
+/* A model is a graph of layers in topological order: each reads the
+ * outputs of earlier layers (the previous one unless the spec names its
+ * inputs, as Keras's functional API does), the last one is the output. */
 typedef struct {
     LayerType type;
     Activation act;
-    Shape in, out;         /* one sample */
+    char name[LAYER_NAME_MAX]; /* the spec's, or Keras's default ("dense_1") */
+    bool named;                /* the spec gave the name: written back only then */
+    int n_inputs;
+    int inputs[LAYER_MAX_INPUTS]; /* earlier layers' indices, or LAYER_INPUT_MODEL */
+    bool inputs_given;         /* the spec named them: written back only then */
+    Shape in, out;         /* one sample; in: the first input's */
     size_t param_offset;   /* into Model.params: weights first, then biases */
     size_t param_count;
     union {
@@ -73,13 +88,39 @@ typedef struct {
     float *ws;     /* scratch shared by all layers: LayerOps.workspace floats */
     void *aux;     /* this layer's memory from forward to backward: LayerOps.aux bytes */
     Rng *rng;      /* dropout masks; NULL when not training */
+    /* Every input (n_in of them; x and dx are the first), for the types
+     * that take several: in[k] (batch, its shape), and din[k] to overwrite
+     * with dL/d(in[k]) in backward, NULL where nobody needs it. */
+    const float *const *in;
+    float *const *din;
+    int n_in;
 } LayerRun;
+
+struct cJSON;
 
 typedef struct {
     const char *name; /* "dense", "conv2d", ... as in the spec */
-    /* Output shape and parameter count from l->cfg and in; reject impossible
-     * geometry here (never in the training loop), naming the problem. */
-    int (*build)(Layer *l, Shape in, MnError *err);
+    /* Other spellings of the type in a spec (Keras's class name, ...), NULL-terminated. */
+    const char *const *aliases;
+    /* Config keys besides "type", "name" and "inputs", NULL-terminated; parse reads
+     * them into l->cfg and l->act (where: "layers[2]" for messages) and
+     * checks values, not shapes; write puts them back, so a written spec
+     * parses to the same layer. Both NULL for a type with no config. */
+    const char *const *keys;
+    int (*parse)(Layer *l, const struct cJSON *obj, const char *where, MnError *err);
+    void (*write)(const Layer *l, struct cJSON *o);
+    /* Keras's default layer name ("max_pooling2d") and class ("MaxPooling2D"). */
+    const char *keras_name, *keras_class;
+    /* Multiply-adds of one sample's forward pass, or NULL: none to count. */
+    long (*macs)(const Layer *l);
+    /* True when the type has an "activation" key (the grid's activation axis sets it). */
+    bool takes_activation;
+    /* Output shape and parameter count from l->cfg and the n_in input
+     * shapes; reject impossible geometry here (never in the training
+     * loop), naming the problem. */
+    int (*build)(Layer *l, const Shape *in, int n_in, MnError *err);
+    /* How many inputs the type takes; 0 for both means exactly one. */
+    int min_inputs, max_inputs;
     /* Keras initializers: Glorot uniform weights, zero biases. */
     void (*init)(const Layer *l, float *params, Rng *rng);
     /* x: (batch, in), y: (batch, out), pre-activation. */
@@ -88,7 +129,8 @@ typedef struct {
     /* dy: dL/dy (batch, out), where y is the output after the activation;
      * a type that applies its activation turns dy into dL/dz in place
      * first. grads accumulate (+=) into this layer's slice; dx (batch, in)
-     * is overwritten, and is NULL for the first layer. */
+     * is overwritten, and is NULL when nothing before needs it (the
+     * model's input). */
     void (*backward)(const Layer *l, const float *params, float *grads, const float *x,
                      const float *y, float *dy, float *dx, const LayerRun *run);
     size_t (*workspace)(const Layer *l, int batch); /* floats of scratch, or NULL */
@@ -105,8 +147,10 @@ typedef struct {
 } LayerOps;
 
 const LayerOps *layer_ops(LayerType type);
-/* Lookup by spec name; -1 when unknown. */
+/* Lookup by spec name or alias; -1 when unknown. */
 int layer_type_from_name(const char *name);
+/* The spec names of every type, ", " between them: for "unknown layer type" messages. */
+void layer_type_names(char *buf, size_t n);
 int activation_from_name(const char *name);
 const char *activation_name(Activation act);
 /* Whether forward has already applied l's activation (see fuses_activation). */
@@ -115,6 +159,8 @@ bool layer_applies_activation(const Layer *l);
 /* Shared by conv2d and maxpool2d: output size of a window along one axis
  * and its leading padding, Keras rules. Returns 0 or fills err. */
 int window_build(Window *win, Shape in, int *out_h, int *out_w, MnError *err);
+/* Adds size_key ("kernel_size", "pool_size"), "strides" and "padding" to o. */
+void window_write(const Window *win, const char *size_key, struct cJSON *o);
 
 /* The input row (or column) that window tap k of output o reads along one
  * axis, or -1 when it falls in the padding. */
@@ -151,7 +197,7 @@ static inline void add_column_sums(float *restrict db, const float *restrict dy,
 /* Glorot (Xavier) uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)). */
 void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng);
 
-extern const LayerOps dense_ops, conv2d_ops, maxpool2d_ops, flatten_ops, dropout_ops;
+extern const LayerOps dense_ops, conv2d_ops, maxpool2d_ops, flatten_ops, dropout_ops, add_ops;
 
 /* activation.c: in place over a whole batch of rows of width n. */
 void activation_forward(Activation act, float *a, int rows, int n);

@@ -27,27 +27,31 @@ int model_build(const ModelSpec *spec, const SpecLimits *lim, Model **out, MnErr
     for (int i = 0; i < spec->n_layers && rc == 0; i++) {
         Layer *l = &m->spec.layers[i];
         const LayerOps *ops = layer_ops(l->type);
-        l->in = in;
-        if ((rc = ops->build(l, in, err))) {
-            mn_wrap(err, "layer %d (%s)", i, ops->name);
+        char label[LAYER_NAME_MAX + 48];
+        spec_layer_label(&m->spec, i, label, sizeof label);
+        Shape ins[LAYER_MAX_INPUTS];
+        for (int k = 0; k < l->n_inputs; k++)
+            ins[k] = spec_source_shape(&m->spec, l->inputs[k]);
+        l->in = ins[0];
+        if ((rc = ops->build(l, ins, l->n_inputs, err))) {
+            mn_wrap(err, "%s", label);
             break;
         }
         if (shape_numel(l->out) > MODEL_MAX_ACTIVATION) {
-            rc = mn_fail(err, MN_ELIMIT, "layer %d (%s): output %dx%dx%d is over %zu values", i,
-                         ops->name, l->out.h, l->out.w, l->out.c, MODEL_MAX_ACTIVATION);
+            rc = mn_fail(err, MN_ELIMIT, "%s: output %dx%dx%d is over %zu values", label,
+                         l->out.h, l->out.w, l->out.c, MODEL_MAX_ACTIVATION);
             break;
         }
         if (l->act == ACT_SOFTMAX && (l->out.h != 1 || l->out.w != 1)) {
-            rc = mn_fail(err, MN_ESPEC, "layer %d (%s): softmax needs a flat output", i,
-                         ops->name);
+            rc = mn_fail(err, MN_ESPEC, "%s: softmax needs a flat output", label);
             break;
         }
         l->param_offset = offset;
         offset += l->param_count;
         if (offset > lim->max_params) {
             rc = mn_fail(err, MN_ELIMIT,
-                         "layer %d (%s): the model reaches %zu parameters, over the limit of %zu",
-                         i, ops->name, offset, lim->max_params);
+                         "%s: the model reaches %zu parameters, over the limit of %zu", label,
+                         offset, lim->max_params);
             break;
         }
         in = l->out;
@@ -125,16 +129,16 @@ static void thousands(size_t v, char *buf, size_t n)
     buf[j] = '\0';
 }
 
-/* Keras's layer names and class names, for a table a Keras user knows. */
-static const char *const keras_names[LAYER_TYPE_COUNT][2] = {
-    [LAYER_DENSE] = {"dense", "Dense"},
-    [LAYER_CONV2D] = {"conv2d", "Conv2D"},
-    [LAYER_MAXPOOL2D] = {"max_pooling2d", "MaxPooling2D"},
-    [LAYER_FLATTEN] = {"flatten", "Flatten"},
-    [LAYER_DROPOUT] = {"dropout", "Dropout"},
-};
+static void summary_totals(const Model *m, FILE *out, const char *rule)
+{
+    char total[32];
+    thousands(m->n_params, total, sizeof total);
+    fprintf(out, "Total params: %s\nTrainable params: %s\nNon-trainable params: 0\n%s", total,
+            total, rule);
+}
 
-void model_summary(const Model *m, FILE *out)
+/* A chain: Keras's Sequential table. */
+static void summary_chain(const Model *m, FILE *out)
 {
     static const char *const rule =
         "_________________________________________________________________\n";
@@ -142,24 +146,54 @@ void model_summary(const Model *m, FILE *out)
         "=================================================================\n";
     fprintf(out, "Model: \"%s\"\n%s", m->spec.name, rule);
     fprintf(out, "%-29s%-26s%s\n%s", "Layer (type)", "Output Shape", "Param #", thick);
-    int counts[LAYER_TYPE_COUNT] = {0};
     for (int i = 0; i < m->spec.n_layers; i++) {
         const Layer *l = &m->spec.layers[i];
-        const char *const *kn = keras_names[l->type];
-        char name[64], shape[40];
-        int k = counts[l->type]++;
-        if (k)
-            snprintf(name, sizeof name, "%s_%d (%s)", kn[0], k, kn[1]);
-        else
-            snprintf(name, sizeof name, "%s (%s)", kn[0], kn[1]);
+        char name[LAYER_NAME_MAX + 32], shape[40];
+        snprintf(name, sizeof name, "%s (%s)", l->name, layer_ops(l->type)->keras_class);
         shape_text(l->out, shape, sizeof shape);
         fprintf(out, "%-28s %-25s %zu\n%s", name, shape, l->param_count,
                 i + 1 < m->spec.n_layers ? rule : thick);
     }
-    char total[32];
-    thousands(m->n_params, total, sizeof total);
-    fprintf(out, "Total params: %s\nTrainable params: %s\nNon-trainable params: 0\n%s", total,
-            total, rule);
+    summary_totals(m, out, rule);
+}
+
+/* A graph: Keras's functional table, with the input layer and a
+ * "Connected to" column, one line per input. */
+static void summary_graph(const Model *m, FILE *out)
+{
+    static const char *const rule = "___________________________________________________________"
+                                    "_______________________________________\n";
+    static const char *const thick = "==========================================================="
+                                     "=======================================\n";
+    const ModelSpec *s = &m->spec;
+    char name[LAYER_NAME_MAX + 32], shape[40], source[LAYER_NAME_MAX + 8];
+    fprintf(out, "Model: \"%s\"\n%s", s->name, rule);
+    fprintf(out, "%-32s%-21s%-13s%s\n%s", "Layer (type)", "Output Shape", "Param #",
+            "Connected to", thick);
+    shape_text(s->input, shape, sizeof shape);
+    fprintf(out, "%-31s %-20s %d\n%s", LAYER_INPUT_NAME " (InputLayer)", shape, 0, rule);
+    for (int i = 0; i < s->n_layers; i++) {
+        const Layer *l = &s->layers[i];
+        snprintf(name, sizeof name, "%s (%s)", l->name, layer_ops(l->type)->keras_class);
+        shape_text(l->out, shape, sizeof shape);
+        for (int k = 0; k < l->n_inputs; k++) {
+            snprintf(source, sizeof source, "%s[0][0]", spec_source_name(s, l->inputs[k]));
+            if (k == 0)
+                fprintf(out, "%-31s %-20s %-12zu %s\n", name, shape, l->param_count, source);
+            else
+                fprintf(out, "%-66s%s\n", "", source);
+        }
+        fputs(i + 1 < s->n_layers ? rule : thick, out);
+    }
+    summary_totals(m, out, rule);
+}
+
+void model_summary(const Model *m, FILE *out)
+{
+    if (spec_is_chain(&m->spec))
+        summary_chain(m, out);
+    else
+        summary_graph(m, out);
 }
 
 long model_forward_macs(const Model *m)
@@ -167,10 +201,9 @@ long model_forward_macs(const Model *m)
     long macs = 0;
     for (int i = 0; i < m->spec.n_layers; i++) {
         const Layer *l = &m->spec.layers[i];
-        /* dense and conv2d apply every weight once per output position;
-         * the other layers have no parameters and multiply nothing */
-        long weights = l->param_count ? (long)l->param_count - l->out.c : 0;
-        macs += weights * l->out.h * l->out.w;
+        const LayerOps *ops = layer_ops(l->type);
+        if (ops->macs)
+            macs += ops->macs(l);
     }
     return macs;
 }
@@ -230,6 +263,72 @@ void model_prepare_unit_inputs(const Model *m, const float *unit, int n, float *
 
 /* ---- runs ---- */
 
+/* Where backward puts each gradient, worked out once per run from the
+ * graph: dL/d(each output) lives in a slot (a (max_batch, widest) buffer)
+ * from the first write by its last reader until its own layer's backward,
+ * then the slot is reused. A chain needs two, ping-pong. An output read by
+ * several layers gets the gradient of the last reader written and the
+ * others' added, reader by reader from the last, input by input: a fixed
+ * order, so the sums are the same on every run. */
+typedef struct {
+    int n_slots;
+    int out[SPEC_MAX_LAYERS];                    /* the slot of dL/d(layer i's output) */
+    int in[SPEC_MAX_LAYERS][LAYER_MAX_INPUTS];   /* where layer i writes dL/d(input k), or -1 */
+    bool add[SPEC_MAX_LAYERS][LAYER_MAX_INPUTS]; /* in[i][k] is scratch to add to the input's */
+} GradPlan;
+
+#define GRAD_MAX_SLOTS (SPEC_MAX_LAYERS + LAYER_MAX_INPUTS + 1)
+
+/* Whether anything upstream of source needs its gradient: not the model's
+ * input, nor a view of it. */
+static bool needs_grad(const ModelSpec *s, int source)
+{
+    while (source != LAYER_INPUT_MODEL && layer_ops(s->layers[source].type)->is_view)
+        source = s->layers[source].inputs[0];
+    return source != LAYER_INPUT_MODEL;
+}
+
+typedef struct {
+    int free[GRAD_MAX_SLOTS], n_free, n_slots;
+} SlotPool;
+
+static int slot_take(SlotPool *p) { return p->n_free ? p->free[--p->n_free] : p->n_slots++; }
+static void slot_give(SlotPool *p, int slot) { p->free[p->n_free++] = slot; }
+
+static void plan_gradients(const ModelSpec *s, GradPlan *g)
+{
+    SlotPool pool = {.n_free = 0};
+    int last = s->n_layers - 1;
+    for (int i = 0; i < s->n_layers; i++)
+        g->out[i] = -1;
+    g->out[last] = slot_take(&pool);
+    for (int i = last; i >= 0; i--) {
+        const Layer *l = &s->layers[i];
+        bool view = layer_ops(l->type)->is_view;
+        if (g->out[i] < 0)
+            continue; /* only the model's input is upstream: no gradient wanted */
+        for (int k = 0; k < l->n_inputs; k++) {
+            int j = l->inputs[k];
+            g->in[i][k] = -1;
+            g->add[i][k] = false;
+            if (!needs_grad(s, j))
+                continue;
+            if (g->out[j] < 0) /* the first gradient to reach j: written in place */
+                g->out[j] = view ? g->out[i] : slot_take(&pool);
+            else
+                g->add[i][k] = true;
+            g->in[i][k] = g->add[i][k] ? (view ? g->out[i] : slot_take(&pool)) : g->out[j];
+        }
+        for (int k = 0; k < l->n_inputs; k++)
+            if (g->add[i][k] && g->in[i][k] != g->out[i])
+                slot_give(&pool, g->in[i][k]);
+        /* a view that handed its slot on keeps it alive under its input's name */
+        if (!(view && g->in[i][0] == g->out[i] && !g->add[i][0]))
+            slot_give(&pool, g->out[i]);
+    }
+    g->n_slots = pool.n_slots;
+}
+
 struct ModelRun {
     const Model *m;
     int max_batch;
@@ -240,12 +339,19 @@ struct ModelRun {
     float *logits;     /* last layer before its softmax, for the fused loss */
     float *ws;         /* shared scratch */
     void **aux;        /* per layer, training only */
-    float *grad[2];    /* ping-pong dL/d(activation) buffers, training only */
+    GradPlan plan;     /* training only */
+    float *slot[GRAD_MAX_SLOTS]; /* dL/d(activation) buffers, training only */
     int n;             /* samples in the last forward */
     Rng rng;           /* dropout masks */
 };
 
 static size_t align64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
+
+/* The buffer that holds source's output: a layer's, or the run's input. */
+static float *source_buffer(const ModelRun *r, int source)
+{
+    return source == LAYER_INPUT_MODEL ? r->input : r->act[source];
+}
 
 ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *err)
 {
@@ -275,9 +381,12 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
     bytes += align64(b * m->n_classes * sizeof(float));
     size_t ws_off = bytes;
     bytes += align64(ws * sizeof(float));
-    size_t grad_off = bytes;
-    if (training)
-        bytes += 2 * align64(b * widest * sizeof(float));
+    size_t grad_off = bytes, slot_bytes = align64(b * widest * sizeof(float));
+    GradPlan plan = {.n_slots = 0};
+    if (training) {
+        plan_gradients(s, &plan);
+        bytes += (size_t)plan.n_slots * slot_bytes;
+    }
 
     ModelRun *r = calloc(1, sizeof *r);
     float **act = calloc((size_t)nl, sizeof *act);
@@ -298,16 +407,16 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
     r->act = act;
     r->aux = aux;
     for (int i = 0; i < nl; i++) {
-        bool view = layer_ops(s->layers[i].type)->is_view;
-        act[i] = view ? (i ? act[i - 1] : r->input) : (float *)(base + act_off[i]);
+        const Layer *l = &s->layers[i];
+        bool view = layer_ops(l->type)->is_view;
+        act[i] = view ? source_buffer(r, l->inputs[0]) : (float *)(base + act_off[i]);
         aux[i] = aux_len[i] ? base + aux_off[i] : NULL;
     }
     r->logits = (float *)(base + logits_off);
     r->ws = (float *)(base + ws_off);
-    if (training) {
-        r->grad[0] = (float *)(base + grad_off);
-        r->grad[1] = (float *)(base + grad_off + align64(b * widest * sizeof(float)));
-    }
+    r->plan = plan;
+    for (int k = 0; k < plan.n_slots; k++)
+        r->slot[k] = (float *)(base + grad_off + (size_t)k * slot_bytes);
     model_run_reseed(r, s->seed);
     return r;
 }
@@ -336,17 +445,22 @@ static bool fused_head(const Model *m)
 /* Forward of layer i over samples [from, from + n). */
 static void forward_layer(const Model *m, ModelRun *r, int i, int from, int n, bool training)
 {
-    const Layer *l = &m->spec.layers[i];
+    const ModelSpec *s = &m->spec;
+    const Layer *l = &s->layers[i];
     const LayerOps *ops = layer_ops(l->type);
     size_t width = shape_numel(l->out);
-    const float *x = (i ? r->act[i - 1] : r->input) + (size_t)from * shape_numel(l->in);
+    const float *in[LAYER_MAX_INPUTS];
+    for (int k = 0; k < l->n_inputs; k++)
+        in[k] = source_buffer(r, l->inputs[k]) +
+                (size_t)from * shape_numel(spec_source_shape(s, l->inputs[k]));
     float *y = r->act[i] + (size_t)from * width;
     if (!ops->is_view) {
         void *aux = r->aux[i] ? (char *)r->aux[i] + (size_t)from * ops->aux(l, 1) : NULL;
-        LayerRun run = {n, training, r->ws, aux, training ? &r->rng : NULL};
-        ops->forward(l, m->params + l->param_offset, x, y, &run);
+        LayerRun run = {.batch = n, .training = training, .ws = r->ws, .aux = aux,
+                        .rng = training ? &r->rng : NULL, .in = in, .n_in = l->n_inputs};
+        ops->forward(l, m->params + l->param_offset, in[0], y, &run);
     }
-    if (i == m->spec.n_layers - 1 && l->act == ACT_SOFTMAX)
+    if (i == s->n_layers - 1 && l->act == ACT_SOFTMAX)
         memcpy(r->logits + (size_t)from * width, y, (size_t)n * width * sizeof *y);
     if (!layer_applies_activation(l))
         activation_forward(l->act, y, n, (int)width);
@@ -406,31 +520,46 @@ double model_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n)
     return head_loss(m, r, labels, n, n, NULL);
 }
 
+/* dst += src, n floats: a second reader's share of a gradient. */
+static void add_into(float *restrict dst, const float *restrict src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+
 double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
                       float *grads)
 {
     const ModelSpec *s = &m->spec;
+    const GradPlan *g = &r->plan;
     int last = s->n_layers - 1;
-    float *d = r->grad[0];
-    double loss = head_loss(m, r, labels, n, batch, d);
+    double loss = head_loss(m, r, labels, n, batch, r->slot[g->out[last]]);
     /* The fused loss already gave dL/dz for the softmax head. */
     bool have_dz = m->spec.loss == LOSS_CROSSENTROPY && fused_head(m);
-    int first = 0; /* below the first layer that computes, nobody needs dL/dx */
-    while (first < last && layer_ops(s->layers[first].type)->is_view)
-        first++;
     for (int i = last; i >= 0; i--) {
         const Layer *l = &s->layers[i];
         const LayerOps *ops = layer_ops(l->type);
+        if (g->out[i] < 0)
+            continue; /* see plan_gradients */
+        float *d = r->slot[g->out[i]];
         if (!(i == last && have_dz) && !layer_applies_activation(l))
             activation_backward(l->act, r->act[i], d, n, (int)shape_numel(l->out));
-        if (ops->is_view)
-            continue; /* same numbers, another shape */
-        float *dx = i > first ? (d == r->grad[0] ? r->grad[1] : r->grad[0]) : NULL;
-        const float *x = i ? r->act[i - 1] : r->input;
-        LayerRun run = {n, true, r->ws, r->aux[i], &r->rng};
-        ops->backward(l, m->params + l->param_offset, grads + l->param_offset, x, r->act[i], d,
-                      dx, &run);
-        d = dx;
+        const float *in[LAYER_MAX_INPUTS];
+        float *din[LAYER_MAX_INPUTS];
+        for (int k = 0; k < l->n_inputs; k++) {
+            in[k] = source_buffer(r, l->inputs[k]);
+            din[k] = g->in[i][k] >= 0 ? r->slot[g->in[i][k]] : NULL;
+        }
+        if (!ops->is_view) { /* a view's gradient is its input's: same numbers, another shape */
+            LayerRun run = {.batch = n, .training = true, .ws = r->ws, .aux = r->aux[i],
+                            .rng = &r->rng, .in = in, .din = din, .n_in = l->n_inputs};
+            ops->backward(l, m->params + l->param_offset, grads + l->param_offset, in[0],
+                          r->act[i], d, din[0], &run);
+        }
+        for (int k = 0; k < l->n_inputs; k++)
+            if (g->add[i][k])
+                add_into(r->slot[g->out[l->inputs[k]]], din[k],
+                         (size_t)n * shape_numel(spec_source_shape(s, l->inputs[k])));
     }
     return loss;
 }

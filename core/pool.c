@@ -8,10 +8,15 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "layer.h"
+#include <cJSON.h>
 
-static int maxpool2d_build(Layer *l, Shape in, MnError *err)
+#include "layer.h"
+#include "spec_read.h"
+
+static int maxpool2d_build(Layer *l, const Shape *inputs, int n_in, MnError *err)
 {
+    (void)n_in;
+    Shape in = inputs[0];
     int oh, ow;
     int rc = window_build(&l->cfg.pool, in, &oh, &ow, err);
     if (rc)
@@ -105,8 +110,33 @@ static void maxpool2d_backward(const Layer *l, const float *params, float *grads
     }
 }
 
+static int maxpool2d_parse(Layer *l, const cJSON *obj, const char *where, MnError *err)
+{
+    Window *w = &l->cfg.pool;
+    w->kh = w->kw = 2;
+    int rc = spec_opt_pair(obj, "pool_size", where, SPEC_KERNEL_MAX, &w->kh, &w->kw, err);
+    if (rc)
+        return rc;
+    w->sh = w->kh; /* Keras: strides default to pool_size */
+    w->sw = w->kw;
+    if ((rc = spec_opt_pair(obj, "strides", where, SPEC_KERNEL_MAX, &w->sh, &w->sw, err)))
+        return rc;
+    return spec_padding(obj, where, &w->same, err);
+}
+
+static void maxpool2d_write(const Layer *l, cJSON *o)
+{
+    window_write(&l->cfg.pool, "pool_size", o);
+}
+
 const LayerOps maxpool2d_ops = {
     .name = "maxpool2d",
+    .aliases = (const char *const[]){"MaxPooling2D", "max_pooling2d", "MaxPool2D", NULL},
+    .keys = (const char *const[]){"pool_size", "strides", "padding", NULL},
+    .parse = maxpool2d_parse,
+    .write = maxpool2d_write,
+    .keras_name = "max_pooling2d",
+    .keras_class = "MaxPooling2D",
     .build = maxpool2d_build,
     .forward = maxpool2d_forward,
     .backward = maxpool2d_backward,

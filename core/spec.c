@@ -5,10 +5,12 @@
 #include "spec.h"
 
 #include "json.h"
+#include "spec_read.h"
 
 #include <cJSON.h>
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,106 +38,7 @@ int image_preprocess_from_name(const char *name)
     return -1;
 }
 
-/* --- strict field readers: each names the key path in its error --- */
-
-static const cJSON *field(const cJSON *obj, const char *key)
-{
-    return cJSON_GetObjectItemCaseSensitive(obj, key);
-}
-
-static int number_value(const cJSON *v, const char *path, double min, double max, double *out,
-                        MnError *err)
-{
-    if (!cJSON_IsNumber(v))
-        return mn_fail(err, MN_EINVAL, "%s must be a number", path);
-    double d = v->valuedouble;
-    if (!isfinite(d) || d < min || d > max)
-        return mn_fail(err, MN_EINVAL, "%s must be between %g and %g, got %g", path, min, max, d);
-    *out = d;
-    return 0;
-}
-
-static int int_value(const cJSON *v, const char *path, long long min, long long max,
-                     long long *out, MnError *err)
-{
-    if (!cJSON_IsNumber(v))
-        return mn_fail(err, MN_EINVAL, "%s must be an integer", path);
-    double d = v->valuedouble;
-    if (!isfinite(d) || d != floor(d))
-        return mn_fail(err, MN_EINVAL, "%s must be an integer, got %g", path, d);
-    if (d < (double)min || d > (double)max)
-        return mn_fail(err, MN_EINVAL, "%s must be between %lld and %lld, got %.17g", path, min,
-                       max, d);
-    *out = (long long)d;
-    return 0;
-}
-
-static int opt_int(const cJSON *obj, const char *key, const char *where, long long min,
-                   long long max, int *out, MnError *err)
-{
-    const cJSON *v = field(obj, key);
-    if (!v)
-        return 0;
-    char path[96];
-    snprintf(path, sizeof path, "%s%s%s", where, *where ? "." : "", key);
-    long long x = 0;
-    int rc = int_value(v, path, min, max, &x, err);
-    if (rc == 0)
-        *out = (int)x;
-    return rc;
-}
-
-static int opt_float(const cJSON *obj, const char *key, const char *where, double min, double max,
-                     float *out, MnError *err)
-{
-    const cJSON *v = field(obj, key);
-    if (!v)
-        return 0;
-    char path[96];
-    snprintf(path, sizeof path, "%s%s%s", where, *where ? "." : "", key);
-    double x = 0.0;
-    int rc = number_value(v, path, min, max, &x, err);
-    if (rc == 0)
-        *out = (float)x;
-    return rc;
-}
-
-static int opt_bool(const cJSON *obj, const char *key, const char *where, bool *out, MnError *err)
-{
-    const cJSON *v = field(obj, key);
-    if (!v)
-        return 0;
-    if (!cJSON_IsBool(v))
-        return mn_fail(err, MN_EINVAL, "%s%s%s must be true or false", where, *where ? "." : "",
-                       key);
-    *out = cJSON_IsTrue(v);
-    return 0;
-}
-
-/* A string field matched against a table of names; writes the index. */
-static int opt_choice(const cJSON *obj, const char *key, const char *where,
-                      const char *const *names, const int *values, int *out, MnError *err)
-{
-    const cJSON *v = field(obj, key);
-    if (!v)
-        return 0;
-    char path[96];
-    snprintf(path, sizeof path, "%s%s%s", where, *where ? "." : "", key);
-    if (!cJSON_IsString(v))
-        return mn_fail(err, MN_EINVAL, "%s must be a string", path);
-    for (int i = 0; names[i]; i++)
-        if (strcmp(names[i], v->valuestring) == 0) {
-            *out = values[i];
-            return 0;
-        }
-    char list[256] = "";
-    for (int i = 0; names[i]; i++) {
-        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-        strncat(list, names[i], sizeof list - strlen(list) - 1);
-    }
-    return mn_fail(err, MN_EINVAL, "%s: unknown value \"%.40s\" (expected one of: %s)", path,
-                   v->valuestring, list);
-}
+/* The strict field readers are in spec_read.c. */
 
 /* A name safe for a directory: letters, digits, '-', '_', '.', not starting with '.'. */
 static int name_value(const cJSON *v, const char *path, char *out, MnError *err)
@@ -157,88 +60,36 @@ static int name_value(const cJSON *v, const char *path, char *out, MnError *err)
     return 0;
 }
 
-/* kernel_size, strides, pool_size: an integer or a pair [h, w], as in Keras. */
-static int opt_pair(const cJSON *obj, const char *key, const char *where, int max, int *h, int *w,
-                    MnError *err)
-{
-    const cJSON *v = field(obj, key);
-    if (!v)
-        return 0;
-    char path[96];
-    snprintf(path, sizeof path, "%s.%s", where, key);
-    long long a = 0, b = 0;
-    if (cJSON_IsArray(v)) {
-        if (cJSON_GetArraySize(v) != 2)
-            return mn_fail(err, MN_EINVAL, "%s must be an integer or a pair [h, w]", path);
-        int rc = int_value(v->child, path, 1, max, &a, err);
-        if (rc == 0)
-            rc = int_value(v->child->next, path, 1, max, &b, err);
-        if (rc)
-            return rc;
-    } else {
-        int rc = int_value(v, path, 1, max, &a, err);
-        if (rc)
-            return rc;
-        b = a;
-    }
-    *h = (int)a;
-    *w = (int)b;
-    return 0;
-}
-
-static int padding_value(const cJSON *obj, const char *where, bool *same, MnError *err)
-{
-    static const char *const names[] = {"valid", "same", NULL};
-    static const int values[] = {0, 1};
-    int v = *same;
-    int rc = opt_choice(obj, "padding", where, names, values, &v, err);
-    *same = v;
-    return rc;
-}
-
-static int activation_value(const cJSON *obj, const char *where, Activation *act, MnError *err)
-{
-    static const char *const names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", NULL};
-    static const int values[] = {ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX};
-    int v = ACT_LINEAR;
-    const cJSON *a = field(obj, "activation");
-    if (a && cJSON_IsNull(a))
-        a = NULL; /* Keras's activation=None */
-    if (!a) {
-        *act = ACT_LINEAR;
-        return 0;
-    }
-    int rc = opt_choice(obj, "activation", where, names, values, &v, err);
-    *act = (Activation)v;
-    return rc;
-}
-
 /* Keras class names and snake_case names both work: "Dense", "MaxPooling2D". */
 static int layer_type_value(const cJSON *v, const char *where, MnError *err)
 {
-    static const struct {
-        const char *alias;
-        LayerType type;
-    } aliases[] = {
-        {"Dense", LAYER_DENSE},       {"Conv2D", LAYER_CONV2D},           {"conv2D", LAYER_CONV2D},
-        {"MaxPooling2D", LAYER_MAXPOOL2D}, {"max_pooling2d", LAYER_MAXPOOL2D},
-        {"MaxPool2D", LAYER_MAXPOOL2D}, {"Flatten", LAYER_FLATTEN},     {"Dropout", LAYER_DROPOUT},
-    };
     if (!cJSON_IsString(v))
         return mn_fail(err, MN_EINVAL, "%s.type must be a string", where);
     int t = layer_type_from_name(v->valuestring);
-    for (size_t i = 0; t < 0 && i < sizeof aliases / sizeof *aliases; i++)
-        if (strcmp(aliases[i].alias, v->valuestring) == 0)
-            t = aliases[i].type;
-    if (t < 0)
-        return mn_fail(err, MN_ESPEC,
-                       "%s: unknown layer type \"%.40s\" (known: dense, conv2d, maxpool2d, "
-                       "flatten, dropout)",
-                       where, v->valuestring);
+    if (t < 0) {
+        char known[256];
+        layer_type_names(known, sizeof known);
+        return mn_fail(err, MN_ESPEC, "%s: unknown layer type \"%.40s\" (known: %s)", where,
+                       v->valuestring, known);
+    }
     return t;
 }
 
-#define KERNEL_MAX 64
+/* The keys every layer may have, then its type's own. */
+static int check_layer_keys(const cJSON *obj, const char *where, const LayerOps *ops,
+                            MnError *err)
+{
+    static const char *const common[] = {"type", "name", "inputs"};
+    enum { N_COMMON = sizeof common / sizeof *common, MAX_KEYS = 32 };
+    const char *allowed[MAX_KEYS + 1];
+    size_t n = 0;
+    for (; n < N_COMMON; n++)
+        allowed[n] = common[n];
+    for (const char *const *k = ops->keys; k && *k && n < MAX_KEYS; k++)
+        allowed[n++] = *k;
+    allowed[n] = NULL;
+    return json_check_keys(obj, where, allowed, err);
+}
 
 static int parse_layer(const cJSON *obj, int index, Layer *l, MnError *err)
 {
@@ -246,7 +97,7 @@ static int parse_layer(const cJSON *obj, int index, Layer *l, MnError *err)
     snprintf(where, sizeof where, "layers[%d]", index);
     if (!cJSON_IsObject(obj))
         return mn_fail(err, MN_EINVAL, "%s must be an object", where);
-    const cJSON *type = field(obj, "type");
+    const cJSON *type = spec_field(obj, "type");
     if (!type)
         return mn_fail(err, MN_EINVAL, "%s: missing key \"type\"", where);
     int t = layer_type_value(type, where, err);
@@ -254,66 +105,161 @@ static int parse_layer(const cJSON *obj, int index, Layer *l, MnError *err)
         return t;
     memset(l, 0, sizeof *l);
     l->type = (LayerType)t;
-    int rc = 0;
-    switch (l->type) {
-    case LAYER_DENSE: {
-        static const char *const keys[] = {"type", "name", "units", "activation", NULL};
-        if ((rc = json_check_keys(obj, where, keys, err)))
-            return rc;
-        if (!field(obj, "units"))
-            return mn_fail(err, MN_EINVAL, "%s (dense): missing key \"units\"", where);
-        if ((rc = opt_int(obj, "units", where, 1, 1 << 24, &l->cfg.dense.units, err)))
-            return rc;
-        return activation_value(obj, where, &l->act, err);
+    const LayerOps *ops = layer_ops(l->type);
+    int rc = check_layer_keys(obj, where, ops, err);
+    if (rc == 0 && spec_field(obj, "name")) {
+        char path[48];
+        snprintf(path, sizeof path, "%s.name", where);
+        rc = name_value(spec_field(obj, "name"), path, l->name, err);
+        l->named = true;
     }
-    case LAYER_CONV2D: {
-        static const char *const keys[] = {"type",    "name",    "filters",    "kernel_size",
-                                           "strides", "padding", "activation", NULL};
-        if ((rc = json_check_keys(obj, where, keys, err)))
-            return rc;
-        if (!field(obj, "filters") || !field(obj, "kernel_size"))
-            return mn_fail(err, MN_EINVAL, "%s (conv2d): needs \"filters\" and \"kernel_size\"",
-                           where);
-        Window *w = &l->cfg.conv.win;
-        w->sh = w->sw = 1;
-        if ((rc = opt_int(obj, "filters", where, 1, 1 << 16, &l->cfg.conv.filters, err)) ||
-            (rc = opt_pair(obj, "kernel_size", where, KERNEL_MAX, &w->kh, &w->kw, err)) ||
-            (rc = opt_pair(obj, "strides", where, KERNEL_MAX, &w->sh, &w->sw, err)) ||
-            (rc = padding_value(obj, where, &w->same, err)))
-            return rc;
-        return activation_value(obj, where, &l->act, err);
+    if (rc == 0 && ops->parse)
+        rc = ops->parse(l, obj, where, err);
+    return rc;
+}
+
+/* --- the graph: names, inputs, and what may connect to what --- */
+
+__attribute__((format(printf, 5, 6)))
+static int graph_fail(const ModelSpec *s, int i, int code, MnError *err, const char *fmt, ...)
+{
+    char label[LAYER_NAME_MAX + 48], what[200];
+    const Layer *l = &s->layers[i];
+    snprintf(label, sizeof label, "layer %d (%s, \"%s\")", i, layer_ops(l->type)->name, l->name);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return mn_fail(err, code, "%s: %s", label, what);
+}
+
+/* Keras's names for the layers the spec leaves unnamed: the type's name,
+ * then _1, _2, ... as more of the type come; no two layers share one. */
+static int name_layers(ModelSpec *s, MnError *err)
+{
+    int counts[LAYER_TYPE_COUNT] = {0};
+    for (int i = 0; i < s->n_layers; i++) {
+        Layer *l = &s->layers[i];
+        if (l->named)
+            continue;
+        const char *base = layer_ops(l->type)->keras_name;
+        int k = counts[l->type]++;
+        if (k)
+            snprintf(l->name, sizeof l->name, "%s_%d", base, k);
+        else
+            snprintf(l->name, sizeof l->name, "%s", base);
     }
-    case LAYER_MAXPOOL2D: {
-        static const char *const keys[] = {"type", "name", "pool_size", "strides", "padding", NULL};
-        if ((rc = json_check_keys(obj, where, keys, err)))
-            return rc;
-        Window *w = &l->cfg.pool;
-        w->kh = w->kw = 2;
-        if ((rc = opt_pair(obj, "pool_size", where, KERNEL_MAX, &w->kh, &w->kw, err)))
-            return rc;
-        w->sh = w->kh; /* Keras: strides default to pool_size */
-        w->sw = w->kw;
-        if ((rc = opt_pair(obj, "strides", where, KERNEL_MAX, &w->sh, &w->sw, err)) ||
-            (rc = padding_value(obj, where, &w->same, err)))
-            return rc;
+    for (int i = 0; i < s->n_layers; i++) {
+        if (strcmp(s->layers[i].name, LAYER_INPUT_NAME) == 0)
+            return graph_fail(s, i, MN_ESPEC, err, "\"%s\" is the model's input: choose another name",
+                              LAYER_INPUT_NAME);
+        for (int j = 0; j < i; j++)
+            if (strcmp(s->layers[i].name, s->layers[j].name) == 0)
+                return graph_fail(s, i, MN_ESPEC, err, "its name is also layer %d's", j);
+    }
+    return 0;
+}
+
+/* The index of the layer called name, or -2 (not LAYER_INPUT_MODEL) when none is. */
+static int find_layer(const ModelSpec *s, const char *name)
+{
+    for (int j = 0; j < s->n_layers; j++)
+        if (strcmp(s->layers[j].name, name) == 0)
+            return j;
+    return -2;
+}
+
+static int resolve_input(ModelSpec *s, int i, const cJSON *v, int *out, MnError *err)
+{
+    if (!cJSON_IsString(v))
+        return graph_fail(s, i, MN_EINVAL, err, "inputs must be a list of layer names");
+    const char *name = v->valuestring;
+    if (strcmp(name, LAYER_INPUT_NAME) == 0) {
+        *out = LAYER_INPUT_MODEL;
         return 0;
     }
-    case LAYER_FLATTEN: {
-        static const char *const keys[] = {"type", "name", NULL};
-        return json_check_keys(obj, where, keys, err);
+    int j = find_layer(s, name);
+    if (j == i)
+        return graph_fail(s, i, MN_ESPEC, err, "input \"%.64s\" is the layer itself", name);
+    if (j > i)
+        return graph_fail(s, i, MN_ESPEC, err,
+                          "input \"%.64s\" comes after it: a layer reads only layers before it",
+                          name);
+    if (j < 0)
+        return graph_fail(s, i, MN_ESPEC, err, "input \"%.64s\" is no layer's name", name);
+    *out = j;
+    return 0;
+}
+
+/* Each layer's inputs: the ones it names, or the layer before it. Every
+ * layer but the last must feed another: the last is the model's output. */
+static int connect_layers(const cJSON *layers, ModelSpec *s, MnError *err)
+{
+    int i = 0, rc;
+    bool read[SPEC_MAX_LAYERS] = {false};
+    for (const cJSON *it = layers->child; it; it = it->next, i++) {
+        Layer *l = &s->layers[i];
+        const LayerOps *ops = layer_ops(l->type);
+        const cJSON *names = spec_field(it, "inputs");
+        if (names) {
+            int n = cJSON_IsArray(names) ? cJSON_GetArraySize(names) : 0;
+            if (n < 1 || n > LAYER_MAX_INPUTS)
+                return graph_fail(s, i, MN_EINVAL, err, "inputs must be a list of 1 to %d layer names",
+                                  LAYER_MAX_INPUTS);
+            l->n_inputs = 0;
+            for (const cJSON *v = names->child; v; v = v->next)
+                if ((rc = resolve_input(s, i, v, &l->inputs[l->n_inputs++], err)))
+                    return rc;
+            l->inputs_given = true;
+        } else {
+            l->n_inputs = 1;
+            l->inputs[0] = i ? i - 1 : LAYER_INPUT_MODEL;
+        }
+        int lo = ops->min_inputs ? ops->min_inputs : 1, hi = ops->max_inputs ? ops->max_inputs : 1;
+        if (l->n_inputs < lo || l->n_inputs > hi)
+            return lo == hi ? graph_fail(s, i, MN_ESPEC, err, "takes %d input%s, got %d", lo,
+                                         lo == 1 ? "" : "s", l->n_inputs)
+                            : graph_fail(s, i, MN_ESPEC, err,
+                                         "takes %d to %d inputs, got %d: name them with \"inputs\"",
+                                         lo, hi, l->n_inputs);
+        for (int k = 0; k < l->n_inputs; k++)
+            if (l->inputs[k] >= 0)
+                read[l->inputs[k]] = true;
     }
-    case LAYER_DROPOUT: {
-        static const char *const keys[] = {"type", "name", "rate", NULL};
-        if ((rc = json_check_keys(obj, where, keys, err)))
-            return rc;
-        if (!field(obj, "rate"))
-            return mn_fail(err, MN_EINVAL, "%s (dropout): missing key \"rate\"", where);
-        return opt_float(obj, "rate", where, 0.0, 0.99, &l->cfg.dropout.rate, err);
+    for (int j = 0; j + 1 < s->n_layers; j++)
+        if (!read[j])
+            return graph_fail(s, j, MN_ESPEC, err,
+                              "no layer reads its output: only the last layer's is the model's");
+    return 0;
+}
+
+bool spec_is_chain(const ModelSpec *s)
+{
+    for (int i = 0; i < s->n_layers; i++) {
+        const Layer *l = &s->layers[i];
+        if (l->n_inputs != 1 || l->inputs[0] != (i ? i - 1 : LAYER_INPUT_MODEL))
+            return false;
     }
-    case LAYER_TYPE_COUNT:
-        break;
-    }
-    return mn_fail(err, MN_ESPEC, "%s: unsupported layer", where);
+    return true;
+}
+
+void spec_layer_label(const ModelSpec *s, int i, char *buf, size_t n)
+{
+    const Layer *l = &s->layers[i];
+    if (l->named || !spec_is_chain(s))
+        snprintf(buf, n, "layer %d (%s, \"%s\")", i, layer_ops(l->type)->name, l->name);
+    else
+        snprintf(buf, n, "layer %d (%s)", i, layer_ops(l->type)->name);
+}
+
+Shape spec_source_shape(const ModelSpec *s, int source)
+{
+    return source == LAYER_INPUT_MODEL ? s->input : s->layers[source].out;
+}
+
+const char *spec_source_name(const ModelSpec *s, int source)
+{
+    return source == LAYER_INPUT_MODEL ? LAYER_INPUT_NAME : s->layers[source].name;
 }
 
 static int parse_optimizer(const cJSON *v, OptimConfig *o, MnError *err)
@@ -328,14 +274,14 @@ static int parse_optimizer(const cJSON *v, OptimConfig *o, MnError *err)
         if (!wrap)
             return mn_fail(err, MN_ENOMEM, "out of memory");
         cJSON_AddItemToObject(wrap, "type", cJSON_CreateString(v->valuestring));
-        rc = opt_choice(wrap, "type", "optimizer", names, values, &type, err);
+        rc = spec_opt_choice(wrap, "type", "optimizer", names, values, &type, err);
         cJSON_Delete(wrap);
     } else if (cJSON_IsObject(v)) {
         if ((rc = json_check_keys(v, "optimizer", keys, err)))
             return rc;
-        if (!field(v, "type"))
+        if (!spec_field(v, "type"))
             return mn_fail(err, MN_EINVAL, "optimizer: missing key \"type\"");
-        rc = opt_choice(v, "type", "optimizer", names, values, &type, err);
+        rc = spec_opt_choice(v, "type", "optimizer", names, values, &type, err);
     } else {
         return mn_fail(err, MN_EINVAL, "optimizer must be a string or an object");
     }
@@ -351,20 +297,20 @@ static int parse_optimizer(const cJSON *v, OptimConfig *o, MnError *err)
     o->epsilon = 1e-7f;
     if (!cJSON_IsObject(v))
         return 0;
-    if ((rc = opt_float(v, "learning_rate", "optimizer", 1e-12, 100.0, &o->learning_rate, err)))
+    if ((rc = spec_opt_float(v, "learning_rate", "optimizer", 1e-12, 100.0, &o->learning_rate, err)))
         return rc;
     if (o->type == OPT_SGD) {
-        if (field(v, "beta_1") || field(v, "beta_2") || field(v, "epsilon"))
+        if (spec_field(v, "beta_1") || spec_field(v, "beta_2") || spec_field(v, "epsilon"))
             return mn_fail(err, MN_EINVAL, "optimizer: beta_1, beta_2 and epsilon belong to adam");
-        if ((rc = opt_float(v, "momentum", "optimizer", 0.0, 0.999999, &o->momentum, err)) ||
-            (rc = opt_bool(v, "nesterov", "optimizer", &o->nesterov, err)))
+        if ((rc = spec_opt_float(v, "momentum", "optimizer", 0.0, 0.999999, &o->momentum, err)) ||
+            (rc = spec_opt_bool(v, "nesterov", "optimizer", &o->nesterov, err)))
             return rc;
     } else {
-        if (field(v, "momentum") || field(v, "nesterov"))
+        if (spec_field(v, "momentum") || spec_field(v, "nesterov"))
             return mn_fail(err, MN_EINVAL, "optimizer: momentum and nesterov belong to sgd");
-        if ((rc = opt_float(v, "beta_1", "optimizer", 0.0, 0.999999, &o->beta_1, err)) ||
-            (rc = opt_float(v, "beta_2", "optimizer", 0.0, 0.999999999, &o->beta_2, err)) ||
-            (rc = opt_float(v, "epsilon", "optimizer", 1e-12, 1.0, &o->epsilon, err)))
+        if ((rc = spec_opt_float(v, "beta_1", "optimizer", 0.0, 0.999999, &o->beta_1, err)) ||
+            (rc = spec_opt_float(v, "beta_2", "optimizer", 0.0, 0.999999999, &o->beta_2, err)) ||
+            (rc = spec_opt_float(v, "epsilon", "optimizer", 1e-12, 1.0, &o->epsilon, err)))
             return rc;
     }
     return 0;
@@ -384,16 +330,16 @@ static int parse_early_stopping(const cJSON *v, EarlyStopping *es, MnError *err)
         return mn_fail(err, MN_EINVAL, "early_stopping must be an object or null");
     if ((rc = json_check_keys(v, "early_stopping", keys, err)))
         return rc;
-    if (field(v, "restore_best") && field(v, "restore_best_weights"))
+    if (spec_field(v, "restore_best") && spec_field(v, "restore_best_weights"))
         return mn_fail(err, MN_EINVAL,
                        "early_stopping: give restore_best or restore_best_weights, not both");
     int monitor = 0;
-    if ((rc = opt_choice(v, "monitor", "early_stopping", monitors, monitor_values, &monitor,
+    if ((rc = spec_opt_choice(v, "monitor", "early_stopping", monitors, monitor_values, &monitor,
                          err)) ||
-        (rc = opt_int(v, "patience", "early_stopping", 0, 10000, &es->patience, err)) ||
-        (rc = opt_float(v, "min_delta", "early_stopping", 0.0, 1e6, &es->min_delta, err)) ||
-        (rc = opt_bool(v, "restore_best", "early_stopping", &es->restore_best, err)) ||
-        (rc = opt_bool(v, "restore_best_weights", "early_stopping", &es->restore_best, err)))
+        (rc = spec_opt_int(v, "patience", "early_stopping", 0, 10000, &es->patience, err)) ||
+        (rc = spec_opt_float(v, "min_delta", "early_stopping", 0.0, 1e6, &es->min_delta, err)) ||
+        (rc = spec_opt_bool(v, "restore_best", "early_stopping", &es->restore_best, err)) ||
+        (rc = spec_opt_bool(v, "restore_best_weights", "early_stopping", &es->restore_best, err)))
         return rc;
     es->enabled = true;
     es->monitor_accuracy = monitor == 1 || monitor == 3;
@@ -409,7 +355,7 @@ static int parse_grid(const cJSON *g, ModelSpec *s, MnError *err)
         return mn_fail(err, MN_EINVAL, "grid must be an object");
     if ((rc = json_check_keys(g, "grid", keys, err)))
         return rc;
-    const cJSON *rates = field(g, "learning_rate"), *acts = field(g, "activation");
+    const cJSON *rates = spec_field(g, "learning_rate"), *acts = spec_field(g, "activation");
     if ((rates && (!cJSON_IsArray(rates) || cJSON_GetArraySize(rates) < 1)) ||
         (acts && (!cJSON_IsArray(acts) || cJSON_GetArraySize(acts) < 1)))
         return mn_fail(err, MN_EINVAL, "grid.learning_rate and grid.activation must be non-empty arrays");
@@ -417,7 +363,7 @@ static int parse_grid(const cJSON *g, ModelSpec *s, MnError *err)
         return mn_fail(err, MN_ELIMIT, "grid: at most %d values per key", SPEC_GRID_MAX);
     for (const cJSON *it = rates ? rates->child : NULL; it; it = it->next) {
         double v = 0.0;
-        if ((rc = number_value(it, "grid.learning_rate[]", 1e-12, 100.0, &v, err)))
+        if ((rc = spec_number(it, "grid.learning_rate[]", 1e-12, 100.0, &v, err)))
             return rc;
         s->grid_rate[s->grid_rates++] = (float)v;
     }
@@ -429,6 +375,14 @@ static int parse_grid(const cJSON *g, ModelSpec *s, MnError *err)
         s->grid_activation[s->grid_activations++] = (Activation)a;
     }
     return 0;
+}
+
+Activation spec_hidden_activation(const ModelSpec *s)
+{
+    int i = 0; /* the first layer with an activation: flatten has none to show */
+    while (i + 1 < s->n_layers && !layer_ops(s->layers[i].type)->takes_activation)
+        i++;
+    return s->layers[i].act;
 }
 
 int spec_grid_size(const ModelSpec *s)
@@ -445,7 +399,7 @@ void spec_grid_trial(const ModelSpec *s, int t, ModelSpec *out)
     if (s->grid_activations) {
         Activation a = s->grid_activation[t / n_rates];
         for (int i = 0; i + 1 < out->n_layers; i++)
-            if (out->layers[i].type == LAYER_DENSE || out->layers[i].type == LAYER_CONV2D)
+            if (layer_ops(out->layers[i].type)->takes_activation)
                 out->layers[i].act = a;
     }
     out->grid_rates = out->grid_activations = 0;
@@ -464,29 +418,29 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
         return mn_fail(err, MN_EINVAL, "the spec must be a JSON object");
     if ((rc = json_check_keys(root, "", keys, err)))
         return rc;
-    if (!field(root, "name") || !field(root, "layers"))
+    if (!spec_field(root, "name") || !spec_field(root, "layers"))
         return mn_fail(err, MN_EINVAL, "the spec needs \"name\" and \"layers\"");
-    if ((rc = name_value(field(root, "name"), "name", s->name, err)))
+    if ((rc = name_value(spec_field(root, "name"), "name", s->name, err)))
         return rc;
     strcpy(s->dataset, "mnist");
-    if (field(root, "dataset") &&
-        (rc = name_value(field(root, "dataset"), "dataset", s->dataset, err)))
+    if (spec_field(root, "dataset") &&
+        (rc = name_value(spec_field(root, "dataset"), "dataset", s->dataset, err)))
         return rc;
 
     s->input = shape_make(28, 28, 1);
-    const cJSON *shape = field(root, "input_shape");
+    const cJSON *shape = spec_field(root, "input_shape");
     if (shape) {
         if (!cJSON_IsArray(shape) || cJSON_GetArraySize(shape) != 3)
             return mn_fail(err, MN_EINVAL, "input_shape must be [height, width, channels]");
         long long d[3];
         int i = 0;
         for (const cJSON *it = shape->child; it; it = it->next, i++)
-            if ((rc = int_value(it, "input_shape", 1, 4096, &d[i], err)))
+            if ((rc = spec_int(it, "input_shape", 1, 4096, &d[i], err)))
                 return rc;
         s->input = shape_make((int)d[0], (int)d[1], (int)d[2]);
     }
 
-    const cJSON *layers = field(root, "layers");
+    const cJSON *layers = spec_field(root, "layers");
     if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0)
         return mn_fail(err, MN_EINVAL, "layers must be a non-empty array");
     if (cJSON_GetArraySize(layers) > SPEC_MAX_LAYERS)
@@ -495,18 +449,20 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
     for (const cJSON *it = layers->child; it; it = it->next, s->n_layers++)
         if ((rc = parse_layer(it, s->n_layers, &s->layers[s->n_layers], err)))
             return rc;
+    if ((rc = name_layers(s, err)) || (rc = connect_layers(layers, s, err)))
+        return rc;
 
     static const char *const losses[] = {"categorical_crossentropy",
                                          "sparse_categorical_crossentropy", "mean_squared_error",
                                          "mse", NULL};
     static const int loss_values[] = {LOSS_CROSSENTROPY, LOSS_CROSSENTROPY, LOSS_MSE, LOSS_MSE};
     int loss = LOSS_CROSSENTROPY;
-    if ((rc = opt_choice(root, "loss", "", losses, loss_values, &loss, err)))
+    if ((rc = spec_opt_choice(root, "loss", "", losses, loss_values, &loss, err)))
         return rc;
     s->loss = (LossType)loss;
 
     cJSON *adam = NULL;
-    const cJSON *opt = field(root, "optimizer");
+    const cJSON *opt = spec_field(root, "optimizer");
     if (!opt)
         opt = adam = cJSON_CreateString("adam");
     rc = parse_optimizer(opt, &s->optim, err);
@@ -519,27 +475,27 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
     s->shuffle = true;
     s->seed = 1151998; /* the seed notebooks' np.random.seed */
     long long seed;
-    if ((rc = opt_int(root, "epochs", "", 1, lim->max_epochs, &s->epochs, err)) ||
-        (rc = opt_int(root, "batch_size", "", 1, lim->max_batch_size, &s->batch_size, err)) ||
-        (rc = opt_float(root, "validation_split", "", 0.0, 0.9, &s->validation_split, err)) ||
-        (rc = opt_bool(root, "shuffle", "", &s->shuffle, err)))
+    if ((rc = spec_opt_int(root, "epochs", "", 1, lim->max_epochs, &s->epochs, err)) ||
+        (rc = spec_opt_int(root, "batch_size", "", 1, lim->max_batch_size, &s->batch_size, err)) ||
+        (rc = spec_opt_float(root, "validation_split", "", 0.0, 0.9, &s->validation_split, err)) ||
+        (rc = spec_opt_bool(root, "shuffle", "", &s->shuffle, err)))
         return rc;
-    if (field(root, "seed")) {
-        if ((rc = int_value(field(root, "seed"), "seed", 0, SPEC_MAX_SEED, &seed, err)))
+    if (spec_field(root, "seed")) {
+        if ((rc = spec_int(spec_field(root, "seed"), "seed", 0, SPEC_MAX_SEED, &seed, err)))
             return rc;
         s->seed = (uint64_t)seed;
     }
     static const char *const val_data[] = {"test", NULL};
     static const int val_values[] = {1};
     int on_test = 0;
-    if ((rc = opt_choice(root, "validation_data", "", val_data, val_values, &on_test, err)))
+    if ((rc = spec_opt_choice(root, "validation_data", "", val_data, val_values, &on_test, err)))
         return rc;
     s->validate_on_test = on_test;
     if (s->validate_on_test && s->validation_split > 0.0f)
         return mn_fail(err, MN_EINVAL, "give validation_split or validation_data, not both");
 
-    if (field(root, "early_stopping") &&
-        (rc = parse_early_stopping(field(root, "early_stopping"), &s->early_stopping, err)))
+    if (spec_field(root, "early_stopping") &&
+        (rc = parse_early_stopping(spec_field(root, "early_stopping"), &s->early_stopping, err)))
         return rc;
     if (s->early_stopping.enabled && s->early_stopping.monitor_validation &&
         s->validation_split == 0.0f && !s->validate_on_test)
@@ -550,23 +506,23 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
     static const char *const pre[] = {"scale", "standardize", NULL};
     static const int pre_values[] = {INPUT_SCALE, INPUT_STANDARDIZE};
     int p = INPUT_SCALE;
-    if ((rc = opt_choice(root, "preprocess", "", pre, pre_values, &p, err)))
+    if ((rc = spec_opt_choice(root, "preprocess", "", pre, pre_values, &p, err)))
         return rc;
     s->preprocess = (InputPreprocess)p;
     static const char *const img[] = {"digit", "frame", "none", NULL};
     static const int img_values[] = {IMAGE_PRE_DIGIT, IMAGE_PRE_FRAME, IMAGE_PRE_NONE};
     int ip = IMAGE_PRE_DIGIT;
-    if (field(root, "image_preprocess")) {
-        if ((rc = opt_choice(root, "image_preprocess", "", img, img_values, &ip, err)))
+    if (spec_field(root, "image_preprocess")) {
+        if ((rc = spec_opt_choice(root, "image_preprocess", "", img, img_values, &ip, err)))
             return rc;
         s->image_preprocess_set = true;
     }
     s->image_preprocess = (ImagePreprocess)ip;
 
-    if (field(root, "grid") && (rc = parse_grid(field(root, "grid"), s, err)))
+    if (spec_field(root, "grid") && (rc = parse_grid(spec_field(root, "grid"), s, err)))
         return rc;
 
-    const cJSON *metrics = field(root, "metrics"); /* Keras habit: only accuracy is offered */
+    const cJSON *metrics = spec_field(root, "metrics"); /* Keras habit: only accuracy is offered */
     if (metrics) {
         if (!cJSON_IsArray(metrics))
             return mn_fail(err, MN_EINVAL, "metrics must be an array");
@@ -613,43 +569,19 @@ int spec_load_file(const char *path, const SpecLimits *lim, ModelSpec *out, MnEr
     return rc;
 }
 
-static cJSON *pair_json(int h, int w)
-{
-    int v[2] = {h, w};
-    return cJSON_CreateIntArray(v, 2);
-}
-
-static cJSON *layer_to_json(const Layer *l)
+static cJSON *layer_to_json(const ModelSpec *s, const Layer *l)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", layer_ops(l->type)->name);
-    switch (l->type) {
-    case LAYER_DENSE:
-        cJSON_AddNumberToObject(o, "units", l->cfg.dense.units);
-        cJSON_AddStringToObject(o, "activation", activation_name(l->act));
-        break;
-    case LAYER_CONV2D: {
-        const Window *w = &l->cfg.conv.win;
-        cJSON_AddNumberToObject(o, "filters", l->cfg.conv.filters);
-        cJSON_AddItemToObject(o, "kernel_size", pair_json(w->kh, w->kw));
-        cJSON_AddItemToObject(o, "strides", pair_json(w->sh, w->sw));
-        cJSON_AddStringToObject(o, "padding", w->same ? "same" : "valid");
-        cJSON_AddStringToObject(o, "activation", activation_name(l->act));
-        break;
-    }
-    case LAYER_MAXPOOL2D: {
-        const Window *w = &l->cfg.pool;
-        cJSON_AddItemToObject(o, "pool_size", pair_json(w->kh, w->kw));
-        cJSON_AddItemToObject(o, "strides", pair_json(w->sh, w->sw));
-        cJSON_AddStringToObject(o, "padding", w->same ? "same" : "valid");
-        break;
-    }
-    case LAYER_DROPOUT:
-        cJSON_AddNumberToObject(o, "rate", l->cfg.dropout.rate);
-        break;
-    case LAYER_FLATTEN:
-    case LAYER_TYPE_COUNT:
-        break;
+    const LayerOps *ops = layer_ops(l->type);
+    cJSON_AddStringToObject(o, "type", ops->name);
+    if (l->named)
+        cJSON_AddStringToObject(o, "name", l->name);
+    if (ops->write)
+        ops->write(l, o);
+    if (l->inputs_given) {
+        cJSON *inputs = cJSON_AddArrayToObject(o, "inputs");
+        for (int k = 0; k < l->n_inputs; k++)
+            cJSON_AddItemToArray(inputs, cJSON_CreateString(spec_source_name(s, l->inputs[k])));
     }
     return o;
 }
@@ -663,7 +595,7 @@ cJSON *spec_to_json(const ModelSpec *s)
     cJSON_AddItemToObject(o, "input_shape", cJSON_CreateIntArray(shape, 3));
     cJSON *layers = cJSON_AddArrayToObject(o, "layers");
     for (int i = 0; i < s->n_layers; i++)
-        cJSON_AddItemToArray(layers, layer_to_json(&s->layers[i]));
+        cJSON_AddItemToArray(layers, layer_to_json(s, &s->layers[i]));
     cJSON_AddStringToObject(o, "loss", loss_name(s->loss));
     cJSON *opt = cJSON_AddObjectToObject(o, "optimizer");
     cJSON_AddStringToObject(opt, "type", s->optim.type == OPT_ADAM ? "adam" : "sgd");

@@ -7,6 +7,7 @@
 #define MN_SPEC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -67,6 +68,19 @@ typedef struct {
     float grid_rate[SPEC_GRID_MAX];
     Activation grid_activation[SPEC_GRID_MAX];
 } ModelSpec;
+
+/* The activation of the first layer that has one (the last layer's when
+ * none does): what the grid's activation axis varies, for its table. */
+Activation spec_hidden_activation(const ModelSpec *s);
+/* True when every layer reads the one before it (the first, the input). */
+bool spec_is_chain(const ModelSpec *s);
+/* "layer 3 (conv2d)" for messages; with its name, "layer 3 (add, \"res1\")",
+ * when the spec gave one or the model is a graph. */
+void spec_layer_label(const ModelSpec *s, int i, char *buf, size_t n);
+/* What a layer's input k (Layer.inputs[k]) refers to: layer `source`, or
+ * the model's input (LAYER_INPUT_MODEL). Shapes once model_build has run. */
+Shape spec_source_shape(const ModelSpec *s, int source);
+const char *spec_source_name(const ModelSpec *s, int source);
 
 /* Trials in the grid (1 without one). */
 int spec_grid_size(const ModelSpec *s);

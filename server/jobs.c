@@ -314,11 +314,7 @@ static cJSON *trial_row(const Trial *t, int index)
     cJSON *row = cJSON_CreateObject();
     cJSON_AddNumberToObject(row, "trial", index);
     cJSON_AddNumberToObject(row, "learning_rate", t->spec.optim.learning_rate);
-    int hidden = 0; /* the first layer with weights: flatten has no activation to show */
-    while (hidden + 1 < t->spec.n_layers && t->spec.layers[hidden].type != LAYER_DENSE &&
-           t->spec.layers[hidden].type != LAYER_CONV2D)
-        hidden++;
-    cJSON_AddStringToObject(row, "activation", activation_name(t->spec.layers[hidden].act));
+    cJSON_AddStringToObject(row, "activation", activation_name(spec_hidden_activation(&t->spec)));
     cJSON_AddNumberToObject(row, "epochs", t->tr.epochs_run);
     cJSON_AddNumberToObject(row, "seconds", t->tr.seconds);
     cJSON_AddNumberToObject(row, "best_train_accuracy", train_report_best_accuracy(&t->tr));

@@ -2,6 +2,9 @@
 #define _GNU_SOURCE
 #include "check_util.h"
 
+#include <math.h>
+#include <stdint.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,4 +97,38 @@ char *check_util_run_cmd(const char *cmd, int *status)
     if (status)
         *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     return buf;
+}
+
+static double loss_at(const Model *m, ModelRun *r, const float *x, const uint8_t *labels, int n)
+{
+    memcpy(model_run_input(r), x, (size_t)n * shape_numel(m->spec.input) * sizeof *x);
+    model_forward(m, r, n, true);
+    return model_loss(m, r, labels, n);
+}
+
+void check_util_model_gradients(Model *m, const float *x, const unsigned char *labels, int n,
+                                const char *name)
+{
+    MnError err = {0};
+    ModelRun *r = model_run_new(m, n, true, &err);
+    ck_assert_msg(r != NULL, "%s: %s", name, err.msg);
+    float *grads = calloc(m->n_params ? m->n_params : 1, sizeof *grads);
+    memcpy(model_run_input(r), x, (size_t)n * shape_numel(m->spec.input) * sizeof *x);
+    model_forward(m, r, n, true);
+    model_backward(m, r, labels, n, n, grads);
+    const float eps = 1e-2f;
+    for (size_t i = 0; i < m->n_params; i++) {
+        float p0 = m->params[i];
+        m->params[i] = p0 + eps;
+        double lp = loss_at(m, r, x, labels, n);
+        m->params[i] = p0 - eps;
+        double lm = loss_at(m, r, x, labels, n);
+        m->params[i] = p0;
+        double num = (lp - lm) / (2.0 * eps), ana = grads[i];
+        double rel = fabs(num - ana) / fmax(1e-3, fabs(num) + fabs(ana));
+        ck_assert_msg(rel < 2e-2, "%s: dparam[%zu] analytic %.6g numeric %.6g", name, i, ana,
+                      num);
+    }
+    free(grads);
+    model_run_free(r);
 }

@@ -6,6 +6,8 @@
 #include <check.h>
 #include <stdbool.h>
 
+#include "model.h"
+
 /* Runs the suite, prints Check's summary line, exits non-zero on failure. */
 int check_util_run(Suite *s);
 #define MN_TEST_MAIN(suite_fn) \
@@ -28,5 +30,11 @@ int check_util_copy_models(const char *dir);
 char *check_util_read_file(const char *path, size_t *len);
 /* Runs a shell command, captures stdout (malloc'd) and the exit status. */
 char *check_util_run_cmd(const char *cmd, int *status);
+
+/* Every parameter's gradient from model_backward against central
+ * differences of model_loss, for n samples x (the model's input shape)
+ * with labels; `name` heads the message of a mismatch. */
+void check_util_model_gradients(Model *m, const float *x, const unsigned char *labels,
+                                int n, const char *name);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "check_util.h"
 #include "layer.h"
+#include "model.h"
 
 typedef struct {
     const char *name;
@@ -74,7 +75,7 @@ static double probe_loss(Probe *p)
 {
     /* Dropout draws its mask from the Rng: the same seed each time, the same mask. */
     rng_seed(&p->rng, p->dropout_seed);
-    LayerRun run = {p->batch, true, p->ws, p->aux, &p->rng};
+    LayerRun run = {.batch = p->batch, .training = true, .ws = p->ws, .aux = p->aux, .rng = &p->rng};
     p->ops->forward(&p->l, p->params, p->x, p->y, &run);
     double s = 0.0;
     for (size_t i = 0; i < p->ny; i++)
@@ -112,7 +113,7 @@ START_TEST(test_layer_gradients)
     configure(c, &p.l);
     p.ops = layer_ops(c->type);
     p.l.in = c->in;
-    ck_assert_msg(p.ops->build(&p.l, c->in, &err) == 0, "%s: %s", c->name, err.msg);
+    ck_assert_msg(p.ops->build(&p.l, &c->in, 1, &err) == 0, "%s: %s", c->name, err.msg);
     p.batch = c->batch;
     p.nx = shape_numel(c->in) * c->batch;
     p.ny = shape_numel(p.l.out) * c->batch;
@@ -140,7 +141,7 @@ START_TEST(test_layer_gradients)
 
     probe_loss(&p);
     memcpy(p.dy, p.r, p.ny * sizeof *p.dy); /* dL/dy = r */
-    LayerRun run = {p.batch, true, p.ws, p.aux, &p.rng};
+    LayerRun run = {.batch = p.batch, .training = true, .ws = p.ws, .aux = p.aux, .rng = &p.rng};
     rng_seed(&p.rng, p.dropout_seed);
     p.ops->backward(&p.l, p.params, p.grads, p.x, p.y, p.dy, p.dx, &run);
     check_numeric(&p, p.x, p.nx, p.dx, "x", c->name);
@@ -321,7 +322,7 @@ START_TEST(test_forward_matches_naive)
     configure(c, &l);
     const LayerOps *ops = layer_ops(c->type);
     l.in = c->in;
-    ck_assert_int_eq(ops->build(&l, c->in, &err), 0);
+    ck_assert_int_eq(ops->build(&l, &c->in, 1, &err), 0);
     size_t nx = shape_numel(c->in) * c->batch, ny = shape_numel(l.out) * c->batch;
     float *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y), *want = malloc(ny * sizeof *y);
     float *params = malloc((l.param_count + 1) * sizeof *params);
@@ -333,7 +334,7 @@ START_TEST(test_forward_matches_naive)
         x[i] = rng_normal(&rng);
     for (size_t i = 0; i < l.param_count; i++)
         params[i] = rng_normal(&rng);
-    LayerRun run = {c->batch, false, ws, aux, NULL};
+    LayerRun run = {.batch = c->batch, .ws = ws, .aux = aux};
     ops->forward(&l, params, x, y, &run);
     if (c->type == LAYER_CONV2D)
         naive_conv(&l, params, x, want, c->batch);
@@ -351,20 +352,76 @@ START_TEST(test_same_padding_placement)
 {
     Layer l;
     MnError err = {0};
+    Shape mnist = shape_make(28, 28, 1), small = shape_make(7, 7, 1);
     memset(&l, 0, sizeof l);
     l.type = LAYER_CONV2D;
     l.cfg.conv.filters = 1;
     l.cfg.conv.win = (Window){2, 2, 1, 1, true, 0, 0};
-    ck_assert_int_eq(conv2d_ops.build(&l, shape_make(28, 28, 1), &err), 0);
+    ck_assert_int_eq(conv2d_ops.build(&l, &mnist, 1, &err), 0);
     ck_assert_int_eq(l.out.h, 28);
     ck_assert_int_eq(l.cfg.conv.win.pad_top, 0);
     l.cfg.conv.win = (Window){3, 3, 2, 2, true, 0, 0};
-    ck_assert_int_eq(conv2d_ops.build(&l, shape_make(28, 28, 1), &err), 0);
+    ck_assert_int_eq(conv2d_ops.build(&l, &mnist, 1, &err), 0);
     ck_assert_int_eq(l.out.h, 14);
     ck_assert_int_eq(l.cfg.conv.win.pad_top, 0); /* total 1: all of it at the bottom */
-    ck_assert_int_eq(conv2d_ops.build(&l, shape_make(7, 7, 1), &err), 0);
+    ck_assert_int_eq(conv2d_ops.build(&l, &small, 1, &err), 0);
     ck_assert_int_eq(l.out.h, 4);
     ck_assert_int_eq(l.cfg.conv.win.pad_top, 1);
+}
+END_TEST
+
+/* Whole graphs through model_forward/model_backward: an output read by
+ * several layers gets their gradients summed. First a residual block
+ * (conv_a feeds conv_b and the add); then a flatten (a view) read by two
+ * dense layers and an add, and adds that read one input twice. tanh and
+ * sigmoid keep every function smooth; the loss is the model's own
+ * (softmax + cross-entropy). */
+static const struct {
+    const char *name, *json;
+} graph_cases[] = {
+    {"residual: conv_a -> add(conv_a, conv_b(conv_a))",
+     "{\"name\":\"g\",\"input_shape\":[5,5,1],\"layers\":["
+     "{\"type\":\"conv2d\",\"name\":\"conv_a\",\"filters\":2,\"kernel_size\":3,\"padding\":\"same\","
+     "\"activation\":\"tanh\"},"
+     "{\"type\":\"conv2d\",\"name\":\"conv_b\",\"filters\":2,\"kernel_size\":3,\"padding\":\"same\","
+     "\"activation\":\"tanh\"},"
+     "{\"type\":\"add\",\"name\":\"res1\",\"inputs\":[\"conv_a\",\"conv_b\"]},"
+     "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}]}"},
+    {"a flatten read twice, and add(x, x)",
+     "{\"name\":\"g\",\"input_shape\":[3,3,2],\"layers\":["
+     "{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":2,\"activation\":\"tanh\"},"
+     "{\"type\":\"flatten\"},"
+     "{\"type\":\"dense\",\"units\":8,\"activation\":\"tanh\"},"
+     "{\"type\":\"dense\",\"units\":5,\"activation\":\"tanh\",\"inputs\":[\"flatten\"]},"
+     "{\"type\":\"dense\",\"units\":8,\"activation\":\"sigmoid\"},"
+     "{\"type\":\"add\",\"inputs\":[\"dense\",\"dense_2\",\"dense\"]},"
+     "{\"type\":\"add\",\"inputs\":[\"add\",\"flatten\",\"add\"]},"
+     "{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}]}"},
+};
+
+START_TEST(test_graph_gradients)
+{
+    enum { N = 3 };
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    ModelSpec s;
+    MnError err = {0};
+    const char *json = graph_cases[_i].json, *name = graph_cases[_i].name;
+    ck_assert_msg(spec_parse(json, strlen(json), &lim, &s, &err) == 0, "%s: %s", name, err.msg);
+    Model *m = NULL;
+    ck_assert_msg(model_build(&s, &lim, &m, &err) == 0, "%s: %s", name, err.msg);
+    size_t nx = (size_t)N * shape_numel(s.input);
+    float *x = malloc(nx * sizeof *x);
+    uint8_t labels[N] = {0, 2, 1};
+    Rng rng;
+    rng_seed(&rng, 300 + _i);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = 2.0f * rng_uniform(&rng) - 1.0f;
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] += 0.1f * (2.0f * rng_uniform(&rng) - 1.0f); /* nonzero biases too */
+    check_util_model_gradients(m, x, labels, N, name);
+    free(x);
+    model_free(m);
 }
 END_TEST
 
@@ -382,6 +439,9 @@ static Suite *grad_suite(void)
     tcase_add_test(act, test_activation_extremes_finite);
     tcase_add_test(act, test_activation_values_wherever_they_sit);
     suite_add_tcase(s, act);
+    TCase *graph = tcase_create("Graphs");
+    tcase_add_loop_test(graph, test_graph_gradients, 0, sizeof graph_cases / sizeof *graph_cases);
+    suite_add_tcase(s, graph);
     return s;
 }
 

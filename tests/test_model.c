@@ -79,45 +79,17 @@ static const struct {
      "{\"type\":\"dense\",\"units\":4}],\"loss\":\"mse\",\"seed\":6}"},
 };
 
-static double loss_at(const Model *m, ModelRun *r, const float *x, const uint8_t *labels, int n)
-{
-    memcpy(model_run_input(r), x, (size_t)n * 6 * sizeof(float));
-    model_forward(m, r, n, true);
-    return model_loss(m, r, labels, n);
-}
-
 START_TEST(test_loss_gradients)
 {
     Model *m = build(loss_cases[_i].json);
-    MnError err = {0};
     enum { N = 3 };
-    ModelRun *r = model_run_new(m, N, true, &err);
-    ck_assert_ptr_nonnull(r);
     Rng rng;
     rng_seed(&rng, 99);
     float x[N * 6];
     for (int i = 0; i < N * 6; i++)
         x[i] = 2.0f * rng_uniform(&rng) - 1.0f;
     uint8_t labels[N] = {0, 3, 2};
-    float *grads = calloc(m->n_params, sizeof *grads);
-    memcpy(model_run_input(r), x, sizeof x);
-    model_forward(m, r, N, true);
-    model_backward(m, r, labels, N, N, grads);
-    const float eps = 1e-2f;
-    for (size_t i = 0; i < m->n_params; i++) {
-        float p0 = m->params[i];
-        m->params[i] = p0 + eps;
-        double lp = loss_at(m, r, x, labels, N);
-        m->params[i] = p0 - eps;
-        double lm = loss_at(m, r, x, labels, N);
-        m->params[i] = p0;
-        double num = (lp - lm) / (2.0 * eps), ana = grads[i];
-        double rel = fabs(num - ana) / fmax(1e-3, fabs(num) + fabs(ana));
-        ck_assert_msg(rel < 2e-2, "%s: dparam[%zu] analytic %.6g numeric %.6g",
-                      loss_cases[_i].name, i, ana, num);
-    }
-    free(grads);
-    model_run_free(r);
+    check_util_model_gradients(m, x, labels, N, loss_cases[_i].name);
     model_free(m);
 }
 END_TEST

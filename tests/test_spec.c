@@ -71,6 +71,10 @@ START_TEST(test_issue_spec_parses)
 END_TEST
 
 /* Each bad spec must be refused with the given code and a message naming the key. */
+/* The start and end of a small layer graph, for the cases below. */
+#define GRAPH_HEAD "{\"name\":\"g\",\"input_shape\":[6,6,1],\"layers\":[" \
+    "{\"type\":\"conv2d\",\"name\":\"a\",\"filters\":2,\"kernel_size\":3,\"padding\":\"same\"},"
+#define GRAPH_TAIL "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":3}]}"
 static const struct {
     const char *json;
     int code;
@@ -120,6 +124,36 @@ static const struct {
     {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}],"
      "\"optimizer\":{\"type\":\"sgd\",\"beta_1\":0.9}}",
      MN_EINVAL, "belong to adam"},
+    /* a layer graph's mistakes, naming the layer and its name */
+    {GRAPH_HEAD "{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":3,\"padding\":\"same\"},"
+     "{\"type\":\"add\",\"name\":\"res1\",\"inputs\":[\"a\",\"b\"]}," GRAPH_TAIL,
+     MN_ESPEC, "layer 2 (add, \"res1\"): input \"b\" is no layer's name"},
+    {GRAPH_HEAD "{\"type\":\"conv2d\",\"name\":\"a\",\"filters\":2,\"kernel_size\":3},"
+     "{\"type\":\"add\",\"inputs\":[\"a\",\"a\"]}," GRAPH_TAIL,
+     MN_ESPEC, "layer 1 (conv2d, \"a\"): its name is also layer 0's"},
+    {GRAPH_HEAD "{\"type\":\"conv2d\",\"name\":\"b\",\"filters\":2,\"kernel_size\":3},"
+     "{\"type\":\"add\",\"name\":\"res1\",\"inputs\":[\"a\",\"b\"]}," GRAPH_TAIL,
+     MN_ESPEC, "layer 2 (add, \"res1\"): inputs of different shapes: input 0 is 6x6x2, input 1 4x4x2"},
+    {GRAPH_HEAD "{\"type\":\"conv2d\",\"name\":\"b\",\"filters\":2,\"kernel_size\":3,"
+     "\"padding\":\"same\",\"inputs\":[\"res1\"]},"
+     "{\"type\":\"add\",\"name\":\"res1\",\"inputs\":[\"a\",\"b\"]}," GRAPH_TAIL,
+     MN_ESPEC, "layer 1 (conv2d, \"b\"): input \"res1\" comes after it"},
+    {GRAPH_HEAD "{\"type\":\"add\",\"name\":\"res1\",\"inputs\":[\"a\",\"res1\"]}," GRAPH_TAIL,
+     MN_ESPEC, "layer 1 (add, \"res1\"): input \"res1\" is the layer itself"},
+    {GRAPH_HEAD "{\"type\":\"add\"}," GRAPH_TAIL,
+     MN_ESPEC, "layer 1 (add, \"add\"): takes 2 to 8 inputs, got 1: name them with \"inputs\""},
+    {GRAPH_HEAD "{\"type\":\"flatten\",\"inputs\":[\"a\",\"input\"]},{\"type\":\"dense\",\"units\":3}]}",
+     MN_ESPEC, "layer 1 (flatten, \"flatten\"): takes 1 input, got 2"},
+    {GRAPH_HEAD "{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":3,\"inputs\":[\"input\"]},"
+     GRAPH_TAIL, MN_ESPEC, "layer 0 (conv2d, \"a\"): no layer reads its output"},
+    {GRAPH_HEAD "{\"type\":\"add\",\"name\":\"input\",\"inputs\":[\"a\",\"a\"]}," GRAPH_TAIL,
+     MN_ESPEC, "layer 1 (add, \"input\"): \"input\" is the model's input"},
+    {GRAPH_HEAD "{\"type\":\"add\",\"inputs\":\"a\"}," GRAPH_TAIL,
+     MN_EINVAL, "layer 1 (add, \"add\"): inputs must be a list of 1 to 8 layer names"},
+    {GRAPH_HEAD "{\"type\":\"add\",\"inputs\":[\"a\", 3]}," GRAPH_TAIL,
+     MN_EINVAL, "layer 1 (add, \"add\"): inputs must be a list of layer names"},
+    {GRAPH_HEAD "{\"type\":\"add\",\"name\":\"bad name\",\"inputs\":[\"a\",\"a\"]}," GRAPH_TAIL,
+     MN_EINVAL, "layers[1].name: character ' ' not allowed"},
 };
 
 START_TEST(test_bad_spec_refused)
@@ -165,6 +199,50 @@ START_TEST(test_impossible_spec_refused)
                   impossible_specs[_i].code, err.msg);
     ck_assert_msg(strstr(err.msg, impossible_specs[_i].says),
                   "case %d: message \"%s\" lacks \"%s\"", _i, err.msg, impossible_specs[_i].says);
+}
+END_TEST
+
+/* Keras's default names, the inputs resolved, and a written graph parsing
+ * back to the same one; a chain's written spec keeps no names or inputs. */
+START_TEST(test_graph_names_and_round_trip)
+{
+    static const char *const json =
+        GRAPH_HEAD "{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":3,\"padding\":\"same\"},"
+        "{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":1},"
+        "{\"type\":\"add\",\"name\":\"res1\",\"inputs\":[\"a\",\"conv2d_1\",\"input\"]}," GRAPH_TAIL;
+    ModelSpec s, back;
+    MnError err;
+    ck_assert_msg(parse(json, &s, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(s.layers[0].name, "a");
+    ck_assert_str_eq(s.layers[1].name, "conv2d"); /* Keras counts only the unnamed */
+    ck_assert_str_eq(s.layers[2].name, "conv2d_1");
+    ck_assert_int_eq(s.layers[3].n_inputs, 3);
+    ck_assert_int_eq(s.layers[3].inputs[0], 0);
+    ck_assert_int_eq(s.layers[3].inputs[1], 2);
+    ck_assert_int_eq(s.layers[3].inputs[2], LAYER_INPUT_MODEL);
+    ck_assert_int_eq(s.layers[4].inputs[0], 3);
+    ck_assert(!spec_is_chain(&s));
+    cJSON *o = spec_to_json(&s);
+    char *text = cJSON_PrintUnformatted(o);
+    ck_assert_msg(parse(text, &back, &err) == 0, "%s: %s", text, err.msg);
+    for (int i = 0; i < s.n_layers; i++) {
+        ck_assert_str_eq(back.layers[i].name, s.layers[i].name);
+        ck_assert_int_eq(back.layers[i].n_inputs, s.layers[i].n_inputs);
+        for (int k = 0; k < s.layers[i].n_inputs; k++)
+            ck_assert_int_eq(back.layers[i].inputs[k], s.layers[i].inputs[k]);
+    }
+    ck_assert_ptr_null(strstr(text, "\"name\":\"conv2d\"")); /* defaults stay implicit */
+    free(text);
+    cJSON_Delete(o);
+
+    ck_assert_int_eq(parse(ISSUE_SPEC, &s, &err), 0);
+    ck_assert(spec_is_chain(&s));
+    o = spec_to_json(&s);
+    text = cJSON_PrintUnformatted(o);
+    ck_assert_ptr_null(strstr(text, "\"inputs\""));
+    ck_assert_str_eq(s.layers[2].name, "dense_1");
+    free(text);
+    cJSON_Delete(o);
 }
 END_TEST
 
@@ -232,6 +310,23 @@ START_TEST(test_seed_specs_build)
 }
 END_TEST
 
+/* The model_summary text of s, built (the caller frees it). */
+static char *summary_of(const ModelSpec *s)
+{
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    MnError err = {0};
+    Model *m = NULL;
+    ck_assert_msg(model_build(s, &lim, &m, &err) == 0, "%s", err.msg);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    model_summary(m, f);
+    fclose(f);
+    model_free(m);
+    return buf;
+}
+
 START_TEST(test_summary_table)
 {
     SpecLimits lim;
@@ -240,14 +335,8 @@ START_TEST(test_summary_table)
     snprintf(path, sizeof path, "%s/specs/fashion-cnn.json", check_util_src_dir());
     ModelSpec s;
     MnError err = {0};
-    Model *m = NULL;
     ck_assert_int_eq(spec_load_file(path, &lim, &s, &err), 0);
-    ck_assert_int_eq(model_build(&s, &lim, &m, &err), 0);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    model_summary(m, f);
-    fclose(f);
+    char *buf = summary_of(&s);
     ck_assert_ptr_nonnull(strstr(buf, "conv2d (Conv2D)"));
     ck_assert_ptr_nonnull(strstr(buf, "(None, 28, 28, 64)"));
     ck_assert_ptr_nonnull(strstr(buf, "max_pooling2d (MaxPooling2D)"));
@@ -255,8 +344,28 @@ START_TEST(test_summary_table)
     ck_assert_ptr_nonnull(strstr(buf, "(None, 12544)"));
     ck_assert_ptr_nonnull(strstr(buf, "125450"));
     ck_assert_ptr_nonnull(strstr(buf, "Total params: 125,770"));
+    ck_assert_ptr_null(strstr(buf, "Connected to")); /* a chain: the Sequential table */
     free(buf);
-    model_free(m);
+}
+END_TEST
+
+/* A graph: Keras's functional table, one "Connected to" line per input. */
+START_TEST(test_graph_summary_table)
+{
+    ModelSpec s;
+    MnError err = {0};
+    ck_assert_int_eq(parse(GRAPH_HEAD "{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":3,"
+                           "\"padding\":\"same\"},{\"type\":\"add\",\"name\":\"res1\","
+                           "\"inputs\":[\"a\",\"conv2d\"]}," GRAPH_TAIL, &s, &err), 0);
+    char *buf = summary_of(&s);
+    ck_assert_ptr_nonnull(strstr(buf, "Param #      Connected to\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "input (InputLayer)              (None, 6, 6, 1)      0\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "res1 (Add)                      (None, 6, 6, 2)      0"
+                                      "            a[0][0]\n"
+                                      "                                                      "
+                                      "            conv2d[0][0]\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "Total params: 277"));
+    free(buf);
 }
 END_TEST
 
@@ -267,6 +376,8 @@ static Suite *spec_suite(void)
     tcase_add_test(tc, test_issue_spec_parses);
     tcase_add_loop_test(tc, test_seed_specs_build, 0, sizeof seed_specs / sizeof *seed_specs);
     tcase_add_test(tc, test_summary_table);
+    tcase_add_test(tc, test_graph_summary_table);
+    tcase_add_test(tc, test_graph_names_and_round_trip);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("Limits");
     tcase_add_loop_test(lim, test_bad_spec_refused, 0, sizeof bad_specs / sizeof *bad_specs);

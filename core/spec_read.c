@@ -1,0 +1,166 @@
+/* spec_read.c - the strict field readers every part of a spec shares
+ * (spec.c for the spec itself, each layer type's file for its config):
+ * each names the key path in its error ("layers[2].kernel_size"). */
+#include "spec_read.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const cJSON *spec_field(const cJSON *obj, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+int spec_number(const cJSON *v, const char *path, double min, double max, double *out,
+                MnError *err)
+{
+    if (!cJSON_IsNumber(v))
+        return mn_fail(err, MN_EINVAL, "%s must be a number", path);
+    double d = v->valuedouble;
+    if (!isfinite(d) || d < min || d > max)
+        return mn_fail(err, MN_EINVAL, "%s must be between %g and %g, got %g", path, min, max, d);
+    *out = d;
+    return 0;
+}
+
+int spec_int(const cJSON *v, const char *path, long long min, long long max,
+             long long *out, MnError *err)
+{
+    if (!cJSON_IsNumber(v))
+        return mn_fail(err, MN_EINVAL, "%s must be an integer", path);
+    double d = v->valuedouble;
+    if (!isfinite(d) || d != floor(d))
+        return mn_fail(err, MN_EINVAL, "%s must be an integer, got %g", path, d);
+    if (d < (double)min || d > (double)max)
+        return mn_fail(err, MN_EINVAL, "%s must be between %lld and %lld, got %.17g", path, min,
+                       max, d);
+    *out = (long long)d;
+    return 0;
+}
+
+int spec_opt_int(const cJSON *obj, const char *key, const char *where, long long min,
+                 long long max, int *out, MnError *err)
+{
+    const cJSON *v = spec_field(obj, key);
+    if (!v)
+        return 0;
+    char path[96];
+    snprintf(path, sizeof path, "%s%s%s", where, *where ? "." : "", key);
+    long long x = 0;
+    int rc = spec_int(v, path, min, max, &x, err);
+    if (rc == 0)
+        *out = (int)x;
+    return rc;
+}
+
+int spec_opt_float(const cJSON *obj, const char *key, const char *where, double min, double max,
+                   float *out, MnError *err)
+{
+    const cJSON *v = spec_field(obj, key);
+    if (!v)
+        return 0;
+    char path[96];
+    snprintf(path, sizeof path, "%s%s%s", where, *where ? "." : "", key);
+    double x = 0.0;
+    int rc = spec_number(v, path, min, max, &x, err);
+    if (rc == 0)
+        *out = (float)x;
+    return rc;
+}
+
+int spec_opt_bool(const cJSON *obj, const char *key, const char *where, bool *out, MnError *err)
+{
+    const cJSON *v = spec_field(obj, key);
+    if (!v)
+        return 0;
+    if (!cJSON_IsBool(v))
+        return mn_fail(err, MN_EINVAL, "%s%s%s must be true or false", where, *where ? "." : "",
+                       key);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+/* A string field matched against a table of names; writes the index. */
+int spec_opt_choice(const cJSON *obj, const char *key, const char *where,
+                    const char *const *names, const int *values, int *out, MnError *err)
+{
+    const cJSON *v = spec_field(obj, key);
+    if (!v)
+        return 0;
+    char path[96];
+    snprintf(path, sizeof path, "%s%s%s", where, *where ? "." : "", key);
+    if (!cJSON_IsString(v))
+        return mn_fail(err, MN_EINVAL, "%s must be a string", path);
+    for (int i = 0; names[i]; i++)
+        if (strcmp(names[i], v->valuestring) == 0) {
+            *out = values[i];
+            return 0;
+        }
+    char list[256] = "";
+    for (int i = 0; names[i]; i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+    }
+    return mn_fail(err, MN_EINVAL, "%s: unknown value \"%.40s\" (expected one of: %s)", path,
+                   v->valuestring, list);
+}
+
+
+/* kernel_size, strides, pool_size: an integer or a pair [h, w], as in Keras. */
+int spec_opt_pair(const cJSON *obj, const char *key, const char *where, int max, int *h, int *w,
+                  MnError *err)
+{
+    const cJSON *v = spec_field(obj, key);
+    if (!v)
+        return 0;
+    char path[96];
+    snprintf(path, sizeof path, "%s.%s", where, key);
+    long long a = 0, b = 0;
+    if (cJSON_IsArray(v)) {
+        if (cJSON_GetArraySize(v) != 2)
+            return mn_fail(err, MN_EINVAL, "%s must be an integer or a pair [h, w]", path);
+        int rc = spec_int(v->child, path, 1, max, &a, err);
+        if (rc == 0)
+            rc = spec_int(v->child->next, path, 1, max, &b, err);
+        if (rc)
+            return rc;
+    } else {
+        int rc = spec_int(v, path, 1, max, &a, err);
+        if (rc)
+            return rc;
+        b = a;
+    }
+    *h = (int)a;
+    *w = (int)b;
+    return 0;
+}
+
+int spec_padding(const cJSON *obj, const char *where, bool *same, MnError *err)
+{
+    static const char *const names[] = {"valid", "same", NULL};
+    static const int values[] = {0, 1};
+    int v = *same;
+    int rc = spec_opt_choice(obj, "padding", where, names, values, &v, err);
+    *same = v;
+    return rc;
+}
+
+int spec_activation(const cJSON *obj, const char *where, Activation *act, MnError *err)
+{
+    static const char *const names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", NULL};
+    static const int values[] = {ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX};
+    int v = ACT_LINEAR;
+    const cJSON *a = spec_field(obj, "activation");
+    if (a && cJSON_IsNull(a))
+        a = NULL; /* Keras's activation=None */
+    if (!a) {
+        *act = ACT_LINEAR;
+        return 0;
+    }
+    int rc = spec_opt_choice(obj, "activation", where, names, values, &v, err);
+    *act = (Activation)v;
+    return rc;
+}
+
