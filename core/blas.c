@@ -59,8 +59,7 @@ static const char *isa_of(const char *kernel)
     return "unknown";
 }
 
-/* MNISTD_KERNEL names an instruction set ("avx2") or an OpenBLAS core ("Haswell"). */
-static const char *kernel_named(const char *name)
+const char *blas_kernel_named(const char *name)
 {
     for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
         if (strcasecmp(name, levels[i].isa) == 0)
@@ -149,7 +148,7 @@ __attribute__((constructor)) static void blas_load(void)
     const char *want = info->chosen.kernel;
     if (forced && *forced && strcasecmp(forced, "auto") != 0) {
         info->chosen_by = "MNISTD_KERNEL";
-        want = kernel_named(forced);
+        want = blas_kernel_named(forced);
     } else if (theirs && *theirs) {
         info->chosen_by = "OPENBLAS_CORETYPE";
         want = NULL;

@@ -35,6 +35,9 @@ typedef struct {
 /* The kernel for these features: the widest instruction set the CPU has
  * and the OS saves, whatever its vendor, family or model. Pure. */
 BlasKernel blas_choose(const CpuFeatures *f);
+/* The OpenBLAS core MNISTD_KERNEL's value means: an instruction set
+ * ("avx2") stands for its kernel ("Haswell"), anything else is a core. */
+const char *blas_kernel_named(const char *name);
 
 /* What runs, as loaded at start (see blas.c). Static; never freed. */
 typedef struct {
