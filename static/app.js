@@ -321,6 +321,8 @@ function renderConfusion(matrix, classes) {
 }
 
 // Loss (left axis) and accuracy (right axis, 0 to 1) by epoch; validation dashed.
+// A learning rate that changes (a schedule, reduce_lr_on_plateau) is drawn grey
+// on the right axis as a fraction of its largest value.
 function plotCurves(canvas, history) {
   const ctx = canvas.getContext('2d');
   const W = canvas.width, H = canvas.height, L = 44, R = 44, T = 30, B = 28; // legend above the plot
@@ -351,6 +353,10 @@ function plotCurves(canvas, history) {
     ['loss', '#b3261e', yl, []], ['val_loss', '#b3261e', yl, [5, 4]],
     ['accuracy', '#2f5fd0', ya, []], ['val_accuracy', '#2f5fd0', ya, [5, 4]],
   ];
+  const rates = history.map((e) => e.learning_rate).filter((v) => v !== undefined);
+  const maxRate = Math.max(...rates);
+  const rateVaries = rates.length > 1 && maxRate > 0 && rates.some((v) => v !== rates[0]);
+  if (rateVaries) series.push(['learning_rate', '#8a8f99', (v) => ya(v / maxRate), [2, 3]]);
   for (const [key, color, y, dash] of series) {
     const pts = history.map((e, i) => [x(i), e[key]]).filter(([, v]) => v !== undefined);
     if (!pts.length) continue;
@@ -365,8 +371,10 @@ function plotCurves(canvas, history) {
   ctx.setLineDash([]);
   ctx.lineWidth = 1;
   const legend = [['loss', '#b3261e', []], ['val_loss', '#b3261e', [5, 4]], ['accuracy', '#2f5fd0', []], ['val_accuracy', '#2f5fd0', [5, 4]]];
+  if (rateVaries) legend.push([`lr (max ${maxRate.toPrecision(2)})`, '#8a8f99', [2, 3]]);
+  const step = Math.min(100, (W - L - 8) / legend.length);
   legend.forEach(([name, color, dash], i) => {
-    const lx = L + 8 + i * 100;
+    const lx = L + 8 + i * step;
     ctx.strokeStyle = color; ctx.setLineDash(dash);
     ctx.beginPath(); ctx.moveTo(lx, 10); ctx.lineTo(lx + 18, 10); ctx.stroke();
     ctx.setLineDash([]); ctx.fillStyle = '#1d2330'; ctx.fillText(name, lx + 22, 14);
