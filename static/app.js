@@ -439,12 +439,20 @@ function applyMistakeFilter() {
 
 // ---------- training ----------
 
+// A schedule's peak rate, the one a learning-rate grid (and this form) replaces:
+// a cosine decay's warmup_target when it warms up, else initial_learning_rate.
+function schedulePeakKey(rate) {
+  const c = rate.config || rate;
+  return c.warmup_target !== undefined && c.warmup_target !== null ? 'warmup_target' : 'initial_learning_rate';
+}
+
 function fillForm(spec) {
   $('t-name').value = spec.name;
   $('t-dataset').value = spec.dataset;
   $('t-optimizer').value = spec.optimizer.type;
   const tidy = (v) => +(+v).toPrecision(6); // specs carry float32 values: 0.001 not 0.0010000000474
-  $('t-lr').value = tidy(spec.optimizer.learning_rate);
+  const rate = spec.optimizer.learning_rate;
+  $('t-lr').value = tidy(typeof rate === 'object' ? (rate.config || rate)[schedulePeakKey(rate)] : rate);
   $('t-epochs').value = spec.epochs;
   $('t-batch').value = spec.batch_size;
   $('t-split').value = tidy(spec.validation_split);
@@ -458,7 +466,13 @@ function formSpec() {
   const spec = JSON.parse(JSON.stringify(base));
   spec.name = $('t-name').value;
   spec.dataset = $('t-dataset').value;
-  spec.optimizer = { type: $('t-optimizer').value, learning_rate: +$('t-lr').value };
+  const type = $('t-optimizer').value;
+  // The preset's own optimizer keys (a schedule, weight_decay, clipnorm, ...) stay when its type does.
+  const same = base.optimizer && base.optimizer.type === type;
+  spec.optimizer = same ? spec.optimizer : { type };
+  const rate = spec.optimizer.learning_rate;
+  if (same && rate && typeof rate === 'object') (rate.config || rate)[schedulePeakKey(rate)] = +$('t-lr').value;
+  else spec.optimizer.learning_rate = +$('t-lr').value;
   spec.epochs = +$('t-epochs').value;
   spec.batch_size = +$('t-batch').value;
   delete spec.validation_data;

@@ -5,6 +5,7 @@
  * name the key, and determinism with all of it on. Expected values are
  * worked out by hand from Keras 3's formulas (the comments show how). */
 #include <cJSON.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,33 @@ START_TEST(test_schedule_round_trip)
         free(text);
         cJSON_Delete(j);
     }
+}
+END_TEST
+
+/* The rest of the new keys survive spec_to_json and back (the model file keeps the spec so). */
+START_TEST(test_spec_round_trip)
+{
+    ModelSpec a, b;
+    MnError err = {0};
+    ck_assert_int_eq(parse_with("{\"type\":\"adamw\",\"weight_decay\":0.01,\"clipnorm\":2}",
+                                "\"loss\":{\"type\":\"categorical_crossentropy\",\"label_smoothing\":0.1},"
+                                "\"validation_split\":0.1,\"reduce_lr_on_plateau\":{\"monitor\":\"val_accuracy\","
+                                "\"factor\":0.2,\"patience\":3,\"cooldown\":2,\"min_lr\":1e-5,\"mode\":\"max\"}",
+                                &a, &err), 0);
+    cJSON *j = spec_to_json(&a);
+    char *text = cJSON_PrintUnformatted(j);
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    ck_assert_msg(spec_parse(text, strlen(text), &lim, &b, &err) == 0, "%s: %s", text, err.msg);
+    ck_assert_int_eq(b.optim.type, OPT_ADAMW);
+    ck_assert_float_eq(b.optim.weight_decay, 0.01f);
+    ck_assert_float_eq(b.optim.clipnorm, 2.0f);
+    ck_assert_float_eq(b.label_smoothing, 0.1f);
+    ck_assert(b.reduce_lr.enabled && b.reduce_lr.maximize && b.reduce_lr.monitor_accuracy);
+    ck_assert(b.reduce_lr.factor == 0.2 && b.reduce_lr.patience == 3 && b.reduce_lr.cooldown == 2);
+    ck_assert(b.reduce_lr.min_lr == 1e-5 && b.reduce_lr.mode_given);
+    free(text);
+    cJSON_Delete(j);
 }
 END_TEST
 
@@ -451,6 +479,52 @@ START_TEST(test_deterministic_with_everything)
 }
 END_TEST
 
+/* The heap in use stays the same from the second batch on, across epochs
+ * (validation and the plateau's epoch end included): the loop allocates nothing. */
+static void heap_steady(const TrainProgress *p, void *ctx)
+{
+    size_t *first = ctx, now = mallinfo2().uordblks;
+    if (p->epoch == 1 && p->batch == 2)
+        *first = now;
+    else if (*first)
+        ck_assert_msg(now == *first, "epoch %d, batch %d: %zu bytes in use, %zu at batch 2",
+                      p->epoch, p->batch, now, *first);
+}
+
+START_TEST(test_no_allocation_per_batch)
+{
+    Dataset d;
+    make_bands(&d, 100);
+    static const char *const optimizers[][2] = {
+        {"{\"type\":\"adamw\",\"clipnorm\":0.5,\"learning_rate\":{\"type\":\"cosine_decay\","
+         "\"initial_learning_rate\":0.01,\"decay_steps\":30}}",
+         "\"loss\":{\"type\":\"categorical_crossentropy\",\"label_smoothing\":0.1}"},
+        {"{\"type\":\"sgd\",\"global_clipnorm\":1,\"weight_decay\":0.01}",
+         "\"validation_split\":0.2,\"reduce_lr_on_plateau\":{\"patience\":0}"},
+    };
+    for (int k = 0; k < 2; k++) {
+        char more[512];
+        snprintf(more, sizeof more, "\"epochs\":3,\"batch_size\":10,%s", optimizers[k][1]);
+        ModelSpec s;
+        MnError err = {0};
+        ck_assert_msg(parse_with(optimizers[k][0], more, &s, &err) == 0, "%s", err.msg);
+        SpecLimits lim;
+        spec_limits_default(&lim);
+        Model *m = NULL;
+        ck_assert_int_eq(model_build(&s, &lim, &m, &err), 0);
+        size_t first = 0;
+        TrainCallbacks cb = {.on_batch = heap_steady, .ctx = &first};
+        TrainResult tr;
+        ck_assert_msg(train_fit(m, &d, NULL, &cb, &tr, &err) == 0, "%s", err.msg);
+        /* first stays 0 where mallinfo2 does not see the heap (ASan's allocator) */
+        train_result_free(&tr);
+        model_free(m);
+    }
+    free(d.images);
+    free(d.labels);
+}
+END_TEST
+
 /* ---- refusals name the key ---- */
 
 static const struct {
@@ -536,6 +610,7 @@ static Suite *optim_suite(void)
     tcase_add_loop_test(sched, test_schedule_rates, 0, sizeof schedule_cases / sizeof *schedule_cases);
     tcase_add_test(sched, test_schedule_round_trip);
     tcase_add_test(sched, test_grid_replaces_peak);
+    tcase_add_test(sched, test_spec_round_trip);
     suite_add_tcase(s, sched);
     TCase *steps = tcase_create("Steps");
     tcase_add_test(steps, test_sgd_weight_decay);
@@ -553,6 +628,7 @@ static Suite *optim_suite(void)
     tcase_add_test(train, test_plateau_script);
     tcase_add_test(train, test_history_learning_rate);
     tcase_add_test(train, test_deterministic_with_everything);
+    tcase_add_test(train, test_no_allocation_per_batch);
     tcase_set_timeout(train, 60);
     suite_add_tcase(s, train);
     TCase *limits = tcase_create("Limits");
