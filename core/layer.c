@@ -64,6 +64,20 @@ bool layer_applies_activation(const Layer *l)
     return layer_ops(l->type)->fuses_activation && l->act != ACT_SOFTMAX;
 }
 
+int layer_variables(const Layer *l, size_t sizes[LAYER_MAX_VARIABLES])
+{
+    if (l->param_count == 0)
+        return 0;
+    size_t bias = (size_t)l->out.c;
+    if ((l->type == LAYER_DENSE || l->type == LAYER_CONV2D) && l->param_count > bias) {
+        sizes[0] = l->param_count - bias;
+        sizes[1] = bias;
+        return 2;
+    }
+    sizes[0] = l->param_count;
+    return 1;
+}
+
 static int window_axis(int in, int k, int s, bool same, int *pad_lead, int *out)
 {
     if (same) {

@@ -155,6 +155,11 @@ int activation_from_name(const char *name);
 const char *activation_name(Activation act);
 /* Whether forward has already applied l's activation (see fuses_activation). */
 bool layer_applies_activation(const Layer *l);
+/* The sizes of the Keras variables in l's parameter slice, in order (a
+ * kernel, then a bias of one float per output channel): what clipnorm
+ * clips one by one. Returns how many (0 to LAYER_MAX_VARIABLES). */
+#define LAYER_MAX_VARIABLES 2
+int layer_variables(const Layer *l, size_t sizes[LAYER_MAX_VARIABLES]);
 
 /* Shared by conv2d and maxpool2d: output size of a window along one axis
  * and its leading padding, Keras rules. Returns 0 or fills err. */

@@ -8,8 +8,29 @@
 
 #define KERAS_EPSILON 1e-7
 
+/* Keras's smoothed target: y (1 - ls) + ls / k, for class j of a row labelled y. */
+static double smoothed_target(int j, int label, double ls, int k)
+{
+    return (j == label) * (1.0 - ls) + ls / k;
+}
+
+/* The fused row with smoothed targets: L = lse - sum_j t_j z_j (the t_j sum
+ * to 1), dL/dz_j = softmax_j - t_j, exact as without smoothing. */
+static double smoothed_logits_row(const float *row, int label, double lse, int k, double ls,
+                                  int batch, float *d)
+{
+    double loss = lse;
+    for (int j = 0; j < k; j++) {
+        double t = smoothed_target(j, label, ls, k);
+        loss -= t * row[j];
+        if (d)
+            d[j] = (float)((exp((double)row[j] - lse) - t) / batch);
+    }
+    return loss;
+}
+
 double loss_softmax_crossentropy(const float *z, const uint8_t *labels, int n, int k, int batch,
-                                 float *d)
+                                 float smoothing, float *d)
 {
     double total = 0.0;
     for (int i = 0; i < n; i++) {
@@ -22,6 +43,11 @@ double loss_softmax_crossentropy(const float *z, const uint8_t *labels, int n, i
         for (int j = 0; j < k; j++)
             sum += exp((double)row[j] - max);
         double lse = max + log(sum);
+        if (smoothing > 0.0f) {
+            total += smoothed_logits_row(row, labels[i], lse, k, smoothing, batch,
+                                         d ? d + (size_t)i * k : NULL);
+            continue;
+        }
         total += lse - row[labels[i]];
         if (d)
             for (int j = 0; j < k; j++) {
@@ -32,8 +58,29 @@ double loss_softmax_crossentropy(const float *z, const uint8_t *labels, int n, i
     return total / n;
 }
 
+/* -sum_j t_j log q_j with q = p / S clipped to [eps, 1 - eps]: a clipped
+ * class passes no gradient, an unclipped one t_j (1/S - [i == j] / p_j). */
+static double smoothed_probs_row(const float *row, double sum, int label, int k, double ls,
+                                 int batch, float *d)
+{
+    double loss = 0.0, through = 0.0; /* through: sum of t_j over unclipped j */
+    for (int j = 0; j < k; j++) {
+        double t = smoothed_target(j, label, ls, k), q = row[j] / sum;
+        bool clipped = q < KERAS_EPSILON || q > 1.0 - KERAS_EPSILON;
+        loss -= t * log(fmin(fmax(q, KERAS_EPSILON), 1.0 - KERAS_EPSILON));
+        if (!clipped)
+            through += t;
+        if (d) /* the own-class term now, the shared 1/S one below */
+            d[j] = clipped ? 0.0f : (float)(-t / row[j]);
+    }
+    if (d)
+        for (int j = 0; j < k; j++)
+            d[j] = (float)(((double)d[j] + through / sum) / batch);
+    return loss;
+}
+
 double loss_crossentropy(const float *p, const uint8_t *labels, int n, int k, int batch,
-                                 float *d)
+                         float smoothing, float *d)
 {
     double total = 0.0;
     for (int i = 0; i < n; i++) {
@@ -43,6 +90,11 @@ double loss_crossentropy(const float *p, const uint8_t *labels, int n, int k, in
             sum += row[j];
         if (!(sum > 0.0))
             sum = KERAS_EPSILON;
+        if (smoothing > 0.0f) {
+            total += smoothed_probs_row(row, sum, labels[i], k, smoothing, batch,
+                                        d ? d + (size_t)i * k : NULL);
+            continue;
+        }
         double q = row[labels[i]] / sum;
         bool clipped = q < KERAS_EPSILON || q > 1.0 - KERAS_EPSILON;
         q = fmin(fmax(q, KERAS_EPSILON), 1.0 - KERAS_EPSILON);

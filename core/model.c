@@ -511,8 +511,8 @@ static double head_loss(const Model *m, ModelRun *r, const uint8_t *labels, int 
     if (m->spec.loss == LOSS_MSE)
         return loss_mse(out, labels, n, k, batch, d);
     if (fused_head(m))
-        return loss_softmax_crossentropy(r->logits, labels, n, k, batch, d);
-    return loss_crossentropy(out, labels, n, k, batch, d);
+        return loss_softmax_crossentropy(r->logits, labels, n, k, batch, m->spec.label_smoothing, d);
+    return loss_crossentropy(out, labels, n, k, batch, m->spec.label_smoothing, d);
 }
 
 double model_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n)

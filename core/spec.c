@@ -264,10 +264,11 @@ const char *spec_source_name(const ModelSpec *s, int source)
 
 static int parse_optimizer(const cJSON *v, OptimConfig *o, MnError *err)
 {
-    static const char *const names[] = {"adam", "sgd", "Adam", "SGD", NULL};
-    static const int values[] = {OPT_ADAM, OPT_SGD, OPT_ADAM, OPT_SGD};
-    static const char *const keys[] = {"type",   "learning_rate", "momentum", "nesterov",
-                                       "beta_1", "beta_2",        "epsilon",  NULL};
+    static const char *const names[] = {"adam", "sgd", "adamw", "Adam", "SGD", "AdamW", NULL};
+    static const int values[] = {OPT_ADAM, OPT_SGD, OPT_ADAMW, OPT_ADAM, OPT_SGD, OPT_ADAMW};
+    static const char *const keys[] = {"type",     "learning_rate",   "momentum",     "nesterov",
+                                       "beta_1",   "beta_2",          "epsilon",      "weight_decay",
+                                       "clipnorm", "global_clipnorm", NULL};
     int type = OPT_ADAM, rc;
     if (cJSON_IsString(v)) { /* optimizer="adam", as model.compile allows */
         cJSON *wrap = cJSON_CreateObject();
@@ -295,10 +296,26 @@ static int parse_optimizer(const cJSON *v, OptimConfig *o, MnError *err)
     o->beta_1 = 0.9f;
     o->beta_2 = 0.999f;
     o->epsilon = 1e-7f;
+    memset(&o->schedule, 0, sizeof o->schedule);
+    o->weight_decay = type == OPT_ADAMW ? 0.004f : 0.0f;
+    o->clipnorm = o->global_clipnorm = 0.0f;
     if (!cJSON_IsObject(v))
         return 0;
-    if ((rc = spec_opt_float(v, "learning_rate", "optimizer", 1e-12, 100.0, &o->learning_rate, err)))
+    const cJSON *rate = spec_field(v, "learning_rate");
+    if (cJSON_IsObject(rate)) {
+        if ((rc = schedule_parse(rate, "optimizer.learning_rate", &o->schedule, err)))
+            return rc;
+        o->learning_rate = schedule_peak(&o->schedule);
+    } else if ((rc = spec_opt_float(v, "learning_rate", "optimizer", 1e-12, 100.0,
+                                    &o->learning_rate, err))) {
         return rc;
+    }
+    if ((rc = spec_opt_float(v, "weight_decay", "optimizer", 0.0, 1e3, &o->weight_decay, err)) ||
+        (rc = spec_opt_float(v, "clipnorm", "optimizer", 0.0, 1e9, &o->clipnorm, err)) ||
+        (rc = spec_opt_float(v, "global_clipnorm", "optimizer", 0.0, 1e9, &o->global_clipnorm, err)))
+        return rc;
+    if (o->clipnorm > 0.0f && o->global_clipnorm > 0.0f) /* as Keras refuses both */
+        return mn_fail(err, MN_EINVAL, "optimizer: give clipnorm or global_clipnorm, not both");
     if (o->type == OPT_SGD) {
         if (spec_field(v, "beta_1") || spec_field(v, "beta_2") || spec_field(v, "epsilon"))
             return mn_fail(err, MN_EINVAL, "optimizer: beta_1, beta_2 and epsilon belong to adam");
@@ -320,8 +337,6 @@ static int parse_early_stopping(const cJSON *v, EarlyStopping *es, MnError *err)
 {
     static const char *const keys[] = {"monitor",      "patience",             "min_delta",
                                        "restore_best", "restore_best_weights", NULL};
-    static const char *const monitors[] = {"val_loss", "val_accuracy", "loss", "accuracy", NULL};
-    static const int monitor_values[] = {0, 1, 2, 3};
     int rc;
     memset(es, 0, sizeof *es);
     if (cJSON_IsNull(v) || cJSON_IsFalse(v))
@@ -333,17 +348,14 @@ static int parse_early_stopping(const cJSON *v, EarlyStopping *es, MnError *err)
     if (spec_field(v, "restore_best") && spec_field(v, "restore_best_weights"))
         return mn_fail(err, MN_EINVAL,
                        "early_stopping: give restore_best or restore_best_weights, not both");
-    int monitor = 0;
-    if ((rc = spec_opt_choice(v, "monitor", "early_stopping", monitors, monitor_values, &monitor,
-                         err)) ||
+    if ((rc = spec_monitor(v, "early_stopping", &es->monitor_accuracy, &es->monitor_validation,
+                           err)) ||
         (rc = spec_opt_int(v, "patience", "early_stopping", 0, 10000, &es->patience, err)) ||
         (rc = spec_opt_float(v, "min_delta", "early_stopping", 0.0, 1e6, &es->min_delta, err)) ||
         (rc = spec_opt_bool(v, "restore_best", "early_stopping", &es->restore_best, err)) ||
         (rc = spec_opt_bool(v, "restore_best_weights", "early_stopping", &es->restore_best, err)))
         return rc;
     es->enabled = true;
-    es->monitor_accuracy = monitor == 1 || monitor == 3;
-    es->monitor_validation = monitor < 2;
     return 0;
 }
 
@@ -394,8 +406,10 @@ void spec_grid_trial(const ModelSpec *s, int t, ModelSpec *out)
 {
     *out = *s;
     int n_rates = s->grid_rates ? s->grid_rates : 1;
-    if (s->grid_rates)
+    if (s->grid_rates) { /* with a schedule, its peak rate (schedule_peak) */
         out->optim.learning_rate = s->grid_rate[t % n_rates];
+        schedule_set_peak(&out->optim.schedule, out->optim.learning_rate);
+    }
     if (s->grid_activations) {
         Activation a = s->grid_activation[t / n_rates];
         for (int i = 0; i + 1 < out->n_layers; i++)
@@ -405,13 +419,23 @@ void spec_grid_trial(const ModelSpec *s, int t, ModelSpec *out)
     out->grid_rates = out->grid_activations = 0;
 }
 
+/* A callback that monitors a val_ metric needs validation data. */
+static int check_validation(const ModelSpec *s, const char *key, bool monitors_val, MnError *err)
+{
+    if (monitors_val && s->validation_split == 0.0f && !s->validate_on_test)
+        return mn_fail(err, MN_EINVAL,
+                       "%s monitors a val_ metric but there is no validation data: "
+                       "set validation_split or \"validation_data\": \"test\"", key);
+    return 0;
+}
+
 int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnError *err)
 {
     static const char *const keys[] = {
         "name",   "dataset",          "input_shape",     "layers",         "loss",
         "optimizer", "epochs",        "batch_size",      "validation_split", "validation_data",
         "shuffle", "early_stopping",  "preprocess",      "image_preprocess", "seed",
-        "metrics", "grid", NULL};
+        "metrics", "grid", "reduce_lr_on_plateau", NULL};
     int rc;
     memset(s, 0, sizeof *s);
     if (!cJSON_IsObject(root))
@@ -457,8 +481,22 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
                                          "mse", NULL};
     static const int loss_values[] = {LOSS_CROSSENTROPY, LOSS_CROSSENTROPY, LOSS_MSE, LOSS_MSE};
     int loss = LOSS_CROSSENTROPY;
-    if ((rc = spec_opt_choice(root, "loss", "", losses, loss_values, &loss, err)))
+    const cJSON *loss_obj = spec_field(root, "loss");
+    if (cJSON_IsObject(loss_obj)) { /* {"type": ..., "label_smoothing": 0.1}, as Keras's loss objects */
+        static const char *const loss_keys[] = {"type", "label_smoothing", NULL};
+        if ((rc = json_check_keys(loss_obj, "loss", loss_keys, err)))
+            return rc;
+        if (!spec_field(loss_obj, "type"))
+            return mn_fail(err, MN_EINVAL, "loss: missing key \"type\"");
+        if ((rc = spec_opt_choice(loss_obj, "type", "loss", losses, loss_values, &loss, err)) ||
+            (rc = spec_opt_float(loss_obj, "label_smoothing", "loss", 0.0, 1.0, &s->label_smoothing,
+                                 err)))
+            return rc;
+        if (loss != LOSS_CROSSENTROPY && s->label_smoothing > 0.0f)
+            return mn_fail(err, MN_EINVAL, "loss.label_smoothing belongs to categorical_crossentropy");
+    } else if ((rc = spec_opt_choice(root, "loss", "", losses, loss_values, &loss, err))) {
         return rc;
+    }
     s->loss = (LossType)loss;
 
     cJSON *adam = NULL;
@@ -497,11 +535,18 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
     if (spec_field(root, "early_stopping") &&
         (rc = parse_early_stopping(spec_field(root, "early_stopping"), &s->early_stopping, err)))
         return rc;
-    if (s->early_stopping.enabled && s->early_stopping.monitor_validation &&
-        s->validation_split == 0.0f && !s->validate_on_test)
+    if (spec_field(root, "reduce_lr_on_plateau") &&
+        (rc = plateau_parse(spec_field(root, "reduce_lr_on_plateau"), &s->reduce_lr, err)))
+        return rc;
+    if ((rc = check_validation(s, "early_stopping",
+                               s->early_stopping.enabled && s->early_stopping.monitor_validation,
+                               err)) ||
+        (rc = check_validation(s, "reduce_lr_on_plateau",
+                               s->reduce_lr.enabled && s->reduce_lr.monitor_validation, err)))
+        return rc;
+    if (s->reduce_lr.enabled && s->optim.schedule.type != SCHEDULE_CONSTANT) /* Keras: not settable */
         return mn_fail(err, MN_EINVAL,
-                       "early_stopping monitors a val_ metric but there is no validation data: "
-                       "set validation_split or \"validation_data\": \"test\"");
+                       "reduce_lr_on_plateau needs a number as optimizer.learning_rate, not a schedule");
 
     static const char *const pre[] = {"scale", "standardize", NULL};
     static const int pre_values[] = {INPUT_SCALE, INPUT_STANDARDIZE};
@@ -521,6 +566,9 @@ int spec_from_json(const cJSON *root, const SpecLimits *lim, ModelSpec *s, MnErr
 
     if (spec_field(root, "grid") && (rc = parse_grid(spec_field(root, "grid"), s, err)))
         return rc;
+    if (s->grid_rates && !schedule_has_peak(&s->optim.schedule))
+        return mn_fail(err, MN_EINVAL,
+                       "grid.learning_rate: piecewise_constant_decay has no one rate to replace");
 
     const cJSON *metrics = spec_field(root, "metrics"); /* Keras habit: only accuracy is offered */
     if (metrics) {
@@ -596,10 +644,28 @@ cJSON *spec_to_json(const ModelSpec *s)
     cJSON *layers = cJSON_AddArrayToObject(o, "layers");
     for (int i = 0; i < s->n_layers; i++)
         cJSON_AddItemToArray(layers, layer_to_json(s, &s->layers[i]));
-    cJSON_AddStringToObject(o, "loss", loss_name(s->loss));
+    if (s->label_smoothing > 0.0f) {
+        cJSON *loss = cJSON_AddObjectToObject(o, "loss");
+        cJSON_AddStringToObject(loss, "type", loss_name(s->loss));
+        cJSON_AddNumberToObject(loss, "label_smoothing", s->label_smoothing);
+    } else {
+        cJSON_AddStringToObject(o, "loss", loss_name(s->loss));
+    }
+    static const char *const optim_names[] = {[OPT_SGD] = "sgd", [OPT_ADAM] = "adam",
+                                              [OPT_ADAMW] = "adamw"};
+    const OptimConfig *oc = &s->optim;
     cJSON *opt = cJSON_AddObjectToObject(o, "optimizer");
-    cJSON_AddStringToObject(opt, "type", s->optim.type == OPT_ADAM ? "adam" : "sgd");
-    cJSON_AddNumberToObject(opt, "learning_rate", s->optim.learning_rate);
+    cJSON_AddStringToObject(opt, "type", optim_names[oc->type]);
+    if (oc->schedule.type != SCHEDULE_CONSTANT)
+        cJSON_AddItemToObject(opt, "learning_rate", schedule_to_json(&oc->schedule));
+    else
+        cJSON_AddNumberToObject(opt, "learning_rate", oc->learning_rate);
+    if (oc->weight_decay > 0.0f || oc->type == OPT_ADAMW)
+        cJSON_AddNumberToObject(opt, "weight_decay", oc->weight_decay);
+    if (oc->clipnorm > 0.0f)
+        cJSON_AddNumberToObject(opt, "clipnorm", oc->clipnorm);
+    if (oc->global_clipnorm > 0.0f)
+        cJSON_AddNumberToObject(opt, "global_clipnorm", oc->global_clipnorm);
     if (s->optim.type == OPT_SGD) {
         cJSON_AddNumberToObject(opt, "momentum", s->optim.momentum);
         cJSON_AddBoolToObject(opt, "nesterov", s->optim.nesterov);
@@ -618,13 +684,12 @@ cJSON *spec_to_json(const ModelSpec *s)
         const EarlyStopping *es = &s->early_stopping;
         cJSON *e = cJSON_AddObjectToObject(o, "early_stopping");
         cJSON_AddStringToObject(e, "monitor",
-                                es->monitor_validation
-                                    ? (es->monitor_accuracy ? "val_accuracy" : "val_loss")
-                                    : (es->monitor_accuracy ? "accuracy" : "loss"));
+                                spec_monitor_name(es->monitor_accuracy, es->monitor_validation));
         cJSON_AddNumberToObject(e, "patience", es->patience);
         cJSON_AddNumberToObject(e, "min_delta", es->min_delta);
         cJSON_AddBoolToObject(e, "restore_best", es->restore_best);
     }
+    plateau_write(&s->reduce_lr, o);
     cJSON_AddStringToObject(o, "preprocess",
                             s->preprocess == INPUT_STANDARDIZE ? "standardize" : "scale");
     if (s->image_preprocess_set)

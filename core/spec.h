@@ -12,6 +12,8 @@
 
 #include "error.h"
 #include "layer.h"
+#include "plateau.h"
+#include "schedule.h"
 
 struct cJSON;
 
@@ -21,7 +23,7 @@ struct cJSON;
 #define SPEC_MAX_SEED 9007199254740992LL /* 2^53: a JSON number holds it exactly */
 
 typedef enum { LOSS_CROSSENTROPY, LOSS_MSE } LossType;
-typedef enum { OPT_SGD, OPT_ADAM } OptimType;
+typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptimType; /* AdamW: Adam with weight decay */
 /* How raw uint8 pixels become network inputs. */
 typedef enum { INPUT_SCALE, INPUT_STANDARDIZE } InputPreprocess;
 /* How an arbitrary image becomes a 28x28 input (see image.h). */
@@ -33,6 +35,12 @@ typedef struct {
     float momentum;        /* SGD */
     bool nesterov;         /* SGD */
     float beta_1, beta_2, epsilon; /* Adam, Keras defaults 0.9, 0.999, 1e-7 */
+    /* A schedule in "learning_rate"; learning_rate is then its peak
+     * (schedule_peak), what the grid sets. SCHEDULE_CONSTANT without one. */
+    LrSchedule schedule;
+    float weight_decay;    /* decoupled, Keras 3's; 0 is Keras's None; AdamW's default 0.004 */
+    float clipnorm;        /* each variable's gradient to this L2 norm; 0: off */
+    float global_clipnorm; /* all gradients together; 0: off */
 } OptimConfig;
 
 typedef struct {
@@ -51,12 +59,14 @@ typedef struct {
     int n_layers;
     Layer layers[SPEC_MAX_LAYERS]; /* type, act, cfg set by the parser; shapes by model_build */
     LossType loss;
+    float label_smoothing;       /* categorical cross-entropy: y (1 - ls) + ls / classes */
     OptimConfig optim;
     int epochs, batch_size;
     float validation_split;      /* 0: validate on the test split if validation_data is "test" */
     bool validate_on_test;       /* "validation_data": "test" (the homework notebook) */
     bool shuffle;
     EarlyStopping early_stopping;
+    PlateauConfig reduce_lr;     /* "reduce_lr_on_plateau" */
     InputPreprocess preprocess;
     ImagePreprocess image_preprocess; /* default from the dataset */
     bool image_preprocess_set;

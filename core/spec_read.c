@@ -164,3 +164,22 @@ int spec_activation(const cJSON *obj, const char *where, Activation *act, MnErro
     return rc;
 }
 
+
+int spec_monitor(const cJSON *obj, const char *where, bool *accuracy, bool *validation,
+                 MnError *err)
+{
+    static const char *const monitors[] = {"val_loss", "val_accuracy", "loss", "accuracy", NULL};
+    static const int values[] = {0, 1, 2, 3};
+    int monitor = 0;
+    int rc = spec_opt_choice(obj, "monitor", where, monitors, values, &monitor, err);
+    *accuracy = monitor == 1 || monitor == 3;
+    *validation = monitor < 2;
+    return rc;
+}
+
+const char *spec_monitor_name(bool accuracy, bool validation)
+{
+    if (validation)
+        return accuracy ? "val_accuracy" : "val_loss";
+    return accuracy ? "accuracy" : "loss";
+}

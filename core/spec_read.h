@@ -38,4 +38,10 @@ int spec_padding(const struct cJSON *obj, const char *where, bool *same, MnError
 /* "activation", linear when absent or null (Keras's activation=None). */
 int spec_activation(const struct cJSON *obj, const char *where, Activation *act, MnError *err);
 
+/* "monitor" of early_stopping and reduce_lr_on_plateau: val_loss (when
+ * absent), val_accuracy, loss or accuracy. */
+int spec_monitor(const struct cJSON *obj, const char *where, bool *accuracy, bool *validation,
+                 MnError *err);
+const char *spec_monitor_name(bool accuracy, bool validation);
+
 #endif

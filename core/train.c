@@ -9,6 +9,7 @@
 #include "denormal.h"
 #include "metrics.h"
 #include "optim.h"
+#include "plateau.h"
 #include "step.h"
 
 #define EVAL_BATCH 256
@@ -55,11 +56,28 @@ static bool improved(const EarlyStopping *es, double current, double best)
     return current + es->min_delta < best;
 }
 
-static double monitored(const EarlyStopping *es, const EpochStats *e)
+/* The metric a callback monitors ("val_loss", ...) in an epoch's stats. */
+static double monitored(bool accuracy, bool validation, const EpochStats *e)
 {
-    if (es->monitor_validation)
-        return es->monitor_accuracy ? e->val_accuracy : e->val_loss;
-    return es->monitor_accuracy ? e->accuracy : e->loss;
+    if (validation)
+        return accuracy ? e->val_accuracy : e->val_loss;
+    return accuracy ? e->accuracy : e->loss;
+}
+
+/* Each layer's Keras variables (kernel, bias) as spans of the buffer. */
+static int model_variables(const Model *m, ParamSpan *vars)
+{
+    int n = 0;
+    for (int i = 0; i < m->spec.n_layers; i++) {
+        const Layer *l = &m->spec.layers[i];
+        size_t sizes[LAYER_MAX_VARIABLES], offset = l->param_offset;
+        int k = layer_variables(l, sizes);
+        for (int j = 0; j < k && n < OPTIM_MAX_VARIABLES; j++, n++) {
+            vars[n] = (ParamSpan){offset, sizes[j]};
+            offset += sizes[j];
+        }
+    }
+    return n;
 }
 
 static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainCallbacks *cb,
@@ -116,8 +134,11 @@ static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainC
         rc = mn_fail(err, MN_ENOMEM, "training buffers for %zu parameters: out of memory", m->n_params);
         goto done;
     }
-    if ((rc = optim_init(&opt, &s->optim, m->n_params, err)))
+    ParamSpan vars[OPTIM_MAX_VARIABLES];
+    if ((rc = optim_init(&opt, &s->optim, m->n_params, vars, model_variables(m, vars), err)))
         goto done;
+    Plateau plateau;
+    plateau_start(&plateau, &s->reduce_lr);
     for (long i = 0; i < n_train; i++)
         idx[i] = (uint32_t)i;
 
@@ -173,6 +194,7 @@ static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainC
             e->val_accuracy = metrics_accuracy(&vm);
         }
         e->seconds = now_seconds() - t0;
+        e->learning_rate = optim_learning_rate(&opt);
         res->epochs_run = epoch;
         if (cb && cb->on_epoch) {
             p.batch = batches;
@@ -183,11 +205,16 @@ static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainC
             p.val_loss = e->val_loss;
             p.val_accuracy = e->val_accuracy;
             p.seconds = e->seconds;
+            p.learning_rate = e->learning_rate;
             cb->on_epoch(&p, cb->ctx);
         }
+        if (s->reduce_lr.enabled)
+            opt.lr = plateau_epoch_end(
+                &plateau, monitored(s->reduce_lr.monitor_accuracy, s->reduce_lr.monitor_validation, e),
+                opt.lr);
         if (!es->enabled)
             continue;
-        double current = monitored(es, e);
+        double current = monitored(es->monitor_accuracy, es->monitor_validation, e);
         if (improved(es, current, best_value)) {
             best_value = current;
             wait = 0;

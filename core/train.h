@@ -19,6 +19,7 @@ typedef struct {
     double loss, accuracy;
     double val_loss, val_accuracy; /* meaningful when has_val */
     double seconds;
+    double learning_rate;    /* the optimizer's at the epoch's end, as Keras logs it */
 } EpochStats;
 
 typedef struct {
@@ -29,6 +30,7 @@ typedef struct {
     bool has_val;
     double val_loss, val_accuracy; /* on_epoch only */
     double seconds;          /* since the epoch began */
+    double learning_rate;    /* on_epoch only: EpochStats.learning_rate */
 } TrainProgress;
 
 typedef struct {

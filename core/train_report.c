@@ -15,6 +15,7 @@ cJSON *train_report_epoch(int epoch, const EpochStats *e, bool has_val)
         cJSON_AddNumberToObject(o, "val_accuracy", e->val_accuracy);
     }
     cJSON_AddNumberToObject(o, "seconds", e->seconds);
+    cJSON_AddNumberToObject(o, "learning_rate", e->learning_rate); /* Keras 3's history key */
     return o;
 }
 

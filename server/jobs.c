@@ -256,7 +256,8 @@ static void on_batch(const TrainProgress *p, void *ctx)
 static void on_epoch(const TrainProgress *p, void *ctx)
 {
     Progress *pr = ctx;
-    EpochStats e = {p->loss, p->accuracy, p->val_loss, p->val_accuracy, p->seconds};
+    EpochStats e = {p->loss, p->accuracy, p->val_loss, p->val_accuracy, p->seconds,
+                    p->learning_rate};
     cJSON *stats = train_report_epoch(p->epoch, &e, p->has_val);
     pthread_mutex_lock(&pr->jobs->lock);
     if (pr->job->trials > 1)

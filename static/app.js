@@ -321,6 +321,8 @@ function renderConfusion(matrix, classes) {
 }
 
 // Loss (left axis) and accuracy (right axis, 0 to 1) by epoch; validation dashed.
+// A learning rate that changes (a schedule, reduce_lr_on_plateau) is drawn grey
+// on the right axis as a fraction of its largest value.
 function plotCurves(canvas, history) {
   const ctx = canvas.getContext('2d');
   const W = canvas.width, H = canvas.height, L = 44, R = 44, T = 30, B = 28; // legend above the plot
@@ -351,6 +353,10 @@ function plotCurves(canvas, history) {
     ['loss', '#b3261e', yl, []], ['val_loss', '#b3261e', yl, [5, 4]],
     ['accuracy', '#2f5fd0', ya, []], ['val_accuracy', '#2f5fd0', ya, [5, 4]],
   ];
+  const rates = history.map((e) => e.learning_rate).filter((v) => v !== undefined);
+  const maxRate = Math.max(...rates);
+  const rateVaries = rates.length > 1 && maxRate > 0 && rates.some((v) => v !== rates[0]);
+  if (rateVaries) series.push(['learning_rate', '#8a8f99', (v) => ya(v / maxRate), [2, 3]]);
   for (const [key, color, y, dash] of series) {
     const pts = history.map((e, i) => [x(i), e[key]]).filter(([, v]) => v !== undefined);
     if (!pts.length) continue;
@@ -365,8 +371,10 @@ function plotCurves(canvas, history) {
   ctx.setLineDash([]);
   ctx.lineWidth = 1;
   const legend = [['loss', '#b3261e', []], ['val_loss', '#b3261e', [5, 4]], ['accuracy', '#2f5fd0', []], ['val_accuracy', '#2f5fd0', [5, 4]]];
+  if (rateVaries) legend.push([`lr (max ${maxRate.toPrecision(2)})`, '#8a8f99', [2, 3]]);
+  const step = Math.min(100, (W - L - 8) / legend.length);
   legend.forEach(([name, color, dash], i) => {
-    const lx = L + 8 + i * 100;
+    const lx = L + 8 + i * step;
     ctx.strokeStyle = color; ctx.setLineDash(dash);
     ctx.beginPath(); ctx.moveTo(lx, 10); ctx.lineTo(lx + 18, 10); ctx.stroke();
     ctx.setLineDash([]); ctx.fillStyle = '#1d2330'; ctx.fillText(name, lx + 22, 14);
@@ -431,12 +439,20 @@ function applyMistakeFilter() {
 
 // ---------- training ----------
 
+// A schedule's peak rate, the one a learning-rate grid (and this form) replaces:
+// a cosine decay's warmup_target when it warms up, else initial_learning_rate.
+function schedulePeakKey(rate) {
+  const c = rate.config || rate;
+  return c.warmup_target !== undefined && c.warmup_target !== null ? 'warmup_target' : 'initial_learning_rate';
+}
+
 function fillForm(spec) {
   $('t-name').value = spec.name;
   $('t-dataset').value = spec.dataset;
   $('t-optimizer').value = spec.optimizer.type;
   const tidy = (v) => +(+v).toPrecision(6); // specs carry float32 values: 0.001 not 0.0010000000474
-  $('t-lr').value = tidy(spec.optimizer.learning_rate);
+  const rate = spec.optimizer.learning_rate;
+  $('t-lr').value = tidy(typeof rate === 'object' ? (rate.config || rate)[schedulePeakKey(rate)] : rate);
   $('t-epochs').value = spec.epochs;
   $('t-batch').value = spec.batch_size;
   $('t-split').value = tidy(spec.validation_split);
@@ -450,7 +466,13 @@ function formSpec() {
   const spec = JSON.parse(JSON.stringify(base));
   spec.name = $('t-name').value;
   spec.dataset = $('t-dataset').value;
-  spec.optimizer = { type: $('t-optimizer').value, learning_rate: +$('t-lr').value };
+  const type = $('t-optimizer').value;
+  // The preset's own optimizer keys (a schedule, weight_decay, clipnorm, ...) stay when its type does.
+  const same = base.optimizer && base.optimizer.type === type;
+  spec.optimizer = same ? spec.optimizer : { type };
+  const rate = spec.optimizer.learning_rate;
+  if (same && rate && typeof rate === 'object') (rate.config || rate)[schedulePeakKey(rate)] = +$('t-lr').value;
+  else spec.optimizer.learning_rate = +$('t-lr').value;
   spec.epochs = +$('t-epochs').value;
   spec.batch_size = +$('t-batch').value;
   delete spec.validation_data;

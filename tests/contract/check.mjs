@@ -91,8 +91,12 @@ try {
   const bp = fs.readFileSync(new URL('../../specs/backprop-problem2.json', import.meta.url));
   await check('POST', '/backprop', '/backprop', { body: bp, type: json, want: 200 });
   await check('POST', '/backprop', '/backprop', { body: '{"input": 1}', type: json, want: 400 });
+  // A schedule under the grid's learning-rate axis (it replaces initial_learning_rate).
   const spec = { name: 'contract', dataset: 'mnist', epochs: 1, batch_size: 256, validation_split: 0.1,
                  grid: { learning_rate: [0.001, 0.01], activation: ['relu', 'sigmoid'] },
+                 optimizer: { type: 'adamw', clipnorm: 1, learning_rate: { class_name: 'CosineDecay',
+                   config: { initial_learning_rate: 0.01, decay_steps: 200, warmup_steps: 0, warmup_target: null } } },
+                 loss: { type: 'categorical_crossentropy', label_smoothing: 0.1 },
                  layers: [{ type: 'flatten' }, { type: 'dense', units: 8, activation: 'relu' },
                           { type: 'dense', units: 10, activation: 'softmax' }] };
   const job = await check('POST', '/train', '/train', { body: JSON.stringify(spec), type: json, want: 202 });
@@ -103,7 +107,12 @@ try {
     status = (await (await fetch(`${base}/jobs/${job.id}`)).json()).status;
   }
   if (status !== 'succeeded') fail('training job', status); else pass();
-  await check('GET', `/jobs/${job.id}`, '/jobs/{id}', { want: 200 });
+  const done = await check('GET', `/jobs/${job.id}`, '/jobs/{id}', { want: 200 });
+  const rates = (done?.history || []).map((e) => e.learning_rate);
+  if (rates.length !== 4 || !rates.every((r) => typeof r === 'number')) fail('history learning_rate', JSON.stringify(rates));
+  else pass();
+  await check('POST', '/train', '/train', { body: JSON.stringify({ ...spec, grid: undefined,
+    reduce_lr_on_plateau: { monitor: 'val_loss' } }), type: json, want: 400 });
   await check('GET', '/jobs', '/jobs', { want: 200 });
   await check('DELETE', `/jobs/${job.id}`, '/jobs/{id}', { want: 409 });
   await check('GET', '/jobs/999', '/jobs/{id}', { want: 404 });
