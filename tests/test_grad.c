@@ -334,7 +334,7 @@ static void naive_conv(const Layer *l, const float *params, const float *x, floa
         for (int oy = 0; oy < l->out.h; oy++)
             for (int ox = 0; ox < l->out.w; ox++)
                 for (int f = 0; f < c->filters; f++) {
-                    double s = params[nw + f];
+                    double s = c->no_bias ? 0.0 : params[nw + f];
                     for (int ky = 0; ky < w->kh; ky++)
                         for (int kx = 0; kx < w->kw; kx++)
                             for (int ci = 0; ci < cin; ci++) {
