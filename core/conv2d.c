@@ -1,6 +1,6 @@
 /* conv2d.c - 2-D convolution, Keras Conv2D semantics, NHWC.
  * The kernel is stored as Keras does, (kh, kw, cin, filters), then the
- * biases. Forward is mnistd's direct convolution (conv_kernel.h), with
+ * biases (none with use_bias false). Forward is mnistd's direct convolution (conv_kernel.h), with
  * bias and relu applied as it stores. Backward lays samples out as im2col
  * rows (n*oh*ow, kh*kw*cin) in the workspace, in chunks whose im2col and
  * output fit in cache (a whole batch would not fit, and passes over memory
@@ -28,7 +28,8 @@ static int conv2d_build(Layer *l, const Shape *inputs, int n_in, MnError *err)
     if (rc)
         return rc;
     l->out = shape_make(oh, ow, c->filters);
-    l->param_count = (size_t)c->win.kh * c->win.kw * in.c * c->filters + (size_t)c->filters;
+    l->param_count = (size_t)c->win.kh * c->win.kw * in.c * c->filters +
+                     (c->no_bias ? 0 : (size_t)c->filters);
     return 0;
 }
 
@@ -38,7 +39,8 @@ static void conv2d_init(const Layer *l, float *params, Rng *rng)
     int receptive = c->win.kh * c->win.kw;
     size_t nw = (size_t)receptive * l->in.c * c->filters;
     init_glorot_uniform(params, nw, receptive * l->in.c, receptive * c->filters, rng);
-    memset(params + nw, 0, (size_t)c->filters * sizeof *params);
+    if (!c->no_bias)
+        memset(params + nw, 0, (size_t)c->filters * sizeof *params);
 }
 
 /* 1x1, stride 1, no padding: the input rows are the im2col rows. */
@@ -77,12 +79,18 @@ static ConvGeometry geometry(const Layer *l)
     return g;
 }
 
+/* The zero bias first when there is none (layer.h), then the kernel's. */
+static size_t zeros_before_kernel(const Layer *l)
+{
+    return l->cfg.conv.no_bias ? zero_bias_floats(l->cfg.conv.filters) : 0;
+}
+
 static size_t conv2d_workspace(const Layer *l, int batch)
 {
     /* Forward: the kernel's scratch. Backward: Col, and dCol beside it;
      * none for pointwise. The two never run at once. */
     ConvGeometry g = geometry(l);
-    size_t forward = conv_kernel_workspace(&g);
+    size_t forward = zeros_before_kernel(l) + conv_kernel_workspace(&g);
     size_t backward = is_pointwise(l) ? 0 : 2 * col_floats(l, chunk_samples(l, batch));
     return forward > backward ? forward : backward;
 }
@@ -177,8 +185,9 @@ static void conv2d_forward(const Layer *l, const float *params, const float *x, 
                            const LayerRun *run)
 {
     ConvGeometry g = geometry(l);
-    const float *bias = params + (size_t)g.kh * g.kw * g.in_c * g.filters;
-    conv_kernel_forward(&g, params, bias, x, y, run->batch, run->ws);
+    const float *bias = l->cfg.conv.no_bias ? zero_bias(run->ws, g.filters)
+                                            : params + (size_t)g.kh * g.kw * g.in_c * g.filters;
+    conv_kernel_forward(&g, params, bias, x, y, run->batch, run->ws + zeros_before_kernel(l));
     if (layer_applies_activation(l) && !g.relu)
         activation_forward(l->act, y, run->batch * g.out_h * g.out_w, g.filters);
 }
@@ -205,7 +214,7 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
     const Conv2dConfig *c = &l->cfg.conv;
     int per = l->out.h * l->out.w, k = c->win.kh * c->win.kw * l->in.c;
     size_t in_per = shape_numel(l->in), out_per = shape_numel(l->out);
-    float *dw = grads, *db = grads + (size_t)k * c->filters;
+    float *dw = grads, *db = c->no_bias ? NULL : grads + (size_t)k * c->filters;
     int chunk = chunk_samples(l, run->batch);
     bool pointwise = is_pointwise(l);
     float *col = run->ws, *dcol = pointwise ? NULL : run->ws + col_floats(l, chunk);
@@ -213,12 +222,14 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
         int n = run->batch - b < chunk ? run->batch - b : chunk;
         const float *xb = x + (size_t)b * in_per;
         float *dyb = dy + (size_t)b * out_per, *dxb = dx ? dx + (size_t)b * in_per : NULL;
-        if (l->act == ACT_RELU && layer_applies_activation(l)) {
+        if (db && l->act == ACT_RELU && layer_applies_activation(l)) {
             relu_backward_and_bias_grad(y + (size_t)b * out_per, dyb, db, n * per, c->filters);
         } else {
             if (layer_applies_activation(l))
-                activation_backward(l->act, y + (size_t)b * out_per, dyb, n * per, c->filters);
-            add_column_sums(db, dyb, n * per, c->filters);
+                activation_backward(l->act, NULL, y + (size_t)b * out_per, dyb, n * per,
+                                    c->filters);
+            if (db)
+                add_column_sums(db, dyb, n * per, c->filters);
         }
         if (!pointwise) {
             im2col(l, xb, col, n); /* the workspace is shared: rebuild it */
@@ -245,7 +256,8 @@ static int conv2d_parse(Layer *l, const cJSON *obj, const char *where, MnError *
     if ((rc = spec_opt_int(obj, "filters", where, 1, 1 << 16, &l->cfg.conv.filters, err)) ||
         (rc = spec_opt_pair(obj, "kernel_size", where, SPEC_KERNEL_MAX, &w->kh, &w->kw, err)) ||
         (rc = spec_opt_pair(obj, "strides", where, SPEC_KERNEL_MAX, &w->sh, &w->sw, err)) ||
-        (rc = spec_padding(obj, where, &w->same, err)))
+        (rc = spec_padding(obj, where, &w->same, err)) ||
+        (rc = spec_use_bias(obj, where, &l->cfg.conv.no_bias, err)))
         return rc;
     return spec_activation(obj, where, &l->act, err);
 }
@@ -255,6 +267,7 @@ static void conv2d_write(const Layer *l, cJSON *o)
     cJSON_AddNumberToObject(o, "filters", l->cfg.conv.filters);
     window_write(&l->cfg.conv.win, "kernel_size", o);
     cJSON_AddStringToObject(o, "activation", activation_name(l->act));
+    spec_write_use_bias(l->cfg.conv.no_bias, o);
 }
 
 /* Every weight once per output position. */
@@ -264,11 +277,16 @@ static long conv2d_macs(const Layer *l)
     return (long)c->win.kh * c->win.kw * l->in.c * c->filters * l->out.h * l->out.w;
 }
 
+static size_t conv2d_bias_floats(const Layer *l)
+{
+    return l->cfg.conv.no_bias ? 0 : (size_t)l->cfg.conv.filters;
+}
+
 const LayerOps conv2d_ops = {
     .name = "conv2d",
     .aliases = (const char *const[]){"Conv2D", "conv2D", NULL},
     .keys = (const char *const[]){"filters", "kernel_size", "strides", "padding", "activation",
-                                  NULL},
+                                  "use_bias", NULL},
     .parse = conv2d_parse,
     .write = conv2d_write,
     .keras_name = "conv2d",
@@ -280,5 +298,6 @@ const LayerOps conv2d_ops = {
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .workspace = conv2d_workspace,
+    .bias_floats = conv2d_bias_floats,
     .fuses_activation = true,
 };

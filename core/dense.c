@@ -1,6 +1,7 @@
 /* dense.c - fully connected layer: y = x W + b over the whole batch.
  * W is (in, units) as a Keras kernel, so one product per pass: forward
- * Y = X W, backward dW += X^T dY, db += sum(dY), dX = dY W^T. Forward over
+ * Y = X W, backward dW += X^T dY, db += sum(dY), dX = dY W^T; no b nor db
+ * with use_bias false. Forward over
  * a batch is a 1x1 convolution over a row of `batch` pixels, and runs as
  * one (conv_kernel.h): at these widths (10-64 units) it beat OpenBLAS's
  * GEMM by a fifth to a half on the test split. One row of a narrow layer
@@ -28,7 +29,7 @@ static int dense_build(Layer *l, const Shape *inputs, int n_in, MnError *err)
                        "dense needs a flat input, got %dx%dx%d: add a flatten layer before it",
                        in.h, in.w, in.c);
     l->out = shape_make(1, 1, units);
-    l->param_count = (size_t)in.c * units + units;
+    l->param_count = (size_t)in.c * units + (l->cfg.dense.no_bias ? 0 : (size_t)units);
     return 0;
 }
 
@@ -36,7 +37,7 @@ static void dense_init(const Layer *l, float *params, Rng *rng)
 {
     int in = l->in.c, units = l->cfg.dense.units;
     init_glorot_uniform(params, (size_t)in * units, in, units, rng);
-    for (int j = 0; j < units; j++)
+    for (int j = 0; j < units && !l->cfg.dense.no_bias; j++)
         params[(size_t)in * units + j] = 0.0f;
 }
 
@@ -49,20 +50,27 @@ static ConvGeometry as_pointwise(const Layer *l, int batch)
     return g;
 }
 
+/* The zero bias first when there is none (layer.h), then the kernel's. */
+static size_t zeros_before_kernel(const Layer *l)
+{
+    return l->cfg.dense.no_bias ? zero_bias_floats(l->cfg.dense.units) : 0;
+}
+
 static size_t dense_workspace(const Layer *l, int batch)
 {
     ConvGeometry g = as_pointwise(l, batch);
-    return conv_kernel_workspace(&g);
+    return zeros_before_kernel(l) + conv_kernel_workspace(&g);
 }
 
 static void dense_forward(const Layer *l, const float *params, const float *x, float *y,
                           const LayerRun *run)
 {
     int in = l->in.c, units = l->cfg.dense.units, batch = run->batch;
-    const float *w = params, *b = params + (size_t)in * units;
+    const float *w = params;
+    const float *b = l->cfg.dense.no_bias ? zero_bias(run->ws, units) : params + (size_t)in * units;
     if (batch >= DIRECT_MIN_ROWS) {
         ConvGeometry g = as_pointwise(l, batch);
-        conv_kernel_forward(&g, w, b, x, y, 1, run->ws);
+        conv_kernel_forward(&g, w, b, x, y, 1, run->ws + zeros_before_kernel(l));
         return;
     }
     if (batch == 1 && conv_kernel_one_pixel(x, w, b, in, units, y))
@@ -78,7 +86,8 @@ static void dense_backward(const Layer *l, const float *params, float *grads, co
     int in = l->in.c, units = l->cfg.dense.units, batch = run->batch;
     float *dw = grads, *db = grads + (size_t)in * units;
     blas_gemm(true, false, in, units, batch, 1.0f, x, dy, 1.0f, dw);
-    add_column_sums(db, dy, batch, units);
+    if (!l->cfg.dense.no_bias)
+        add_column_sums(db, dy, batch, units);
     if (dx)
         blas_gemm(false, true, batch, in, units, 1.0f, dy, params, 0.0f, dx);
 }
@@ -88,13 +97,16 @@ static int dense_parse(Layer *l, const cJSON *obj, const char *where, MnError *e
     if (!spec_field(obj, "units"))
         return mn_fail(err, MN_EINVAL, "%s (dense): missing key \"units\"", where);
     int rc = spec_opt_int(obj, "units", where, 1, 1 << 24, &l->cfg.dense.units, err);
-    return rc ? rc : spec_activation(obj, where, &l->act, err);
+    if (rc || (rc = spec_use_bias(obj, where, &l->cfg.dense.no_bias, err)))
+        return rc;
+    return spec_activation(obj, where, &l->act, err);
 }
 
 static void dense_write(const Layer *l, cJSON *o)
 {
     cJSON_AddNumberToObject(o, "units", l->cfg.dense.units);
     cJSON_AddStringToObject(o, "activation", activation_name(l->act));
+    spec_write_use_bias(l->cfg.dense.no_bias, o);
 }
 
 static long dense_macs(const Layer *l)
@@ -102,10 +114,15 @@ static long dense_macs(const Layer *l)
     return (long)l->in.c * l->cfg.dense.units;
 }
 
+static size_t dense_bias_floats(const Layer *l)
+{
+    return l->cfg.dense.no_bias ? 0 : (size_t)l->cfg.dense.units;
+}
+
 const LayerOps dense_ops = {
     .name = "dense",
     .aliases = (const char *const[]){"Dense", NULL},
-    .keys = (const char *const[]){"units", "activation", NULL},
+    .keys = (const char *const[]){"units", "activation", "use_bias", NULL},
     .parse = dense_parse,
     .write = dense_write,
     .keras_name = "dense",
@@ -117,5 +134,6 @@ const LayerOps dense_ops = {
     .forward = dense_forward,
     .backward = dense_backward,
     .workspace = dense_workspace,
+    .bias_floats = dense_bias_floats,
     .wants_whole_batch = true,
 };

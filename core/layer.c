@@ -14,11 +14,16 @@ static const LayerOps *const ops_by_type[LAYER_TYPE_COUNT] = {
     [LAYER_FLATTEN] = &flatten_ops,
     [LAYER_DROPOUT] = &dropout_ops,
     [LAYER_ADD] = &add_ops,
+    [LAYER_AVGPOOL2D] = &avgpool2d_ops,
+    [LAYER_GLOBAL_AVGPOOL2D] = &global_avgpool2d_ops,
+    [LAYER_CONCATENATE] = &concatenate_ops,
+    [LAYER_ACTIVATION] = &activation_ops,
 };
 
 static const char *const activation_names[ACT_COUNT] = {
     [ACT_LINEAR] = "linear", [ACT_RELU] = "relu",       [ACT_SIGMOID] = "sigmoid",
-    [ACT_TANH] = "tanh",     [ACT_SOFTMAX] = "softmax",
+    [ACT_TANH] = "tanh",     [ACT_SOFTMAX] = "softmax",    [ACT_GELU] = "gelu",
+    [ACT_SWISH] = "swish",   [ACT_LEAKY_RELU] = "leaky_relu", [ACT_ELU] = "elu",
 };
 
 const LayerOps *layer_ops(LayerType type)
@@ -48,6 +53,8 @@ void layer_type_names(char *buf, size_t n)
 
 int activation_from_name(const char *name)
 {
+    if (strcmp(name, "silu") == 0) /* Keras 3's name for swish */
+        return ACT_SWISH;
     for (int a = 0; a < ACT_COUNT; a++)
         if (strcmp(activation_names[a], name) == 0)
             return a;
@@ -59,17 +66,29 @@ const char *activation_name(Activation act)
     return (unsigned)act < ACT_COUNT ? activation_names[act] : "?";
 }
 
+void activation_names_list(char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int a = 0; a < ACT_COUNT && used < n; a++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", a ? ", " : "", activation_names[a]);
+}
+
+/* Not an activation whose backward needs its input: the model keeps that
+ * input for the layers it applies activations to. */
 bool layer_applies_activation(const Layer *l)
 {
-    return layer_ops(l->type)->fuses_activation && l->act != ACT_SOFTMAX;
+    return layer_ops(l->type)->fuses_activation && l->act != ACT_SOFTMAX &&
+           !activation_needs_input(l->act);
 }
 
 int layer_variables(const Layer *l, size_t sizes[LAYER_MAX_VARIABLES])
 {
     if (l->param_count == 0)
         return 0;
-    size_t bias = (size_t)l->out.c;
-    if ((l->type == LAYER_DENSE || l->type == LAYER_CONV2D) && l->param_count > bias) {
+    const LayerOps *ops = layer_ops(l->type);
+    size_t bias = ops->bias_floats ? ops->bias_floats(l) : 0;
+    if (bias && l->param_count > bias) {
         sizes[0] = l->param_count - bias;
         sizes[1] = bias;
         return 2;

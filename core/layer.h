@@ -1,7 +1,8 @@
 /* layer.h - the layer descriptor and the one table of per-type operations.
  * A Layer is a small descriptor: type, shapes, offsets into the model's one
  * parameter buffer, and a per-type config union. Each type lives in its own
- * file (dense.c, conv2d.c, pool.c, reshape.c) and answers every question
+ * file (dense.c, conv2d.c, pool.c, reshape.c, add.c, concatenate.c,
+ * activation_layer.c) and answers every question
  * about itself through LayerOps; the model never looks inside a type.
  * Forward computes the pre-activation and the model applies the activation,
  * except where a type applies an elementwise one itself while its output is
@@ -25,6 +26,10 @@ typedef enum {
     LAYER_FLATTEN,
     LAYER_DROPOUT,
     LAYER_ADD,
+    LAYER_AVGPOOL2D,
+    LAYER_GLOBAL_AVGPOOL2D,
+    LAYER_CONCATENATE,
+    LAYER_ACTIVATION,
     LAYER_TYPE_COUNT
 } LayerType;
 
@@ -34,10 +39,15 @@ typedef enum {
 #define LAYER_INPUT_MODEL (-1)
 #define LAYER_INPUT_NAME "input"
 
-typedef enum { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_COUNT } Activation;
+typedef enum {
+    ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX,
+    ACT_GELU, ACT_SWISH, ACT_LEAKY_RELU, ACT_ELU,
+    ACT_COUNT
+} Activation;
 
 typedef struct {
     int units;
+    bool no_bias; /* Keras use_bias: false (zero, the default, keeps the bias) */
 } DenseConfig;
 
 /* Conv2d and maxpool2d share the window geometry. pad_top/pad_left are
@@ -53,11 +63,25 @@ typedef struct {
 typedef struct {
     int filters;
     Window win;
+    bool no_bias; /* Keras use_bias: false */
 } Conv2dConfig;
 
 typedef struct {
     float rate;
 } DropoutConfig;
+
+/* global_average_pooling2d: average pooling whose window is the whole
+ * input, set at build. keepdims changes only Keras's printed shape: a
+ * 1x1xC output is flat here either way. */
+typedef struct {
+    Window win;
+    bool keepdims;
+} GlobalPoolConfig;
+
+/* concatenate: each input's channels, in input order, from build. */
+typedef struct {
+    int channels[LAYER_MAX_INPUTS];
+} ConcatConfig;
 
 /* A model is a graph of layers in topological order: each reads the
  * outputs of earlier layers (the previous one unless the spec names its
@@ -77,7 +101,9 @@ typedef struct {
         DenseConfig dense;
         Conv2dConfig conv;
         Window pool;
+        GlobalPoolConfig global_pool;
         DropoutConfig dropout;
+        ConcatConfig concat;
     } cfg;
 } Layer;
 
@@ -135,6 +161,9 @@ typedef struct {
                      const float *y, float *dy, float *dx, const LayerRun *run);
     size_t (*workspace)(const Layer *l, int batch); /* floats of scratch, or NULL */
     size_t (*aux)(const Layer *l, int batch);       /* bytes kept forward->backward, or NULL */
+    /* Floats of bias at the end of the parameter slice, a variable of its
+     * own for clipnorm (layer_variables); NULL for none. */
+    size_t (*bias_floats)(const Layer *l);
     /* True when y is x itself (flatten): the model aliases the buffers and
      * calls neither forward nor backward. */
     bool is_view;
@@ -151,7 +180,9 @@ const LayerOps *layer_ops(LayerType type);
 int layer_type_from_name(const char *name);
 /* The spec names of every type, ", " between them: for "unknown layer type" messages. */
 void layer_type_names(char *buf, size_t n);
-int activation_from_name(const char *name);
+int activation_from_name(const char *name); /* "silu" too: swish */
+/* Every activation's name, ", " between them: for messages. */
+void activation_names_list(char *buf, size_t n);
 const char *activation_name(Activation act);
 /* Whether forward has already applied l's activation (see fuses_activation). */
 bool layer_applies_activation(const Layer *l);
@@ -191,6 +222,17 @@ static inline void fill_bias(float *restrict y, const float *restrict bias, int 
     }
 }
 
+/* A layer with use_bias false hands its kernel zeros for a bias: they lead
+ * its workspace, a whole number of 64-byte lines so the kernel's scratch
+ * after them stays aligned. */
+static inline size_t zero_bias_floats(int n) { return ((size_t)n + 15) / 16 * 16; }
+
+static inline const float *zero_bias(float *ws, int n)
+{
+    memset(ws, 0, (size_t)n * sizeof *ws);
+    return ws;
+}
+
 /* db (n) += the column sums of dy (rows x n): the bias gradient. */
 static inline void add_column_sums(float *restrict db, const float *restrict dy, int rows, int n)
 {
@@ -202,11 +244,17 @@ static inline void add_column_sums(float *restrict db, const float *restrict dy,
 /* Glorot (Xavier) uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)). */
 void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng);
 
-extern const LayerOps dense_ops, conv2d_ops, maxpool2d_ops, flatten_ops, dropout_ops, add_ops;
+extern const LayerOps dense_ops, conv2d_ops, maxpool2d_ops, flatten_ops, dropout_ops, add_ops,
+    avgpool2d_ops, global_avgpool2d_ops, concatenate_ops, activation_ops;
 
 /* activation.c: in place over a whole batch of rows of width n. */
 void activation_forward(Activation act, float *a, int rows, int n);
-/* Turns dL/da into dL/dz in place, from the activation's output a. */
-void activation_backward(Activation act, const float *a, float *d, int rows, int n);
+/* Whether act's derivative needs its input z: gelu's and swish's cannot
+ * be written in the output a alone. The model keeps z for them. */
+bool activation_needs_input(Activation act);
+/* Turns dL/da into dL/dz in place, from the activation's output a, and
+ * its input z where activation_needs_input (NULL for the others). */
+void activation_backward(Activation act, const float *z, const float *a, float *d, int rows,
+                         int n);
 
 #endif

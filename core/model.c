@@ -339,6 +339,8 @@ struct ModelRun {
     float *logits;     /* last layer before its softmax, for the fused loss */
     float *ws;         /* shared scratch */
     void **aux;        /* per layer, training only */
+    float **pre;       /* per layer, training only: the output before an activation
+                        * whose backward needs it (activation_needs_input), else NULL */
     GradPlan plan;     /* training only */
     float *slot[GRAD_MAX_SLOTS]; /* dL/d(activation) buffers, training only */
     int n;             /* samples in the last forward */
@@ -359,6 +361,7 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
     int nl = s->n_layers;
     size_t b = (size_t)max_batch, bytes = 0, ws = 0, widest = shape_numel(s->input);
     size_t act_off[SPEC_MAX_LAYERS], aux_off[SPEC_MAX_LAYERS], aux_len[SPEC_MAX_LAYERS];
+    size_t pre_off[SPEC_MAX_LAYERS], pre_len[SPEC_MAX_LAYERS];
     size_t input_off = bytes;
     bytes += align64(b * shape_numel(s->input) * sizeof(float));
     for (int i = 0; i < nl; i++) {
@@ -376,6 +379,9 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
         aux_len[i] = training && ops->aux ? ops->aux(l, max_batch) : 0;
         aux_off[i] = bytes;
         bytes += align64(aux_len[i]);
+        pre_len[i] = training && activation_needs_input(l->act) ? b * numel * sizeof(float) : 0;
+        pre_off[i] = bytes;
+        bytes += align64(pre_len[i]);
     }
     size_t logits_off = bytes;
     bytes += align64(b * m->n_classes * sizeof(float));
@@ -391,9 +397,10 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
     ModelRun *r = calloc(1, sizeof *r);
     float **act = calloc((size_t)nl, sizeof *act);
     void **aux = calloc((size_t)nl, sizeof *aux);
+    float **pre = calloc((size_t)nl, sizeof *pre);
     void *block = aligned_alloc(64, bytes ? bytes : 64);
-    if (!r || !act || !aux || !block) {
-        free(r), free(act), free(aux), free(block);
+    if (!r || !act || !aux || !pre || !block) {
+        free(r), free(act), free(aux), free(pre), free(block);
         return mn_fail(err, MN_ENOMEM, "activation arena of %zu bytes: out of memory", bytes),
                NULL;
     }
@@ -406,11 +413,13 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
     r->input = (float *)(base + input_off);
     r->act = act;
     r->aux = aux;
+    r->pre = pre;
     for (int i = 0; i < nl; i++) {
         const Layer *l = &s->layers[i];
         bool view = layer_ops(l->type)->is_view;
         act[i] = view ? source_buffer(r, l->inputs[0]) : (float *)(base + act_off[i]);
         aux[i] = aux_len[i] ? base + aux_off[i] : NULL;
+        pre[i] = pre_len[i] ? (float *)(base + pre_off[i]) : NULL;
     }
     r->logits = (float *)(base + logits_off);
     r->ws = (float *)(base + ws_off);
@@ -428,6 +437,7 @@ void model_run_free(ModelRun *r)
     free(r->block);
     free(r->act);
     free(r->aux);
+    free(r->pre);
     free(r);
 }
 
@@ -462,8 +472,11 @@ static void forward_layer(const Model *m, ModelRun *r, int i, int from, int n, b
     }
     if (i == s->n_layers - 1 && l->act == ACT_SOFTMAX)
         memcpy(r->logits + (size_t)from * width, y, (size_t)n * width * sizeof *y);
-    if (!layer_applies_activation(l))
+    if (!layer_applies_activation(l)) {
+        if (training && r->pre[i])
+            memcpy(r->pre[i] + (size_t)from * width, y, (size_t)n * width * sizeof *y);
         activation_forward(l->act, y, n, (int)width);
+    }
 }
 
 #define STAGE_BYTES (512 * 1024) /* a chunk's outputs through a stage: within L2 */
@@ -543,7 +556,7 @@ double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n,
             continue; /* see plan_gradients */
         float *d = r->slot[g->out[i]];
         if (!(i == last && have_dz) && !layer_applies_activation(l))
-            activation_backward(l->act, r->act[i], d, n, (int)shape_numel(l->out));
+            activation_backward(l->act, r->pre[i], r->act[i], d, n, (int)shape_numel(l->out));
         const float *in[LAYER_MAX_INPUTS];
         float *din[LAYER_MAX_INPUTS];
         for (int k = 0; k < l->n_inputs; k++) {

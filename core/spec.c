@@ -381,9 +381,11 @@ static int parse_grid(const cJSON *g, ModelSpec *s, MnError *err)
     }
     for (const cJSON *it = acts ? acts->child : NULL; it; it = it->next) {
         int a = cJSON_IsString(it) ? activation_from_name(it->valuestring) : -1;
-        if (a < 0)
-            return mn_fail(err, MN_EINVAL,
-                           "grid.activation[] must be relu, sigmoid, tanh, softmax or linear");
+        if (a < 0) {
+            char known[256];
+            activation_names_list(known, sizeof known);
+            return mn_fail(err, MN_EINVAL, "grid.activation[] must be one of: %s, silu", known);
+        }
         s->grid_activation[s->grid_activations++] = (Activation)a;
     }
     return 0;

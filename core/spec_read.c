@@ -147,23 +147,13 @@ int spec_padding(const cJSON *obj, const char *where, bool *same, MnError *err)
     return rc;
 }
 
-int spec_activation(const cJSON *obj, const char *where, Activation *act, MnError *err)
+int spec_use_bias(const cJSON *obj, const char *where, bool *no_bias, MnError *err)
 {
-    static const char *const names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", NULL};
-    static const int values[] = {ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX};
-    int v = ACT_LINEAR;
-    const cJSON *a = spec_field(obj, "activation");
-    if (a && cJSON_IsNull(a))
-        a = NULL; /* Keras's activation=None */
-    if (!a) {
-        *act = ACT_LINEAR;
-        return 0;
-    }
-    int rc = spec_opt_choice(obj, "activation", where, names, values, &v, err);
-    *act = (Activation)v;
+    bool use_bias = true;
+    int rc = spec_opt_bool(obj, "use_bias", where, &use_bias, err);
+    *no_bias = !use_bias;
     return rc;
 }
-
 
 int spec_monitor(const cJSON *obj, const char *where, bool *accuracy, bool *validation,
                  MnError *err)
@@ -183,3 +173,31 @@ const char *spec_monitor_name(bool accuracy, bool validation)
         return accuracy ? "val_accuracy" : "val_loss";
     return accuracy ? "accuracy" : "loss";
 }
+
+/* Only when false: a spec that left it out writes back byte for byte. */
+void spec_write_use_bias(bool no_bias, cJSON *o)
+{
+    if (no_bias)
+        cJSON_AddFalseToObject(o, "use_bias");
+}
+
+int spec_activation(const cJSON *obj, const char *where, Activation *act, MnError *err)
+{
+    const cJSON *a = spec_field(obj, "activation");
+    *act = ACT_LINEAR; /* absent or null: Keras's activation=None */
+    if (!a || cJSON_IsNull(a))
+        return 0;
+    if (!cJSON_IsString(a))
+        return mn_fail(err, MN_EINVAL, "%s.activation must be a string", where);
+    int v = activation_from_name(a->valuestring);
+    if (v < 0) {
+        char known[256];
+        activation_names_list(known, sizeof known);
+        return mn_fail(err, MN_EINVAL,
+                       "%s.activation: unknown value \"%.40s\" (expected one of: %s, silu)", where,
+                       a->valuestring, known);
+    }
+    *act = (Activation)v;
+    return 0;
+}
+

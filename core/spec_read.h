@@ -35,6 +35,9 @@ int spec_opt_pair(const struct cJSON *obj, const char *key, const char *where, i
                   int *w, MnError *err);
 /* "padding": "valid" or "same". */
 int spec_padding(const struct cJSON *obj, const char *where, bool *same, MnError *err);
+/* "use_bias" (Keras's default true) into *no_bias; written back only when false. */
+int spec_use_bias(const struct cJSON *obj, const char *where, bool *no_bias, MnError *err);
+void spec_write_use_bias(bool no_bias, struct cJSON *o);
 /* "activation", linear when absent or null (Keras's activation=None). */
 int spec_activation(const struct cJSON *obj, const char *where, Activation *act, MnError *err);
 

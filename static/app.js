@@ -271,7 +271,11 @@ function renderModelView(d) {
   body.replaceChildren();
   // Keras's layer and class names, as model.summary() prints them
   const keras = { dense: ['dense', 'Dense'], conv2d: ['conv2d', 'Conv2D'], flatten: ['flatten', 'Flatten'],
-                  maxpool2d: ['max_pooling2d', 'MaxPooling2D'], dropout: ['dropout', 'Dropout'] };
+                  maxpool2d: ['max_pooling2d', 'MaxPooling2D'], dropout: ['dropout', 'Dropout'],
+                  add: ['add', 'Add'], concatenate: ['concatenate', 'Concatenate'],
+                  average_pooling2d: ['average_pooling2d', 'AveragePooling2D'],
+                  global_average_pooling2d: ['global_average_pooling2d', 'GlobalAveragePooling2D'],
+                  activation: ['activation', 'Activation'] };
   const counts = {};
   for (const l of d.layers) {
     const [name, cls] = keras[l.type] || [l.type, l.type];

@@ -17,24 +17,34 @@ typedef struct {
     LayerType type;
     Shape in;
     int batch;
-    /* conv2d: filters, kernel, stride; maxpool2d: pool, stride; dense: units; dropout: rate*100 */
+    /* conv2d: filters, kernel, stride; pooling: pool, stride; dense: units; dropout: rate*100 */
     int a, kh, kw, sh, sw;
     bool same;
+    bool no_bias; /* dense, conv2d: use_bias false */
 } GradCase;
 
 static const GradCase cases[] = {
-    {"dense 6->4", LAYER_DENSE, {1, 1, 6}, 3, 4, 0, 0, 0, 0, false},
-    {"dense 6->4, one sample (matrix-vector path)", LAYER_DENSE, {1, 1, 6}, 1, 4, 0, 0, 0, 0, false},
-    {"conv 3x3 valid", LAYER_CONV2D, {5, 5, 2}, 2, 3, 3, 3, 1, 1, false},
-    {"conv 3x3 same", LAYER_CONV2D, {5, 5, 2}, 2, 3, 3, 3, 1, 1, true},
-    {"conv 3x3 stride 2 same, odd input", LAYER_CONV2D, {7, 5, 3}, 2, 4, 3, 3, 2, 2, true},
-    {"conv 2x2 same (padding at the end only)", LAYER_CONV2D, {4, 5, 1}, 2, 2, 2, 2, 1, 1, true},
-    {"conv 1x1", LAYER_CONV2D, {3, 4, 3}, 3, 2, 1, 1, 1, 1, false},
-    {"conv 3x2 stride 2x1 valid", LAYER_CONV2D, {6, 5, 2}, 2, 3, 3, 2, 2, 1, false},
-    {"maxpool 2x2 valid", LAYER_MAXPOOL2D, {4, 6, 2}, 2, 0, 2, 2, 2, 2, false},
-    {"maxpool 3x3 stride 2 same, odd input", LAYER_MAXPOOL2D, {7, 5, 2}, 2, 0, 3, 3, 2, 2, true},
-    {"maxpool 2x2 valid, odd input", LAYER_MAXPOOL2D, {5, 5, 1}, 2, 0, 2, 2, 2, 2, false},
-    {"dropout 0.3", LAYER_DROPOUT, {2, 3, 2}, 3, 30, 0, 0, 0, 0, false},
+    {"dense 6->4", LAYER_DENSE, {1, 1, 6}, 3, 4, 0, 0, 0, 0, false, false},
+    {"dense 6->4, one sample (matrix-vector path)", LAYER_DENSE, {1, 1, 6}, 1, 4, 0, 0, 0, 0, false, false},
+    {"conv 3x3 valid", LAYER_CONV2D, {5, 5, 2}, 2, 3, 3, 3, 1, 1, false, false},
+    {"conv 3x3 same", LAYER_CONV2D, {5, 5, 2}, 2, 3, 3, 3, 1, 1, true, false},
+    {"conv 3x3 stride 2 same, odd input", LAYER_CONV2D, {7, 5, 3}, 2, 4, 3, 3, 2, 2, true, false},
+    {"conv 2x2 same (padding at the end only)", LAYER_CONV2D, {4, 5, 1}, 2, 2, 2, 2, 1, 1, true, false},
+    {"conv 1x1", LAYER_CONV2D, {3, 4, 3}, 3, 2, 1, 1, 1, 1, false, false},
+    {"conv 3x2 stride 2x1 valid", LAYER_CONV2D, {6, 5, 2}, 2, 3, 3, 2, 2, 1, false, false},
+    {"maxpool 2x2 valid", LAYER_MAXPOOL2D, {4, 6, 2}, 2, 0, 2, 2, 2, 2, false, false},
+    {"maxpool 3x3 stride 2 same, odd input", LAYER_MAXPOOL2D, {7, 5, 2}, 2, 0, 3, 3, 2, 2, true, false},
+    {"maxpool 2x2 valid, odd input", LAYER_MAXPOOL2D, {5, 5, 1}, 2, 0, 2, 2, 2, 2, false, false},
+    {"dropout 0.3", LAYER_DROPOUT, {2, 3, 2}, 3, 30, 0, 0, 0, 0, false, false},
+    {"dense 6->4 without bias", LAYER_DENSE, {1, 1, 6}, 9, 4, 0, 0, 0, 0, false, true},
+    {"dense without bias, batch 3 (GEMM path)", LAYER_DENSE, {1, 1, 6}, 3, 4, 0, 0, 0, 0, false, true},
+    {"dense without bias, one sample", LAYER_DENSE, {1, 1, 6}, 1, 4, 0, 0, 0, 0, false, true},
+    {"conv 3x3 same without bias", LAYER_CONV2D, {5, 5, 2}, 2, 3, 3, 3, 1, 1, true, true},
+    {"avgpool 2x2 valid", LAYER_AVGPOOL2D, {4, 6, 2}, 2, 0, 2, 2, 2, 2, false, false},
+    {"avgpool 3x3 stride 2 same, odd input", LAYER_AVGPOOL2D, {7, 5, 2}, 2, 0, 3, 3, 2, 2, true, false},
+    /* rows and columns 2 and 5 fall between windows: their gradient is zero */
+    {"avgpool 2x2 stride 3 same, pixels unread", LAYER_AVGPOOL2D, {7, 7, 2}, 2, 0, 2, 2, 3, 3, true, false},
+    {"global average pooling", LAYER_GLOBAL_AVGPOOL2D, {3, 5, 3}, 2, 0, 0, 0, 0, 0, false, false},
 };
 
 static void configure(const GradCase *c, Layer *l)
@@ -44,12 +54,15 @@ static void configure(const GradCase *c, Layer *l)
     switch (c->type) {
     case LAYER_DENSE:
         l->cfg.dense.units = c->a;
+        l->cfg.dense.no_bias = c->no_bias;
         break;
     case LAYER_CONV2D:
         l->cfg.conv.filters = c->a;
         l->cfg.conv.win = (Window){c->kh, c->kw, c->sh, c->sw, c->same, 0, 0};
+        l->cfg.conv.no_bias = c->no_bias;
         break;
     case LAYER_MAXPOOL2D:
+    case LAYER_AVGPOOL2D:
         l->cfg.pool = (Window){c->kh, c->kw, c->sh, c->sw, c->same, 0, 0};
         break;
     case LAYER_DROPOUT:
@@ -164,7 +177,9 @@ START_TEST(test_layer_gradients)
 }
 END_TEST
 
-static const Activation activations[] = {ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX};
+static const Activation activations[] = {ACT_LINEAR,  ACT_RELU,  ACT_SIGMOID,    ACT_TANH,
+                                         ACT_SOFTMAX, ACT_GELU,  ACT_SWISH,      ACT_LEAKY_RELU,
+                                         ACT_ELU};
 
 static double act_probe(Activation act, const float *z, float *a, const float *r, int rows,
                         int n)
@@ -190,7 +205,7 @@ START_TEST(test_activation_gradients)
     }
     act_probe(act, z, a, r, ROWS, N);
     memcpy(d, r, sizeof d);
-    activation_backward(act, a, d, ROWS, N);
+    activation_backward(act, activation_needs_input(act) ? z : NULL, a, d, ROWS, N);
     const float eps = 1e-2f;
     for (int i = 0; i < ROWS * N; i++) {
         float z0 = z[i];
@@ -226,7 +241,33 @@ START_TEST(test_activation_extremes_finite)
 }
 END_TEST
 
-/* The vector exp and tanh: within a few ulps of double precision, and
+static double activation_in_double(Activation act, double z)
+{
+    switch (act) {
+    case ACT_SIGMOID:
+        return 1.0 / (1.0 + exp(-z));
+    case ACT_TANH:
+        return tanh(z);
+    case ACT_GELU: /* Keras's exact gelu */
+        return z * 0.5 * (1.0 + erf(z / sqrt(2.0)));
+    case ACT_SWISH:
+        return z / (1.0 + exp(-z));
+    case ACT_ELU:
+        return z > 0.0 ? z : expm1(z);
+    default:
+        return z;
+    }
+}
+
+static double slope_in_double(Activation act, double z)
+{
+    if (act == ACT_GELU)
+        return 0.5 * (1.0 + erf(z / sqrt(2.0))) + z * exp(-0.5 * z * z) / sqrt(2.0 * M_PI);
+    double s = 1.0 / (1.0 + exp(-z));
+    return s * (1.0 + z * (1.0 - s));
+}
+
+/* The vector exp, tanh, erfc and expm1: within a few ulps of double precision, and
  * each value's result its own wherever it sits (a vector block or the
  * padded tail, first or thirty-seventh), so a sample's output does not
  * depend on the batch around it. */
@@ -236,18 +277,37 @@ START_TEST(test_activation_values_wherever_they_sit)
     float z[N], all[N], alone;
     for (int i = 0; i < N; i++)
         z[i] = -9.0f + 18.0f * (float)i / (N - 1) + 0.013f;
-    Activation acts[] = {ACT_SIGMOID, ACT_TANH};
+    Activation acts[] = {ACT_SIGMOID, ACT_TANH, ACT_GELU, ACT_SWISH, ACT_ELU};
     for (size_t k = 0; k < sizeof acts / sizeof *acts; k++) {
         memcpy(all, z, sizeof all);
         activation_forward(acts[k], all, 1, N);
         for (int i = 0; i < N; i++) {
-            double want = acts[k] == ACT_SIGMOID ? 1.0 / (1.0 + exp(-(double)z[i])) : tanh(z[i]);
+            double want = activation_in_double(acts[k], z[i]);
             ck_assert_msg(fabs(all[i] - want) <= 4e-7 * fmax(fabs(want), 1e-3), "%s(%g) = %.9g, want %.9g",
                           activation_name(acts[k]), z[i], all[i], want);
             alone = z[i];
             activation_forward(acts[k], &alone, 1, 1);
             ck_assert_msg(alone == all[i], "%s(%g): %.9g alone, %.9g at %d",
                           activation_name(acts[k]), z[i], alone, all[i], i);
+        }
+    }
+    /* The derivatives that take z (gelu, swish), the same way. */
+    Activation slopes[] = {ACT_GELU, ACT_SWISH};
+    for (size_t k = 0; k < sizeof slopes / sizeof *slopes; k++) {
+        float a[N], d[N];
+        memcpy(a, z, sizeof a);
+        activation_forward(slopes[k], a, 1, N);
+        for (int i = 0; i < N; i++)
+            d[i] = 1.0f;
+        activation_backward(slopes[k], z, a, d, 1, N);
+        for (int i = 0; i < N; i++) {
+            double want = slope_in_double(slopes[k], z[i]);
+            ck_assert_msg(fabs(d[i] - want) <= 1e-6 * fmax(fabs(want), 1e-1),
+                          "%s'(%g) = %.9g, want %.9g", activation_name(slopes[k]), z[i], d[i], want);
+            float one_d = 1.0f;
+            activation_backward(slopes[k], &z[i], &a[i], &one_d, 1, 1);
+            ck_assert_msg(one_d == d[i], "%s'(%g): %.9g alone, %.9g at %d",
+                          activation_name(slopes[k]), z[i], one_d, d[i], i);
         }
     }
     float rows[ROWS * WIDTH], one[WIDTH];
@@ -274,7 +334,7 @@ static void naive_conv(const Layer *l, const float *params, const float *x, floa
         for (int oy = 0; oy < l->out.h; oy++)
             for (int ox = 0; ox < l->out.w; ox++)
                 for (int f = 0; f < c->filters; f++) {
-                    double s = params[nw + f];
+                    double s = c->no_bias ? 0.0 : params[nw + f];
                     for (int ky = 0; ky < w->kh; ky++)
                         for (int kx = 0; kx < w->kw; kx++)
                             for (int ci = 0; ci < cin; ci++) {
@@ -288,9 +348,11 @@ static void naive_conv(const Layer *l, const float *params, const float *x, floa
                 }
 }
 
-static void naive_pool(const Layer *l, const float *x, float *y, int batch)
+/* Max, or average over the window's pixels inside the input (Keras's
+ * "same" average pooling does not count the padding). */
+static void naive_pool(const Layer *l, const Window *w, bool average, const float *x, float *y,
+                       int batch)
 {
-    const Window *w = &l->cfg.pool;
     int total_h = (l->out.h - 1) * w->sh + w->kh - l->in.h;
     int total_w = (l->out.w - 1) * w->sw + w->kw - l->in.w;
     int top = w->same && total_h > 0 ? total_h / 2 : 0, left = w->same && total_w > 0 ? total_w / 2 : 0;
@@ -300,6 +362,8 @@ static void naive_pool(const Layer *l, const float *x, float *y, int batch)
             for (int ox = 0; ox < l->out.w; ox++)
                 for (int c = 0; c < ch; c++) {
                     float best = -INFINITY;
+                    double sum = 0.0;
+                    int count = 0;
                     for (int ky = 0; ky < w->kh; ky++)
                         for (int kx = 0; kx < w->kw; kx++) {
                             int iy = oy * w->sh + ky - top, ix = ox * w->sw + kx - left;
@@ -307,15 +371,19 @@ static void naive_pool(const Layer *l, const float *x, float *y, int batch)
                                 continue;
                             float v = x[((b * l->in.h + iy) * l->in.w + ix) * ch + c];
                             best = v > best ? v : best;
+                            sum += v;
+                            count++;
                         }
-                    y[((b * l->out.h + oy) * l->out.w + ox) * ch + c] = best;
+                    y[((b * l->out.h + oy) * l->out.w + ox) * ch + c] =
+                        average ? (float)(sum / count) : best;
                 }
 }
 
 START_TEST(test_forward_matches_naive)
 {
     const GradCase *c = &cases[_i];
-    if (c->type != LAYER_CONV2D && c->type != LAYER_MAXPOOL2D)
+    if (c->type != LAYER_CONV2D && c->type != LAYER_MAXPOOL2D && c->type != LAYER_AVGPOOL2D &&
+        c->type != LAYER_GLOBAL_AVGPOOL2D)
         return;
     Layer l;
     MnError err = {0};
@@ -338,8 +406,10 @@ START_TEST(test_forward_matches_naive)
     ops->forward(&l, params, x, y, &run);
     if (c->type == LAYER_CONV2D)
         naive_conv(&l, params, x, want, c->batch);
+    else if (c->type == LAYER_GLOBAL_AVGPOOL2D)
+        naive_pool(&l, &l.cfg.global_pool.win, true, x, want, c->batch);
     else
-        naive_pool(&l, x, want, c->batch);
+        naive_pool(&l, &l.cfg.pool, c->type == LAYER_AVGPOOL2D, x, want, c->batch);
     for (size_t i = 0; i < ny; i++)
         ck_assert_msg(fabsf(y[i] - want[i]) < 1e-4f * (1.0f + fabsf(want[i])),
                       "%s: y[%zu] = %g, naive %g", c->name, i, y[i], want[i]);
@@ -397,6 +467,31 @@ static const struct {
      "{\"type\":\"add\",\"inputs\":[\"dense\",\"dense_2\",\"dense\"]},"
      "{\"type\":\"add\",\"inputs\":[\"add\",\"flatten\",\"add\"]},"
      "{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}]}"},
+    /* conv_a feeds conv_b and the concatenate; average pooling with "same"
+     * padding and strides that leave rows and columns unread; gelu and
+     * swish (the model keeps their inputs), elu, leaky_relu, and use_bias false. */
+    {"concatenate(conv_a, conv_b(conv_a)), average and global pooling",
+     "{\"name\":\"g\",\"input_shape\":[7,7,1],\"layers\":["
+     "{\"type\":\"conv2d\",\"name\":\"conv_a\",\"filters\":2,\"kernel_size\":3,\"padding\":\"same\","
+     "\"activation\":\"gelu\"},"
+     "{\"type\":\"conv2d\",\"name\":\"conv_b\",\"filters\":3,\"kernel_size\":3,\"padding\":\"same\","
+     "\"activation\":\"swish\",\"use_bias\":false},"
+     "{\"type\":\"concatenate\",\"inputs\":[\"conv_a\",\"conv_b\"]},"
+     "{\"type\":\"average_pooling2d\",\"pool_size\":2,\"strides\":3,\"padding\":\"same\"},"
+     "{\"type\":\"activation\",\"activation\":\"elu\"},"
+     "{\"type\":\"conv2d\",\"filters\":4,\"kernel_size\":2,\"activation\":\"tanh\"},"
+     "{\"type\":\"global_average_pooling2d\"},"
+     "{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}]}"},
+    {"dense without bias, standalone activations, a flat concatenate",
+     "{\"name\":\"g\",\"input_shape\":[2,3,1],\"layers\":["
+     "{\"type\":\"flatten\"},"
+     "{\"type\":\"dense\",\"units\":6,\"use_bias\":false},"
+     "{\"type\":\"activation\",\"activation\":\"gelu\"},"
+     "{\"type\":\"dense\",\"units\":5,\"activation\":\"silu\"},"
+     "{\"type\":\"dense\",\"units\":4,\"activation\":\"leaky_relu\",\"inputs\":[\"activation\"]},"
+     "{\"type\":\"concatenate\",\"inputs\":[\"activation\",\"dense_1\",\"dense_2\"]},"
+     "{\"type\":\"dense\",\"units\":3,\"use_bias\":false},"
+     "{\"type\":\"activation\",\"activation\":\"softmax\"}]}"},
 };
 
 START_TEST(test_graph_gradients)

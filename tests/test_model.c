@@ -559,6 +559,40 @@ START_TEST(test_model_file_round_trip)
 }
 END_TEST
 
+/* use_bias false: the file holds only the weights the spec has (conv
+ * 3*3*1*4 = 36, dense 4*4*4*3 = 192, no biases), and they load back with
+ * the spec that says so. */
+START_TEST(test_model_file_round_trip_without_bias)
+{
+    static const char *const json =
+        "{\"name\":\"nobias\",\"input_shape\":[6,6,1],\"layers\":["
+        "{\"type\":\"conv2d\",\"filters\":4,\"kernel_size\":3,\"use_bias\":false,"
+        "\"activation\":\"gelu\"},{\"type\":\"flatten\"},"
+        "{\"type\":\"dense\",\"units\":3,\"use_bias\":false,\"activation\":\"softmax\"}]}";
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    ModelSpec s;
+    MnError err = {0};
+    ck_assert_msg(spec_parse(json, strlen(json), &lim, &s, &err) == 0, "%s", err.msg);
+    Model *m = NULL;
+    ck_assert_msg(model_build(&s, &lim, &m, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(m->n_params, 36 + 192);
+    ck_assert_uint_eq(m->spec.layers[2].param_offset, 36);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/v1.mnm", tmpdir);
+    ck_assert_msg(model_save(m, path, &err) == 0, "%s", err.msg);
+    Model *back = NULL;
+    ck_assert_msg(model_load(path, &lim, &back, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(back->n_params, m->n_params);
+    ck_assert(memcmp(back->params, m->params, m->n_params * sizeof(float)) == 0);
+    ck_assert(back->spec.layers[0].cfg.conv.no_bias);
+    ck_assert(back->spec.layers[2].cfg.dense.no_bias);
+    ck_assert_int_eq(back->spec.layers[0].act, ACT_GELU);
+    model_free(back);
+    model_free(m);
+}
+END_TEST
+
 static unsigned char *saved_bytes(size_t *len)
 {
     Model *m = trained_for_file();
@@ -757,6 +791,7 @@ static Suite *model_suite(void)
     tcase_add_checked_fixture(files, files_setup, files_teardown);
     tcase_set_timeout(files, 60);
     tcase_add_test(files, test_model_file_round_trip);
+    tcase_add_test(files, test_model_file_round_trip_without_bias);
     tcase_add_test(files, test_model_file_truncated_refused);
     tcase_add_test(files, test_model_file_bit_flips_refused);
     tcase_add_test(files, test_model_file_wrong_version_refused);

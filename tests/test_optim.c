@@ -599,6 +599,12 @@ START_TEST(test_layer_variables)
     ck_assert_int_eq(layer_variables(&m->spec.layers[1], sizes), 2);
     ck_assert_uint_eq(sizes[0], 36 * 3);
     ck_assert_uint_eq(sizes[1], 3);
+    /* without a bias (use_bias false) the kernel is the one variable */
+    Layer no_bias = m->spec.layers[1];
+    no_bias.cfg.dense.no_bias = true;
+    no_bias.param_count = 36 * 3;
+    ck_assert_int_eq(layer_variables(&no_bias, sizes), 1);
+    ck_assert_uint_eq(sizes[0], 36 * 3);
     model_free(m);
 }
 END_TEST

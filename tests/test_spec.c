@@ -103,8 +103,8 @@ static const struct {
      "\"activaton\":\"relu\"}]}",
      MN_EINVAL, "layers[1]: unknown key \"activaton\""},
     {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10,"
-     "\"activation\":\"swish\"}]}",
-     MN_EINVAL, "layers[1].activation: unknown value \"swish\""},
+     "\"activation\":\"mish\"}]}",
+     MN_EINVAL, "layers[1].activation: unknown value \"mish\""},
     {"{\"name\":\"a\",\"layers\":[{\"type\":\"lstm\",\"units\":10}]}", MN_ESPEC,
      "unknown layer type \"lstm\""},
     {"{\"name\":\"a\",\"layers\":[{\"type\":\"dense\"}]}", MN_EINVAL, "missing key \"units\""},
@@ -154,6 +154,33 @@ static const struct {
      MN_EINVAL, "layer 1 (add, \"add\"): inputs must be a list of layer names"},
     {GRAPH_HEAD "{\"type\":\"add\",\"name\":\"bad name\",\"inputs\":[\"a\",\"a\"]}," GRAPH_TAIL,
      MN_EINVAL, "layers[1].name: character ' ' not allowed"},
+    {GRAPH_HEAD "{\"type\":\"concatenate\",\"axis\":1,\"inputs\":[\"a\",\"a\"]}," GRAPH_TAIL,
+     MN_ESPEC, "layers[1] (concatenate).axis: 1 is not supported: only -1"},
+    {GRAPH_HEAD "{\"type\":\"concatenate\",\"axis\":\"-1\",\"inputs\":[\"a\",\"a\"]}," GRAPH_TAIL,
+     MN_EINVAL, "layers[1].axis must be an integer"},
+    {GRAPH_HEAD "{\"type\":\"concatenate\"}," GRAPH_TAIL,
+     MN_ESPEC, "layer 1 (concatenate, \"concatenate\"): takes 2 to 8 inputs, got 1"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10,"
+     "\"use_bias\":0}]}",
+     MN_EINVAL, "layers[1].use_bias must be true or false"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":3,"
+     "\"use_bias\":\"no\"},{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "layers[0].use_bias must be true or false"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"global_average_pooling2d\",\"keepdims\":1},"
+     "{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "layers[0].keepdims must be true or false"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"average_pooling2d\",\"pool_size\":0},"
+     "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "layers[0].pool_size must be between 1"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"average_pooling2d\",\"data_format\":\"x\"},"
+     "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "data_format"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"activation\"},"
+     "{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "layers[1] (activation): missing key \"activation\""},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"activation\","
+     "\"activation\":\"mish\"},{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "layers[1].activation: unknown value \"mish\" (expected one of: linear, relu"},
 };
 
 START_TEST(test_bad_spec_refused)
@@ -189,6 +216,17 @@ static const struct {
     {"{\"name\":\"a\",\"layers\":[{\"type\":\"maxpool2d\",\"pool_size\":30},{\"type\":\"flatten\"},"
      "{\"type\":\"dense\",\"units\":10}]}",
      MN_ESPEC, "layer 0 (maxpool2d)"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"average_pooling2d\",\"pool_size\":30},"
+     "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":10}]}",
+     MN_ESPEC, "layer 0 (average_pooling2d): window 30x30 larger than input 28x28"},
+    {GRAPH_HEAD "{\"type\":\"maxpool2d\"},{\"type\":\"concatenate\",\"inputs\":[\"a\",\"max_pooling2d\"]},"
+     GRAPH_TAIL,
+     MN_ESPEC, "layer 2 (concatenate, \"concatenate\"): inputs of different heights and widths: "
+               "input 0 is 6x6x2, input 1 3x3x2"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"conv2d\",\"filters\":4,\"kernel_size\":3},"
+     "{\"type\":\"activation\",\"activation\":\"softmax\"},{\"type\":\"flatten\"},"
+     "{\"type\":\"dense\",\"units\":10}]}",
+     MN_ESPEC, "layer 1 (activation): softmax needs a flat output"},
 };
 
 START_TEST(test_impossible_spec_refused)
@@ -369,6 +407,67 @@ START_TEST(test_graph_summary_table)
 }
 END_TEST
 
+/* use_bias false: no bias parameters, as Keras counts them. Keras prints
+ * for this model conv2d 72 (3*3*1*8), dense 80 (8*10), Total params: 152;
+ * with biases it would be 80 and 90. */
+START_TEST(test_summary_without_bias)
+{
+    ModelSpec s;
+    MnError err = {0};
+    ck_assert_int_eq(parse("{\"name\":\"nb\",\"layers\":[{\"type\":\"conv2d\",\"filters\":8,"
+                           "\"kernel_size\":3,\"use_bias\":false,\"activation\":\"gelu\"},"
+                           "{\"type\":\"average_pooling2d\",\"padding\":\"same\"},"
+                           "{\"type\":\"activation\",\"activation\":\"swish\"},"
+                           "{\"type\":\"global_average_pooling2d\"},"
+                           "{\"type\":\"dense\",\"units\":10,\"use_bias\":false,"
+                           "\"activation\":\"softmax\"}]}", &s, &err), 0);
+    char *buf = summary_of(&s);
+    ck_assert_ptr_nonnull(strstr(buf, "conv2d (Conv2D)              (None, 26, 26, 8)         72\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "average_pooling2d (AveragePooling2D) (None, 13, 13, 8)         0\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "activation (Activation)      (None, 13, 13, 8)         0\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "global_average_pooling2d (GlobalAveragePooling2D) (None, 8)"));
+    ck_assert_ptr_nonnull(strstr(buf, "dense (Dense)                (None, 10)                80\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "Total params: 152\nTrainable params: 152\n"));
+    free(buf);
+}
+END_TEST
+
+/* The new layers and keys write back to a spec that parses to the same
+ * layers; use_bias is written only when false, so old specs stay as written. */
+START_TEST(test_new_layers_round_trip)
+{
+    static const char *const json =
+        GRAPH_HEAD "{\"type\":\"conv2d\",\"filters\":3,\"kernel_size\":3,\"padding\":\"same\","
+        "\"use_bias\":false,\"activation\":\"silu\"},"
+        "{\"type\":\"Concatenate\",\"inputs\":[\"a\",\"conv2d\"]},"
+        "{\"type\":\"AveragePooling2D\",\"pool_size\":3,\"strides\":2,\"padding\":\"same\"},"
+        "{\"type\":\"Activation\",\"activation\":\"leaky_relu\"},"
+        "{\"type\":\"GlobalAveragePooling2D\",\"keepdims\":true},"
+        "{\"type\":\"dense\",\"units\":3,\"activation\":\"elu\"}]}";
+    ModelSpec s, back;
+    MnError err;
+    ck_assert_msg(parse(json, &s, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(s.layers[1].act, ACT_SWISH);
+    ck_assert(s.layers[1].cfg.conv.no_bias);
+    ck_assert(!s.layers[0].cfg.conv.no_bias);
+    ck_assert(s.layers[5].cfg.global_pool.keepdims);
+    cJSON *o = spec_to_json(&s);
+    char *text = cJSON_PrintUnformatted(o);
+    ck_assert_msg(parse(text, &back, &err) == 0, "%s: %s", text, err.msg);
+    ck_assert_msg(strstr(text, "\"type\":\"concatenate\",\"axis\":-1,\"inputs\":[\"a\",\"conv2d\"]"), "%s", text);
+    ck_assert_ptr_nonnull(strstr(text, "\"activation\":\"swish\",\"use_bias\":false"));
+    ck_assert_ptr_nonnull(strstr(text, "\"type\":\"average_pooling2d\",\"pool_size\":[3,3],\"strides\":[2,2],\"padding\":\"same\""));
+    ck_assert_ptr_null(strstr(strstr(text, "use_bias") + 1, "use_bias")); /* the one false */
+    for (int i = 0; i < s.n_layers; i++) {
+        ck_assert_int_eq(back.layers[i].type, s.layers[i].type);
+        ck_assert_int_eq(back.layers[i].act, s.layers[i].act);
+        ck_assert(memcmp(&back.layers[i].cfg, &s.layers[i].cfg, sizeof s.layers[i].cfg) == 0);
+    }
+    free(text);
+    cJSON_Delete(o);
+}
+END_TEST
+
 static Suite *spec_suite(void)
 {
     Suite *s = suite_create("spec");
@@ -377,6 +476,8 @@ static Suite *spec_suite(void)
     tcase_add_loop_test(tc, test_seed_specs_build, 0, sizeof seed_specs / sizeof *seed_specs);
     tcase_add_test(tc, test_summary_table);
     tcase_add_test(tc, test_graph_summary_table);
+    tcase_add_test(tc, test_summary_without_bias);
+    tcase_add_test(tc, test_new_layers_round_trip);
     tcase_add_test(tc, test_graph_names_and_round_trip);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("Limits");

@@ -56,6 +56,16 @@ async function check(method, url, template, { body, type, want } = {}) {
   return text;
 }
 
+// Waits up to a minute for a job to end; it must succeed.
+async function finished(job, what) {
+  let status = 'queued';
+  for (let i = 0; i < 600 && !['succeeded', 'failed'].includes(status); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    status = (await (await fetch(`${base}/jobs/${job.id}`)).json()).status;
+  }
+  if (status !== 'succeeded') fail(what, status); else pass();
+}
+
 const pixels = Array.from({ length: 784 }, (_, i) => ((i * 37) % 255) / 255);
 const json = 'application/json';
 try {
@@ -100,19 +110,27 @@ try {
                  layers: [{ type: 'flatten' }, { type: 'dense', units: 8, activation: 'relu' },
                           { type: 'dense', units: 10, activation: 'softmax' }] };
   const job = await check('POST', '/train', '/train', { body: JSON.stringify(spec), type: json, want: 202 });
+  // The layers and keys past the seed's: the job's spec echoes them, checked against the contract.
+  const graph = { name: 'contract-graph', dataset: 'mnist', epochs: 1, batch_size: 256,
+                  layers: [{ type: 'conv2d', name: 'c', filters: 4, kernel_size: 3, strides: 2, padding: 'same',
+                             activation: 'gelu', use_bias: false },
+                           { type: 'average_pooling2d', name: 'p', inputs: ['input'], padding: 'same' },
+                           { type: 'concatenate', inputs: ['c', 'p'], axis: -1 },
+                           { type: 'activation', activation: 'silu' },
+                           { type: 'global_average_pooling2d' },
+                           { type: 'dense', units: 10, activation: 'softmax', use_bias: false }] };
+  const graphJob = await check('POST', '/train', '/train', { body: JSON.stringify(graph), type: json, want: 202 });
   await check('POST', '/train', '/train', { body: '{"name": "x", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 3}, {"type": "dense", "units": 10}]}', type: json, want: 422 });
-  let status = 'queued';
-  for (let i = 0; i < 600 && !['succeeded', 'failed'].includes(status); i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    status = (await (await fetch(`${base}/jobs/${job.id}`)).json()).status;
-  }
-  if (status !== 'succeeded') fail('training job', status); else pass();
+  await finished(job, 'training job');
+  await finished(graphJob, 'graph training job');
   const done = await check('GET', `/jobs/${job.id}`, '/jobs/{id}', { want: 200 });
   const rates = (done?.history || []).map((e) => e.learning_rate);
   if (rates.length !== 4 || !rates.every((r) => typeof r === 'number')) fail('history learning_rate', JSON.stringify(rates));
   else pass();
   await check('POST', '/train', '/train', { body: JSON.stringify({ ...spec, grid: undefined,
     reduce_lr_on_plateau: { monitor: 'val_loss' } }), type: json, want: 400 });
+  await check('GET', `/jobs/${graphJob.id}`, '/jobs/{id}', { want: 200 });
+  await check('GET', '/models/contract-graph/versions/1', '/models/{name}/versions/{version}', { want: 200 });
   await check('GET', '/jobs', '/jobs', { want: 200 });
   await check('DELETE', `/jobs/${job.id}`, '/jobs/{id}', { want: 409 });
   await check('GET', '/jobs/999', '/jobs/{id}', { want: 404 });
