@@ -25,6 +25,10 @@ typedef enum {
     LAYER_FLATTEN,
     LAYER_DROPOUT,
     LAYER_ADD,
+    LAYER_RANDOM_TRANSLATION,
+    LAYER_RANDOM_ROTATION,
+    LAYER_RANDOM_ZOOM,
+    LAYER_RANDOM_FLIP,
     LAYER_TYPE_COUNT
 } LayerType;
 
@@ -59,6 +63,22 @@ typedef struct {
     float rate;
 } DropoutConfig;
 
+/* The augmentation layers (augment.c): Keras's fill_mode and interpolation. */
+typedef enum { FILL_REFLECT, FILL_CONSTANT, FILL_NEAREST, FILL_WRAP } FillMode;
+typedef enum { INTERP_BILINEAR, INTERP_NEAREST } Interpolation;
+
+/* Each sample's transform is drawn from [lower, upper] per axis, in the
+ * units Keras gives the type's factor: [0] height (rotation: its factor,
+ * in turns), [1] width. */
+typedef struct {
+    float lower[2], upper[2];
+    bool width_given;     /* zoom: else the height's draw serves both axes */
+    FillMode fill_mode;
+    Interpolation interpolation;
+    float fill_value;     /* fill_mode "constant" */
+    bool flip_h, flip_v;  /* flip: which flips are drawn */
+} AugmentConfig;
+
 /* A model is a graph of layers in topological order: each reads the
  * outputs of earlier layers (the previous one unless the spec names its
  * inputs, as Keras's functional API does), the last one is the output. */
@@ -78,6 +98,7 @@ typedef struct {
         Conv2dConfig conv;
         Window pool;
         DropoutConfig dropout;
+        AugmentConfig augment;
     } cfg;
 } Layer;
 
@@ -87,7 +108,7 @@ typedef struct {
     bool training;
     float *ws;     /* scratch shared by all layers: LayerOps.workspace floats */
     void *aux;     /* this layer's memory from forward to backward: LayerOps.aux bytes */
-    Rng *rng;      /* dropout masks; NULL when not training */
+    Rng *rng;      /* dropout masks, augmentation; NULL when not training */
     /* Every input (n_in of them; x and dx are the first), for the types
      * that take several: in[k] (batch, its shape), and din[k] to overwrite
      * with dL/d(in[k]) in backward, NULL where nobody needs it. */
@@ -198,6 +219,7 @@ static inline void add_column_sums(float *restrict db, const float *restrict dy,
 void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng);
 
 extern const LayerOps dense_ops, conv2d_ops, maxpool2d_ops, flatten_ops, dropout_ops, add_ops;
+extern const LayerOps random_translation_ops, random_rotation_ops, random_zoom_ops, random_flip_ops;
 
 /* activation.c: in place over a whole batch of rows of width n. */
 void activation_forward(Activation act, float *a, int rows, int n);
