@@ -93,9 +93,10 @@ try {
   await check('POST', '/backprop', '/backprop', { body: '{"input": 1}', type: json, want: 400 });
   const spec = { name: 'contract', dataset: 'mnist', epochs: 1, batch_size: 256, validation_split: 0.1,
                  grid: { learning_rate: [0.001, 0.01], activation: ['relu', 'sigmoid'] },
-                 layers: [{ type: 'random_translation', height_factor: 0.1, width_factor: [-0.1, 0.1] },
-                          { type: 'flatten' }, { type: 'dense', units: 8, activation: 'relu' },
+                 layers: [{ type: 'flatten' }, { type: 'dense', units: 8, activation: 'relu' },
                           { type: 'dense', units: 10, activation: 'softmax' }] };
+  // Augmentation first: the job's spec, written back with its defaults, meets the contract.
+  spec.layers.unshift({ type: 'random_translation', height_factor: 0.1, width_factor: [-0.1, 0.1] });
   const job = await check('POST', '/train', '/train', { body: JSON.stringify(spec), type: json, want: 202 });
   await check('POST', '/train', '/train', { body: '{"name": "x", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 3}, {"type": "dense", "units": 10}]}', type: json, want: 422 });
   let status = 'queued';
