@@ -18,6 +18,10 @@ static const LayerOps *const ops_by_type[LAYER_TYPE_COUNT] = {
     [LAYER_GLOBAL_AVGPOOL2D] = &global_avgpool2d_ops,
     [LAYER_CONCATENATE] = &concatenate_ops,
     [LAYER_ACTIVATION] = &activation_ops,
+    [LAYER_RANDOM_TRANSLATION] = &random_translation_ops,
+    [LAYER_RANDOM_ROTATION] = &random_rotation_ops,
+    [LAYER_RANDOM_ZOOM] = &random_zoom_ops,
+    [LAYER_RANDOM_FLIP] = &random_flip_ops,
 };
 
 static const char *const activation_names[ACT_COUNT] = {

@@ -30,6 +30,10 @@ typedef enum {
     LAYER_GLOBAL_AVGPOOL2D,
     LAYER_CONCATENATE,
     LAYER_ACTIVATION,
+    LAYER_RANDOM_TRANSLATION,
+    LAYER_RANDOM_ROTATION,
+    LAYER_RANDOM_ZOOM,
+    LAYER_RANDOM_FLIP,
     LAYER_TYPE_COUNT
 } LayerType;
 
@@ -82,6 +86,21 @@ typedef struct {
 typedef struct {
     int channels[LAYER_MAX_INPUTS];
 } ConcatConfig;
+/* The augmentation layers (augment.c): Keras's fill_mode and interpolation. */
+typedef enum { FILL_REFLECT, FILL_CONSTANT, FILL_NEAREST, FILL_WRAP } FillMode;
+typedef enum { INTERP_BILINEAR, INTERP_NEAREST } Interpolation;
+
+/* Each sample's transform is drawn from [lower, upper] per axis, in the
+ * units Keras gives the type's factor: [0] height (rotation: its factor,
+ * in turns), [1] width. */
+typedef struct {
+    float lower[2], upper[2];
+    bool width_given;     /* zoom: else the height's draw serves both axes */
+    FillMode fill_mode;
+    Interpolation interpolation;
+    float fill_value;     /* fill_mode "constant" */
+    bool flip_h, flip_v;  /* flip: which flips are drawn */
+} AugmentConfig;
 
 /* A model is a graph of layers in topological order: each reads the
  * outputs of earlier layers (the previous one unless the spec names its
@@ -104,6 +123,7 @@ typedef struct {
         GlobalPoolConfig global_pool;
         DropoutConfig dropout;
         ConcatConfig concat;
+        AugmentConfig augment;
     } cfg;
 } Layer;
 
@@ -113,7 +133,7 @@ typedef struct {
     bool training;
     float *ws;     /* scratch shared by all layers: LayerOps.workspace floats */
     void *aux;     /* this layer's memory from forward to backward: LayerOps.aux bytes */
-    Rng *rng;      /* dropout masks; NULL when not training */
+    Rng *rng;      /* dropout masks, augmentation; NULL when not training */
     /* Every input (n_in of them; x and dx are the first), for the types
      * that take several: in[k] (batch, its shape), and din[k] to overwrite
      * with dL/d(in[k]) in backward, NULL where nobody needs it. */
@@ -246,6 +266,8 @@ void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng);
 
 extern const LayerOps dense_ops, conv2d_ops, maxpool2d_ops, flatten_ops, dropout_ops, add_ops,
     avgpool2d_ops, global_avgpool2d_ops, concatenate_ops, activation_ops;
+extern const LayerOps dense_ops, conv2d_ops, maxpool2d_ops, flatten_ops, dropout_ops, add_ops;
+extern const LayerOps random_translation_ops, random_rotation_ops, random_zoom_ops, random_flip_ops;
 
 /* activation.c: in place over a whole batch of rows of width n. */
 void activation_forward(Activation act, float *a, int rows, int n);

@@ -275,7 +275,10 @@ function renderModelView(d) {
                   add: ['add', 'Add'], concatenate: ['concatenate', 'Concatenate'],
                   average_pooling2d: ['average_pooling2d', 'AveragePooling2D'],
                   global_average_pooling2d: ['global_average_pooling2d', 'GlobalAveragePooling2D'],
-                  activation: ['activation', 'Activation'] };
+                  activation: ['activation', 'Activation'],
+                  random_translation: ['random_translation', 'RandomTranslation'],
+                  random_rotation: ['random_rotation', 'RandomRotation'],
+                  random_zoom: ['random_zoom', 'RandomZoom'], random_flip: ['random_flip', 'RandomFlip'] };
   const counts = {};
   for (const l of d.layers) {
     const [name, cls] = keras[l.type] || [l.type, l.type];

@@ -17,7 +17,8 @@ typedef struct {
     LayerType type;
     Shape in;
     int batch;
-    /* conv2d: filters, kernel, stride; pooling: pool, stride; dense: units; dropout: rate*100 */
+    /* conv2d: filters, kernel, stride; pooling: pool, stride; dense: units; dropout: rate*100;
+     * augmentation: factor*100 (both axes), kh the FillMode, kw the Interpolation */
     int a, kh, kw, sh, sw;
     bool same;
     bool no_bias; /* dense, conv2d: use_bias false */
@@ -45,6 +46,16 @@ static const GradCase cases[] = {
     /* rows and columns 2 and 5 fall between windows: their gradient is zero */
     {"avgpool 2x2 stride 3 same, pixels unread", LAYER_AVGPOOL2D, {7, 7, 2}, 2, 0, 2, 2, 3, 3, true, false},
     {"global average pooling", LAYER_GLOBAL_AVGPOOL2D, {3, 5, 3}, 2, 0, 0, 0, 0, 0, false, false},
+    /* The Rng is reseeded for every probe: each sample's transform held fixed. */
+    {"random_translation reflect bilinear", LAYER_RANDOM_TRANSLATION, {5, 4, 2}, 3, 40,
+     FILL_REFLECT, INTERP_BILINEAR, 0, 0, false, false},
+    {"random_rotation constant bilinear", LAYER_RANDOM_ROTATION, {5, 5, 1}, 3, 20, FILL_CONSTANT,
+     INTERP_BILINEAR, 0, 0, false, false},
+    {"random_rotation wrap nearest", LAYER_RANDOM_ROTATION, {4, 5, 2}, 2, 30, FILL_WRAP,
+     INTERP_NEAREST, 0, 0, false, false},
+    {"random_zoom nearest-fill bilinear", LAYER_RANDOM_ZOOM, {6, 5, 1}, 3, 40, FILL_NEAREST,
+     INTERP_BILINEAR, 0, 0, false, false},
+    {"random_flip", LAYER_RANDOM_FLIP, {3, 4, 2}, 4, 0, FILL_REFLECT, INTERP_NEAREST, 0, 0, false, false},
 };
 
 static void configure(const GradCase *c, Layer *l)
@@ -68,6 +79,15 @@ static void configure(const GradCase *c, Layer *l)
     case LAYER_DROPOUT:
         l->cfg.dropout.rate = c->a / 100.0f;
         break;
+    case LAYER_RANDOM_TRANSLATION:
+    case LAYER_RANDOM_ROTATION:
+    case LAYER_RANDOM_ZOOM:
+    case LAYER_RANDOM_FLIP: {
+        float f = c->a / 100.0f;
+        l->cfg.augment = (AugmentConfig){{-f, -f}, {f, f}, true, (FillMode)c->kh,
+                                         (Interpolation)c->kw, 0.5f, true, true};
+        break;
+    }
     default:
         break;
     }

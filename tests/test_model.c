@@ -18,17 +18,7 @@
 #include "step.h"
 #include "train.h"
 
-static Model *build(const char *json)
-{
-    SpecLimits lim;
-    spec_limits_default(&lim);
-    ModelSpec s;
-    MnError err = {0};
-    Model *m = NULL;
-    ck_assert_msg(spec_parse(json, strlen(json), &lim, &s, &err) == 0, "%s", err.msg);
-    ck_assert_msg(model_build(&s, &lim, &m, &err) == 0, "%s", err.msg);
-    return m;
-}
+static Model *build(const char *json) { return check_util_build_model(json); }
 
 /* ---- inputs ---- */
 
@@ -322,11 +312,29 @@ static const char *const LANES_SPEC =
     "\"optimizer\":{\"type\":\"adam\",\"learning_rate\":0.01},\"epochs\":2,\"batch_size\":16,"
     "\"seed\":5}";
 
+/* Augmentation draws each lane's transforms from the lane's own Rng: first
+ * and mid-network (where its backward matters). */
+static const char *const AUGMENTED_LANES_SPEC =
+    "{\"name\":\"augmented\",\"input_shape\":[8,8,1],\"layers\":["
+    "{\"type\":\"random_translation\",\"height_factor\":0.2,\"width_factor\":0.2},"
+    "{\"type\":\"random_zoom\",\"height_factor\":0.2,\"fill_mode\":\"constant\"},"
+    "{\"type\":\"conv2d\",\"filters\":32,\"kernel_size\":3,\"padding\":\"same\","
+    "\"activation\":\"relu\"},"
+    "{\"type\":\"random_rotation\",\"factor\":0.1,\"fill_mode\":\"nearest\"},"
+    "{\"type\":\"random_flip\",\"mode\":\"horizontal\"},"
+    "{\"type\":\"conv2d\",\"filters\":32,\"kernel_size\":3,\"padding\":\"same\","
+    "\"activation\":\"relu\"},{\"type\":\"maxpool2d\",\"pool_size\":2},"
+    "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":4,\"activation\":\"softmax\"}],"
+    "\"optimizer\":{\"type\":\"adam\",\"learning_rate\":0.01},\"epochs\":2,\"batch_size\":16,"
+    "\"seed\":5}";
+
+static const char *const lanes_specs[] = {LANES_SPEC, AUGMENTED_LANES_SPEC};
+
 START_TEST(test_lanes_same_weights_on_any_threads)
 {
     Dataset d;
     make_dataset(&d, 200, 4);
-    Model *one = build(LANES_SPEC), *two = build(LANES_SPEC);
+    Model *one = build(lanes_specs[_i]), *two = build(lanes_specs[_i]);
     TrainCallbacks cb1 = {.threads = 1}, cb2 = {.threads = 2};
     TrainResult t1, t2;
     MnError err = {0};
@@ -783,7 +791,8 @@ static Suite *model_suite(void)
     tcase_add_test(train, test_training_loop_allocates_nothing);
     tcase_add_test(train, test_early_stopping_and_restore);
     tcase_add_test(train, test_cancellation);
-    tcase_add_test(train, test_lanes_same_weights_on_any_threads);
+    tcase_add_loop_test(train, test_lanes_same_weights_on_any_threads, 0,
+                        sizeof lanes_specs / sizeof *lanes_specs);
     tcase_add_test(train, test_lanes_gradient_is_the_batch_gradient);
     tcase_add_test(train, test_lane_slices_add_up_to_the_batch_gradient);
     suite_add_tcase(s, train);

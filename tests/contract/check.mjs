@@ -109,6 +109,8 @@ try {
                  loss: { type: 'categorical_crossentropy', label_smoothing: 0.1 },
                  layers: [{ type: 'flatten' }, { type: 'dense', units: 8, activation: 'relu' },
                           { type: 'dense', units: 10, activation: 'softmax' }] };
+  // Augmentation first: the job's spec, written back with its defaults, meets the contract.
+  spec.layers.unshift({ type: 'random_translation', height_factor: 0.1, width_factor: [-0.1, 0.1] });
   const job = await check('POST', '/train', '/train', { body: JSON.stringify(spec), type: json, want: 202 });
   // The layers and keys past the seed's: the job's spec echoes them, checked against the contract.
   const graph = { name: 'contract-graph', dataset: 'mnist', epochs: 1, batch_size: 256,
