@@ -257,6 +257,16 @@ static void conv2d_write(const Layer *l, cJSON *o)
     cJSON_AddStringToObject(o, "activation", activation_name(l->act));
 }
 
+/* A batch normalization after a linear conv, folded into the kernel. */
+static bool conv2d_fold_affine(const Layer *l, float *params, const float *scale,
+                               const float *shift)
+{
+    const Conv2dConfig *c = &l->cfg.conv;
+    size_t rows = (size_t)c->win.kh * c->win.kw * l->in.c;
+    fold_affine_columns(params, params + rows * c->filters, rows, c->filters, scale, shift);
+    return true;
+}
+
 /* Every weight once per output position. */
 static long conv2d_macs(const Layer *l)
 {
@@ -281,4 +291,5 @@ const LayerOps conv2d_ops = {
     .backward = conv2d_backward,
     .workspace = conv2d_workspace,
     .fuses_activation = true,
+    .fold_affine = conv2d_fold_affine,
 };

@@ -97,6 +97,16 @@ static void dense_write(const Layer *l, cJSON *o)
     cJSON_AddStringToObject(o, "activation", activation_name(l->act));
 }
 
+/* A batch normalization after a linear dense layer, folded into W and b. */
+static bool dense_fold_affine(const Layer *l, float *params, const float *scale,
+                              const float *shift)
+{
+    int units = l->cfg.dense.units;
+    fold_affine_columns(params, params + (size_t)l->in.c * units, (size_t)l->in.c, units, scale,
+                        shift);
+    return true;
+}
+
 static long dense_macs(const Layer *l)
 {
     return (long)l->in.c * l->cfg.dense.units;
@@ -118,4 +128,5 @@ const LayerOps dense_ops = {
     .backward = dense_backward,
     .workspace = dense_workspace,
     .wants_whole_batch = true,
+    .fold_affine = dense_fold_affine,
 };

@@ -41,6 +41,10 @@ int step_lanes_slice(const StepLanes *s);
 double step_lanes_run(StepLanes *s, const Dataset *d, const uint32_t *idx, size_t first, int n,
                       float *grads, Metrics *mt);
 
+/* After a step of a model with batch normalization: its moving
+ * statistics from the whole batch's (m is the model the lanes run). */
+void step_lanes_update_state(const StepLanes *s, Model *m);
+
 /* Fills x (n samples) and labels from d's samples idx[first..first+n), or
  * first..first+n when idx is NULL, through the model's preprocessing. */
 void step_gather(const Model *m, const Dataset *d, const uint32_t *idx, size_t first, int n,

@@ -99,6 +99,18 @@ char *check_util_run_cmd(const char *cmd, int *status)
     return buf;
 }
 
+Model *check_util_build_model(const char *json)
+{
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    ModelSpec s;
+    MnError err = {0};
+    Model *m = NULL;
+    ck_assert_msg(spec_parse(json, strlen(json), &lim, &s, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_build(&s, &lim, &m, &err) == 0, "%s", err.msg);
+    return m;
+}
+
 static double loss_at(const Model *m, ModelRun *r, const float *x, const uint8_t *labels, int n)
 {
     memcpy(model_run_input(r), x, (size_t)n * shape_numel(m->spec.input) * sizeof *x);

@@ -31,6 +31,10 @@ char *check_util_read_file(const char *path, size_t *len);
 /* Runs a shell command, captures stdout (malloc'd) and the exit status. */
 char *check_util_run_cmd(const char *cmd, int *status);
 
+/* A model built from a JSON spec with the default limits; fails the test
+ * with the error otherwise. */
+Model *check_util_build_model(const char *json);
+
 /* Every parameter's gradient from model_backward against central
  * differences of model_loss, for n samples x (the model's input shape)
  * with labels; `name` heads the message of a mismatch. */

@@ -17,7 +17,8 @@ typedef struct {
     LayerType type;
     Shape in;
     int batch;
-    /* conv2d: filters, kernel, stride; maxpool2d: pool, stride; dense: units; dropout: rate*100 */
+    /* conv2d: filters, kernel, stride; maxpool2d: pool, stride; dense: units; dropout: rate*100;
+     * batch_normalization: 1 without beta, 2 without gamma */
     int a, kh, kw, sh, sw;
     bool same;
 } GradCase;
@@ -35,6 +36,9 @@ static const GradCase cases[] = {
     {"maxpool 3x3 stride 2 same, odd input", LAYER_MAXPOOL2D, {7, 5, 2}, 2, 0, 3, 3, 2, 2, true},
     {"maxpool 2x2 valid, odd input", LAYER_MAXPOOL2D, {5, 5, 1}, 2, 0, 2, 2, 2, 2, false},
     {"dropout 0.3", LAYER_DROPOUT, {2, 3, 2}, 3, 30, 0, 0, 0, 0, false},
+    {"batch_normalization, whole-batch statistics", LAYER_BATCHNORM, {2, 3, 3}, 3, 0, 0, 0, 0, 0, false},
+    {"batch_normalization without beta", LAYER_BATCHNORM, {1, 1, 4}, 5, 1, 0, 0, 0, 0, false},
+    {"batch_normalization without gamma", LAYER_BATCHNORM, {3, 2, 2}, 2, 2, 0, 0, 0, 0, false},
 };
 
 static void configure(const GradCase *c, Layer *l)
@@ -54,6 +58,10 @@ static void configure(const GradCase *c, Layer *l)
         break;
     case LAYER_DROPOUT:
         l->cfg.dropout.rate = c->a / 100.0f;
+        break;
+    case LAYER_BATCHNORM:
+        l->cfg.bn = (BatchNormConfig){.momentum = 0.99f, .epsilon = 1e-3f, .center = c->a != 1,
+                                      .scale = c->a != 2};
         break;
     default:
         break;
