@@ -94,9 +94,11 @@ try {
   const spec = { name: 'contract', dataset: 'mnist', epochs: 1, batch_size: 256, validation_split: 0.1,
                  grid: { learning_rate: [0.001, 0.01], activation: ['relu', 'sigmoid'] },
                  layers: [{ type: 'flatten' }, { type: 'dense', units: 8, activation: 'relu' },
+                          { type: 'batch_normalization', momentum: 0.9 },
                           { type: 'dense', units: 10, activation: 'softmax' }] };
   const job = await check('POST', '/train', '/train', { body: JSON.stringify(spec), type: json, want: 202 });
   await check('POST', '/train', '/train', { body: '{"name": "x", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 3}, {"type": "dense", "units": 10}]}', type: json, want: 422 });
+  await check('POST', '/train', '/train', { body: '{"name": "x", "layers": [{"type": "flatten"}, {"type": "batch_normalization", "momentum": 2}, {"type": "dense", "units": 10}]}', type: json, want: 400 });
   let status = 'queued';
   for (let i = 0; i < 600 && !['succeeded', 'failed'].includes(status); i++) {
     await new Promise((r) => setTimeout(r, 100));
