@@ -79,19 +79,59 @@ static size_t batchnorm_batch_sums(const Layer *l) { return 2 * (size_t)l->in.c 
 
 static int rows_of(const Layer *l, int batch) { return batch * l->in.h * l->in.w; }
 
-/* sums: sum of x per channel, sum of x^2, count: in double, row by row. */
+/* The per-channel loops below keep one accumulator per channel and run
+ * rows in order: vectorised across channels, every sum adds its terms in
+ * the same order at any vector width. */
+
+/* sum += x, square += x^2 per channel, in double. */
+MN_VECTOR_CLONES
+static void channel_sums(const float *restrict x, int rows, int c, double *restrict sum,
+                         double *restrict square)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < c; j++) {
+            double v = x[(size_t)r * c + j];
+            sum[j] += v;
+            square[j] += v * v;
+        }
+}
+
+/* sum += dy, dot += dy * x_hat per channel, in double. */
+MN_VECTOR_CLONES
+static void channel_grad_sums(const float *restrict x, const float *restrict dy, int rows, int c,
+                              const float *restrict mean, const float *restrict inv_std,
+                              double *restrict sum, double *restrict dot)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < c; j++) {
+            size_t i = (size_t)r * c + j;
+            float x_hat = (x[i] - mean[j]) * inv_std[j];
+            sum[j] += dy[i];
+            dot[j] += (double)dy[i] * x_hat;
+        }
+}
+
+/* dx = k * (dy - mean_dy - x_hat * mean_dyx) per channel. */
+MN_VECTOR_CLONES
+static void input_gradient(const float *restrict x, const float *restrict dy, float *restrict dx,
+                           int rows, int c, const float *restrict mean,
+                           const float *restrict inv_std, const float *restrict k,
+                           const float *restrict mean_dy, const float *restrict mean_dyx)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < c; j++) {
+            size_t i = (size_t)r * c + j;
+            float x_hat = (x[i] - mean[j]) * inv_std[j];
+            dx[i] = k[j] * (dy[i] - mean_dy[j] - x_hat * mean_dyx[j]);
+        }
+}
+
+/* sums: sum of x per channel, sum of x^2, count. */
 static void batchnorm_forward_sums(const Layer *l, const float *x, int batch, double *sums)
 {
     int c = l->in.c, rows = rows_of(l, batch);
     memset(sums, 0, (2 * (size_t)c + 1) * sizeof *sums);
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * c;
-        for (int j = 0; j < c; j++) {
-            double v = xr[j];
-            sums[j] += v;
-            sums[c + j] += v * v;
-        }
-    }
+    channel_sums(x, rows, c, sums, sums + c);
     sums[2 * c] = rows;
 }
 
@@ -121,7 +161,7 @@ static void batchnorm_as_affine(const Layer *l, const float *params, const float
 static size_t batchnorm_workspace(const Layer *l, int batch)
 {
     (void)batch;
-    return 2 * (size_t)l->in.c; /* scale and shift */
+    return 3 * (size_t)l->in.c; /* forward: scale, shift; backward: three per channel */
 }
 
 static void batchnorm_forward(const Layer *l, const float *params, const float *x, float *y,
@@ -163,14 +203,7 @@ static void batchnorm_backward_sums(const Layer *l, const float *params, const f
     int c = l->in.c, rows = rows_of(l, run->batch);
     BatchNormAux a = aux_view(l, run->aux);
     memset(sums, 0, (2 * (size_t)c + 1) * sizeof *sums);
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * c, *dr = dy + (size_t)r * c;
-        for (int j = 0; j < c; j++) {
-            double x_hat = ((double)xr[j] - a.mean[j]) * a.inv_std[j];
-            sums[j] += dr[j];
-            sums[c + j] += dr[j] * x_hat;
-        }
-    }
+    channel_grad_sums(x, dy, rows, c, a.mean, a.inv_std, sums, sums + c);
     sums[2 * c] = rows;
     if (sums != a.own)
         memcpy(a.own, sums, (2 * (size_t)c + 1) * sizeof *sums);
@@ -199,19 +232,14 @@ static void batchnorm_backward(const Layer *l, const float *params, float *grads
     if (!dx)
         return;
     double n = sums[2 * c];
-    float *k = run->ws, *mean_dy = run->ws + c; /* per channel: gamma * inv_std, mean(dy) */
+    /* per channel: gamma * inv_std, mean(dy), mean(dy * x_hat) */
+    float *k = run->ws, *mean_dy = run->ws + c, *mean_dyx = run->ws + 2 * c;
     for (int j = 0; j < c; j++) {
         k[j] = (float)((gamma ? gamma[j] : 1.0) * a.inv_std[j]);
         mean_dy[j] = (float)(sums[j] / n);
+        mean_dyx[j] = (float)(sums[c + j] / n);
     }
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * c, *dr = dy + (size_t)r * c;
-        float *out = dx + (size_t)r * c;
-        for (int j = 0; j < c; j++) {
-            float x_hat = (xr[j] - a.mean[j]) * a.inv_std[j];
-            out[j] = k[j] * (dr[j] - mean_dy[j] - x_hat * (float)(sums[c + j] / n));
-        }
-    }
+    input_gradient(x, dy, dx, rows, c, a.mean, a.inv_std, k, mean_dy, mean_dyx);
 }
 
 /* Keras: moving = moving * momentum + batch * (1 - momentum). */
