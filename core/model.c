@@ -5,6 +5,7 @@
  * carved once; forward and backward only index into it. */
 #include "model.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +380,7 @@ static float *source_buffer(const ModelRun *r, int source)
 
 ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *err)
 {
+    assert(!(training && m->serve_params)); /* a model folded for serving never trains */
     const ModelSpec *s = &m->spec;
     int nl = s->n_layers;
     size_t b = (size_t)max_batch, bytes = 0, ws = 0, widest = shape_numel(s->input), sums = 0;
@@ -508,15 +510,22 @@ static void forward_layer(const Model *m, ModelRun *r, int i, int from, int n, b
  * still in cache (a batch of the tutorial's 28x28x64 outputs is megabytes).
  * A dense layer is a stage of its own over the whole batch, its GEMM as
  * wide as can be. Returns the stage's end from `first`; *chunk samples. */
-static int stage_end(const ModelSpec *s, int first, int n, int *chunk)
+/* A folded layer (nothing to run) does not end a stage. */
+static bool whole_batch(const Model *m, int i)
 {
+    return layer_ops(m->spec.layers[i].type)->wants_whole_batch && !m->folded[i];
+}
+
+static int stage_end(const Model *m, int first, int n, int *chunk)
+{
+    const ModelSpec *s = &m->spec;
     *chunk = n;
-    if (layer_ops(s->layers[first].type)->wants_whole_batch)
+    if (whole_batch(m, first))
         return first + 1;
     size_t per = 0;
     int end = first;
-    for (; end < s->n_layers && !layer_ops(s->layers[end].type)->wants_whole_batch; end++)
-        if (!layer_ops(s->layers[end].type)->is_view)
+    for (; end < s->n_layers && !whole_batch(m, end); end++)
+        if (!aliases_input(m, end))
             per += shape_numel(s->layers[end].out) * sizeof(float);
     int fits = (int)(STAGE_BYTES / (per ? per : 1));
     *chunk = fits < 1 ? 1 : fits < n ? fits : n;
@@ -543,7 +552,7 @@ static bool forward_from(const Model *m, ModelRun *r, int n, bool training, bool
 {
     const ModelSpec *s = &m->spec;
     for (int first = r->resume, end, chunk; first < s->n_layers; first = end) {
-        end = stage_end(s, first, n, &chunk);
+        end = stage_end(m, first, n, &chunk);
         const Layer *l = &s->layers[first];
         const LayerOps *ops = layer_ops(l->type);
         const double *sums = NULL;
