@@ -5,6 +5,7 @@
  * go on; the same additions on one thread or two. */
 #include "step.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -32,7 +33,7 @@ typedef struct {
     int n;
     Metrics mt;          /* this step's samples in this lane */
     enum { PART_START, PART_FORWARD, PART_BACKWARD } part; /* in parts: where it is */
-    bool finished;       /* in parts: the last part ended the step */
+    bool step_done;      /* in parts: the last part ended the step */
 } Lane;
 
 struct StepLanes {
@@ -88,11 +89,11 @@ static void lane_run(StepLanes *s, Lane *l)
 }
 
 /* One part of a lane of a model with whole-batch sums: up to its next
- * stop (finished false) or to the end of its step (finished true). */
+ * stop (step_done false) or to the end of its step (step_done true). */
 static void lane_part(StepLanes *s, Lane *l)
 {
     const Model *m = s->m;
-    l->finished = false;
+    l->step_done = false;
     if (l->part == PART_START) {
         memset(l->grads, 0, m->n_params * sizeof *l->grads);
         metrics_reset(&l->mt, m->n_classes, NULL);
@@ -111,7 +112,7 @@ static void lane_part(StepLanes *s, Lane *l)
     metrics_add(&l->mt, model_run_activation(l->run, m->spec.n_layers - 1), l->labels, l->n,
                 loss);
     l->part = PART_START;
-    l->finished = true;
+    l->step_done = true;
 }
 
 /* What a lane does when it is handed work: its step, or its next part. */
@@ -240,6 +241,7 @@ static void add_lane_sums(StepLanes *s)
 {
     size_t n, nb;
     double *sa = model_run_sums(s->lane[0].run, &n), *sb = model_run_sums(s->lane[1].run, &nb);
+    assert(n == nb); /* one model's runs */
     for (size_t k = 0; k < n; k++)
         sa[k] = sb[k] = sa[k] + sb[k];
 }
@@ -267,9 +269,9 @@ double step_lanes_run(StepLanes *s, const Dataset *d, const uint32_t *idx, size_
     }
     do {
         lanes_work(s, split);
-        if (split && s->in_parts && !a->finished)
+        if (split && s->in_parts && !a->step_done)
             add_lane_sums(s);
-    } while (s->in_parts && !a->finished);
+    } while (s->in_parts && !a->step_done);
     metrics_merge(mt, &a->mt);
     double loss = a->mt.loss_sum;
     if (split) {

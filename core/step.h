@@ -8,6 +8,10 @@
  * A lane with more samples than fit in cache between layers runs them in
  * slices, forward and backward, adding each slice's gradient to its
  * buffer: the batch's gradient either way, in a few more roundings.
+ * A model with batch normalization couples the samples: its lanes run
+ * their halves whole, and stop before each such layer (forward and
+ * backward) to add their per-channel sums, lane 0's then lane 1's, so the
+ * layer sees the whole batch's statistics on any number of threads.
  * Lanes beat threads inside BLAS here: at these sizes OpenBLAS on two
  * threads made the CNN's epoch twice as slow, not twice as fast. */
 #ifndef MN_STEP_H
