@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "json.h"
 #include "layer.h"
 #include "spec_read.h"
 
@@ -270,8 +271,8 @@ static int batchnorm_parse(Layer *l, const cJSON *obj, const char *where, MnErro
 static void batchnorm_write(const Layer *l, cJSON *o)
 {
     const BatchNormConfig *b = &l->cfg.bn;
-    cJSON_AddNumberToObject(o, "momentum", b->momentum);
-    cJSON_AddNumberToObject(o, "epsilon", b->epsilon);
+    cJSON_AddItemToObject(o, "momentum", json_float(b->momentum));
+    cJSON_AddItemToObject(o, "epsilon", json_float(b->epsilon));
     cJSON_AddBoolToObject(o, "center", b->center);
     cJSON_AddBoolToObject(o, "scale", b->scale);
 }

@@ -4,6 +4,7 @@
  * batch (the same bits on one thread and two), folding for serving against
  * the unfolded affine, spec refusals, and model files with moving
  * statistics (and version 1 files, which have none, still loading). */
+#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,19 +294,23 @@ START_TEST(test_spec_defaults_as_keras)
                   text);
     ck_assert_msg(strstr(text, "Total params: 10,986\n"), "%s", text);
     free(text);
+    /* written back as given, and parsed back to the same layer */
+    cJSON *j = spec_to_json(&m->spec);
+    char *written = cJSON_PrintUnformatted(j);
+    ck_assert_msg(strstr(written, "\"momentum\":0.99,\"epsilon\":0.001,\"center\":true,"
+                                  "\"scale\":true"), "%s", written);
+    Model *back = build(written);
+    const BatchNormConfig *b = &back->spec.layers[1].cfg.bn;
+    ck_assert(b->momentum == l->cfg.bn.momentum && b->epsilon == l->cfg.bn.epsilon &&
+              b->center == l->cfg.bn.center && b->scale == l->cfg.bn.scale);
+    model_free(back);
+    cJSON_free(written);
+    cJSON_Delete(j);
     model_free(m);
 }
 END_TEST
 
 /* ---- files ---- */
-
-static char *tmpdir;
-static void files_setup(void) { tmpdir = check_util_tmpdir(); }
-static void files_teardown(void)
-{
-    check_util_rmtree(tmpdir);
-    free(tmpdir);
-}
 
 static Model *load_path(const char *path)
 {
@@ -331,8 +336,8 @@ START_TEST(test_file_round_trip_with_moving_statistics)
 {
     Model *m = build(grad_specs[1]);
     scramble(m, 41);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/bn.mnm", tmpdir);
+    char path[4200], *dir = check_util_tmpdir();
+    snprintf(path, sizeof path, "%s/bn.mnm", dir);
     MnError err = {0};
     ck_assert_msg(model_save(m, path, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(file_version(path), MODEL_FILE_VERSION);
@@ -342,6 +347,8 @@ START_TEST(test_file_round_trip_with_moving_statistics)
     ck_assert_mem_eq(back->state, m->state, m->n_state * sizeof *m->state);
     model_free(back);
     model_free(m);
+    check_util_rmtree(dir);
+    free(dir);
 }
 END_TEST
 
@@ -349,7 +356,7 @@ END_TEST
  * version 1, no state) from maxpool2d 4, flatten, dense 10 softmax. */
 START_TEST(test_version_1_file_loads)
 {
-    char path[4200], again[4200];
+    char path[4200], again[4200], *dir = check_util_tmpdir();
     snprintf(path, sizeof path, "%s/tests/fixtures/model-v1.mnm", check_util_src_dir());
     ck_assert_uint_eq(file_version(path), 1);
     Model *m = load_path(path);
@@ -364,7 +371,7 @@ START_TEST(test_version_1_file_loads)
     for (int c = 0; c < 10; c++)
         sum += p[c];
     ck_assert_float_eq_tol(sum, 1.0f, 1e-5f);
-    snprintf(again, sizeof again, "%s/again.mnm", tmpdir);
+    snprintf(again, sizeof again, "%s/again.mnm", dir);
     ck_assert_msg(model_save(m, again, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(file_version(again), MODEL_FILE_VERSION);
     Model *back = load_path(again);
@@ -372,6 +379,8 @@ START_TEST(test_version_1_file_loads)
     model_run_free(r);
     model_free(back);
     model_free(m);
+    check_util_rmtree(dir);
+    free(dir);
 }
 END_TEST
 
@@ -396,7 +405,6 @@ static Suite *batchnorm_suite(void)
     tcase_add_test(spec, test_spec_defaults_as_keras);
     suite_add_tcase(s, spec);
     TCase *files = tcase_create("Files");
-    tcase_add_checked_fixture(files, files_setup, files_teardown);
     tcase_add_test(files, test_file_round_trip_with_moving_statistics);
     tcase_add_test(files, test_version_1_file_loads);
     suite_add_tcase(s, files);
