@@ -98,5 +98,5 @@ cJSON *json_float(float v)
         if (strtof(num, NULL) == v)
             break;
     }
-    return cJSON_CreateRaw(num);
+    return cJSON_CreateNumber(strtod(num, NULL)); /* a number: read back as one */
 }
