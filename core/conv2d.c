@@ -263,6 +263,8 @@ static bool conv2d_fold_affine(const Layer *l, float *params, const float *scale
 {
     const Conv2dConfig *c = &l->cfg.conv;
     size_t rows = (size_t)c->win.kh * c->win.kw * l->in.c;
+    if (l->param_count != rows * c->filters + (size_t)c->filters)
+        return false; /* no bias (use_bias false) to take the shift */
     fold_affine_columns(params, params + rows * c->filters, rows, c->filters, scale, shift);
     return true;
 }

@@ -102,8 +102,10 @@ static bool dense_fold_affine(const Layer *l, float *params, const float *scale,
                               const float *shift)
 {
     int units = l->cfg.dense.units;
-    fold_affine_columns(params, params + (size_t)l->in.c * units, (size_t)l->in.c, units, scale,
-                        shift);
+    size_t kernel = (size_t)l->in.c * units;
+    if (l->param_count != kernel + (size_t)units)
+        return false; /* no bias (use_bias false) to take the shift */
+    fold_affine_columns(params, params + kernel, (size_t)l->in.c, units, scale, shift);
     return true;
 }
 

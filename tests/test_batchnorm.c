@@ -237,6 +237,24 @@ START_TEST(test_folding_equals_unfolded)
 }
 END_TEST
 
+/* A layer with no bias (use_bias false: its kernel alone) cannot take the
+ * shift: it refuses, its weights untouched, and the normalization runs. */
+START_TEST(test_no_fold_without_bias)
+{
+    Layer dense = {.type = LAYER_DENSE, .in = shape_make(1, 1, 3), .param_count = 6};
+    dense.cfg.dense.units = 2;
+    Layer conv = {.type = LAYER_CONV2D, .in = shape_make(4, 4, 3), .param_count = 6};
+    conv.cfg.conv = (Conv2dConfig){.filters = 2, .win = {1, 1, 1, 1, false, 0, 0}};
+    const Layer *layers[] = {&dense, &conv};
+    for (int i = 0; i < 2; i++) {
+        float w[6] = {1, 2, 3, 4, 5, 6}, scale[2] = {2, 2}, shift[2] = {1, 1};
+        ck_assert(!layer_ops(layers[i]->type)->fold_affine(layers[i], w, scale, shift));
+        for (int k = 0; k < 6; k++)
+            ck_assert(w[k] == (float)(k + 1));
+    }
+}
+END_TEST
+
 /* ---- spec ---- */
 
 typedef struct {
@@ -399,6 +417,7 @@ static Suite *batchnorm_suite(void)
     suite_add_tcase(s, lanes);
     TCase *fold = tcase_create("Folding");
     tcase_add_test(fold, test_folding_equals_unfolded);
+    tcase_add_test(fold, test_no_fold_without_bias);
     suite_add_tcase(s, fold);
     TCase *spec = tcase_create("Spec");
     tcase_add_loop_test(spec, test_spec_refusals, 0, sizeof refusals / sizeof *refusals);
