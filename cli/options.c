@@ -63,8 +63,9 @@ Model *cli_load_model(const CliEnv *env, const char *ref, int *version, const ch
     Model *m = NULL;
     if (model_ref_parse(ref, name, sizeof name, &v, &err) ||
         model_dir_path(env->models_dir, name, v, path, sizeof path, version, &err) ||
-        model_load(path, &env->limits, &m, &err)) {
+        model_load(path, &env->limits, &m, &err) || model_fold_for_serving(m, &err)) {
         fprintf(stderr, "mnistd %s: %s\n", cmd, err.msg);
+        model_free(m);
         return NULL;
     }
     return m;

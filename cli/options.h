@@ -25,7 +25,8 @@ int cli_env_option(CliEnv *env, int argc, char **argv, int *i, const char *cmd);
 /* For a command's own "--name V"/"--name=V": the value or NULL. */
 const char *cli_option_value(const char *name, int argc, char **argv, int *i);
 
-/* Loads NAME[:VERSION] from the models directory; reports to stderr. */
+/* Loads NAME[:VERSION] from the models directory, folded for serving
+ * (model_fold_for_serving); reports to stderr. */
 Model *cli_load_model(const CliEnv *env, const char *ref, int *version, const char *cmd);
 
 #endif

@@ -270,6 +270,18 @@ static void conv2d_write(const Layer *l, cJSON *o)
     spec_write_use_bias(l->cfg.conv.no_bias, o);
 }
 
+/* A batch normalization after a linear conv, folded into the kernel. */
+static bool conv2d_fold_affine(const Layer *l, float *params, const float *scale,
+                               const float *shift)
+{
+    const Conv2dConfig *c = &l->cfg.conv;
+    size_t rows = (size_t)c->win.kh * c->win.kw * l->in.c;
+    if (l->param_count != rows * c->filters + (size_t)c->filters)
+        return false; /* no bias (use_bias false) to take the shift */
+    fold_affine_columns(params, params + rows * c->filters, rows, c->filters, scale, shift);
+    return true;
+}
+
 /* Every weight once per output position. */
 static long conv2d_macs(const Layer *l)
 {
@@ -300,4 +312,5 @@ const LayerOps conv2d_ops = {
     .workspace = conv2d_workspace,
     .bias_floats = conv2d_bias_floats,
     .fuses_activation = true,
+    .fold_affine = conv2d_fold_affine,
 };

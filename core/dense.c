@@ -109,6 +109,18 @@ static void dense_write(const Layer *l, cJSON *o)
     spec_write_use_bias(l->cfg.dense.no_bias, o);
 }
 
+/* A batch normalization after a linear dense layer, folded into W and b. */
+static bool dense_fold_affine(const Layer *l, float *params, const float *scale,
+                              const float *shift)
+{
+    int units = l->cfg.dense.units;
+    size_t kernel = (size_t)l->in.c * units;
+    if (l->param_count != kernel + (size_t)units)
+        return false; /* no bias (use_bias false) to take the shift */
+    fold_affine_columns(params, params + kernel, (size_t)l->in.c, units, scale, shift);
+    return true;
+}
+
 static long dense_macs(const Layer *l)
 {
     return (long)l->in.c * l->cfg.dense.units;
@@ -136,4 +148,5 @@ const LayerOps dense_ops = {
     .workspace = dense_workspace,
     .bias_floats = dense_bias_floats,
     .wants_whole_batch = true,
+    .fold_affine = dense_fold_affine,
 };

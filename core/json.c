@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t json_utf8_char(const char *s, size_t n)
@@ -86,4 +87,16 @@ cJSON *json_float_array(const float *v, int n)
         cJSON_AddItemToArray(arr, cJSON_CreateRaw(num));
     }
     return arr;
+}
+
+cJSON *json_float(float v)
+{
+    char num[32];
+    v = isfinite(v) ? v : 0.0f;
+    for (int digits = 1; digits <= 9; digits++) { /* 9 always gives a float back */
+        snprintf(num, sizeof num, "%.*g", digits, v);
+        if (strtof(num, NULL) == v)
+            break;
+    }
+    return cJSON_CreateNumber(strtod(num, NULL)); /* a number: read back as one */
 }

@@ -22,6 +22,7 @@ static const LayerOps *const ops_by_type[LAYER_TYPE_COUNT] = {
     [LAYER_RANDOM_ROTATION] = &random_rotation_ops,
     [LAYER_RANDOM_ZOOM] = &random_zoom_ops,
     [LAYER_RANDOM_FLIP] = &random_flip_ops,
+    [LAYER_BATCHNORM] = &batchnorm_ops,
 };
 
 static const char *const activation_names[ACT_COUNT] = {
@@ -139,6 +140,16 @@ void window_write(const Window *win, const char *size_key, cJSON *o)
     cJSON_AddItemToObject(o, size_key, pair_json(win->kh, win->kw));
     cJSON_AddItemToObject(o, "strides", pair_json(win->sh, win->sw));
     cJSON_AddStringToObject(o, "padding", win->same ? "same" : "valid");
+}
+
+void fold_affine_columns(float *w, float *bias, size_t rows, int n, const float *scale,
+                         const float *shift)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++)
+            w[r * (size_t)n + j] *= scale[j];
+    for (int j = 0; j < n; j++)
+        bias[j] = bias[j] * scale[j] + shift[j];
 }
 
 void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng)

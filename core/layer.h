@@ -34,6 +34,7 @@ typedef enum {
     LAYER_RANDOM_ROTATION,
     LAYER_RANDOM_ZOOM,
     LAYER_RANDOM_FLIP,
+    LAYER_BATCHNORM,
     LAYER_TYPE_COUNT
 } LayerType;
 
@@ -101,6 +102,11 @@ typedef struct {
     float fill_value;     /* fill_mode "constant" */
     bool flip_h, flip_v;  /* flip: which flips are drawn */
 } AugmentConfig;
+/* Keras's BatchNormalization over the channels (the last axis). */
+typedef struct {
+    float momentum, epsilon;
+    bool center, scale; /* beta, gamma */
+} BatchNormConfig;
 
 /* A model is a graph of layers in topological order: each reads the
  * outputs of earlier layers (the previous one unless the spec names its
@@ -116,6 +122,9 @@ typedef struct {
     Shape in, out;         /* one sample; in: the first input's */
     size_t param_offset;   /* into Model.params: weights first, then biases */
     size_t param_count;
+    /* Non-trainable values (batch normalization's moving statistics), in
+     * Model.state: training updates them between steps, inference reads them. */
+    size_t state_offset, state_count;
     union {
         DenseConfig dense;
         Conv2dConfig conv;
@@ -124,6 +133,7 @@ typedef struct {
         DropoutConfig dropout;
         ConcatConfig concat;
         AugmentConfig augment;
+        BatchNormConfig bn;
     } cfg;
 } Layer;
 
@@ -140,6 +150,11 @@ typedef struct {
     const float *const *in;
     float *const *din;
     int n_in;
+    const float *state; /* this layer's slice of Model.state */
+    /* Training, for a type with batch_sums: the whole batch's sums (every
+     * lane's, added in lane order), from forward_sums before forward and
+     * from backward_sums before backward. */
+    const double *sums;
 } LayerRun;
 
 struct cJSON;
@@ -193,6 +208,31 @@ typedef struct {
     /* True for a GEMM over the batch (dense): it runs on the whole batch at
      * once rather than in the model's sample chunks (model.c, stages). */
     bool wants_whole_batch;
+    /* Model.state values: their starting values (moving variance 1), and
+     * the update after a training step from what forward left in aux. */
+    void (*init_state)(const Layer *l, float *state);
+    void (*update_state)(const Layer *l, const void *aux, float *state);
+    /* A type that couples the samples of a batch (batch normalization)
+     * needs sums over the whole batch, however lanes split it: the model
+     * stops before its forward and its backward, the lanes' partial sums
+     * (batch_sums doubles each) are added in a fixed order, and the layer
+     * continues with the total in LayerRun.sums. Such a type wants the
+     * whole batch (no slices). */
+    size_t (*batch_sums)(const Layer *l);
+    void (*forward_sums)(const Layer *l, const float *x, int batch, double *sums);
+    void (*backward_sums)(const Layer *l, const float *params, const float *x, const float *dy,
+                          const LayerRun *run, double *sums);
+    /* Inference as a per-channel affine y = x * scale + shift (batch
+     * normalization's moving statistics): what serving folds into the layer
+     * before (fold.c). */
+    void (*as_affine)(const Layer *l, const float *params, const float *state, float *scale,
+                      float *shift);
+    /* Folding a per-channel affine y*scale + shift that follows this layer
+     * into its weights (serving copies only): false, params untouched,
+     * when the layer cannot take the whole of it (no bias to take the
+     * shift: use_bias false), and the affine then runs as its own layer.
+     * NULL: never folded into. */
+    bool (*fold_affine)(const Layer *l, float *params, const float *scale, const float *shift);
 } LayerOps;
 
 const LayerOps *layer_ops(LayerType type);
@@ -261,12 +301,17 @@ static inline void add_column_sums(float *restrict db, const float *restrict dy,
             db[j] += dy[(size_t)r * n + j];
 }
 
+/* Scales column j of w (rows x n, a Keras kernel) by scale[j], and
+ * bias[j] to bias[j] * scale[j] + shift[j]: an affine after the layer,
+ * folded in (fold_affine of dense and conv2d). */
+void fold_affine_columns(float *w, float *bias, size_t rows, int n, const float *scale,
+                         const float *shift);
+
 /* Glorot (Xavier) uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)). */
 void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng);
 
 extern const LayerOps dense_ops, conv2d_ops, maxpool2d_ops, flatten_ops, dropout_ops, add_ops,
-    avgpool2d_ops, global_avgpool2d_ops, concatenate_ops, activation_ops;
-extern const LayerOps dense_ops, conv2d_ops, maxpool2d_ops, flatten_ops, dropout_ops, add_ops;
+    avgpool2d_ops, global_avgpool2d_ops, concatenate_ops, activation_ops, batchnorm_ops;
 extern const LayerOps random_translation_ops, random_rotation_ops, random_zoom_ops, random_flip_ops;
 
 /* activation.c: in place over a whole batch of rows of width n. */

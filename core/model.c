@@ -5,6 +5,7 @@
  * carved once; forward and backward only index into it. */
 #include "model.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@ int model_build(const ModelSpec *spec, const SpecLimits *lim, Model **out, MnErr
         return mn_fail(err, MN_ENOMEM, "out of memory");
     m->spec = *spec;
     Shape in = spec->input;
-    size_t offset = 0;
+    size_t offset = 0, state = 0;
     int rc = 0;
     for (int i = 0; i < spec->n_layers && rc == 0; i++) {
         Layer *l = &m->spec.layers[i];
@@ -48,6 +49,8 @@ int model_build(const ModelSpec *spec, const SpecLimits *lim, Model **out, MnErr
         }
         l->param_offset = offset;
         offset += l->param_count;
+        l->state_offset = state;
+        state += l->state_count;
         if (offset > lim->max_params) {
             rc = mn_fail(err, MN_ELIMIT,
                          "%s: the model reaches %zu parameters, over the limit of %zu", label,
@@ -69,9 +72,11 @@ int model_build(const ModelSpec *spec, const SpecLimits *lim, Model **out, MnErr
     }
     m->n_params = offset;
     m->n_classes = in.c;
+    m->n_state = state;
     m->params = calloc(offset ? offset : 1, sizeof *m->params);
-    if (!m->params) {
-        free(m);
+    m->state = calloc(state ? state : 1, sizeof *m->state);
+    if (!m->params || !m->state) {
+        model_free(m);
         return mn_fail(err, MN_ENOMEM, "%zu parameters: out of memory", offset);
     }
     Rng rng;
@@ -81,6 +86,8 @@ int model_build(const ModelSpec *spec, const SpecLimits *lim, Model **out, MnErr
         const LayerOps *ops = layer_ops(l->type);
         if (ops->init)
             ops->init(l, m->params + l->param_offset, &rng);
+        if (ops->init_state)
+            ops->init_state(l, m->state + l->state_offset);
     }
     for (int c = 0; c < m->n_classes; c++)
         snprintf(m->class_names[c], MODEL_CLASS_NAME_MAX, "%d", c);
@@ -93,6 +100,8 @@ void model_free(Model *m)
     if (!m)
         return;
     free(m->params);
+    free(m->state);
+    free(m->serve_params);
     free(m->input_mean);
     free(m->input_std);
     free(m->meta_json);
@@ -131,10 +140,12 @@ static void thousands(size_t v, char *buf, size_t n)
 
 static void summary_totals(const Model *m, FILE *out, const char *rule)
 {
-    char total[32];
-    thousands(m->n_params, total, sizeof total);
-    fprintf(out, "Total params: %s\nTrainable params: %s\nNon-trainable params: 0\n%s", total,
-            total, rule);
+    char total[32], trainable[32], fixed[32];
+    thousands(m->n_params + m->n_state, total, sizeof total);
+    thousands(m->n_params, trainable, sizeof trainable);
+    thousands(m->n_state, fixed, sizeof fixed);
+    fprintf(out, "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n%s", total,
+            trainable, fixed, rule);
 }
 
 /* A chain: Keras's Sequential table. */
@@ -151,7 +162,7 @@ static void summary_chain(const Model *m, FILE *out)
         char name[LAYER_NAME_MAX + 32], shape[40];
         snprintf(name, sizeof name, "%s (%s)", l->name, layer_ops(l->type)->keras_class);
         shape_text(l->out, shape, sizeof shape);
-        fprintf(out, "%-28s %-25s %zu\n%s", name, shape, l->param_count,
+        fprintf(out, "%-28s %-25s %zu\n%s", name, shape, l->param_count + l->state_count,
                 i + 1 < m->spec.n_layers ? rule : thick);
     }
     summary_totals(m, out, rule);
@@ -179,7 +190,8 @@ static void summary_graph(const Model *m, FILE *out)
         for (int k = 0; k < l->n_inputs; k++) {
             snprintf(source, sizeof source, "%s[0][0]", spec_source_name(s, l->inputs[k]));
             if (k == 0)
-                fprintf(out, "%-31s %-20s %-12zu %s\n", name, shape, l->param_count, source);
+                fprintf(out, "%-31s %-20s %-12zu %s\n", name, shape,
+                        l->param_count + l->state_count, source);
             else
                 fprintf(out, "%-66s%s\n", "", source);
         }
@@ -345,9 +357,22 @@ struct ModelRun {
     float *slot[GRAD_MAX_SLOTS]; /* dL/d(activation) buffers, training only */
     int n;             /* samples in the last forward */
     Rng rng;           /* dropout masks */
+    /* A pass in parts (model_forward_part): where it stopped, and the
+     * sums it stopped for (training only). */
+    bool paused;
+    int resume;
+    double loss;
+    double *sums;
+    size_t n_sums;
 };
 
 static size_t align64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
+
+/* Layer i's output is its input's buffer: a view, or a folded layer. */
+static bool aliases_input(const Model *m, int i)
+{
+    return layer_ops(m->spec.layers[i].type)->is_view || m->folded[i];
+}
 
 /* The buffer that holds source's output: a layer's, or the run's input. */
 static float *source_buffer(const ModelRun *r, int source)
@@ -357,9 +382,10 @@ static float *source_buffer(const ModelRun *r, int source)
 
 ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *err)
 {
+    assert(!(training && m->serve_params)); /* a model folded for serving never trains */
     const ModelSpec *s = &m->spec;
     int nl = s->n_layers;
-    size_t b = (size_t)max_batch, bytes = 0, ws = 0, widest = shape_numel(s->input);
+    size_t b = (size_t)max_batch, bytes = 0, ws = 0, widest = shape_numel(s->input), sums = 0;
     size_t act_off[SPEC_MAX_LAYERS], aux_off[SPEC_MAX_LAYERS], aux_len[SPEC_MAX_LAYERS];
     size_t pre_off[SPEC_MAX_LAYERS], pre_len[SPEC_MAX_LAYERS];
     size_t input_off = bytes;
@@ -370,8 +396,10 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
         size_t numel = shape_numel(l->out);
         widest = numel > widest ? numel : widest;
         act_off[i] = bytes;
-        if (!ops->is_view)
+        if (!aliases_input(m, i))
             bytes += align64(b * numel * sizeof(float));
+        if (training && ops->batch_sums && ops->batch_sums(l) > sums)
+            sums = ops->batch_sums(l);
         if (ops->workspace) {
             size_t w = ops->workspace(l, max_batch);
             ws = w > ws ? w : ws;
@@ -387,6 +415,8 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
     bytes += align64(b * m->n_classes * sizeof(float));
     size_t ws_off = bytes;
     bytes += align64(ws * sizeof(float));
+    size_t sums_off = bytes;
+    bytes += align64(sums * sizeof(double));
     size_t grad_off = bytes, slot_bytes = align64(b * widest * sizeof(float));
     GradPlan plan = {.n_slots = 0};
     if (training) {
@@ -416,14 +446,16 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
     r->pre = pre;
     for (int i = 0; i < nl; i++) {
         const Layer *l = &s->layers[i];
-        bool view = layer_ops(l->type)->is_view;
-        act[i] = view ? source_buffer(r, l->inputs[0]) : (float *)(base + act_off[i]);
+        act[i] = aliases_input(m, i) ? source_buffer(r, l->inputs[0])
+                                     : (float *)(base + act_off[i]);
         aux[i] = aux_len[i] ? base + aux_off[i] : NULL;
         pre[i] = pre_len[i] ? (float *)(base + pre_off[i]) : NULL;
     }
     r->logits = (float *)(base + logits_off);
     r->ws = (float *)(base + ws_off);
     r->plan = plan;
+    r->sums = (double *)(base + sums_off);
+    r->n_sums = sums;
     for (int k = 0; k < plan.n_slots; k++)
         r->slot[k] = (float *)(base + grad_off + (size_t)k * slot_bytes);
     model_run_reseed(r, s->seed);
@@ -452,8 +484,10 @@ static bool fused_head(const Model *m)
     return m->spec.layers[m->spec.n_layers - 1].act == ACT_SOFTMAX;
 }
 
-/* Forward of layer i over samples [from, from + n). */
-static void forward_layer(const Model *m, ModelRun *r, int i, int from, int n, bool training)
+/* Forward of layer i over samples [from, from + n); sums: the whole
+ * batch's for a layer that needs them, NULL when this run holds it all. */
+static void forward_layer(const Model *m, ModelRun *r, int i, int from, int n, bool training,
+                          const double *sums)
 {
     const ModelSpec *s = &m->spec;
     const Layer *l = &s->layers[i];
@@ -464,11 +498,13 @@ static void forward_layer(const Model *m, ModelRun *r, int i, int from, int n, b
         in[k] = source_buffer(r, l->inputs[k]) +
                 (size_t)from * shape_numel(spec_source_shape(s, l->inputs[k]));
     float *y = r->act[i] + (size_t)from * width;
-    if (!ops->is_view) {
+    if (!aliases_input(m, i)) {
         void *aux = r->aux[i] ? (char *)r->aux[i] + (size_t)from * ops->aux(l, 1) : NULL;
         LayerRun run = {.batch = n, .training = training, .ws = r->ws, .aux = aux,
-                        .rng = training ? &r->rng : NULL, .in = in, .n_in = l->n_inputs};
-        ops->forward(l, m->params + l->param_offset, in[0], y, &run);
+                        .rng = training ? &r->rng : NULL, .in = in, .n_in = l->n_inputs,
+                        .state = m->state + l->state_offset, .sums = sums};
+        const float *params = !training && m->serve_params ? m->serve_params : m->params;
+        ops->forward(l, params + l->param_offset, in[0], y, &run);
     }
     if (i == s->n_layers - 1 && l->act == ACT_SOFTMAX)
         memcpy(r->logits + (size_t)from * width, y, (size_t)n * width * sizeof *y);
@@ -487,33 +523,83 @@ static void forward_layer(const Model *m, ModelRun *r, int i, int from, int n, b
  * still in cache (a batch of the tutorial's 28x28x64 outputs is megabytes).
  * A dense layer is a stage of its own over the whole batch, its GEMM as
  * wide as can be. Returns the stage's end from `first`; *chunk samples. */
-static int stage_end(const ModelSpec *s, int first, int n, int *chunk)
+/* A folded layer (nothing to run) does not end a stage. */
+static bool whole_batch(const Model *m, int i)
 {
+    return layer_ops(m->spec.layers[i].type)->wants_whole_batch && !m->folded[i];
+}
+
+static int stage_end(const Model *m, int first, int n, int *chunk)
+{
+    const ModelSpec *s = &m->spec;
     *chunk = n;
-    if (layer_ops(s->layers[first].type)->wants_whole_batch)
+    if (whole_batch(m, first))
         return first + 1;
     size_t per = 0;
     int end = first;
-    for (; end < s->n_layers && !layer_ops(s->layers[end].type)->wants_whole_batch; end++)
-        if (!layer_ops(s->layers[end].type)->is_view)
+    for (; end < s->n_layers && !whole_batch(m, end); end++)
+        if (!aliases_input(m, end))
             per += shape_numel(s->layers[end].out) * sizeof(float);
     int fits = (int)(STAGE_BYTES / (per ? per : 1));
     *chunk = fits < 1 ? 1 : fits < n ? fits : n;
     return end;
 }
 
-const float *model_forward(const Model *m, ModelRun *r, int n, bool training)
+bool model_needs_batch_sums(const Model *m)
+{
+    for (int i = 0; i < m->spec.n_layers; i++)
+        if (layer_ops(m->spec.layers[i].type)->batch_sums)
+            return true;
+    return false;
+}
+
+double *model_run_sums(ModelRun *r, size_t *count)
+{
+    *count = r->n_sums;
+    return r->sums;
+}
+
+/* The stages from r->resume on; in parts, stops before a layer that needs
+ * the whole batch's sums with this run's in r->sums, and returns false. */
+static bool forward_from(const Model *m, ModelRun *r, int n, bool training, bool in_parts)
 {
     const ModelSpec *s = &m->spec;
-    training = training && r->training;
-    r->n = n;
-    for (int first = 0, end, chunk; first < s->n_layers; first = end) {
-        end = stage_end(s, first, n, &chunk);
+    for (int first = r->resume, end, chunk; first < s->n_layers; first = end) {
+        end = stage_end(m, first, n, &chunk);
+        const Layer *l = &s->layers[first];
+        const LayerOps *ops = layer_ops(l->type);
+        const double *sums = NULL;
+        if (in_parts && training && ops->batch_sums) { /* a stage of its own: whole batch */
+            if (!r->paused) {
+                ops->forward_sums(l, source_buffer(r, l->inputs[0]), n, r->sums);
+                r->paused = true;
+                r->resume = first;
+                return false;
+            }
+            r->paused = false;
+            sums = r->sums;
+        }
         for (int from = 0; from < n; from += chunk)
             for (int i = first; i < end; i++)
-                forward_layer(m, r, i, from, n - from < chunk ? n - from : chunk, training);
+                forward_layer(m, r, i, from, n - from < chunk ? n - from : chunk, training, sums);
     }
-    return r->act[s->n_layers - 1];
+    r->resume = 0;
+    return true;
+}
+
+const float *model_forward(const Model *m, ModelRun *r, int n, bool training)
+{
+    r->n = n;
+    r->resume = 0;
+    r->paused = false;
+    forward_from(m, r, n, training && r->training, false);
+    return r->act[m->spec.n_layers - 1];
+}
+
+bool model_forward_part(const Model *m, ModelRun *r, int n)
+{
+    r->n = n;
+    return forward_from(m, r, n, r->training, true);
 }
 
 static double head_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
@@ -540,22 +626,26 @@ static void add_into(float *restrict dst, const float *restrict src, size_t n)
         dst[i] += src[i];
 }
 
-double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
-                      float *grads)
+/* From the last layer down, or on from where a pass in parts stopped
+ * (before a layer's backward, its dL/dz ready, this run's sums out). */
+static bool backward_from(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
+                          float *grads, bool in_parts)
 {
     const ModelSpec *s = &m->spec;
     const GradPlan *g = &r->plan;
-    int last = s->n_layers - 1;
-    double loss = head_loss(m, r, labels, n, batch, r->slot[g->out[last]]);
+    int last = s->n_layers - 1, start = r->paused ? r->resume : last;
+    if (!r->paused)
+        r->loss = head_loss(m, r, labels, n, batch, r->slot[g->out[last]]);
     /* The fused loss already gave dL/dz for the softmax head. */
     bool have_dz = m->spec.loss == LOSS_CROSSENTROPY && fused_head(m);
-    for (int i = last; i >= 0; i--) {
+    for (int i = start; i >= 0; i--) {
         const Layer *l = &s->layers[i];
         const LayerOps *ops = layer_ops(l->type);
         if (g->out[i] < 0)
             continue; /* see plan_gradients */
         float *d = r->slot[g->out[i]];
-        if (!(i == last && have_dz) && !layer_applies_activation(l))
+        bool resumed = r->paused && i == start;
+        if (!resumed && !(i == last && have_dz) && !layer_applies_activation(l))
             activation_backward(l->act, r->pre[i], r->act[i], d, n, (int)shape_numel(l->out));
         const float *in[LAYER_MAX_INPUTS];
         float *din[LAYER_MAX_INPUTS];
@@ -565,7 +655,18 @@ double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n,
         }
         if (!ops->is_view) { /* a view's gradient is its input's: same numbers, another shape */
             LayerRun run = {.batch = n, .training = true, .ws = r->ws, .aux = r->aux[i],
-                            .rng = &r->rng, .in = in, .din = din, .n_in = l->n_inputs};
+                            .rng = &r->rng, .in = in, .din = din, .n_in = l->n_inputs,
+                            .state = m->state + l->state_offset};
+            if (in_parts && ops->batch_sums) {
+                if (!resumed) {
+                    ops->backward_sums(l, m->params + l->param_offset, in[0], d, &run, r->sums);
+                    r->paused = true;
+                    r->resume = i;
+                    return false;
+                }
+                r->paused = false;
+                run.sums = r->sums;
+            }
             ops->backward(l, m->params + l->param_offset, grads + l->param_offset, in[0],
                           r->act[i], d, din[0], &run);
         }
@@ -574,5 +675,33 @@ double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n,
                 add_into(r->slot[g->out[l->inputs[k]]], din[k],
                          (size_t)n * shape_numel(spec_source_shape(s, l->inputs[k])));
     }
-    return loss;
+    r->resume = 0; /* the next forward starts at the top */
+    return true;
+}
+
+double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
+                      float *grads)
+{
+    r->paused = false;
+    backward_from(m, r, labels, n, batch, grads, false);
+    return r->loss;
+}
+
+bool model_backward_part(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
+                         float *grads, double *loss)
+{
+    if (!backward_from(m, r, labels, n, batch, grads, true))
+        return false;
+    *loss = r->loss;
+    return true;
+}
+
+void model_update_state(Model *m, const ModelRun *r)
+{
+    for (int i = 0; i < m->spec.n_layers; i++) {
+        const Layer *l = &m->spec.layers[i];
+        const LayerOps *ops = layer_ops(l->type);
+        if (ops->update_state && r->aux[i])
+            ops->update_state(l, r->aux[i], m->state + l->state_offset);
+    }
 }

@@ -23,7 +23,14 @@
 typedef struct {
     ModelSpec spec;         /* layers' shapes and offsets filled by model_build */
     size_t n_params;
-    float *params;          /* owned */
+    float *params;          /* owned: the trainable parameters */
+    size_t n_state;
+    float *state;           /* owned: non-trainable values (moving statistics) */
+    /* Serving only (model_fold_for_serving): params with each foldable
+     * batch normalization folded into the layer before it (owned, NULL
+     * otherwise), and the layers that folding made the identity. */
+    float *serve_params;
+    bool folded[SPEC_MAX_LAYERS];
     int n_classes;          /* output units */
     char class_names[MODEL_MAX_CLASSES][MODEL_CLASS_NAME_MAX];
     /* INPUT_STANDARDIZE: per-input mean and std from the training set (owned,
@@ -84,6 +91,29 @@ const float *model_forward(const Model *m, ModelRun *r, int n, bool training);
  * the logits). */
 double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
                       float *grads);
+
+/* Whether a layer couples the samples of a batch in training (batch
+ * normalization): its statistics must come from the whole batch. */
+bool model_needs_batch_sums(const Model *m);
+/* A training forward or backward in parts, for a batch split over lanes:
+ * each stops before a layer that needs sums over the whole batch and
+ * returns false, with this run's partial sums in model_run_sums; the
+ * caller replaces them with the whole batch's (every lane's, added in lane
+ * order) and calls again with the same arguments, until true. Without
+ * lanes, model_forward and model_backward do the same in one call. */
+bool model_forward_part(const Model *m, ModelRun *r, int n);
+bool model_backward_part(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
+                         float *grads, double *loss);
+double *model_run_sums(ModelRun *r, size_t *count);
+/* After a training step: the moving statistics from the batch statistics
+ * r's last forward used (the whole batch's when it ran in parts). */
+void model_update_state(Model *m, const ModelRun *r);
+
+/* For serving and prediction, never training: folds each batch
+ * normalization that follows a linear conv2d or dense read by nothing else
+ * into a copy of that layer's weights (serve_params), so inference skips
+ * it; the others run as a per-channel affine. */
+int model_fold_for_serving(Model *m, MnError *err);
 
 /* Loss only (validation/evaluation), from the last forward. */
 double model_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n);

@@ -38,6 +38,7 @@ static cJSON *header_json(const Model *m)
     cJSON_AddStringToObject(h, "format", "mnistd-model");
     cJSON_AddItemToObject(h, "spec", spec_to_json(&m->spec));
     cJSON_AddNumberToObject(h, "n_params", (double)m->n_params);
+    cJSON_AddNumberToObject(h, "n_state", (double)m->n_state);
     cJSON *classes = cJSON_AddArrayToObject(h, "classes");
     for (int c = 0; c < m->n_classes; c++)
         cJSON_AddItemToArray(classes, cJSON_CreateString(m->class_names[c]));
@@ -92,9 +93,9 @@ int model_write(const Model *m, FILE *f, const char *name, MnError *err)
     const char *op = "write";
     if (fwrite(pre, 1, PREAMBLE, f) != PREAMBLE || fwrite(text, 1, hlen, f) != hlen)
         goto werr;
-    for (size_t i = 0; i < m->n_params; i++) { /* little-endian whatever the host */
+    for (size_t i = 0; i < m->n_params + m->n_state; i++) { /* little-endian whatever the host */
         uint32_t bits;
-        memcpy(&bits, &m->params[i], 4);
+        memcpy(&bits, i < m->n_params ? &m->params[i] : &m->state[i - m->n_params], 4);
         put_u32(word, bits);
         crc = crc32(crc, word, 4);
         if (fwrite(word, 1, 4, f) != 4)
@@ -158,7 +159,8 @@ static int float_array(const cJSON *a, size_t n, float **out, const char *what, 
     return 0;
 }
 
-static int model_from_header(const cJSON *h, const SpecLimits *lim, Model **out, MnError *err)
+static int model_from_header(const cJSON *h, uint32_t version, const SpecLimits *lim,
+                             Model **out, MnError *err)
 {
     const cJSON *format = cJSON_GetObjectItemCaseSensitive(h, "format");
     if (!cJSON_IsString(format) || strcmp(format->valuestring, "mnistd-model"))
@@ -181,12 +183,19 @@ static int model_from_header(const cJSON *h, const SpecLimits *lim, Model **out,
         return rc == MN_ELIMIT ? rc : MN_ECORRUPT;
     }
     const cJSON *np = cJSON_GetObjectItemCaseSensitive(h, "n_params");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(h, "n_state");
     const cJSON *classes = cJSON_GetObjectItemCaseSensitive(h, "classes");
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(h, "preprocess");
     const cJSON *pmode = cJSON_GetObjectItemCaseSensitive(pre, "mode");
     if (!cJSON_IsNumber(np) || np->valuedouble != (double)m->n_params)
         rc = mn_fail(err, MN_ECORRUPT, "header: n_params does not match the spec's %zu",
                      m->n_params);
+    else if (version == 1 && m->n_state) /* version 1 knew no layer with state */
+        rc = mn_fail(err, MN_ECORRUPT, "header: a version 1 file cannot hold %zu moving statistics",
+                     m->n_state);
+    else if (version > 1 && (!cJSON_IsNumber(ns) || ns->valuedouble != (double)m->n_state))
+        rc = mn_fail(err, MN_ECORRUPT, "header: n_state does not match the spec's %zu",
+                     m->n_state);
     else if (!cJSON_IsArray(classes) || cJSON_GetArraySize(classes) != m->n_classes)
         rc = mn_fail(err, MN_ECORRUPT, "header: classes must name the %d outputs", m->n_classes);
     else if (!cJSON_IsString(pmode))
@@ -233,10 +242,10 @@ int model_load_buffer(const void *buf, size_t len, const char *name, const SpecL
     if (memcmp(p, MAGIC, 8) != 0)
         return mn_fail(err, MN_ECORRUPT, "%s: not an mnistd model file (bad magic)", name);
     uint32_t version = get_u32(p + 8), hlen = get_u32(p + 12);
-    if (version != MODEL_FILE_VERSION)
+    if (version < MODEL_FILE_VERSION_OLDEST || version > MODEL_FILE_VERSION)
         return mn_fail(err, MN_ECORRUPT,
-                       "%s: format version %u, this mnistd reads version %d", name, version,
-                       MODEL_FILE_VERSION);
+                       "%s: format version %u, this mnistd reads versions %d to %d", name,
+                       version, MODEL_FILE_VERSION_OLDEST, MODEL_FILE_VERSION);
     if (hlen > HEADER_MAX || hlen > len - PREAMBLE - 4)
         return mn_fail(err, MN_ECORRUPT, "%s: truncated (header of %u bytes, file of %zu)", name,
                        hlen, len);
@@ -249,23 +258,23 @@ int model_load_buffer(const void *buf, size_t len, const char *name, const SpecL
     if (!h)
         return mn_fail(err, MN_ECORRUPT, "%s: header is not valid JSON", name);
     Model *m = NULL;
-    if ((rc = model_from_header(h, lim, &m, err))) {
+    if ((rc = model_from_header(h, version, lim, &m, err))) {
         cJSON_Delete(h);
         mn_wrap(err, "%s", name);
         return rc;
     }
     cJSON_Delete(h);
-    size_t weights = len - PREAMBLE - hlen - 4;
-    if (weights != m->n_params * 4) {
+    size_t weights = len - PREAMBLE - hlen - 4, values = m->n_params + m->n_state;
+    if (weights != values * 4) {
         rc = mn_fail(err, MN_ECORRUPT, "%s: %zu bytes of weights, the spec needs %zu", name,
-                     weights, m->n_params * 4);
+                     weights, values * 4);
         model_free(m);
         return rc;
     }
     const unsigned char *w = p + PREAMBLE + hlen;
-    for (size_t i = 0; i < m->n_params; i++) {
+    for (size_t i = 0; i < values; i++) {
         uint32_t bits = get_u32(w + 4 * i);
-        memcpy(&m->params[i], &bits, 4);
+        memcpy(i < m->n_params ? &m->params[i] : &m->state[i - m->n_params], &bits, 4);
     }
     *out = m;
     return 0;
@@ -279,7 +288,8 @@ int model_load(const char *path, const SpecLimits *lim, Model **out, MnError *er
         return mn_fail(err, errno == ENOENT ? MN_ENOTFOUND : MN_EIO, "%s: %s", path,
                        strerror(errno));
     struct stat st;
-    size_t max = lim->max_params * 4 + HEADER_MAX + PREAMBLE + 4;
+    /* moving statistics: two per channel, fewer than the parameters of a layer before them */
+    size_t max = lim->max_params * 8 + HEADER_MAX + PREAMBLE + 4;
     if (fstat(fileno(f), &st) || st.st_size < 0 || (size_t)st.st_size > max) {
         fclose(f);
         return mn_fail(err, MN_ELIMIT, "%s: larger than a model within the limits", path);

@@ -1,7 +1,9 @@
 /* model_file.h - the .mnm model file.
  *   magic "MNISTDM\0" (8 bytes) | format version u32 LE | header length u32 LE
  *   | JSON header (spec, class names, preprocessing, meta: history, test
- *   metrics) | n_params float32 LE | CRC32 (zlib) of everything before it.
+ *   metrics, n_params, n_state) | n_params float32 LE (trainable) | n_state
+ *   float32 LE (moving statistics) | CRC32 (zlib) of everything before it.
+ * Version 2 added n_state; version 1 files (no state) still load.
  * Written to PATH.tmp.PID (locked while written), fsynced, renamed over the
  * target, directory fsynced: a reader sees the old file or the new one,
  * never half of one.
@@ -15,7 +17,8 @@
 #include "error.h"
 #include "model.h"
 
-#define MODEL_FILE_VERSION 1
+#define MODEL_FILE_VERSION 2
+#define MODEL_FILE_VERSION_OLDEST 1
 
 int model_save(const Model *m, const char *path, MnError *err);
 /* The file's bytes into f, flushed and fsynced (f stays open); name is for

@@ -1,6 +1,11 @@
-/* step.c - one training batch in one or two lanes, each in slices (see step.h). */
+/* step.c - one training batch in one or two lanes, each in slices (see step.h).
+ * A model with batch normalization runs each lane whole (no slices) and in
+ * parts: both lanes stop before each layer that needs the whole batch's
+ * sums, lane 0's and lane 1's are added in that order into both, and both
+ * go on; the same additions on one thread or two. */
 #include "step.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -27,12 +32,15 @@ typedef struct {
     size_t first;        /* within the batch */
     int n;
     Metrics mt;          /* this step's samples in this lane */
+    enum { PART_START, PART_FORWARD, PART_BACKWARD } part; /* in parts: where it is */
+    bool step_done;      /* in parts: the last part ended the step */
 } Lane;
 
 struct StepLanes {
     const Model *m;
     int lanes, batch;    /* batch: the current step's size, the loss's divisor */
     int slice;           /* samples a lane pushes through the network at a time */
+    bool in_parts;       /* the model needs whole-batch sums: lanes run in parts */
     Lane lane[STEP_MAX_LANES];
     /* the current step, read by the worker */
     const Dataset *d;
@@ -80,6 +88,42 @@ static void lane_run(StepLanes *s, Lane *l)
     }
 }
 
+/* One part of a lane of a model with whole-batch sums: up to its next
+ * stop (step_done false) or to the end of its step (step_done true). */
+static void lane_part(StepLanes *s, Lane *l)
+{
+    const Model *m = s->m;
+    l->step_done = false;
+    if (l->part == PART_START) {
+        memset(l->grads, 0, m->n_params * sizeof *l->grads);
+        metrics_reset(&l->mt, m->n_classes, NULL);
+        step_gather(m, s->d, s->idx, s->first + l->first, l->n, model_run_input(l->run),
+                    l->labels);
+        l->part = PART_FORWARD;
+    }
+    if (l->part == PART_FORWARD) {
+        if (!model_forward_part(m, l->run, l->n))
+            return;
+        l->part = PART_BACKWARD;
+    }
+    double loss;
+    if (!model_backward_part(m, l->run, l->labels, l->n, s->batch, l->grads, &loss))
+        return;
+    metrics_add(&l->mt, model_run_activation(l->run, m->spec.n_layers - 1), l->labels, l->n,
+                loss);
+    l->part = PART_START;
+    l->step_done = true;
+}
+
+/* What a lane does when it is handed work: its step, or its next part. */
+static void lane_work(StepLanes *s, Lane *l)
+{
+    if (s->in_parts)
+        lane_part(s, l);
+    else
+        lane_run(s, l);
+}
+
 static void *worker_main(void *arg)
 {
     StepLanes *s = arg;
@@ -93,7 +137,7 @@ static void *worker_main(void *arg)
             break;
         seen = s->started;
         pthread_mutex_unlock(&s->mu);
-        lane_run(s, &s->lane[1]);
+        lane_work(s, &s->lane[1]);
         pthread_mutex_lock(&s->mu);
         s->finished = seen;
         pthread_cond_signal(&s->done);
@@ -113,6 +157,10 @@ StepLanes *step_lanes_new(const Model *m, int max_batch, int threads, MnError *e
     int per_lane = (max_batch + s->lanes - 1) / s->lanes;
     size_t fit = SLICE_BYTES / (model_activation_floats(m) * sizeof(float));
     s->slice = fit < 1 ? 1 : fit < (size_t)per_lane ? (int)fit : per_lane;
+    /* slices would each see part of the batch: a lane's whole share at once */
+    s->in_parts = model_needs_batch_sums(m);
+    if (s->in_parts)
+        s->slice = per_lane;
     for (int i = 0; i < s->lanes; i++) {
         Lane *l = &s->lane[i];
         l->run = model_run_new(m, s->slice, true, err);
@@ -166,6 +214,43 @@ int step_lanes_count(const StepLanes *s) { return s->lanes; }
 
 int step_lanes_slice(const StepLanes *s) { return s->slice; }
 
+/* Each lane's step, or each lane's next part, on two threads or in turn. */
+static void lanes_work(StepLanes *s, bool split)
+{
+    Lane *a = &s->lane[0], *b = &s->lane[1];
+    if (split && s->has_worker) {
+        pthread_mutex_lock(&s->mu);
+        s->started++;
+        pthread_cond_signal(&s->go);
+        pthread_mutex_unlock(&s->mu);
+        lane_work(s, a);
+        pthread_mutex_lock(&s->mu);
+        while (s->finished != s->started)
+            pthread_cond_wait(&s->done, &s->mu);
+        pthread_mutex_unlock(&s->mu);
+    } else {
+        lane_work(s, a);
+        if (split)
+            lane_work(s, b);
+    }
+}
+
+/* Both lanes stopped at the same layer: the whole batch's sums, lane 0's
+ * plus lane 1's, into both. */
+static void add_lane_sums(StepLanes *s)
+{
+    size_t n, nb;
+    double *sa = model_run_sums(s->lane[0].run, &n), *sb = model_run_sums(s->lane[1].run, &nb);
+    assert(n == nb); /* one model's runs */
+    for (size_t k = 0; k < n; k++)
+        sa[k] = sb[k] = sa[k] + sb[k];
+}
+
+void step_lanes_update_state(const StepLanes *s, Model *m)
+{
+    model_update_state(m, s->lane[0].run);
+}
+
 double step_lanes_run(StepLanes *s, const Dataset *d, const uint32_t *idx, size_t first, int n,
                       float *grads, Metrics *mt)
 {
@@ -182,21 +267,11 @@ double step_lanes_run(StepLanes *s, const Dataset *d, const uint32_t *idx, size_
         b->first = (size_t)a->n;
         b->n = n - a->n;
     }
-    if (split && s->has_worker) {
-        pthread_mutex_lock(&s->mu);
-        s->started++;
-        pthread_cond_signal(&s->go);
-        pthread_mutex_unlock(&s->mu);
-        lane_run(s, a);
-        pthread_mutex_lock(&s->mu);
-        while (s->finished != s->started)
-            pthread_cond_wait(&s->done, &s->mu);
-        pthread_mutex_unlock(&s->mu);
-    } else {
-        lane_run(s, a);
-        if (split)
-            lane_run(s, b);
-    }
+    do {
+        lanes_work(s, split);
+        if (split && s->in_parts && !a->step_done)
+            add_lane_sums(s);
+    } while (s->in_parts && !a->step_done);
     metrics_merge(mt, &a->mt);
     double loss = a->mt.loss_sum;
     if (split) {

@@ -8,6 +8,10 @@
  * A lane with more samples than fit in cache between layers runs them in
  * slices, forward and backward, adding each slice's gradient to its
  * buffer: the batch's gradient either way, in a few more roundings.
+ * A model with batch normalization couples the samples: its lanes run
+ * their halves whole, and stop before each such layer (forward and
+ * backward) to add their per-channel sums, lane 0's then lane 1's, so the
+ * layer sees the whole batch's statistics on any number of threads.
  * Lanes beat threads inside BLAS here: at these sizes OpenBLAS on two
  * threads made the CNN's epoch twice as slow, not twice as fast. */
 #ifndef MN_STEP_H
@@ -40,6 +44,10 @@ int step_lanes_slice(const StepLanes *s);
  * batch's mean loss. */
 double step_lanes_run(StepLanes *s, const Dataset *d, const uint32_t *idx, size_t first, int n,
                       float *grads, Metrics *mt);
+
+/* After a step of a model with batch normalization: its moving
+ * statistics from the whole batch's (m is the model the lanes run). */
+void step_lanes_update_state(const StepLanes *s, Model *m);
 
 /* Fills x (n samples) and labels from d's samples idx[first..first+n), or
  * first..first+n when idx is NULL, through the model's preprocessing. */

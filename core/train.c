@@ -124,7 +124,9 @@ static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainC
     StepLanes *lanes = step_lanes_new(m, batch, cb ? cb->threads : 1, err);
     ModelRun *eval_run = val ? model_run_new(m, eval_batch, false, err) : NULL;
     float *grads = calloc(m->n_params ? m->n_params : 1, sizeof *grads);
-    float *best = s->early_stopping.restore_best ? malloc(m->n_params * sizeof *best + 1) : NULL;
+    /* the best epoch's parameters and moving statistics, restored together */
+    float *best = s->early_stopping.restore_best
+                      ? malloc((m->n_params + m->n_state) * sizeof *best + 1) : NULL;
     uint32_t *idx = malloc((size_t)n_train * sizeof *idx);
     uint8_t *labels = malloc((size_t)eval_batch);
     res->history = calloc((size_t)s->epochs, sizeof *res->history);
@@ -174,6 +176,7 @@ static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainC
                 goto done;
             }
             optim_step(&opt, m->params, grads);
+            step_lanes_update_state(lanes, m);
             if (cb && cb->on_batch) {
                 p.batch = b + 1;
                 p.samples = (long)first + n;
@@ -219,16 +222,19 @@ static int fit(Model *m, const Dataset *train, const Dataset *test, const TrainC
             best_value = current;
             wait = 0;
             res->best_epoch = epoch;
-            if (best)
+            if (best) {
                 memcpy(best, m->params, m->n_params * sizeof *best);
+                memcpy(best + m->n_params, m->state, m->n_state * sizeof *best);
+            }
         } else if (++wait >= es->patience) {
             res->stopped_early = epoch < s->epochs;
             break;
         }
     }
-    if (best && res->best_epoch && res->best_epoch != res->epochs_run)
+    if (best && res->best_epoch && res->best_epoch != res->epochs_run) {
         memcpy(m->params, best, m->n_params * sizeof *best);
-    else
+        memcpy(m->state, best + m->n_params, m->n_state * sizeof *best);
+    } else
         res->best_epoch = 0;
     res->seconds = now_seconds() - t_fit;
     rc = 0;

@@ -91,6 +91,7 @@ enum MHD_Result h_model_get(Request *r)
     cJSON_AddItemToObject(o, "versions", q.versions ? q.versions : cJSON_CreateArray());
     cJSON_AddStringToObject(o, "dataset", m->spec.dataset);
     cJSON_AddNumberToObject(o, "params", (double)m->n_params);
+    cJSON_AddNumberToObject(o, "non_trainable_params", (double)m->n_state);
     cJSON_AddStringToObject(o, "image_preprocess", image_preprocess_name(m->spec.image_preprocess));
     cJSON *classes = cJSON_AddArrayToObject(o, "classes");
     for (int c = 0; c < m->n_classes; c++)

@@ -123,7 +123,8 @@ static int load_name(Store *s, const char *name)
             continue;
         MnError err = {0};
         Model *m = NULL;
-        if (model_load(path, &s->limits, &m, &err)) {
+        if (model_load(path, &s->limits, &m, &err) || model_fold_for_serving(m, &err)) {
+            model_free(m);
             fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"model not loaded\",\"error\":\"%s\"}\n",
                     err.msg);
             s->load_errors++;

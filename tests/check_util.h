@@ -31,7 +31,8 @@ char *check_util_read_file(const char *path, size_t *len);
 /* Runs a shell command, captures stdout (malloc'd) and the exit status. */
 char *check_util_run_cmd(const char *cmd, int *status);
 
-/* A model built from a spec's JSON, failing the test on any error. */
+/* A model built from a JSON spec with the default limits; fails the test
+ * with the error otherwise. */
 Model *check_util_build_model(const char *json);
 
 /* Every parameter's gradient from model_backward against central

@@ -18,7 +18,8 @@ typedef struct {
     Shape in;
     int batch;
     /* conv2d: filters, kernel, stride; pooling: pool, stride; dense: units; dropout: rate*100;
-     * augmentation: factor*100 (both axes), kh the FillMode, kw the Interpolation */
+     * augmentation: factor*100 (both axes), kh the FillMode, kw the Interpolation;
+     * batch_normalization: 1 without beta, 2 without gamma */
     int a, kh, kw, sh, sw;
     bool same;
     bool no_bias; /* dense, conv2d: use_bias false */
@@ -56,6 +57,9 @@ static const GradCase cases[] = {
     {"random_zoom nearest-fill bilinear", LAYER_RANDOM_ZOOM, {6, 5, 1}, 3, 40, FILL_NEAREST,
      INTERP_BILINEAR, 0, 0, false, false},
     {"random_flip", LAYER_RANDOM_FLIP, {3, 4, 2}, 4, 0, FILL_REFLECT, INTERP_NEAREST, 0, 0, false, false},
+    {"batch_normalization, whole-batch statistics", LAYER_BATCHNORM, {2, 3, 3}, 3, 0, 0, 0, 0, 0, false, false},
+    {"batch_normalization without beta", LAYER_BATCHNORM, {1, 1, 4}, 5, 1, 0, 0, 0, 0, false, false},
+    {"batch_normalization without gamma", LAYER_BATCHNORM, {3, 2, 2}, 2, 2, 0, 0, 0, 0, false, false},
 };
 
 static void configure(const GradCase *c, Layer *l)
@@ -88,6 +92,10 @@ static void configure(const GradCase *c, Layer *l)
                                          (Interpolation)c->kw, 0.5f, true, true};
         break;
     }
+    case LAYER_BATCHNORM:
+        l->cfg.bn = (BatchNormConfig){.momentum = 0.99f, .epsilon = 1e-3f, .center = c->a != 1,
+                                      .scale = c->a != 2};
+        break;
     default:
         break;
     }

@@ -108,6 +108,7 @@ try {
                    config: { initial_learning_rate: 0.01, decay_steps: 200, warmup_steps: 0, warmup_target: null } } },
                  loss: { type: 'categorical_crossentropy', label_smoothing: 0.1 },
                  layers: [{ type: 'flatten' }, { type: 'dense', units: 8, activation: 'relu' },
+                          { type: 'batch_normalization', momentum: 0.9 },
                           { type: 'dense', units: 10, activation: 'softmax' }] };
   // Augmentation first: the job's spec, written back with its defaults, meets the contract.
   spec.layers.unshift({ type: 'random_translation', height_factor: 0.1, width_factor: [-0.1, 0.1] });
@@ -123,6 +124,7 @@ try {
                            { type: 'dense', units: 10, activation: 'softmax', use_bias: false }] };
   const graphJob = await check('POST', '/train', '/train', { body: JSON.stringify(graph), type: json, want: 202 });
   await check('POST', '/train', '/train', { body: '{"name": "x", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 3}, {"type": "dense", "units": 10}]}', type: json, want: 422 });
+  await check('POST', '/train', '/train', { body: '{"name": "x", "layers": [{"type": "flatten"}, {"type": "batch_normalization", "momentum": 2}, {"type": "dense", "units": 10}]}', type: json, want: 400 });
   await finished(job, 'training job');
   await finished(graphJob, 'graph training job');
   const done = await check('GET', `/jobs/${job.id}`, '/jobs/{id}', { want: 200 });
