@@ -1,4 +1,6 @@
 /* json.c - strict parsing on top of cJSON (see json.h). */
+/* strfromf (ISO/IEC TS 18661-1, in glibc since 2.25) */
+#define __STDC_WANT_IEC_60559_BFP_EXT__ 1
 #include "json.h"
 
 #include <cJSON.h>
@@ -83,7 +85,9 @@ cJSON *json_float_array(const float *v, int n)
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; arr && i < n; i++) {
         char num[32];
-        snprintf(num, sizeof num, "%.9g", isfinite(v[i]) ? v[i] : 0.0f);
+        /* printf's %.9g without printf's format parsing: a third of its
+         * cost on an answer's ten probabilities */
+        strfromf(num, sizeof num, "%.9g", isfinite(v[i]) ? v[i] : 0.0f);
         cJSON_AddItemToArray(arr, cJSON_CreateRaw(num));
     }
     return arr;

@@ -737,13 +737,16 @@ START_TEST(test_dimension_bomb_refused)
 }
 END_TEST
 
-/* A 1x1 image whose IDAT inflates to 1 GiB of zeros. The stream is built
- * from one deflated megabyte repeated: after a full flush, deflate's output
- * for the same input is the same, so 1 GiB costs about a megabyte. libpng's
+/* An image whose IDAT inflates to 1 GiB of zeros: 1x1, then 1024x1024
+ * (whose rows, zeros too, take the first MiB). The stream is built from one
+ * deflated megabyte repeated: after a full flush, deflate's output for the
+ * same input is the same, so 1 GiB costs about a megabyte. libpng's
  * simplified API on its own inflates all of it (seconds). */
 START_TEST(test_decompression_bomb_refused)
 {
     enum { MB = 1 << 20, REPEAT = 1024 };
+    static const uint32_t sides[] = {1, 1024};
+    static const char *const needs[] = {"past the 2 bytes", "past the 1049600 bytes"};
     unsigned char *zeros = calloc(MB, 1), *first = malloc(MB), *again = malloc(MB);
     z_stream z;
     memset(&z, 0, sizeof z);
@@ -756,7 +759,7 @@ START_TEST(test_decompression_bomb_refused)
     ck_assert_int_eq(deflate(&z, Z_FULL_FLUSH), Z_OK);
     again_len = MB - z.avail_out;
     deflateEnd(&z);
-    Buffer b = png_header(1, 1);
+    Buffer b = png_header(sides[_i], sides[_i]);
     chunk(&b, "IDAT", first, (uint32_t)first_len);
     for (int i = 1; i < REPEAT; i++)
         chunk(&b, "IDAT", again, (uint32_t)again_len);
@@ -770,9 +773,55 @@ START_TEST(test_decompression_bomb_refused)
     double ms = ms_since(&t0);
     ck_assert_int_eq(rc, MN_ELIMIT);
     ck_assert_ptr_nonnull(strstr(err.msg, "decompression bomb"));
+    ck_assert_msg(strstr(err.msg, needs[_i]), "%s", err.msg);
     /* Reported, not asserted: these machines are shared. */
-    printf("IDAT bomb of %zu bytes (1 GiB inflated) refused in %.3f ms\n", b.len, ms);
+    printf("IDAT bomb of %zu bytes (1 GiB inflated) under a %ux%u header refused in %.3f ms\n",
+           b.len, sides[_i], sides[_i], ms);
     free(zeros), free(first), free(again), free(b.data);
+}
+END_TEST
+
+/* A 28x28 8-bit gray PNG whose IDAT is `raw` (n bytes) deflated, with the
+ * stream's last byte (its Adler-32's) flipped if asked. */
+static Buffer png_of_raw(const unsigned char *raw, size_t n, bool bad_adler)
+{
+    uLongf zlen = compressBound(n);
+    unsigned char *z = malloc(zlen);
+    ck_assert_int_eq(compress(z, &zlen, raw, n), Z_OK);
+    if (bad_adler)
+        z[zlen - 1] ^= 0x01;
+    Buffer b = png_header(W, H);
+    chunk(&b, "IDAT", z, (uint32_t)zlen);
+    chunk(&b, "IEND", NULL, 0);
+    free(z);
+    return b;
+}
+
+/* The image data must be exactly what the header declares, checksum and
+ * all: a row short, a byte over (the start of any bomb) or a bad Adler-32
+ * are refused, each by libpng's progressive reader as it stops. */
+START_TEST(test_image_data_must_fit_header)
+{
+    enum { ROWS = H * (1 + W) }; /* filter byte + 28 samples a row */
+    unsigned char raw[ROWS + 1] = {0};
+    float out[W * H];
+    MnError err;
+    Buffer b = png_of_raw(raw, ROWS, false);
+    ck_assert_msg(decode(b.data, b.len, IMAGE_PRE_NONE, out, &err) == 0, "%s", err.msg);
+    free(b.data);
+    b = png_of_raw(raw, ROWS - (1 + W), false);
+    ck_assert_int_eq(decode(b.data, b.len, IMAGE_PRE_NONE, out, &err), MN_ECORRUPT);
+    ck_assert_str_eq(err.msg, "truncated or corrupt PNG: the image data ends after 27 of its 28 rows");
+    free(b.data);
+    b = png_of_raw(raw, ROWS + 1, false);
+    ck_assert_int_eq(decode(b.data, b.len, IMAGE_PRE_NONE, out, &err), MN_ELIMIT);
+    ck_assert_str_eq(err.msg, "PNG data inflates past the 812 bytes its header needs "
+                              "(decompression bomb)");
+    free(b.data);
+    b = png_of_raw(raw, ROWS, true);
+    ck_assert_int_eq(decode(b.data, b.len, IMAGE_PRE_NONE, out, &err), MN_ECORRUPT);
+    ck_assert_msg(strstr(err.msg, "bad image data"), "%s", err.msg);
+    free(b.data);
 }
 END_TEST
 
@@ -867,7 +916,8 @@ static Suite *image_suite(void)
     tcase_add_test(lim, test_not_a_png_refused);
     tcase_add_test(lim, test_garbage_refused);
     tcase_add_test(lim, test_dimension_bomb_refused);
-    tcase_add_test(lim, test_decompression_bomb_refused);
+    tcase_add_loop_test(lim, test_decompression_bomb_refused, 0, 2);
+    tcase_add_test(lim, test_image_data_must_fit_header);
     tcase_add_test(lim, test_text_bomb_ignored);
     tcase_add_test(lim, test_byte_limit_refused);
     suite_add_tcase(s, lim);

@@ -1,11 +1,16 @@
 /* test_spec.c - the spec parser's strictness, and the seed specs in specs/:
- * each parses, builds, and has the notebook's parameter count. */
+ * each parses, builds, and has the notebook's parameter count; and the
+ * JSON helpers' text for floats. */
 #include <cJSON.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check_util.h"
+#include "json.h"
 #include "model.h"
 #include "spec.h"
 
@@ -468,6 +473,34 @@ START_TEST(test_new_layers_round_trip)
 }
 END_TEST
 
+/* An answer's probabilities are printf's %.9g of each float, byte for
+ * byte (what json_float_array wrote before strfromf), 0 for NaN and Inf:
+ * special values, then 20,000 random bit patterns. */
+START_TEST(test_float_array_is_printf)
+{
+    enum { SPECIAL = 10, N = SPECIAL + 20000 };
+    static float v[N];
+    const float special[SPECIAL] = {0.0f, -0.0f, 1.0f, 0.1f, FLT_MIN, FLT_MIN / 8, FLT_MAX,
+                                    NAN, INFINITY, -INFINITY};
+    memcpy(v, special, sizeof special);
+    uint32_t x = 2463534242u;
+    for (int i = SPECIAL; i < N; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        memcpy(&v[i], &x, sizeof x);
+    }
+    cJSON *arr = json_float_array(v, N);
+    int i = 0;
+    for (const cJSON *it = arr->child; it; it = it->next, i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%.9g", isfinite(v[i]) ? v[i] : 0.0f);
+        ck_assert_msg(cJSON_IsRaw(it) && strcmp(it->valuestring, want) == 0, "%d: %s, want %s", i,
+                      it->valuestring, want);
+    }
+    ck_assert_int_eq(i, N);
+    cJSON_Delete(arr);
+}
+END_TEST
+
 static Suite *spec_suite(void)
 {
     Suite *s = suite_create("spec");
@@ -479,6 +512,7 @@ static Suite *spec_suite(void)
     tcase_add_test(tc, test_summary_without_bias);
     tcase_add_test(tc, test_new_layers_round_trip);
     tcase_add_test(tc, test_graph_names_and_round_trip);
+    tcase_add_test(tc, test_float_array_is_printf);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("Limits");
     tcase_add_loop_test(lim, test_bad_spec_refused, 0, sizeof bad_specs / sizeof *bad_specs);

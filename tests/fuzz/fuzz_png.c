@@ -1,5 +1,5 @@
 /* fuzz_png.c - libFuzzer target: an uploaded PNG through core/image.c as
- * the server runs it (image_from_png: prescan, libpng's simplified API,
+ * the server runs it (image_from_png: chunk walk, libpng's progressive reader,
  * preprocessing into 28x28), in each preprocessing mode. libpng refuses a
  * chunk whose CRC is wrong, which almost every mutation makes it, so a
  * copy with the chunk CRCs recomputed is decoded too. Sides are capped at
