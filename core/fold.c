@@ -3,7 +3,7 @@
  * in a copy of the weights (Model.serve_params), so the trained weights,
  * the file and training never see it. A normalization that cannot fold
  * (after a nonlinear activation, a layer read by others too, the model's
- * input, or a type that takes no affine) runs as its own per-channel
+ * input, a type that takes no affine, or a layer without a bias) runs as its own per-channel
  * affine from the moving statistics. */
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +60,13 @@ int model_fold_for_serving(Model *m, MnError *err)
             layer_ops(before->type)->fold_affine(before, copy + before->param_offset, scale, shift);
     }
     free(affine);
+    bool any = false;
+    for (int i = 0; i < s->n_layers; i++)
+        any = any || m->folded[i];
+    if (!any) { /* nothing folded: serve the trained weights, not a copy of them */
+        free(copy);
+        return 0;
+    }
     m->serve_params = copy;
     return 0;
 }

@@ -2,8 +2,9 @@
  * A Layer is a small descriptor: type, shapes, offsets into the model's one
  * parameter buffer, and a per-type config union. Each type lives in its own
  * file (dense.c, conv2d.c, pool.c, reshape.c, add.c, concatenate.c,
- * activation_layer.c) and answers every question
- * about itself through LayerOps; the model never looks inside a type.
+ * activation_layer.c, batchnorm.c, augment.c) and answers every question
+ * about itself through LayerOps; the model never looks inside a type
+ * (fold.c folds a normalization into the layer before it through them).
  * Forward computes the pre-activation and the model applies the activation,
  * except where a type applies an elementwise one itself while its output is
  * still in cache (LayerOps.fuses_activation). */
@@ -203,10 +204,13 @@ typedef struct {
      * calls neither forward nor backward. */
     bool is_view;
     /* True when forward and backward apply l->act themselves if it is
-     * elementwise (not softmax): per chunk, while the chunk is in cache. */
+     * elementwise and works from its output alone (not softmax, gelu or
+     * swish): per chunk, while the chunk is in cache. */
     bool fuses_activation;
-    /* True for a GEMM over the batch (dense): it runs on the whole batch at
-     * once rather than in the model's sample chunks (model.c, stages). */
+    /* True for a GEMM over the batch (dense) or batch statistics (batch
+     * normalization): it runs on the whole batch at once rather than in
+     * the model's sample chunks (model.c, stages). aux of any other type
+     * grows with the batch: a chunk's is at its first sample's offset. */
     bool wants_whole_batch;
     /* Model.state values: their starting values (moving variance 1), and
      * the update after a training step from what forward left in aux. */

@@ -51,10 +51,11 @@ int model_build(const ModelSpec *spec, const SpecLimits *lim, Model **out, MnErr
         offset += l->param_count;
         l->state_offset = state;
         state += l->state_count;
-        if (offset > lim->max_params) {
+        /* Keras's total: trainable and not (moving statistics) alike */
+        if (offset + state > lim->max_params) {
             rc = mn_fail(err, MN_ELIMIT,
                          "%s: the model reaches %zu parameters, over the limit of %zu", label,
-                         offset, lim->max_params);
+                         offset + state, lim->max_params);
             break;
         }
         in = l->out;

@@ -288,8 +288,8 @@ int model_load(const char *path, const SpecLimits *lim, Model **out, MnError *er
         return mn_fail(err, errno == ENOENT ? MN_ENOTFOUND : MN_EIO, "%s: %s", path,
                        strerror(errno));
     struct stat st;
-    /* moving statistics: two per channel, fewer than the parameters of a layer before them */
-    size_t max = lim->max_params * 8 + HEADER_MAX + PREAMBLE + 4;
+    /* parameters and moving statistics together are within max_params (model_build) */
+    size_t max = lim->max_params * sizeof(float) + HEADER_MAX + PREAMBLE + 4;
     if (fstat(fileno(f), &st) || st.st_size < 0 || (size_t)st.st_size > max) {
         fclose(f);
         return mn_fail(err, MN_ELIMIT, "%s: larger than a model within the limits", path);

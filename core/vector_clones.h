@@ -7,8 +7,9 @@
  * GCC's plain "avx512f" clone left loops of fmaf scalar), one for AVX2
  * with FMA (x86-64-v3) and one for the x86-64 baseline, the loader
  * running the widest the CPU has (GCC's ifunc, from cpuid). The same bits
- * whichever runs: C11 mode contracts no multiply-add, and compares, max
- * and IEEE arithmetic round alike at every width. */
+ * whichever runs for compares, max and IEEE arithmetic (C11 mode contracts
+ * no multiply-add); glibc's vector exp and its kin (activation.c) round
+ * their own way at each width, so there the bits hold per instruction set. */
 #if defined(__x86_64__) && !defined(__clang__)
 #define MN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

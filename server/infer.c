@@ -36,6 +36,10 @@ static void add_trace(cJSON *trace, const Model *m, const ModelRun *run)
         int shape[3] = {l->out.h, l->out.w, l->out.c};
         cJSON_AddItemToObject(o, "output_shape", cJSON_CreateIntArray(shape, 3));
         cJSON_AddItemToObject(o, "values", json_float_array(model_run_activation(run, i), (int)n));
+        /* served folded: this layer's values are already the normalization's */
+        for (int j = i + 1; j < m->spec.n_layers; j++)
+            if (m->folded[j] && m->spec.layers[j].inputs[0] == i)
+                cJSON_AddStringToObject(o, "folded_with", m->spec.layers[j].name);
         cJSON_AddItemToArray(trace, o);
     }
 }

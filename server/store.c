@@ -101,6 +101,15 @@ static void remember_refused(Store *s, const char *path, const struct stat *st)
 static int add_slot(Store *s, const char *name, int version, Model *m, const char *path,
                     MnError *err);
 
+/* A version that will not be served: said once, counted, and freed. */
+static void not_loaded(Store *s, Model *m, const MnError *err)
+{
+    model_free(m);
+    fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"model not loaded\",\"error\":\"%s\"}\n",
+            err->msg);
+    s->load_errors++;
+}
+
 /* Loads the versions of name that are not loaded yet; the count added. */
 static int load_name(Store *s, const char *name)
 {
@@ -123,16 +132,15 @@ static int load_name(Store *s, const char *name)
             continue;
         MnError err = {0};
         Model *m = NULL;
-        if (model_load(path, &s->limits, &m, &err) || model_fold_for_serving(m, &err)) {
-            model_free(m);
-            fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"model not loaded\",\"error\":\"%s\"}\n",
-                    err.msg);
-            s->load_errors++;
+        if (model_load(path, &s->limits, &m, &err)) {
+            not_loaded(s, m, &err);
             remember_refused(s, path, &st);
             continue;
         }
         if (add_slot(s, name, v, m, path, &err) == 0)
             added++;
+        else
+            not_loaded(s, m, &err);
     }
     closedir(d);
     return added;
@@ -295,6 +303,9 @@ void store_release(Store *s, const StoreEntry *e)
 static int add_slot(Store *s, const char *name, int version, Model *m, const char *path,
                     MnError *err)
 {
+    /* every version served, loaded or just trained, folded the same way */
+    if (model_fold_for_serving(m, err))
+        return -1;
     Slot *slot = calloc(1, sizeof *slot);
     RunPool *runs = run_pool_new(m);
     if (!slot || !runs) {

@@ -255,6 +255,19 @@ START_TEST(test_no_fold_without_bias)
 }
 END_TEST
 
+/* A model with nothing to fold serves its trained weights, not a copy. */
+START_TEST(test_nothing_to_fold_no_copy)
+{
+    Model *m = check_util_build_model(
+        "{\"name\":\"n\",\"input_shape\":[2,2,1],\"layers\":[{\"type\":\"flatten\"},"
+        "{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}],\"seed\":1}");
+    MnError err = {0};
+    ck_assert_int_eq(model_fold_for_serving(m, &err), 0);
+    ck_assert_ptr_null(m->serve_params);
+    model_free(m);
+}
+END_TEST
+
 /* ---- spec ---- */
 
 typedef struct {
@@ -418,6 +431,7 @@ static Suite *batchnorm_suite(void)
     TCase *fold = tcase_create("Folding");
     tcase_add_test(fold, test_folding_equals_unfolded);
     tcase_add_test(fold, test_no_fold_without_bias);
+    tcase_add_test(fold, test_nothing_to_fold_no_copy);
     suite_add_tcase(s, fold);
     TCase *spec = tcase_create("Spec");
     tcase_add_loop_test(spec, test_spec_refusals, 0, sizeof refusals / sizeof *refusals);
