@@ -161,6 +161,10 @@ static int png_prescan(const unsigned char *p, size_t len, const ImageLimits *li
         if (memcmp(type, "IEND", 4) == 0)
             break;
     }
+    /* Nothing follows IEND: bytes there would be taken without a look. */
+    if (rc == 0 && pos != len)
+        rc = mn_fail(err, MN_ECORRUPT, "corrupt PNG: %zu trailing bytes after the IEND chunk",
+                     len - pos);
     inflateEnd(&idat.z);
     if (rc) {
         free(out);

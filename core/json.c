@@ -2,7 +2,6 @@
 #include "json.h"
 
 #include <cJSON.h>
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdbool.h>
@@ -31,6 +30,11 @@ size_t json_utf8_char(const char *s, size_t n)
     return k;
 }
 
+/* RFC 8259's white space: the only bytes below 0x20 JSON text may hold raw. */
+static bool json_is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static bool json_byte_allowed(char c) { return (unsigned char)c >= 0x20 || json_is_space(c); }
+
 cJSON *json_parse_strict(const char *text, size_t len, const char *what, MnError *err)
 {
     /* RFC 8259: JSON between systems is UTF-8. cJSON passes any byte
@@ -38,6 +42,12 @@ cJSON *json_parse_strict(const char *text, size_t len, const char *what, MnError
     for (size_t i = 0, k; i < len; i += k)
         if (!(k = json_utf8_char(text + i, len - i))) {
             mn_fail(err, MN_EINVAL, "%s is not valid UTF-8 (byte %zu)", what, i);
+            return NULL;
+        } else if (!json_byte_allowed(text[i])) {
+            /* cJSON skips every byte up to 0x20 as white space and keeps raw
+             * control bytes in strings: a NUL would hide what follows it. */
+            mn_fail(err, MN_EINVAL, "%s holds %s at byte %zu (JSON allows none outside escapes)",
+                    what, text[i] ? "a control byte" : "a NUL byte", i);
             return NULL;
         }
     const char *end = NULL;
@@ -50,7 +60,7 @@ cJSON *json_parse_strict(const char *text, size_t len, const char *what, MnError
         return NULL;
     }
     for (const char *p = end; p < text + len; p++)
-        if (!isspace((unsigned char)*p) && *p != '\0') {
+        if (!json_is_space(*p)) {
             cJSON_Delete(root);
             mn_fail(err, MN_EINVAL, "%s: trailing bytes after the JSON document at byte %zu",
                     what, (size_t)(p - text));

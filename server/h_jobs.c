@@ -1,5 +1,5 @@
 /* h_jobs.c - POST /train (a spec, checked in full before it is queued:
- * 400 for malformed, 422 for impossible, 404 for an unknown dataset, 503
+ * 415 unless application/json, 400 for malformed, 422 for impossible, 404 for an unknown dataset, 503
  * with Retry-After when the queue is full), GET /jobs, GET /jobs/{id} and
  * DELETE /jobs/{id}. */
 #include <stdio.h>
@@ -25,7 +25,9 @@ enum MHD_Result h_train(Request *r)
     ModelSpec spec;
     MnError err = {0};
     Model *m = NULL;
-    int rc = spec_parse(r->body ? r->body : "", r->len, &lim, &spec, &err);
+    int rc = request_expect_type(r, "application/json", &err);
+    if (rc == 0)
+        rc = spec_parse(r->body ? r->body : "", r->len, &lim, &spec, &err);
     if (rc == 0)
         rc = model_build(&spec, &lim, &m, &err); /* shapes and the parameter limit, now */
     model_free(m);
