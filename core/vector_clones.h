@@ -9,7 +9,10 @@
  * running the widest the CPU has (GCC's ifunc, from cpuid). The same bits
  * whichever runs: C11 mode contracts no multiply-add, and compares, max
  * and IEEE arithmetic round alike at every width. */
-#if defined(__x86_64__) && !defined(__clang__)
+/* Not under ThreadSanitizer (make tsan): the loader runs the ifunc
+ * resolvers before TSan's runtime is up, and the instrumented resolver
+ * then jumps to nowhere (a silent SIGSEGV at start). */
+#if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define MN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MN_VECTOR_CLONES
