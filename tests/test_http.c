@@ -670,12 +670,13 @@ static HttpReply post_json(const char *path, const char *json, const char *token
     return http("POST", path, type, json, strlen(json));
 }
 
-/* Polls the job until its status is one of the wanted ones (or 120 s pass). */
+/* Polls the job until its status is one of the wanted ones (or 120 s pass,
+ * times the slowdown). */
 static cJSON *wait_job(int id, const char *want1, const char *want2)
 {
     char path[64];
     snprintf(path, sizeof path, "/jobs/%d", id);
-    for (int tries = 0; tries < 1200; tries++) {
+    for (int tries = 0; tries < 1200 * check_util_slowdown(); tries++) {
         HttpReply r = get(path);
         cJSON *j = json_of(&r);
         check_http_free(&r);
