@@ -35,6 +35,26 @@ static bool json_is_space(char c) { return c == ' ' || c == '\t' || c == '\n' ||
 
 static bool json_byte_allowed(char c) { return (unsigned char)c >= 0x20 || json_is_space(c); }
 
+/* The offset of a \u0000 escape inside a string, or len: cJSON decodes it
+ * to a NUL that ends the C string, and the rest of the value would vanish
+ * ("m\u0000../x" read as "m"). */
+static size_t escaped_nul(const char *text, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            in_string = text[i] == '"';
+        } else if (text[i] == '"') {
+            in_string = false;
+        } else if (text[i] == '\\' && i + 1 < len) {
+            if (len - i >= 6 && memcmp(text + i + 1, "u0000", 5) == 0)
+                return i;
+            i++; /* the escaped character, a quote perhaps */
+        }
+    }
+    return len;
+}
+
 cJSON *json_parse_strict(const char *text, size_t len, const char *what, MnError *err)
 {
     /* RFC 8259: JSON between systems is UTF-8. cJSON passes any byte
@@ -50,6 +70,11 @@ cJSON *json_parse_strict(const char *text, size_t len, const char *what, MnError
                     what, text[i] ? "a control byte" : "a NUL byte", i);
             return NULL;
         }
+    size_t nul = escaped_nul(text, len);
+    if (nul < len) {
+        mn_fail(err, MN_EINVAL, "%s holds an escaped NUL (\\u0000) at byte %zu", what, nul);
+        return NULL;
+    }
     const char *end = NULL;
     /* The length-bounded parser never reads past len; cJSON_GetErrorPtr is
      * global, so the error position comes from end instead. */

@@ -762,6 +762,9 @@ START_TEST(test_embedded_trailing_and_media_types)
     spec_nul[sizeof spec - 3] = '\0'; /* "epochs":\0} */
     static const char bp_nul[] = "{\"x\": [1, 2],\0 \"y\": [1]}";
     static const char tf_nul[] = "{\"instances\": [\0]}";
+    static const char b64_nul[] = "{\"instances\": [{\"b64\": \"iVBORw0KGgo=\\u0000junk\"}]}";
+    static const char name_nul[] = "{\"name\":\"t\\u0000/../x\",\"layers\":[]}";
+    static const char quoted_ok[] = "{\"pixels\": [0.5], \"k\\\\u0000\": 1}"; /* "k\\u0000": no NUL */
     const char *tok = "Authorization: Bearer tok\r\n";
     size_t png_len;
     unsigned char *png = plain_png(0, &png_len, NULL);
@@ -793,6 +796,14 @@ START_TEST(test_embedded_trailing_and_media_types)
         {"TF Serving as form data", "POST", "/v1/models/mnist-cnn:predict",
          "application/x-www-form-urlencoded", NULL, (unsigned char *)tf_nul, sizeof tf_nul - 1,
          415, "unsupported_media_type", "x-www-form-urlencoded"},
+        {"an escaped NUL in base64", "POST", "/v1/models/mnist-cnn:predict", "application/json",
+         NULL, (unsigned char *)b64_nul, sizeof b64_nul - 1, 400, "invalid_argument",
+         "escaped NUL (\\u0000) at byte 36"},
+        {"an escaped NUL in a spec name", "POST", "/train", "application/json", tok,
+         (unsigned char *)name_nul, sizeof name_nul - 1, 400, "invalid_argument", "escaped NUL"},
+        {"an escaped backslash before u0000", "POST", "/predict", "application/json", NULL,
+         (unsigned char *)quoted_ok, sizeof quoted_ok - 1, 400, "invalid_argument",
+         "unknown key \"k\\u0000\""},
         {"a NUL in TF Serving", "POST", "/v1/models/mnist-cnn:predict", "application/json", NULL,
          (unsigned char *)tf_nul, sizeof tf_nul - 1, 400, "invalid_argument", "NUL byte"},
     };
