@@ -95,7 +95,8 @@ int cmd_train(int argc, char **argv)
     const char *names[DATASET_MAX_CLASSES];
     for (int c = 0; c < train.n_classes; c++)
         names[c] = train.class_names[c];
-    if (model_set_class_names(m, names, train.n_classes, &err))
+    if (model_check_classes(m, spec.dataset, train.n_classes, &err) ||
+        model_set_class_names(m, names, train.n_classes, &err))
         goto fail;
 
     fprintf(stderr, "Train on %d samples (%s), %zu parameters\n", train.n, spec.dataset,

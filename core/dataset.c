@@ -137,15 +137,33 @@ done:
     return rc;
 }
 
+/* The descriptor of a dataset named by a client, the name checked first. */
+static int read_named_descriptor(const char *dir, const char *name, Dataset *d, cJSON **out,
+                                 MnError *err)
+{
+    memset(d, 0, sizeof *d);
+    if (!name[0] || strchr(name, '/') || name[0] == '.')
+        return mn_fail(err, MN_EINVAL, "dataset name \"%s\" is not allowed", name);
+    return read_descriptor(dir, name, d, out, err);
+}
+
+int dataset_class_count(const char *data_dir, const char *name, int *n_classes, MnError *err)
+{
+    Dataset d;
+    cJSON *desc = NULL;
+    int rc = read_named_descriptor(data_dir, name, &d, &desc, err);
+    if (rc == 0)
+        *n_classes = d.n_classes;
+    cJSON_Delete(desc);
+    return rc;
+}
+
 int dataset_count(const char *data_dir, const char *name, DatasetSplit split, int *n,
                   MnError *err)
 {
     Dataset d;
-    memset(&d, 0, sizeof d);
     cJSON *desc = NULL;
-    if (!name[0] || strchr(name, '/') || name[0] == '.')
-        return mn_fail(err, MN_EINVAL, "dataset name \"%s\" is not allowed", name);
-    int rc = read_descriptor(data_dir, name, &d, &desc, err);
+    int rc = read_named_descriptor(data_dir, name, &d, &desc, err);
     if (rc)
         return rc;
     const char *labels = split_file(desc, split == SPLIT_TRAIN ? "train" : "test", "labels");

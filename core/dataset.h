@@ -40,6 +40,9 @@ void dataset_list_free(char **names);
 int dataset_count(const char *data_dir, const char *name, DatasetSplit split, int *n,
                   MnError *err);
 
+/* The number of classes DIR/NAME/dataset.json names (cheap: no IDX file is read). */
+int dataset_class_count(const char *data_dir, const char *name, int *n_classes, MnError *err);
+
 /* Per-pixel mean and std (population, as sklearn's StandardScaler; a zero
  * std becomes 1) over the first n samples. mean/std: shape_numel floats. */
 void dataset_standardize_stats(const Dataset *d, int n, float *mean, float *std);

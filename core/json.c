@@ -4,7 +4,6 @@
 #include "json.h"
 
 #include <cJSON.h>
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdbool.h>
@@ -34,6 +33,31 @@ size_t json_utf8_char(const char *s, size_t n)
     return k;
 }
 
+/* RFC 8259's white space: the only bytes below 0x20 JSON text may hold raw. */
+static bool json_is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static bool json_byte_allowed(char c) { return (unsigned char)c >= 0x20 || json_is_space(c); }
+
+/* The offset of a \u0000 escape inside a string, or len: cJSON decodes it
+ * to a NUL that ends the C string, and the rest of the value would vanish
+ * ("m\u0000../x" read as "m"). */
+static size_t escaped_nul(const char *text, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            in_string = text[i] == '"';
+        } else if (text[i] == '"') {
+            in_string = false;
+        } else if (text[i] == '\\' && i + 1 < len) {
+            if (len - i >= 6 && memcmp(text + i + 1, "u0000", 5) == 0)
+                return i;
+            i++; /* the escaped character, a quote perhaps */
+        }
+    }
+    return len;
+}
+
 cJSON *json_parse_strict(const char *text, size_t len, const char *what, MnError *err)
 {
     /* RFC 8259: JSON between systems is UTF-8. cJSON passes any byte
@@ -42,7 +66,18 @@ cJSON *json_parse_strict(const char *text, size_t len, const char *what, MnError
         if (!(k = json_utf8_char(text + i, len - i))) {
             mn_fail(err, MN_EINVAL, "%s is not valid UTF-8 (byte %zu)", what, i);
             return NULL;
+        } else if (!json_byte_allowed(text[i])) {
+            /* cJSON skips every byte up to 0x20 as white space and keeps raw
+             * control bytes in strings: a NUL would hide what follows it. */
+            mn_fail(err, MN_EINVAL, "%s holds %s at byte %zu (JSON allows none outside escapes)",
+                    what, text[i] ? "a control byte" : "a NUL byte", i);
+            return NULL;
         }
+    size_t nul = escaped_nul(text, len);
+    if (nul < len) {
+        mn_fail(err, MN_EINVAL, "%s holds an escaped NUL (\\u0000) at byte %zu", what, nul);
+        return NULL;
+    }
     const char *end = NULL;
     /* The length-bounded parser never reads past len; cJSON_GetErrorPtr is
      * global, so the error position comes from end instead. */
@@ -53,7 +88,7 @@ cJSON *json_parse_strict(const char *text, size_t len, const char *what, MnError
         return NULL;
     }
     for (const char *p = end; p < text + len; p++)
-        if (!isspace((unsigned char)*p) && *p != '\0') {
+        if (!json_is_space(*p)) {
             cJSON_Delete(root);
             mn_fail(err, MN_EINVAL, "%s: trailing bytes after the JSON document at byte %zu",
                     what, (size_t)(p - text));

@@ -10,7 +10,8 @@
 struct cJSON;
 
 /* Parses len bytes of UTF-8 as one JSON document; trailing bytes other
- * than white space are refused. Returns NULL and fills err (naming what) on failure. */
+ * than white space (space, tab, LF, CR), raw NULs or other control bytes
+ * anywhere, and \u0000 in a string (a C string ends there), are refused. Returns NULL and fills err (naming what) on failure. */
 struct cJSON *json_parse_strict(const char *text, size_t len, const char *what, MnError *err);
 
 /* The length (1 to 4) of the UTF-8 character at s, n bytes left; 0 when

@@ -109,6 +109,19 @@ void model_free(Model *m)
     free(m);
 }
 
+int model_check_classes(const Model *m, const char *dataset, int n_classes, MnError *err)
+{
+    if (m->n_classes == n_classes)
+        return 0;
+    int i = m->spec.n_layers - 1;
+    while (i > 0 && shape_numel(m->spec.layers[i].in) == shape_numel(m->spec.layers[i].out))
+        i--; /* activations, dropout: they keep the width they are given */
+    char label[LAYER_NAME_MAX + 48];
+    spec_layer_label(&m->spec, i, label, sizeof label);
+    return mn_fail(err, MN_ESPEC, "%s has %d outputs, but dataset \"%s\" has %d classes", label,
+                   m->n_classes, dataset, n_classes);
+}
+
 int model_set_class_names(Model *m, const char *const *names, int n, MnError *err)
 {
     if (n != m->n_classes)

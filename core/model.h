@@ -58,6 +58,11 @@ long model_forward_macs(const Model *m);
  * that is not a view of another's (what a run keeps between layers). */
 size_t model_activation_floats(const Model *m);
 
+/* 0 when the model's outputs are dataset's n_classes; else MN_ESPEC naming
+ * the layer that sets the output width (the last one that changes it, so a
+ * dense before a softmax) and the class count. */
+int model_check_classes(const Model *m, const char *dataset, int n_classes, MnError *err);
+
 /* Sets class names (n must equal n_classes). */
 int model_set_class_names(Model *m, const char *const *names, int n, MnError *err);
 

@@ -121,6 +121,10 @@ static int png_walk(const unsigned char *p, size_t len, const ImageLimits *lim, 
         pos += 12 + (size_t)n;
         if (memcmp(type, "IEND", 4) == 0) {
             *feed = *feed ? *feed : pos;
+            /* Nothing follows IEND: bytes there would be taken without a look. */
+            if (pos != len)
+                return mn_fail(err, MN_ECORRUPT,
+                               "corrupt PNG: %zu trailing bytes after the IEND chunk", len - pos);
             return 0;
         }
     }

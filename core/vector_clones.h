@@ -10,7 +10,10 @@
  * whichever runs for compares, max and IEEE arithmetic (C11 mode contracts
  * no multiply-add); glibc's vector exp and its kin (activation.c) round
  * their own way at each width, so there the bits hold per instruction set. */
-#if defined(__x86_64__) && !defined(__clang__)
+/* Not under ThreadSanitizer (make tsan): the loader runs the ifunc
+ * resolvers before TSan's runtime is up, and the instrumented resolver
+ * then jumps to nowhere (a silent SIGSEGV at start). */
+#if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define MN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MN_VECTOR_CLONES

@@ -90,20 +90,26 @@ train_tiny() {
     echo "container-test: training job $id succeeded"
 }
 
+# The host port podman picked for the container's 8080: the tests publish
+# on port 0 (CONTAINER_PORT to choose one), as a fixed one may be taken.
+published_port() {
+    podman port "$1" 8080/tcp | sed -n 's/.*:\([0-9][0-9]*\)$/\1/p' | head -n 1
+}
+
 test_image() {
-    port=${CONTAINER_PORT:-18080}
     name=mnistd-test
     podman rm -f -t 2 "$name" >/dev/null 2>&1 || true
     podman volume rm -f mnistd-test-store >/dev/null 2>&1 || true
     run() {
         # podman without systemd complains that it cannot set a timer for the
         # HEALTHCHECK; the test runs the check itself, so that noise goes to a log
-        podman run -d --name "$name" -p "127.0.0.1:$port:8080" \
+        podman run -d --name "$name" -p "127.0.0.1:${CONTAINER_PORT:-}:8080" \
             -v mnistd-test-store:/var/lib/mnistd \
             -v "$here/data:/var/lib/mnistd/data:ro" -e MNISTD_DATA=/var/lib/mnistd/data \
             -v /usr/share/datasets:/usr/share/datasets:ro \
             -e MNISTD_TOKEN=container-test "$image" >/dev/null 2>>"$state/podman.log" ||
             { tail -5 "$state/podman.log"; exit 1; }
+        port=$(published_port "$name") # a new one after each restart
         for _ in $(seq 50); do
             curl -fsS "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1 && return 0
             sleep 0.2
@@ -145,12 +151,13 @@ test_image() {
 # the image with the datasets built in: both datasets complete, training
 # works with nothing mounted
 test_bundled() {
-    port=${CONTAINER_PORT:-18080}
     name=mnistd-test-bundled
     podman rm -f -t 2 "$name" >/dev/null 2>&1 || true
     trap 'podman rm -f -t 2 "$name" >/dev/null 2>&1 || true' EXIT
-    podman run -d --name "$name" -p "127.0.0.1:$port:8080" -e MNISTD_TOKEN=container-test \
-        "$bundled" >/dev/null 2>>"$state/podman.log" || { tail -5 "$state/podman.log"; exit 1; }
+    podman run -d --name "$name" -p "127.0.0.1:${CONTAINER_PORT:-}:8080" \
+        -e MNISTD_TOKEN=container-test "$bundled" >/dev/null 2>>"$state/podman.log" ||
+        { tail -5 "$state/podman.log"; exit 1; }
+    port=$(published_port "$name")
     for _ in $(seq 50); do
         curl -fsS "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1 && break
         sleep 0.2

@@ -1,6 +1,7 @@
 /* h_jobs.c - POST /train (a spec, checked in full before it is queued:
- * 400 for malformed, 422 for impossible, 404 for an unknown dataset, 503
- * with Retry-After when the queue is full), GET /jobs, GET /jobs/{id} and
+ * 415 unless application/json, 400 for malformed, 422 for impossible (an
+ * output layer that does not fit the dataset's classes too), 404 for an
+ * unknown dataset, 503 with Retry-After when the queue is full), GET /jobs, GET /jobs/{id} and
  * DELETE /jobs/{id}. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +26,19 @@ enum MHD_Result h_train(Request *r)
     ModelSpec spec;
     MnError err = {0};
     Model *m = NULL;
-    int rc = spec_parse(r->body ? r->body : "", r->len, &lim, &spec, &err);
+    int rc = request_expect_type(r, "application/json", &err);
+    if (rc == 0)
+        rc = spec_parse(r->body ? r->body : "", r->len, &lim, &spec, &err);
     if (rc == 0)
         rc = model_build(&spec, &lim, &m, &err); /* shapes and the parameter limit, now */
-    model_free(m);
-    int n;
+    int n, classes;
     if (rc == 0)
         rc = dataset_count(r->srv->cfg.data_dir, spec.dataset, SPLIT_TRAIN, &n, &err);
+    if (rc == 0)
+        rc = dataset_class_count(r->srv->cfg.data_dir, spec.dataset, &classes, &err);
+    if (rc == 0) /* the output layer against the dataset's classes, before queueing */
+        rc = model_check_classes(m, spec.dataset, classes, &err);
+    model_free(m);
     if (rc == MN_ELIMIT && strstr(err.msg, "parameters"))
         return respond_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT, "limit_exceeded", "%s", err.msg);
     if (rc)

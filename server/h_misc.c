@@ -13,7 +13,8 @@ enum MHD_Result h_backprop(Request *r)
 {
     MnError err = {0};
     char *out = NULL;
-    if (backprop_run_json(r->body ? r->body : "", r->len, &out, &err))
+    if (request_expect_type(r, "application/json", &err) ||
+        backprop_run_json(r->body ? r->body : "", r->len, &out, &err))
         return respond_mn_error(r, &err);
     enum MHD_Result ret = respond_bytes(r, MHD_HTTP_OK, "application/json", out, strlen(out));
     free(out);

@@ -5,17 +5,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "base64.h"
 #include "infer.h"
 #include "json.h"
 #include "respond.h"
-
-static bool is_type(const Request *r, const char *type)
-{
-    return strncasecmp(r->content_type, type, strlen(type)) == 0;
-}
 
 static int json_pixels(const Request *r, size_t d, PredictImages *im, MnError *err)
 {
@@ -60,7 +54,7 @@ static int json_pixels(const Request *r, size_t d, PredictImages *im, MnError *e
 
 int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
 {
-    if (is_type(r, "multipart/form-data")) {
+    if (request_is_type(r, "multipart/form-data")) {
         im->png = calloc((size_t)r->n_parts + 1, sizeof *im->png);
         im->png_len = calloc((size_t)r->n_parts + 1, sizeof *im->png_len);
         if (!im->png || !im->png_len)
@@ -73,7 +67,7 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
         if (im->n == 0)
             return mn_fail(err, MN_EINVAL, "no file in the multipart field \"image\"");
         im->batch = im->n > 1;
-    } else if (is_type(r, "image/png") || is_type(r, "application/octet-stream")) {
+    } else if (request_is_type(r, "image/png") || request_is_type(r, "application/octet-stream")) {
         if (r->len == 0)
             return mn_fail(err, MN_EINVAL, "the request body is empty: send the PNG file");
         im->png = calloc(1, sizeof *im->png);
@@ -83,7 +77,7 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
         im->png[0] = (const unsigned char *)r->body;
         im->png_len[0] = r->len;
         im->n = 1;
-    } else if (is_type(r, "application/json")) {
+    } else if (request_is_type(r, "application/json")) {
         return json_pixels(r, d, im, err);
     } else {
         return mn_fail(err, MN_EFORMAT,
@@ -210,10 +204,12 @@ enum MHD_Result h_tf_predict(Request *r)
         return respond_mn_error(r, &err);
     const Model *m = e->model;
     size_t d = shape_numel(m->spec.input);
-    cJSON *req = json_parse_strict(r->body ? r->body : "", r->len, "request body", &err);
+    cJSON *req = request_expect_type(r, "application/json", &err)
+                     ? NULL
+                     : json_parse_strict(r->body ? r->body : "", r->len, "request body", &err);
     const cJSON *inst = cJSON_GetObjectItemCaseSensitive(req, "instances");
     float *unit = NULL, *probs = NULL;
-    int n = cJSON_GetArraySize(inst), rc = req ? 0 : MN_EINVAL;
+    int n = cJSON_GetArraySize(inst), rc = req ? 0 : err.code;
     if (rc == 0 && (!cJSON_IsArray(inst) || n < 1))
         rc = mn_fail(&err, MN_EINVAL, "the body must be {\"instances\": [...]}");
     else if (rc == 0 && n > r->srv->cfg.max_batch)

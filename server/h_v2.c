@@ -179,7 +179,7 @@ static float le_float(const unsigned char *p)
 static int read_binary(Request *r, const Model *m, const char *dt, const Blob *bin, size_t size,
                        float *unit, size_t count, long batch, MnError *err)
 {
-    if (size > bin->len)
+    if (size != bin->len) /* one input: its bytes are all that follow */
         return mn_fail(err, MN_EINVAL, "binary_data_size %zu but %zu bytes follow the header", size,
                        bin->len);
     size_t d = shape_numel(m->spec.input);
@@ -198,6 +198,9 @@ static int read_binary(Request *r, const Model *m, const char *dt, const Blob *b
                 return mn_wrap(err, "element %ld", i);
             off += len;
         }
+        if (off != size)
+            return mn_fail(err, MN_EINVAL, "binary BYTES: %zu trailing bytes after element %ld",
+                           size - off, batch - 1);
         return 0;
     }
     size_t elem = !strcmp(dt, "UINT8") ? 1 : 4;
@@ -231,6 +234,10 @@ static int read_input(Request *r, const Model *m, const cJSON *input, const Blob
     bool binary = cJSON_IsNumber(bsize);
     if (binary && (bsize->valuedouble < 0 || bsize->valuedouble > 1e12 || data))
         return mn_fail(err, MN_EINVAL, "inputs[0]: binary_data_size must be a size, without data");
+    if (!binary && bin->len)
+        return mn_fail(err, MN_EINVAL,
+                       "%zu bytes follow the JSON header, but inputs[0] has no binary_data_size",
+                       bin->len);
     if (!cJSON_IsArray(shape) || !cJSON_IsString(type) || (!data && !binary))
         return mn_fail(err, MN_EINVAL, "inputs[0] needs name, shape, datatype and data");
     long dims[8];
@@ -440,6 +447,16 @@ enum MHD_Result h_v2_infer(Request *r)
                                     hl, r->len);
         }
         json_len = (size_t)v;
+    }
+    /* tritonclient sends no Content-Type: none is taken as the form the
+     * header implies; a type given must be that form's. */
+    if (r->content_type[0] && !request_is_type(r, "application/json") &&
+        !(hl && request_is_type(r, "application/octet-stream"))) {
+        store_release(r->srv->store, e);
+        return respond_v2_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                "Content-Type \"%.64s\" is not application/json%s",
+                                r->content_type,
+                                hl ? " or application/octet-stream" : "");
     }
     cJSON *req = NULL;
     if (!(rc = v2_read_request(r, m, json_len, &req, &unit, &n, &k, &err)) &&

@@ -114,6 +114,21 @@ const char *request_arg(Request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+bool request_is_type(const Request *r, const char *type)
+{
+    size_t n = strlen(type);
+    const char *ct = r->content_type;
+    /* strchr also finds the terminator: the type alone matches */
+    return strncasecmp(ct, type, n) == 0 && strchr("; \t", ct[n]);
+}
+
+int request_expect_type(const Request *r, const char *type, MnError *err)
+{
+    if (request_is_type(r, type))
+        return 0;
+    return mn_fail(err, MN_EFORMAT, "Content-Type \"%.64s\" is not %s", r->content_type, type);
+}
+
 /* Compares every byte whatever the first difference, so timing tells nothing. */
 static bool same_secret(const char *a, const char *b)
 {

@@ -97,6 +97,13 @@ enum MHD_Result h_specs(Request *r);
 /* A query argument, or NULL. */
 const char *request_arg(Request *r, const char *name);
 
+/* Whether the request's Content-Type is type (case-insensitive), with or
+ * without parameters ("application/json; charset=utf-8"), and not merely
+ * starting with it ("application/jsonp"). */
+bool request_is_type(const Request *r, const char *type);
+/* 0, or MN_EFORMAT (415) naming the Content-Type sent and type. */
+int request_expect_type(const Request *r, const char *type, MnError *err);
+
 /* libmicrohttpd's post processor calls this (cls = the Request) with each
  * chunk of a multipart body: a part starts at off 0; parts beyond
  * REQUEST_MAX_PARTS or bytes beyond max_body set too_large (http.c). */

@@ -12,6 +12,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "check_util.h"
+
 int check_http_connect(int port)
 {
     return check_http_connect_from(NULL, port);
@@ -31,7 +33,7 @@ int check_http_connect_from(const char *source, int port)
     a.sin_port = htons((uint16_t)port);
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {10, 0};
+    struct timeval tv = {10 * check_util_slowdown(), 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
 }

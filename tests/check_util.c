@@ -30,6 +30,12 @@ const char *check_util_src_dir(void) { return env_or("MNISTD_SRC", "."); }
 const char *check_util_bin(void) { return env_or("MNISTD_BIN", "build/mnistd"); }
 bool check_util_quick(void) { return getenv("MNISTD_QUICK") != NULL; }
 
+int check_util_slowdown(void)
+{
+    int k = atoi(env_or("CK_TIMEOUT_MULTIPLIER", "1"));
+    return k > 1 ? k : 1;
+}
+
 char *check_util_tmpdir(void)
 {
     char tmpl[] = "/tmp/mnistd-test-XXXXXX";

@@ -21,6 +21,10 @@ const char *check_util_src_dir(void);
 const char *check_util_bin(void);
 /* True under `make asan`: long trainings are shortened. */
 bool check_util_quick(void);
+/* How many times slower than plain code the tests run: Check's own
+ * CK_TIMEOUT_MULTIPLIER (make tsan sets it), at least 1. Waits that poll
+ * with a cap scale the cap by it, never what they assert about timing. */
+int check_util_slowdown(void);
 /* A fresh temporary directory (malloc'd path); removed by the caller. */
 char *check_util_tmpdir(void);
 void check_util_rmtree(const char *path);

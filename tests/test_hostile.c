@@ -711,6 +711,157 @@ static int jobs_count_now(void)
     return n;
 }
 
+/* {"pixels": [0, ...]} of 784 zeros: a body /predict takes (n bytes). */
+static char *zero_pixels(size_t *n)
+{
+    char *s = malloc(16 + 2 * 784);
+    size_t o = (size_t)sprintf(s, "{\"pixels\": [");
+    for (int i = 0; i < 784; i++)
+        o += (size_t)sprintf(s + o, i ? ",0" : "0");
+    o += (size_t)sprintf(s + o, "]}");
+    *n = o;
+    return s;
+}
+
+/* A v2 error: the protocol's {"error": "..."} with status and message. */
+static void check_v2_error(const char *what, const char *type, const void *body, size_t len,
+                           int status, const char *says)
+{
+    HttpReply r = http("POST", "/v2/models/mnist-cnn/infer", type, NULL, body, len);
+    ck_assert_msg(r.status == status, "%s: status %d, want %d: %.300s", what, r.status, status,
+                  r.raw);
+    cJSON *j = cJSON_Parse(r.body);
+    const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(j, "error"));
+    ck_assert_msg(m && strstr(m, says), "%s: \"%s\" lacks \"%s\"", what, r.body, says);
+    cJSON_Delete(j);
+    check_http_free(&r);
+}
+
+/* Every body parser reads the whole body as its media type says, or
+ * refuses it: a NUL or control byte in JSON (cJSON would skip it as white
+ * space, and with it what follows), bytes after the document, the binary
+ * v2 form's bytes past its tensor, and a Content-Type that is not the
+ * route's: 400 or 415, each naming the problem. */
+START_TEST(test_embedded_trailing_and_media_types)
+{
+    size_t n;
+    char *px = zero_pixels(&n);
+    char *nul = malloc(n + 1), *trailing_nul = malloc(n + 2), *vtab = malloc(n + 1);
+    size_t k = (size_t)(strchr(px + n / 2, ',') + 1 - px); /* after a comma: "0,\00" */
+    memcpy(nul, px, k);
+    nul[k] = '\0';
+    memcpy(nul + k + 1, px + k, n - k);
+    memcpy(trailing_nul, px, n);
+    memcpy(trailing_nul + n, "\0\0", 2);
+    memcpy(vtab, px, n);
+    vtab[n] = '\v';
+    static const char spec[] = "{\"name\":\"t\",\"dataset\":\"mnist\",\"layers\":[{\"type\":\"flatten\"},"
+                               "{\"type\":\"dense\",\"units\":10,\"activation\":\"softmax\"}],\"epochs\":1}";
+    char spec_nul[sizeof spec];
+    memcpy(spec_nul, spec, sizeof spec);
+    spec_nul[sizeof spec - 3] = '\0'; /* "epochs":\0} */
+    static const char bp_nul[] = "{\"x\": [1, 2],\0 \"y\": [1]}";
+    static const char tf_nul[] = "{\"instances\": [\0]}";
+    static const char b64_nul[] = "{\"instances\": [{\"b64\": \"iVBORw0KGgo=\\u0000junk\"}]}";
+    static const char name_nul[] = "{\"name\":\"t\\u0000/../x\",\"layers\":[]}";
+    static const char quoted_ok[] = "{\"pixels\": [0.5], \"k\\\\u0000\": 1}"; /* "k\\u0000": no NUL */
+    const char *tok = "Authorization: Bearer tok\r\n";
+    size_t png_len;
+    unsigned char *png = plain_png(0, &png_len, NULL);
+    png = realloc(png, png_len + 5);
+    memcpy(png + png_len, "junk", 5); /* and its NUL */
+    Case cases[] = {
+        {"a PNG with bytes after IEND", "POST", "/predict", "image/png", NULL, png, png_len + 5,
+         400, "corrupt_file", "5 trailing bytes after the IEND chunk"},
+        {"a NUL inside pixels", "POST", "/predict", "application/json", NULL, (unsigned char *)nul,
+         n + 1, 400, "invalid_argument", "NUL byte"},
+        {"NULs after pixels", "POST", "/predict", "application/json", NULL,
+         (unsigned char *)trailing_nul, n + 2, 400, "invalid_argument", "NUL byte"},
+        {"a vertical tab after pixels", "POST", "/predict", "application/json", NULL,
+         (unsigned char *)vtab, n + 1, 400, "invalid_argument", "control byte"},
+        {"pixels as application/jsonp", "POST", "/predict", "application/jsonp", NULL,
+         (unsigned char *)px, n, 415, "unsupported_media_type", "application/jsonp"},
+        {"a PNG as image/pngx", "POST", "/predict", "image/pngx", NULL, (unsigned char *)"\x89PNG",
+         4, 415, "unsupported_media_type", "image/pngx"},
+        {"a spec as text/plain", "POST", "/train", "text/plain", tok, (unsigned char *)spec,
+         sizeof spec - 1, 415, "unsupported_media_type", "not application/json"},
+        {"a spec without a type", "POST", "/train", NULL, tok, (unsigned char *)spec,
+         sizeof spec - 1, 415, "unsupported_media_type", "not application/json"},
+        {"a NUL in a spec", "POST", "/train", "application/json", tok, (unsigned char *)spec_nul,
+         sizeof spec - 1, 400, "invalid_argument", "NUL byte"},
+        {"backprop as text/plain", "POST", "/backprop", "text/plain", NULL,
+         (unsigned char *)bp_nul, sizeof bp_nul - 1, 415, "unsupported_media_type", "text/plain"},
+        {"a NUL in backprop", "POST", "/backprop", "application/json", NULL,
+         (unsigned char *)bp_nul, sizeof bp_nul - 1, 400, "invalid_argument", "NUL byte"},
+        {"TF Serving as form data", "POST", "/v1/models/mnist-cnn:predict",
+         "application/x-www-form-urlencoded", NULL, (unsigned char *)tf_nul, sizeof tf_nul - 1,
+         415, "unsupported_media_type", "x-www-form-urlencoded"},
+        {"an escaped NUL in base64", "POST", "/v1/models/mnist-cnn:predict", "application/json",
+         NULL, (unsigned char *)b64_nul, sizeof b64_nul - 1, 400, "invalid_argument",
+         "escaped NUL (\\u0000) at byte 36"},
+        {"an escaped NUL in a spec name", "POST", "/train", "application/json", tok,
+         (unsigned char *)name_nul, sizeof name_nul - 1, 400, "invalid_argument", "escaped NUL"},
+        {"an escaped backslash before u0000", "POST", "/predict", "application/json", NULL,
+         (unsigned char *)quoted_ok, sizeof quoted_ok - 1, 400, "invalid_argument",
+         "unknown key \"k\\u0000\""},
+        {"a NUL in TF Serving", "POST", "/v1/models/mnist-cnn:predict", "application/json", NULL,
+         (unsigned char *)tf_nul, sizeof tf_nul - 1, 400, "invalid_argument", "NUL byte"},
+    };
+    run_cases(cases, sizeof cases / sizeof *cases, 50);
+    /* the same 784 zeros, whole, are a good body */
+    HttpReply r = http("POST", "/predict", "application/json; charset=utf-8", NULL, px, n);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    check_http_free(&r);
+
+    /* KServe v2: its JSON, and Triton's binary form */
+    char v2[2048], bin[512];
+    px[n - 2] = '\0'; /* the zeros without "]}" */
+    int vlen = snprintf(v2, sizeof v2, "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,784],"
+                                       "\"datatype\":\"UINT8\",\"data\":[%s\n]}]}", px + 12);
+    char *p = strchr(v2, '\n');
+    check_v2_error("v2 as text/plain", "text/plain", v2, (size_t)vlen, 415, "text/plain");
+    *p = '\0';
+    check_v2_error("a NUL in v2 JSON", "application/json", v2, (size_t)vlen, 400, "NUL byte");
+    *p = ' ';
+    int hlen = snprintf(bin, sizeof bin, "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,784],"
+                                         "\"datatype\":\"UINT8\",\"parameters\":"
+                                         "{\"binary_data_size\":784}}]}");
+    unsigned char *body = calloc(1, sizeof v2 + 784 + 8);
+    memcpy(body, bin, (size_t)hlen);
+    char type[160];
+    snprintf(type, sizeof type, "application/octet-stream\r\nInference-Header-Content-Length: %d",
+             hlen);
+    check_v2_error("bytes after a binary tensor", type, body, (size_t)hlen + 784 + 8, 400,
+                   "binary_data_size 784 but 792 bytes follow");
+    snprintf(type, sizeof type, "image/png\r\nInference-Header-Content-Length: %d", hlen);
+    check_v2_error("a binary request as image/png", type, body, (size_t)hlen + 784, 415,
+                   "image/png");
+    memcpy(body, v2, (size_t)vlen);
+    snprintf(type, sizeof type, "application/json\r\nInference-Header-Content-Length: %d", vlen);
+    check_v2_error("bytes after JSON data", type, body, (size_t)vlen + 8, 400,
+                   "8 bytes follow the JSON header");
+    check_v2_error("v2 octet-stream without a header", "application/octet-stream", v2,
+                   (size_t)vlen, 415, "application/octet-stream");
+    /* and the binary form, exact, answers (no Content-Type: tritonclient's way) */
+    memcpy(body, bin, (size_t)hlen);
+    snprintf(type, sizeof type, "application/octet-stream\r\nInference-Header-Content-Length: %d",
+             hlen);
+    r = http("POST", "/v2/models/mnist-cnn/infer", type, NULL, body, (size_t)hlen + 784);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    check_http_free(&r);
+    r = http("POST", "/v2/models/mnist-cnn/infer", NULL, NULL, v2, (size_t)vlen);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    check_http_free(&r);
+    free(body);
+    free(px);
+    free(nul);
+    free(trailing_nul);
+    free(vtab);
+    free(png);
+}
+END_TEST
+
+
 /* A billion parameters, traversal in model names, and wrong tokens: refused
  * with the documented status, nothing queued, no file touched. */
 START_TEST(test_specs_names_and_tokens)
@@ -912,6 +1063,7 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, test_slowloris);
     tcase_add_test(tc, test_malformed_multipart);
     tcase_add_test(tc, test_json_and_utf8);
+    tcase_add_test(tc, test_embedded_trailing_and_media_types);
     tcase_add_test(tc, test_specs_names_and_tokens);
     tcase_add_test(tc, test_stalled_log_reader);
     suite_add_tcase(s, tc);

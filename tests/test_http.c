@@ -670,12 +670,13 @@ static HttpReply post_json(const char *path, const char *json, const char *token
     return http("POST", path, type, json, strlen(json));
 }
 
-/* Polls the job until its status is one of the wanted ones (or 120 s pass). */
+/* Polls the job until its status is one of the wanted ones (or 120 s pass,
+ * times the slowdown). */
 static cJSON *wait_job(int id, const char *want1, const char *want2)
 {
     char path[64];
     snprintf(path, sizeof path, "/jobs/%d", id);
-    for (int tries = 0; tries < 1200; tries++) {
+    for (int tries = 0; tries < 1200 * check_util_slowdown(); tries++) {
         HttpReply r = get(path);
         cJSON *j = json_of(&r);
         check_http_free(&r);
@@ -839,6 +840,11 @@ START_TEST(test_cancel_and_restart_keeps_history)
 }
 END_TEST
 
+/* A 10-class dataset under a 7-unit head (test_train's CLI case too). */
+static const char *const SEVEN_CLASS_SPEC =
+    "{\"name\":\"x\",\"dataset\":\"mnist\",\"layers\":[{\"type\":\"flatten\"},"
+    "{\"type\":\"dense\",\"units\":7,\"activation\":\"softmax\"},{\"type\":\"dropout\",\"rate\":0.1}]}";
+
 START_TEST(test_train_refusals_auth_and_queue)
 {
     expect_error(post_json("/train", "{\"name\":\"x\",\"layers\":[{\"type\":\"dense\",\"units\":16.5}]}", NULL),
@@ -852,6 +858,9 @@ START_TEST(test_train_refusals_auth_and_queue)
     expect_error(post_json("/train", "{\"name\":\"x\",\"dataset\":\"cifar\",\"layers\":[{\"type\":\"flatten\"},"
                                      "{\"type\":\"dense\",\"units\":10}]}", NULL),
                  404, "not_found", "cifar");
+    /* the output cannot fit the dataset's classes: refused before queueing */
+    expect_error(post_json("/train", SEVEN_CLASS_SPEC, NULL), 422, "unprocessable",
+                 "layer 1 (dense) has 7 outputs, but dataset \"mnist\" has 10 classes");
     expect_error(get("/jobs/99"), 404, "not_found", "job 99");
     server_stop(&srv);
 

@@ -230,6 +230,19 @@ START_TEST(test_cli_errors)
     free(out);
     free(err);
 
+    /* a 7-unit head for mnist's 10 classes: the server's message, before training */
+    write_spec("seven.json", "{\"name\":\"x\",\"dataset\":\"mnist\",\"layers\":[{\"type\":"
+                             "\"flatten\"},{\"type\":\"dense\",\"units\":7,\"activation\":\"softmax\"}]}");
+    snprintf(args, sizeof args, "train %s/seven.json", tmpdir);
+    out = run(args, &status);
+    err = stderr_text();
+    ck_assert_int_eq(status, 1);
+    ck_assert_msg(strstr(err, "layer 1 (dense) has 7 outputs, but dataset \"mnist\" has 10 classes"),
+                  "%s", err);
+    ck_assert_msg(!strstr(err, "Train on"), "training started: %s", err);
+    free(out);
+    free(err);
+
     out = run("predict --model nosuchmodel x.png", &status);
     err = stderr_text();
     ck_assert_int_eq(status, 1);
