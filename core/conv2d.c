@@ -79,18 +79,13 @@ static ConvGeometry geometry(const Layer *l)
     return g;
 }
 
-/* The zero bias first when there is none (layer.h), then the kernel's. */
-static size_t zeros_before_kernel(const Layer *l)
-{
-    return l->cfg.conv.no_bias ? zero_bias_floats(l->cfg.conv.filters) : 0;
-}
-
 static size_t conv2d_workspace(const Layer *l, int batch)
 {
     /* Forward: the kernel's scratch. Backward: Col, and dCol beside it;
      * none for pointwise. The two never run at once. */
     ConvGeometry g = geometry(l);
-    size_t forward = zeros_before_kernel(l) + conv_kernel_workspace(&g);
+    size_t forward =
+        zero_bias_room(l->cfg.conv.no_bias, g.filters) + conv_kernel_workspace(&g);
     size_t backward = is_pointwise(l) ? 0 : 2 * col_floats(l, chunk_samples(l, batch));
     return forward > backward ? forward : backward;
 }
@@ -187,7 +182,8 @@ static void conv2d_forward(const Layer *l, const float *params, const float *x, 
     ConvGeometry g = geometry(l);
     const float *bias = l->cfg.conv.no_bias ? zero_bias(run->ws, g.filters)
                                             : params + (size_t)g.kh * g.kw * g.in_c * g.filters;
-    conv_kernel_forward(&g, params, bias, x, y, run->batch, run->ws + zeros_before_kernel(l));
+    float *scratch = run->ws + zero_bias_room(l->cfg.conv.no_bias, g.filters);
+    conv_kernel_forward(&g, params, bias, x, y, run->batch, scratch);
     if (layer_applies_activation(l) && !g.relu)
         activation_forward(l->act, y, run->batch * g.out_h * g.out_w, g.filters);
 }

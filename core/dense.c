@@ -50,16 +50,11 @@ static ConvGeometry as_pointwise(const Layer *l, int batch)
     return g;
 }
 
-/* The zero bias first when there is none (layer.h), then the kernel's. */
-static size_t zeros_before_kernel(const Layer *l)
-{
-    return l->cfg.dense.no_bias ? zero_bias_floats(l->cfg.dense.units) : 0;
-}
-
 static size_t dense_workspace(const Layer *l, int batch)
 {
     ConvGeometry g = as_pointwise(l, batch);
-    return zeros_before_kernel(l) + conv_kernel_workspace(&g);
+    return zero_bias_room(l->cfg.dense.no_bias, l->cfg.dense.units) +
+           conv_kernel_workspace(&g);
 }
 
 static void dense_forward(const Layer *l, const float *params, const float *x, float *y,
@@ -70,7 +65,8 @@ static void dense_forward(const Layer *l, const float *params, const float *x, f
     const float *b = l->cfg.dense.no_bias ? zero_bias(run->ws, units) : params + (size_t)in * units;
     if (batch >= DIRECT_MIN_ROWS) {
         ConvGeometry g = as_pointwise(l, batch);
-        conv_kernel_forward(&g, w, b, x, y, 1, run->ws + zeros_before_kernel(l));
+        float *scratch = run->ws + zero_bias_room(l->cfg.dense.no_bias, units);
+        conv_kernel_forward(&g, w, b, x, y, 1, scratch);
         return;
     }
     if (batch == 1 && conv_kernel_one_pixel(x, w, b, in, units, y))

@@ -48,6 +48,7 @@ int model_fold_for_serving(Model *m, MnError *err)
         return mn_fail(err, MN_ENOMEM, "folding for serving: out of memory");
     }
     memcpy(copy, m->params, m->n_params * sizeof *copy);
+    bool any = false;
     for (int i = 0; i < s->n_layers; i++) {
         const Layer *l = &s->layers[i];
         const LayerOps *ops = layer_ops(l->type);
@@ -58,11 +59,9 @@ int model_fold_for_serving(Model *m, MnError *err)
         ops->as_affine(l, m->params + l->param_offset, m->state + l->state_offset, scale, shift);
         m->folded[i] =
             layer_ops(before->type)->fold_affine(before, copy + before->param_offset, scale, shift);
+        any = any || m->folded[i];
     }
     free(affine);
-    bool any = false;
-    for (int i = 0; i < s->n_layers; i++)
-        any = any || m->folded[i];
     if (!any) { /* nothing folded: serve the trained weights, not a copy of them */
         free(copy);
         return 0;

@@ -297,6 +297,9 @@ static inline const float *zero_bias(float *ws, int n)
     return ws;
 }
 
+/* Where the kernel's own scratch starts in such a layer's workspace. */
+static inline size_t zero_bias_room(bool no_bias, int n) { return no_bias ? zero_bias_floats(n) : 0; }
+
 /* db (n) += the column sums of dy (rows x n): the bias gradient. */
 static inline void add_column_sums(float *restrict db, const float *restrict dy, int rows, int n)
 {
