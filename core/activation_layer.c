@@ -1,12 +1,16 @@
 /* activation_layer.c - Keras's Activation layer: its input, through its
- * "activation". The layer itself is the identity; the model applies the
- * activation to its output as to any layer's (and keeps the input where
- * the activation's backward needs it), so every activation works here. */
+ * "activation". An activation that works from its output alone it applies
+ * itself (fuses_activation), relu in the same pass as the copy: after a
+ * batch normalization its input is a whole batch of wide maps, and a copy
+ * then a pass in place went through memory twice each way. For the others
+ * (softmax, gelu, swish) the layer copies, and the model applies them as
+ * to any layer's output, keeping the input where their backward needs it. */
 #include <cJSON.h>
 #include <string.h>
 
 #include "layer.h"
 #include "spec_read.h"
+#include "vector_clones.h"
 
 static int activation_layer_build(Layer *l, const Shape *in, int n_in, MnError *err)
 {
@@ -16,21 +20,55 @@ static int activation_layer_build(Layer *l, const Shape *in, int n_in, MnError *
     return 0;
 }
 
+MN_VECTOR_CLONES
+static void relu_into(const float *restrict x, float *restrict y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+MN_VECTOR_CLONES
+static void relu_backward_into(const float *restrict y, const float *restrict dy,
+                               float *restrict dx, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
 static void activation_layer_forward(const Layer *l, const float *params, const float *x,
                                      float *y, const LayerRun *run)
 {
     (void)params;
-    memcpy(y, x, shape_numel(l->out) * (size_t)run->batch * sizeof *y);
+    int width = (int)shape_numel(l->out);
+    size_t n = (size_t)width * run->batch;
+    bool applies = layer_applies_activation(l);
+    if (applies && l->act == ACT_RELU) {
+        relu_into(x, y, n);
+        return;
+    }
+    memcpy(y, x, n * sizeof *y);
+    if (applies)
+        activation_forward(l->act, y, run->batch, width);
 }
 
-/* dy is dL/dz already (the model took it through the activation). */
+/* dy is dL/da; for an activation the model applies, dL/dz already. */
 static void activation_layer_backward(const Layer *l, const float *params, float *grads,
                                       const float *x, const float *y, float *dy, float *dx,
                                       const LayerRun *run)
 {
-    (void)params, (void)grads, (void)x, (void)y;
-    if (dx)
-        memcpy(dx, dy, shape_numel(l->out) * (size_t)run->batch * sizeof *dx);
+    (void)params, (void)grads, (void)x;
+    if (!dx)
+        return;
+    int width = (int)shape_numel(l->out);
+    size_t n = (size_t)width * run->batch;
+    bool applies = layer_applies_activation(l);
+    if (applies && l->act == ACT_RELU) {
+        relu_backward_into(y, dy, dx, n);
+        return;
+    }
+    memcpy(dx, dy, n * sizeof *dx);
+    if (applies)
+        activation_backward(l->act, NULL, y, dx, run->batch, width);
 }
 
 static int activation_layer_parse(Layer *l, const cJSON *obj, const char *where, MnError *err)
@@ -54,6 +92,7 @@ const LayerOps activation_ops = {
     .keras_name = "activation",
     .keras_class = "Activation",
     .takes_activation = true,
+    .fuses_activation = true,
     .build = activation_layer_build,
     .forward = activation_layer_forward,
     .backward = activation_layer_backward,

@@ -6,8 +6,10 @@
  * output fit in cache (a whole batch would not fit, and passes over memory
  * then cost more than the GEMMs: the tutorial's 28x28x64 output is 200 KB
  * a sample): dY through the activation, db += column sums of dY,
- * dW += Col^T dY, dCol = dY W^T, then col2im adds into dx. A 1x1 kernel
- * with stride 1 needs no im2col: the input already is that matrix. */
+ * dW += Col^T dY. dX of a stride-1 kernel is a convolution of dY, run by
+ * the direct kernel (input_grad_is_convolution); with strides, dCol =
+ * dY W^T, then col2im adds into dx. A 1x1 kernel with stride 1 needs no
+ * im2col: the input already is that matrix. */
 #include <cJSON.h>
 #include <string.h>
 
@@ -79,14 +81,74 @@ static ConvGeometry geometry(const Layer *l)
     return g;
 }
 
+/* dX of a stride-1 convolution is itself a convolution: dY with the kernel
+ * turned half a circle and its channels swapped, padded by what forward's
+ * window left out. The direct kernel runs it at forward's speed, where
+ * dCol = dY W^T and col2im went through memory twice. */
+static bool input_grad_is_convolution(const Layer *l)
+{
+    const Window *w = &l->cfg.conv.win;
+    return w->sh == 1 && w->sw == 1 && !is_pointwise(l);
+}
+
+static ConvGeometry input_grad_geometry(const Layer *l)
+{
+    const Window *w = &l->cfg.conv.win;
+    ConvGeometry g = {
+        .in_h = l->out.h, .in_w = l->out.w, .in_c = l->out.c,
+        .out_h = l->in.h, .out_w = l->in.w, .filters = l->in.c,
+        .kh = w->kh, .kw = w->kw, .sh = 1, .sw = 1,
+        .pad_top = w->kh - 1 - w->pad_top, .pad_left = w->kw - 1 - w->pad_left,
+    };
+    return g;
+}
+
+/* n floats rounded up to whole 64-byte lines, so what follows them in the
+ * workspace stays aligned for the kernel. */
+static size_t whole_lines(size_t n) { return (n + 15) / 16 * 16; }
+
+static size_t turned_kernel_floats(const Layer *l)
+{
+    const Window *w = &l->cfg.conv.win;
+    return whole_lines((size_t)w->kh * w->kw * l->in.c * l->cfg.conv.filters);
+}
+
+/* After Col: the turned kernel, zeros for its bias, the kernel's scratch. */
+static size_t input_grad_floats(const Layer *l)
+{
+    ConvGeometry g = input_grad_geometry(l);
+    return turned_kernel_floats(l) + zero_bias_floats(g.filters) + conv_kernel_workspace(&g);
+}
+
+/* turned (kh, kw, filters, cin) [ky][kx][f][c] = w (kh, kw, cin, filters)
+ * [kh-1-ky][kw-1-kx][c][f]. */
+static void turn_kernel(const Layer *l, const float *restrict w, float *restrict turned)
+{
+    const Window *win = &l->cfg.conv.win;
+    int cin = l->in.c, filters = l->cfg.conv.filters;
+    for (int ky = 0; ky < win->kh; ky++)
+        for (int kx = 0; kx < win->kw; kx++) {
+            const float *src = w + ((size_t)(win->kh - 1 - ky) * win->kw + (win->kw - 1 - kx)) *
+                                       cin * filters;
+            float *dst = turned + ((size_t)ky * win->kw + kx) * filters * cin;
+            for (int f = 0; f < filters; f++)
+                for (int c = 0; c < cin; c++)
+                    dst[(size_t)f * cin + c] = src[(size_t)c * filters + f];
+        }
+}
+
 static size_t conv2d_workspace(const Layer *l, int batch)
 {
-    /* Forward: the kernel's scratch. Backward: Col, and dCol beside it;
-     * none for pointwise. The two never run at once. */
+    /* Forward: the kernel's scratch. Backward: Col, then dCol or what the
+     * convolution giving dX needs; none for pointwise. The two never run
+     * at once. */
     ConvGeometry g = geometry(l);
     size_t forward =
         zero_bias_room(l->cfg.conv.no_bias, g.filters) + conv_kernel_workspace(&g);
-    size_t backward = is_pointwise(l) ? 0 : 2 * col_floats(l, chunk_samples(l, batch));
+    size_t col = whole_lines(col_floats(l, chunk_samples(l, batch)));
+    size_t backward = is_pointwise(l)                 ? 0
+                      : input_grad_is_convolution(l) ? col + input_grad_floats(l)
+                                                      : 2 * col;
     return forward > backward ? forward : backward;
 }
 
@@ -212,8 +274,17 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
     size_t in_per = shape_numel(l->in), out_per = shape_numel(l->out);
     float *dw = grads, *db = c->no_bias ? NULL : grads + (size_t)k * c->filters;
     int chunk = chunk_samples(l, run->batch);
-    bool pointwise = is_pointwise(l);
-    float *col = run->ws, *dcol = pointwise ? NULL : run->ws + col_floats(l, chunk);
+    bool pointwise = is_pointwise(l), direct = dx && input_grad_is_convolution(l);
+    float *col = run->ws;
+    float *dcol = pointwise ? NULL : run->ws + whole_lines(col_floats(l, chunk));
+    ConvGeometry dx_geometry = input_grad_geometry(l);
+    float *turned = dcol, *zeros = NULL, *dx_scratch = NULL;
+    if (direct) { /* dcol's room holds these instead */
+        turn_kernel(l, params, turned);
+        zeros = turned + turned_kernel_floats(l);
+        memset(zeros, 0, (size_t)dx_geometry.filters * sizeof *zeros);
+        dx_scratch = zeros + zero_bias_floats(dx_geometry.filters);
+    }
     for (int b = 0; b < run->batch; b += chunk) {
         int n = run->batch - b < chunk ? run->batch - b : chunk;
         const float *xb = x + (size_t)b * in_per;
@@ -234,6 +305,10 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
         blas_gemm(true, false, k, c->filters, n * per, 1.0f, xb, dyb, 1.0f, dw);
         if (!dx)
             continue;
+        if (direct) {
+            conv_kernel_forward(&dx_geometry, turned, zeros, dyb, dxb, n, dx_scratch);
+            continue;
+        }
         blas_gemm(false, true, n * per, k, c->filters, 1.0f, dyb, params, 0.0f,
                   pointwise ? dxb : dcol);
         if (!pointwise)

@@ -34,6 +34,8 @@ static const GradCase cases[] = {
     {"conv 2x2 same (padding at the end only)", LAYER_CONV2D, {4, 5, 1}, 2, 2, 2, 2, 1, 1, true, false},
     {"conv 1x1", LAYER_CONV2D, {3, 4, 3}, 3, 2, 1, 1, 1, 1, false, false},
     {"conv 3x2 stride 2x1 valid", LAYER_CONV2D, {6, 5, 2}, 2, 3, 3, 2, 2, 1, false, false},
+    {"conv 2x3 same, 3 channels to 17 filters (dX as a convolution)", LAYER_CONV2D, {5, 6, 3}, 2, 17, 2, 3, 1, 1, true, false},
+    {"conv 2x3 valid, 17 channels to 2 filters", LAYER_CONV2D, {5, 6, 17}, 2, 2, 2, 3, 1, 1, false, false},
     {"maxpool 2x2 valid", LAYER_MAXPOOL2D, {4, 6, 2}, 2, 0, 2, 2, 2, 2, false, false},
     {"maxpool 3x3 stride 2 same, odd input", LAYER_MAXPOOL2D, {7, 5, 2}, 2, 0, 3, 3, 2, 2, true, false},
     {"maxpool 2x2 valid, odd input", LAYER_MAXPOOL2D, {5, 5, 1}, 2, 0, 2, 2, 2, 2, false, false},
@@ -520,6 +522,15 @@ static const struct {
      "{\"type\":\"concatenate\",\"inputs\":[\"activation\",\"dense_1\",\"dense_2\"]},"
      "{\"type\":\"dense\",\"units\":3,\"use_bias\":false},"
      "{\"type\":\"activation\",\"activation\":\"softmax\"}]}"},
+    /* The activation layer applies relu and sigmoid itself, out of place. */
+    {"activation layers: relu, and sigmoid after a batch normalization",
+     "{\"name\":\"g\",\"input_shape\":[4,4,2],\"layers\":["
+     "{\"type\":\"conv2d\",\"filters\":3,\"kernel_size\":3,\"padding\":\"same\",\"activation\":\"tanh\"},"
+     "{\"type\":\"activation\",\"activation\":\"relu\"},"
+     "{\"type\":\"conv2d\",\"filters\":2,\"kernel_size\":2,\"use_bias\":false},"
+     "{\"type\":\"batch_normalization\"},"
+     "{\"type\":\"activation\",\"activation\":\"sigmoid\"},"
+     "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}]}"},
 };
 
 START_TEST(test_graph_gradients)
