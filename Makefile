@@ -207,9 +207,10 @@ soak: data
 
 # Targets that start with `data` (and so with deps) build in a sub-make: the
 # pkg-config flags above are read again once the packages are installed.
+# `make models NAMES="digits fashion"` retrains only those.
 models: data
 	@$(MAKE) --no-print-directory $(BUILD)/mnistd
-	scripts/make-models.sh $(BUILD)/mnistd $(DATA_DIR) $(MODELS_DIR)
+	scripts/make-models.sh $(BUILD)/mnistd $(DATA_DIR) $(MODELS_DIR) $(NAMES)
 
 # The server on http://127.0.0.1:8080 (HOST=, PORT= to change), with the shipped models.
 run: data

@@ -51,6 +51,19 @@ def cnn_tutorial():
                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(14 * 14 * 64, 10))
 
 
+def cnn_bn():
+    # The shipped models' network (specs/digits.json, specs/fashion.json)
+    # without their augmentation: 3x3 conv without bias + batch norm + relu,
+    # five times, two max-pools, global average pooling. Keras's batch norm:
+    # epsilon 1e-3, moving averages kept at 0.99 (torch's momentum 0.01).
+    def block(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, padding="same", bias=False),
+                nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01), nn.ReLU()]
+    return nn.Sequential(*block(1, 16), *block(16, 32), nn.MaxPool2d(2), *block(32, 64),
+                         *block(64, 64), nn.MaxPool2d(2), *block(64, 64),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+
 # name -> (builder, optimizer, learning rate, batch, conv input)
 NETS = {
     "mlp64": (lambda: mlp([784, 64, 10], nn.ReLU), "adam", 1e-3, 32, False),
@@ -60,6 +73,7 @@ NETS = {
     "cnn-basic": (cnn_basic, "adam", 1e-3, 32, True),
     "cnn-basic-b128": (cnn_basic, "adam", 1e-3, 128, True),
     "cnn-tutorial": (cnn_tutorial, "adam", 1e-3, 32, True),
+    "cnn-bn": (cnn_bn, "adam", 1e-3, 128, True),
 }
 
 
@@ -80,7 +94,8 @@ def load(data_dir):
 def keras_init(m):
     if isinstance(m, (nn.Linear, nn.Conv2d)):
         nn.init.xavier_uniform_(m.weight)
-        nn.init.zeros_(m.bias)
+        if m.bias is not None:  # use_bias false: no bias
+            nn.init.zeros_(m.bias)
 
 
 def accuracy(model, x, y):
