@@ -31,7 +31,9 @@ typedef struct {
     const char *method;
     const char *pattern; /* segments; "*" matches one segment, captured as a param */
     enum MHD_Result (*handler)(Request *r);
-    bool needs_token;    /* changes state: needs the bearer token when one is set */
+    bool needs_token;    /* changes state: needs the bearer token when one is set, and
+                          * is refused in protected mode (check_token); an upload route
+                          * must set it too */
 } Route;
 
 static const Route routes[] = {
@@ -139,10 +141,22 @@ static bool same_secret(const char *a, const char *b)
     return diff == 0;
 }
 
+/* A route that changes state: with a token, the bearer must hold it;
+ * without one, protected mode (config.h) refuses it beyond loopback, as
+ * anyone who reaches the port could otherwise train (burn the CPU) and
+ * delete every model. */
 static enum MHD_Result check_token(Request *r, bool *ok)
 {
     *ok = true;
     const char *token = r->srv->cfg.token;
+    if (!token[0] && config_writes_protected(&r->srv->cfg)) {
+        *ok = false;
+        return respond_error(r, MHD_HTTP_FORBIDDEN, "protected_mode",
+                             "%s %s is refused: the server listens on %s, beyond loopback, with "
+                             "no --token (MNISTD_TOKEN). Set a token, or pass --insecure-writes "
+                             "(MNISTD_INSECURE_WRITES=1) to let anyone who reaches it write",
+                             r->method, r->path, r->srv->cfg.host);
+    }
     if (!token[0])
         return MHD_YES;
     const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
