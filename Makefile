@@ -15,7 +15,9 @@ DATA_DIR ?= data
 MODELS_DIR ?= models
 BUILD   ?= build
 
-PKGS := libmicrohttpd libcjson libpng zlib
+# gnutls: libmicrohttpd's TLS library; server/tls.c checks --tls-cert and
+# --tls-key with it at start (libmicrohttpd would only fail the handshakes).
+PKGS := libmicrohttpd libcjson libpng zlib gnutls
 # OpenBLAS: its headers only. core/blas.c dlopen()s the library after
 # choosing its kernel from cpuid (blas.c says why), so it is never linked.
 BLAS_PKG := openblas
