@@ -15,7 +15,7 @@ static const struct {
     {"evaluate", cmd_evaluate, "evaluate --model NAME[:VERSION] [--dataset D] [--limit N]"},
     {"summary", cmd_summary, "summary (--model NAME[:VERSION] | SPEC.json)"},
     {"backprop", cmd_backprop, "backprop FILE.json"},
-    {"health", cmd_health, "health [--port P] [--ready]  (exit 0 when a local server is live)"},
+    {"health", cmd_health, "health [--port P] [--ready] [--tls]  (exit 0 when a local server is live)"},
 };
 
 static int usage(FILE *out)

@@ -3,7 +3,7 @@
  * checks the chain against that certificate) and by Triton's own Python
  * client over https; plain HTTP to it gets no answer; a key of another
  * certificate, a file that is not PEM or not there stop the start with a
- * message naming the file. */
+ * message naming the file; `mnistd health --tls` asks over TLS. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +151,24 @@ START_TEST(triton_client_over_https)
 }
 END_TEST
 
+/* The container's HEALTHCHECK: `mnistd health` speaks TLS with --tls (or
+ * MNISTD_TLS_CERT set, as the container's environment has it). */
+START_TEST(health_check_over_tls)
+{
+    start_ok();
+    const char *forms[][2] = {{"", "--tls"}, {"MNISTD_TLS_CERT=x ", "--ready"}, {"", ""}};
+    for (int i = 0; i < 3; i++) {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, "%sMNISTD_PORT=%ld %s health %s 2>&1", forms[i][0],
+                 srv.cfg.port, check_util_bin(), forms[i][1]);
+        int status;
+        char *out = check_util_run_cmd(cmd, &status);
+        ck_assert_msg(status == (i < 2 ? 0 : 1), "%s: exit %d: %s", cmd, status, out);
+        free(out);
+    }
+}
+END_TEST
+
 static void assert_refused(const char *cert_path, const char *key_path, const char *says)
 {
     char why[512] = "";
@@ -206,6 +224,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, plain_http_gets_no_answer);
     tcase_add_test(tc, triton_client_over_https);
     tcase_add_test(tc, bad_pairs_stop_the_start);
+    tcase_add_test(tc, health_check_over_tls);
     suite_add_tcase(s, tc);
     TCase *cfg = tcase_create("Config");
     tcase_add_test(cfg, config_pairs_them);
