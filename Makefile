@@ -207,6 +207,18 @@ soak: data
 	@$(MAKE) --no-print-directory BUILD=build/soak build/soak/mnistd
 	scripts/soak.sh build/soak/mnistd $(DATA_DIR) $(MODELS_DIR)
 
+# Crash safety under repetition (scripts/chaos.py): start the server on a
+# store, load it (predictions, training that publishes, cancels, deletes),
+# SIGKILL it at a random moment, restart, check the store, the listing,
+# the answers and the journal; as many cycles as CHAOS_SECONDS allow. It
+# reports the cycles and the kill points reached (CHAOS_SEED= replays one).
+CHAOS_SECONDS ?= 240
+.PHONY: chaos
+chaos: data
+	@$(MAKE) --no-print-directory $(BUILD)/mnistd
+	@python3 scripts/chaos.py $(BUILD)/mnistd $(abspath $(DATA_DIR)) $(MODELS_DIR) \
+	  --seconds $(CHAOS_SECONDS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
 # Targets that start with `data` (and so with deps) build in a sub-make: the
 # pkg-config flags above are read again once the packages are installed.
 models: data
