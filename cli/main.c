@@ -10,7 +10,8 @@ static const struct {
     const char *usage;
 } commands[] = {
     {"serve", cmd_serve, "serve [--host H] [--port P] [--models DIR] ... (serve --help)"},
-    {"train", cmd_train, "train SPEC.json [--models DIR] [--data DIR] [--epochs N] [--seed N] [--threads N]"},
+    {"train", cmd_train, "train SPEC.json [--models DIR] [--data DIR] [--epochs N] [--seed N] [--threads N] [--grid-index N]"},
+    {"grid-report", cmd_grid_report, "grid-report NAME [--json]  (the table of a grid trained with --grid-index)"},
     {"predict", cmd_predict, "predict [--model NAME[:VERSION]] [--preprocess digit|frame|none] FILE.png..."},
     {"evaluate", cmd_evaluate, "evaluate --model NAME[:VERSION] [--dataset D] [--limit N]"},
     {"summary", cmd_summary, "summary (--model NAME[:VERSION] | SPEC.json)"},
