@@ -152,14 +152,17 @@ asan: data
 
 # The suites that run the server's threads (workers, acceptor, connection
 # deadlines, request log, jobs, store and its watcher, recovery's child
-# servers, and test_concurrent's all at once) under ThreadSanitizer, in a
+# servers, test_concurrent's all at once, protected mode, and the worker
+# daemons speaking TLS) under ThreadSanitizer, in a
 # tree of their own. TSan runs code 5-15 times slower: Check's timeouts are
 # scaled by CK_TIMEOUT_MULTIPLIER. Every process (test binaries, their
 # forked tests, the mnistd children test_recovery starts) writes its reports
 # to build/tsan/reports/; any report fails the run, whatever exit status
 # the process had (a SIGKILLed child has none). Suppressions: none.
-# OpenBLAS is not instrumented: TSan sees our accesses, not its threads'.
-TSAN_RUNS ?= test_http test_connections test_access_log test_recovery test_hostile test_concurrent
+# OpenBLAS and GnuTLS are not instrumented: TSan sees our accesses, not
+# their internal ones.
+TSAN_RUNS ?= test_http test_connections test_access_log test_recovery test_hostile test_concurrent \
+  test_protected test_tls
 tsan: data
 	@scripts/deps.sh libtsan2
 	@rm -rf build/tsan/reports && mkdir -p build/tsan/reports
@@ -250,6 +253,16 @@ container:
 container-test: data
 	@scripts/deps.sh $(CONTAINER_PKGS)
 	@scripts/container.sh test
+
+# deploy/k8s run for real in podman's pod engine (scripts/kube-test.sh):
+# the serving replicas over one store volume and the training Job's pod
+# publishing into it; every replica serves the new version within the watch
+# interval, and a version deleted through one leaves them all. Where podman
+# cannot run containers it says why and skips (exit 0, "SKIPPED").
+.PHONY: kube-test
+kube-test:
+	@scripts/deps.sh $(CONTAINER_PKGS) python3-yaml
+	@scripts/kube-test.sh
 
 # deploy/ checked offline: the Dockerfile (dockerfilelint), the YAML
 # (yamllint), the Kubernetes objects against their schemas (kubernetes-models,
