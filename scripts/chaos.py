@@ -374,6 +374,8 @@ def main():
     work = tempfile.mkdtemp(prefix="mnistd-chaos-")
     store = os.path.join(work, "store")
     shutil.copytree(a.models, store)
+    # A copy of the binary: a rebuild during the run must not change it.
+    a.bin = shutil.copy2(a.bin, os.path.join(work, "mnistd"))
     pixels = [round(random.Random(7).random(), 3) for _ in range(784)]
     led = Ledger(pixels)
     points = {p: 0 for p in KILL_POINTS}
