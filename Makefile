@@ -258,10 +258,11 @@ container-test: data
 # the serving replicas over one store volume and the training Job's pod
 # publishing into it; every replica serves the new version within the watch
 # interval, and a version deleted through one leaves them all. Where podman
-# cannot run containers it says why and skips (exit 0, "SKIPPED").
+# cannot run containers it says why and skips (exit 0, "SKIPPED"). catatonit:
+# the pause process of the pods' infra containers.
 .PHONY: kube-test
 kube-test:
-	@scripts/deps.sh $(CONTAINER_PKGS) python3-yaml
+	@scripts/deps.sh $(CONTAINER_PKGS) catatonit python3-yaml openssl
 	@scripts/kube-test.sh
 
 # deploy/ checked offline: the Dockerfile (dockerfilelint), the YAML
