@@ -15,7 +15,9 @@ DATA_DIR ?= data
 MODELS_DIR ?= models
 BUILD   ?= build
 
-PKGS := libmicrohttpd libcjson libpng zlib
+# gnutls: libmicrohttpd's TLS library; server/tls.c checks --tls-cert and
+# --tls-key with it at start (libmicrohttpd would only fail the handshakes).
+PKGS := libmicrohttpd libcjson libpng zlib gnutls
 # OpenBLAS: its headers only. core/blas.c dlopen()s the library after
 # choosing its kernel from cpuid (blas.c says why), so it is never linked.
 BLAS_PKG := openblas
@@ -150,14 +152,17 @@ asan: data
 
 # The suites that run the server's threads (workers, acceptor, connection
 # deadlines, request log, jobs, store and its watcher, recovery's child
-# servers, and test_concurrent's all at once) under ThreadSanitizer, in a
+# servers, test_concurrent's all at once, protected mode, and the worker
+# daemons speaking TLS) under ThreadSanitizer, in a
 # tree of their own. TSan runs code 5-15 times slower: Check's timeouts are
 # scaled by CK_TIMEOUT_MULTIPLIER. Every process (test binaries, their
 # forked tests, the mnistd children test_recovery starts) writes its reports
 # to build/tsan/reports/; any report fails the run, whatever exit status
 # the process had (a SIGKILLed child has none). Suppressions: none.
-# OpenBLAS is not instrumented: TSan sees our accesses, not its threads'.
-TSAN_RUNS ?= test_http test_connections test_access_log test_recovery test_hostile test_concurrent
+# OpenBLAS and GnuTLS are not instrumented: TSan sees our accesses, not
+# their internal ones.
+TSAN_RUNS ?= test_http test_connections test_access_log test_recovery test_hostile test_concurrent \
+  test_protected test_tls
 tsan: data
 	@scripts/deps.sh libtsan2
 	@rm -rf build/tsan/reports && mkdir -p build/tsan/reports
@@ -205,6 +210,18 @@ soak: data
 	@$(MAKE) --no-print-directory BUILD=build/soak build/soak/mnistd
 	scripts/soak.sh build/soak/mnistd $(DATA_DIR) $(MODELS_DIR)
 
+# Crash safety under repetition (scripts/chaos.py): start the server on a
+# store, load it (predictions, training that publishes, cancels, deletes),
+# SIGKILL it at a random moment, restart, check the store, the listing,
+# the answers and the journal; as many cycles as CHAOS_SECONDS allow. It
+# reports the cycles and the kill points reached (CHAOS_SEED= replays one).
+CHAOS_SECONDS ?= 240
+.PHONY: chaos
+chaos: data
+	@$(MAKE) --no-print-directory $(BUILD)/mnistd
+	@python3 scripts/chaos.py $(BUILD)/mnistd $(abspath $(DATA_DIR)) $(MODELS_DIR) \
+	  --seconds $(CHAOS_SECONDS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
 # Targets that start with `data` (and so with deps) build in a sub-make: the
 # pkg-config flags above are read again once the packages are installed.
 # `make models NAMES="digits fashion"` retrains only those.
@@ -237,6 +254,17 @@ container:
 container-test: data
 	@scripts/deps.sh $(CONTAINER_PKGS)
 	@scripts/container.sh test
+
+# deploy/k8s run for real in podman's pod engine (scripts/kube-test.sh):
+# the serving replicas over one store volume and the training Job's pod
+# publishing into it; every replica serves the new version within the watch
+# interval, and a version deleted through one leaves them all. Where podman
+# cannot run containers it says why and skips (exit 0, "SKIPPED"). catatonit:
+# the pause process of the pods' infra containers.
+.PHONY: kube-test
+kube-test:
+	@scripts/deps.sh $(CONTAINER_PKGS) catatonit python3-yaml openssl
+	@scripts/kube-test.sh
 
 # deploy/ checked offline: the Dockerfile (dockerfilelint), the YAML
 # (yamllint), the Kubernetes objects against their schemas (kubernetes-models,

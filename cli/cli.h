@@ -11,5 +11,6 @@ int cmd_summary(int argc, char **argv);
 int cmd_backprop(int argc, char **argv);
 int cmd_health(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_grid_report(int argc, char **argv);
 
 #endif

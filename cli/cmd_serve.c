@@ -97,9 +97,19 @@ int cmd_serve(int argc, char **argv)
     char kernel[256];
     blas_info_json(kernel, sizeof kernel);
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"kernel\",%s}\n", kernel);
+    const char *writes = config_write_mode(&srv.cfg);
     fprintf(stderr,
-            "{\"level\":\"info\",\"msg\":\"listening\",\"url\":\"http://%s:%ld/\",\"models\":%d}\n",
-            srv.cfg.host, srv.cfg.port, store_count(srv.store));
+            "{\"level\":\"info\",\"msg\":\"listening\",\"url\":\"%s://%s:%ld/\",\"models\":%d,"
+            "\"writes\":\"%s\"}\n",
+            srv.cfg.tls_cert[0] ? "https" : "http", srv.cfg.host, srv.cfg.port,
+            store_count(srv.store), writes);
+    if (!strcmp(writes, "protected"))
+        fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"protected mode: listening beyond "
+                        "loopback with no --token, so train, cancel and delete answer 403; set "
+                        "--token (MNISTD_TOKEN), or --insecure-writes to open them\"}\n");
+    else if (!strcmp(writes, "insecure-writes"))
+        fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"--insecure-writes: anyone who reaches "
+                        "the port may train, cancel and delete\"}\n");
     int sig = next_signal(-1);
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopping\",\"signal\":\"%s\"}\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -1,6 +1,9 @@
 /* cmd_train.c - `mnistd train SPEC.json`: train, evaluate on the test
  * split, save the next version, and print one JSON summary line last on
- * stdout. Progress goes to stderr. */
+ * stdout. Progress goes to stderr. With --grid-index N, only the N-th
+ * point of the spec's grid (spec_grid_trial), recorded in the version's
+ * meta: one pod of a Kubernetes Indexed Job each, grid-report reads the
+ * table back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +32,7 @@ int cmd_train(int argc, char **argv)
     CliEnv env;
     cli_env_init(&env);
     const char *spec_path = NULL, *v;
-    int epochs_override = 0, threads = train_threads_default();
+    int epochs_override = 0, threads = train_threads_default(), grid_index = -1;
     long long seed_override = -1;
     for (int i = 0; i < argc; i++) {
         int taken = cli_env_option(&env, argc, argv, &i, "train");
@@ -50,6 +53,15 @@ int cmd_train(int argc, char **argv)
                 fprintf(stderr, "mnistd train: --seed must be an integer 0..%lld\n", SPEC_MAX_SEED);
                 return 2;
             }
+        } else if ((v = cli_option_value("--grid-index", argc, argv, &i))) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*v < '0' || *v > '9' || *end || n >= SPEC_GRID_MAX * SPEC_GRID_MAX) {
+                fprintf(stderr, "mnistd train: --grid-index must be an integer 0..%d, not \"%s\"\n",
+                        SPEC_GRID_MAX * SPEC_GRID_MAX - 1, v);
+                return 2;
+            }
+            grid_index = (int)n;
         } else if ((v = cli_option_value("--threads", argc, argv, &i))) {
             threads = atoi(v);
             if (threads < 1 || threads > 64) {
@@ -65,7 +77,7 @@ int cmd_train(int argc, char **argv)
     }
     if (!spec_path) {
         fprintf(stderr, "usage: mnistd train SPEC.json [--models DIR] [--data DIR] [--epochs N] "
-                        "[--seed N] [--threads N]\n");
+                        "[--seed N] [--threads N] [--grid-index N]\n");
         return 2;
     }
 
@@ -79,6 +91,20 @@ int cmd_train(int argc, char **argv)
     char path[4200];
     if (spec_load_file(spec_path, &env.limits, &spec, &err))
         goto fail;
+    TrainGridPoint point = {grid_index, spec_grid_size(&spec)};
+    if (grid_index >= 0) {
+        if (!spec.grid_rates && !spec.grid_activations) {
+            mn_fail(&err, MN_EINVAL, "--grid-index %d: %s has no \"grid\"", grid_index, spec_path);
+            goto fail;
+        }
+        if (grid_index >= point.points) {
+            mn_fail(&err, MN_EINVAL, "--grid-index %d: the grid of %s has %d points (0..%d)",
+                    grid_index, spec_path, point.points, point.points - 1);
+            goto fail;
+        }
+        ModelSpec whole = spec;
+        spec_grid_trial(&whole, grid_index, &spec);
+    }
     if (epochs_override)
         spec.epochs = epochs_override;
     if (seed_override >= 0)
@@ -107,7 +133,7 @@ int cmd_train(int argc, char **argv)
     if (train_fit(m, &train, &test, &cb, &tr, &err) ||
         train_evaluate(m, &test, 0, &ev, &err))
         goto fail;
-    if (!(m->meta_json = train_report_json(&spec, &tr, &ev))) {
+    if (!(m->meta_json = train_report_json_at(&spec, &tr, &ev, grid_index >= 0 ? &point : NULL))) {
         mn_fail(&err, MN_ENOMEM, "out of memory");
         goto fail;
     }

@@ -10,12 +10,13 @@ static const struct {
     const char *usage;
 } commands[] = {
     {"serve", cmd_serve, "serve [--host H] [--port P] [--models DIR] ... (serve --help)"},
-    {"train", cmd_train, "train SPEC.json [--models DIR] [--data DIR] [--epochs N] [--seed N] [--threads N]"},
+    {"train", cmd_train, "train SPEC.json [--models DIR] [--data DIR] [--epochs N] [--seed N] [--threads N] [--grid-index N]"},
+    {"grid-report", cmd_grid_report, "grid-report NAME [--json]  (the table of a grid trained with --grid-index)"},
     {"predict", cmd_predict, "predict [--model NAME[:VERSION]] [--preprocess digit|frame|none] FILE.png..."},
     {"evaluate", cmd_evaluate, "evaluate --model NAME[:VERSION] [--dataset D] [--limit N]"},
     {"summary", cmd_summary, "summary (--model NAME[:VERSION] | SPEC.json)"},
     {"backprop", cmd_backprop, "backprop FILE.json"},
-    {"health", cmd_health, "health [--port P] [--ready]  (exit 0 when a local server is live)"},
+    {"health", cmd_health, "health [--port P] [--ready] [--tls]  (exit 0 when a local server is live)"},
 };
 
 static int usage(FILE *out)

@@ -42,6 +42,12 @@ double train_report_best_accuracy(const TrainResult *tr)
 
 char *train_report_json(const ModelSpec *s, const TrainResult *tr, const EvalResult *ev)
 {
+    return train_report_json_at(s, tr, ev, NULL);
+}
+
+char *train_report_json_at(const ModelSpec *s, const TrainResult *tr, const EvalResult *ev,
+                           const TrainGridPoint *point)
+{
     cJSON *meta = cJSON_CreateObject();
     char when[32];
     time_t t = time(NULL);
@@ -64,6 +70,13 @@ char *train_report_json(const ModelSpec *s, const TrainResult *tr, const EvalRes
     cJSON_AddNumberToObject(test, "accuracy", ev->accuracy);
     cJSON_AddNumberToObject(test, "samples", (double)ev->n);
     cJSON_AddItemToObject(test, "confusion_matrix", train_report_confusion(ev));
+    if (point) {
+        cJSON *g = cJSON_AddObjectToObject(meta, "grid");
+        cJSON_AddNumberToObject(g, "index", point->index);
+        cJSON_AddNumberToObject(g, "points", point->points);
+        cJSON_AddNumberToObject(g, "learning_rate", s->optim.learning_rate);
+        cJSON_AddStringToObject(g, "activation", activation_name(spec_hidden_activation(s)));
+    }
     char *text = cJSON_PrintUnformatted(meta);
     cJSON_Delete(meta);
     return text;

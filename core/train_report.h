@@ -15,6 +15,17 @@ struct cJSON *train_report_epoch(int epoch, const EpochStats *e, bool has_val);
 struct cJSON *train_report_confusion(const EvalResult *ev);
 /* The whole report as a JSON text (malloc'd), or NULL when out of memory. */
 char *train_report_json(const ModelSpec *s, const TrainResult *tr, const EvalResult *ev);
+/* One point of a spec's grid, trained on its own (mnistd train --grid-index,
+ * one Kubernetes Indexed Job pod per point). */
+typedef struct {
+    int index;  /* 0 <= index < points, spec_grid_trial's t */
+    int points; /* spec_grid_size of the whole spec */
+} TrainGridPoint;
+/* The same with "grid": {index, points, learning_rate, activation} of s,
+ * the point's spec (NULL point: none), so the sweep's table can be read
+ * back from the versions it published (mnistd grid-report). */
+char *train_report_json_at(const ModelSpec *s, const TrainResult *tr, const EvalResult *ev,
+                           const TrainGridPoint *point);
 /* The highest training accuracy of any epoch (the homework's figure). */
 double train_report_best_accuracy(const TrainResult *tr);
 

@@ -1,10 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages mnistd builds, tests and trains with, when
 # any is missing. Safe to run again: it does nothing when all are there.
+# openssl, curl and the Python packages: tests/test_tls.c makes its
+# certificate and drives HTTPS with curl and tritonclient.
 #   scripts/deps.sh [MORE PACKAGES]   (make bench adds its peers here)
 set -e
 PKGS="build-essential pkg-config libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev \
-libopenblas-dev check dataset-fashion-mnist chromium $*"
+libgnutls28-dev libopenblas-dev check dataset-fashion-mnist chromium \
+openssl curl python3-numpy python3-geventhttpclient python3-rapidjson python3-urllib3 \
+python3-packaging $*"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -48,6 +48,7 @@ typedef struct {
 struct Acceptor {
     int fd, epoll_fd, stop_fd;
     long port;
+    bool tls;
     Connections *conns;
     Workers *workers;
     ConnectionLimits lim;
@@ -57,7 +58,7 @@ struct Acceptor {
     int n_held;
 };
 
-Acceptor *acceptor_open(const char *host, long port, char *err, size_t err_len)
+Acceptor *acceptor_open(const char *host, long port, bool tls, char *err, size_t err_len)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
@@ -85,6 +86,7 @@ Acceptor *acceptor_open(const char *host, long port, char *err, size_t err_len)
         return NULL;
     }
     a->port = ntohs(addr.sin_port);
+    a->tls = tls;
     return a;
 }
 
@@ -154,8 +156,10 @@ static void refuse(Acceptor *a, int fd, Admission why, const struct sockaddr_in 
                      "Connection: close\r\nContent-Length: %d\r\n\r\n%s",
                      per_ip ? "429 Too Many Requests" : "503 Service Unavailable",
                      RETRY_AFTER_S, blen, body);
-    /* A new socket's send buffer is empty: the answer fits. */
-    (void)!send(fd, answer, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    /* A new socket's send buffer is empty: the answer fits. A TLS client
+     * would take plain HTTP for a broken handshake: it only sees the close. */
+    if (!a->tls)
+        (void)!send(fd, answer, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
     shutdown(fd, SHUT_WR);
     if (hold(a, fd, false, LINGER_SECONDS, peer))
         return;
@@ -166,14 +170,16 @@ static void refuse(Acceptor *a, int fd, Admission why, const struct sockaddr_in 
 }
 
 /* Whether a whole request head has arrived on fd (looked at, not read):
- * 1 yes, 0 not yet, -1 the client has gone. */
-static int head_arrived(int fd)
+ * 1 yes, 0 not yet, -1 the client has gone. Over TLS the head is
+ * encrypted and comes after the handshake: the client's first bytes, its
+ * hello, are as near as this can see. */
+static int head_arrived(int fd, bool tls)
 {
     char buf[PEEK_BYTES];
     ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
         return -1;
-    if (n == (ssize_t)sizeof buf)
+    if (n == (ssize_t)sizeof buf || (tls && n > 0))
         return 1;
     for (ssize_t i = 3; i < n; i++)
         if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' && buf[i - 3] == '\r')
@@ -188,7 +194,7 @@ static bool settle(Acceptor *a, int fd, const struct sockaddr_in *peer, HeadArri
     int worker;
     Admission verdict = connections_admit(a->conns, fd, peer->sin_addr.s_addr, head, &rec, &worker);
     if (verdict == WAIT_FOR_HEAD) {
-        int arrived = head_arrived(fd);
+        int arrived = head_arrived(fd, a->tls);
         if (arrived < 0) {
             close(fd);
             return true;
@@ -210,7 +216,7 @@ static bool settle(Acceptor *a, int fd, const struct sockaddr_in *peer, HeadArri
 static void held_readable(Acceptor *a, Held *h)
 {
     if (h->parked) {
-        int arrived = head_arrived(h->fd);
+        int arrived = head_arrived(h->fd, a->tls);
         if (arrived == 0)
             return;
         struct sockaddr_in peer = h->peer;

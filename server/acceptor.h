@@ -9,6 +9,7 @@
 #ifndef MN_ACCEPTOR_H
 #define MN_ACCEPTOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "connections.h"
@@ -22,8 +23,10 @@ typedef struct Acceptor Acceptor;
 
 /* Binds host:port (port 0: any free one, read back with acceptor_port) and
  * listens; the thread starts with acceptor_run. NULL with a message in err
- * when the address is bad or taken. */
-Acceptor *acceptor_open(const char *host, long port, char *err, size_t err_len);
+ * when the address is bad or taken. tls: clients speak TLS first, so a
+ * request head cannot be seen here (their hello counts as one) and a
+ * refusal cannot be answered in HTTP (the socket is closed instead). */
+Acceptor *acceptor_open(const char *host, long port, bool tls, char *err, size_t err_len);
 long acceptor_port(const Acceptor *a);
 /* Accepts into the workers, as conns admits, until stopped; -1 when the
  * thread cannot start. limits names the numbers in the refusals. */

@@ -7,6 +7,7 @@
 #define MNISTD_SHARE_DIR "/usr/local/share/mnistd"
 #endif
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <sys/resource.h>
@@ -31,14 +32,18 @@ typedef struct {
     long def, min, max;
     size_t offset;
     bool is_string;
+    bool is_switch;    /* --flag alone means 1; a value must be 0 or 1 */
     size_t size;       /* of the string field */
     const char *help;
 } Setting;
 
 #define NUM(flag, env, field, def, min, max, help) \
-    {flag, env, def, min, max, offsetof(ServerConfig, field), false, 0, help}
+    {flag, env, def, min, max, offsetof(ServerConfig, field), false, false, 0, help}
 #define STR(flag, env, field, help) \
-    {flag, env, 0, 0, 0, offsetof(ServerConfig, field), true, sizeof(((ServerConfig *)0)->field), help}
+    {flag, env, 0, 0, 0, offsetof(ServerConfig, field), true, false, \
+     sizeof(((ServerConfig *)0)->field), help}
+#define SWITCH(flag, env, field, help) \
+    {flag, env, 0, 0, 1, offsetof(ServerConfig, field), false, true, 0, help}
 
 static const Setting settings[] = {
     STR("host", "MNISTD_HOST", host, "address to listen on (127.0.0.1)"),
@@ -51,7 +56,13 @@ static const Setting settings[] = {
     STR("specs", "MNISTD_SPECS", specs_dir, "training spec presets (" MNISTD_SHARE_DIR "/specs)"),
     STR("journal", "MNISTD_JOURNAL", journal,
         "job journal file (MODELS/.jobs.journal; one per replica when replicas share a store)"),
-    STR("token", "MNISTD_TOKEN", token, "bearer token for train and delete (none)"),
+    STR("token", "MNISTD_TOKEN", token, "bearer token for train, cancel and delete (none)"),
+    SWITCH("insecure-writes", "MNISTD_INSECURE_WRITES", insecure_writes,
+           "let anyone who reaches a non-loopback --host train, cancel and delete without "
+           "--token (protected mode refuses them with 403)"),
+    STR("tls-cert", "MNISTD_TLS_CERT", tls_cert,
+        "PEM certificate chain: serve HTTPS only (with --tls-key)"),
+    STR("tls-key", "MNISTD_TLS_KEY", tls_key, "PEM private key of --tls-cert"),
     STR("default-model", "MNISTD_DEFAULT_MODEL", default_model, "model for /predict (mnist-cnn)"),
     STR("cors-origins", "MNISTD_CORS_ORIGINS", cors_origins,
         "origins allowed to call the API from a page, comma-separated or * (none)"),
@@ -127,7 +138,7 @@ void config_usage(FILE *out)
         const Setting *s = &settings[i];
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", s->flag);
-        if (s->is_string)
+        if (s->is_string || s->is_switch)
             fprintf(out, "  %-22s %-26s %s\n", flag, s->env, s->help);
         else
             fprintf(out, "  %-22s %-26s %s [%ld..%ld, default %ld]\n", flag, s->env, s->help,
@@ -192,6 +203,8 @@ int config_load(ServerConfig *cfg, int argc, char **argv)
                 continue;
             if (argv[i][2 + n] == '=')
                 value = argv[i] + 3 + n;
+            else if (argv[i][2 + n] == '\0' && settings[k].is_switch)
+                value = "1";
             else if (argv[i][2 + n] == '\0' && i + 1 < argc)
                 value = argv[++i];
             else
@@ -208,6 +221,32 @@ int config_load(ServerConfig *cfg, int argc, char **argv)
         if (set(cfg, found, value, source))
             return 2;
     }
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+        fprintf(stderr, "mnistd serve: --tls-cert and --tls-key (MNISTD_TLS_CERT, "
+                        "MNISTD_TLS_KEY) go together: %s is missing\n",
+                cfg->tls_cert[0] ? "--tls-key" : "--tls-cert");
+        return 2;
+    }
     size_auto_limits(cfg);
     return 0;
+}
+
+bool config_host_is_loopback(const char *host)
+{
+    struct in_addr a;
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+bool config_writes_protected(const ServerConfig *cfg)
+{
+    return !cfg->token[0] && !cfg->insecure_writes && !config_host_is_loopback(cfg->host);
+}
+
+const char *config_write_mode(const ServerConfig *cfg)
+{
+    if (cfg->token[0])
+        return "token";
+    if (config_host_is_loopback(cfg->host))
+        return "loopback";
+    return cfg->insecure_writes ? "insecure-writes" : "protected";
 }

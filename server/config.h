@@ -5,6 +5,7 @@
 #ifndef MN_SERVER_CONFIG_H
 #define MN_SERVER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -18,6 +19,9 @@ typedef struct {
     char specs_dir[1024];      /* the seed networks' specs: GET /specs */
     char journal[1024];        /* the job journal; empty: MODELS/.jobs.journal */
     char token[256];          /* empty: no auth */
+    long insecure_writes;     /* 1: write routes open without a token on any address */
+    char tls_cert[1024];      /* PEM files; both set: HTTPS only */
+    char tls_key[1024];
     char default_model[64];
     char cors_origins[1024];  /* comma-separated, or "*"; empty: no CORS headers */
     long threads;             /* HTTP worker threads; 0 = one per core */
@@ -45,6 +49,16 @@ typedef struct {
  * Limits left at 0 ("auto") are sized for the machine (config.c says how). */
 int config_load(ServerConfig *cfg, int argc, char **argv);
 void config_usage(FILE *out);
+/* Whether host is a loopback address (127.0.0.0/8): only this machine's
+ * processes can reach it. */
+bool config_host_is_loopback(const char *host);
+/* Protected mode, as redis has it: bound beyond loopback with no token and
+ * no --insecure-writes, the routes that change state answer 403. */
+bool config_writes_protected(const ServerConfig *cfg);
+/* What the start log says of who may write: "token", "protected",
+ * "insecure-writes" (opted out) or "loopback". */
+const char *config_write_mode(const ServerConfig *cfg);
+
 /* File descriptors the server may need at cfg's limits (serve raises its
  * soft RLIMIT_NOFILE to this, as far as the hard limit allows). */
 long config_files_needed(const ServerConfig *cfg);

@@ -25,13 +25,16 @@
 #include "json.h"
 #include "respond.h"
 #include "server.h"
+#include "tls.h"
 #include "workers.h"
 
 typedef struct {
     const char *method;
     const char *pattern; /* segments; "*" matches one segment, captured as a param */
     enum MHD_Result (*handler)(Request *r);
-    bool needs_token;    /* changes state: needs the bearer token when one is set */
+    bool needs_token;    /* changes state: needs the bearer token when one is set, and
+                          * is refused in protected mode (check_token); an upload route
+                          * must set it too */
 } Route;
 
 static const Route routes[] = {
@@ -139,10 +142,22 @@ static bool same_secret(const char *a, const char *b)
     return diff == 0;
 }
 
+/* A route that changes state: with a token, the bearer must hold it;
+ * without one, protected mode (config.h) refuses it beyond loopback, as
+ * anyone who reaches the port could otherwise train (burn the CPU) and
+ * delete every model. */
 static enum MHD_Result check_token(Request *r, bool *ok)
 {
     *ok = true;
     const char *token = r->srv->cfg.token;
+    if (!token[0] && config_writes_protected(&r->srv->cfg)) {
+        *ok = false;
+        return respond_error(r, MHD_HTTP_FORBIDDEN, "protected_mode",
+                             "%s %s is refused: the server listens on %s, beyond loopback, with "
+                             "no --token (MNISTD_TOKEN). Set a token, or pass --insecure-writes "
+                             "(MNISTD_INSECURE_WRITES=1) to let anyone who reaches it write",
+                             r->method, r->path, r->srv->cfg.host);
+    }
     if (!token[0])
         return MHD_YES;
     const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -418,9 +433,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 static struct MHD_Daemon *start_worker_daemon(void *cls, int worker)
 {
     Server *srv = cls;
+    /* With TLS, each daemon runs the handshake on the sockets it is handed. */
+    struct MHD_OptionItem tls[] = {
+        {srv->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
+         srv->tls ? (void *)tls_cert_pem(srv->tls) : NULL},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls ? (void *)tls_key_pem(srv->tls) : NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     return MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET |
-            MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv,
+            MHD_USE_ERROR_LOG | (srv->tls ? MHD_USE_TLS : 0), 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_ARRAY, tls,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(2 * srv->cfg.max_connections + 16),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.connection_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
@@ -451,6 +474,10 @@ static void raise_file_limit(const ServerConfig *cfg)
  * the connection table, the workers and, last, the acceptor. */
 int server_start(Server *srv, char *err, size_t err_len)
 {
+    /* A bad certificate or key stops the start before anything is opened. */
+    if (srv->cfg.tls_cert[0] &&
+        !(srv->tls = tls_load(srv->cfg.tls_cert, srv->cfg.tls_key, err, err_len)))
+        return -1;
     /* The server's parallelism is its HTTP workers, not BLAS's. */
     blas_set_threads(blas_threads_wanted());
     raise_file_limit(&srv->cfg);
@@ -460,7 +487,7 @@ int server_start(Server *srv, char *err, size_t err_len)
     MnError e = {0};
     if (!(srv->store = store_open(srv->cfg.models_dir, &lim, &e))) {
         snprintf(err, err_len, "%s", e.msg);
-        return -1;
+        goto fail;
     }
     /* An empty store starts with the shipped models, so predictions work at once. */
     if (store_count(srv->store) == 0 && srv->cfg.shipped_models[0] &&
@@ -468,7 +495,7 @@ int server_start(Server *srv, char *err, size_t err_len)
         store_close(srv->store);
         if (!(srv->store = store_open(srv->cfg.models_dir, &lim, &e))) {
             snprintf(err, err_len, "%s", e.msg);
-            return -1;
+            goto fail;
         }
     }
     srv->watch = store_watch_start(srv->store, srv->cfg.watch_interval);
@@ -483,7 +510,8 @@ int server_start(Server *srv, char *err, size_t err_len)
         snprintf(err, err_len, "%s", e.msg);
         goto fail;
     }
-    if (!(srv->acceptor = acceptor_open(srv->cfg.host, srv->cfg.port, err, err_len)))
+    if (!(srv->acceptor = acceptor_open(srv->cfg.host, srv->cfg.port, srv->tls != NULL, err,
+                                        err_len)))
         goto fail;
     if (!(srv->log = access_log_start(STDERR_FILENO, (size_t)srv->cfg.log_buffer))) {
         snprintf(err, err_len, "cannot start the request log thread");
@@ -544,5 +572,7 @@ bool server_stop(Server *srv)
     srv->jobs = NULL;
     srv->store = NULL;
     srv->datasets = NULL;
+    tls_free(srv->tls); /* after the daemons, which read it */
+    srv->tls = NULL;
     return drained;
 }

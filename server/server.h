@@ -27,6 +27,7 @@ typedef struct {
     struct Workers *workers;         /* the HTTP threads, a libmicrohttpd daemon each */
     struct Connections *connections; /* limits and deadlines of every connection */
     struct AccessLog *log;           /* request log lines on their way to stderr */
+    struct Tls *tls;                 /* HTTPS's certificate and key; NULL: plain HTTP */
     atomic_bool draining;            /* stopping: answers close their connections */
 } Server;
 
