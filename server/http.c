@@ -41,7 +41,13 @@ static const Route routes[] = {
     {"GET", "/models/*", h_model_get, false},
     {"GET", "/models/*/versions/*", h_model_get, false},
     {"DELETE", "/models/*/versions/*", h_model_delete, true},
-    {"POST", "/v1/models/*", h_tf_predict, false}, /* TF Serving: NAME:predict */
+    /* TF Serving: NAME[/versions/N] with :predict on the last segment */
+    {"POST", "/v1/models/*", h_tf_predict, false},
+    {"POST", "/v1/models/*/versions/*", h_tf_predict, false},
+    {"GET", "/v1/models/*", h_tf_status, false},
+    {"GET", "/v1/models/*/versions/*", h_tf_status, false},
+    {"GET", "/v1/models/*/metadata", h_tf_metadata, false},
+    {"GET", "/v1/models/*/versions/*/metadata", h_tf_metadata, false},
     {"POST", "/backprop", h_backprop, false},
     {"POST", "/train", h_train, true},
     {"GET", "/jobs", h_jobs_list, false},
@@ -69,7 +75,11 @@ static const Route routes[] = {
     {"GET", "/ping", h_ping, false},
     {"GET", "/metrics", h_metrics, false},
     {"GET", "/openapi.yaml", h_openapi, false},
-    {"POST", "/predictions/*", h_predict, false}, /* TorchServe */
+    /* TorchServe: curl -T (PUT) and POST, raw or multipart */
+    {"POST", "/predictions/*", h_predict, false},
+    {"PUT", "/predictions/*", h_predict, false},
+    {"POST", "/predictions/*/*", h_predict, false},
+    {"PUT", "/predictions/*/*", h_predict, false},
     {"GET", "/", h_index, false},
     {"GET", "/static/*", h_static, false},
     {"GET", "/specs", h_specs, false},

@@ -58,9 +58,9 @@ enum MHD_Result respond_queue(Request *r, unsigned status, struct MHD_Response *
     const char *origin = allowed_origin(r);
     if (origin) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Authorization, Content-Type, Inference-Header-Content-Length");
+                                "Authorization, Content-Type, Content-Encoding, Inference-Header-Content-Length");
         MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Location, X-Label, X-Label-Name");
         if (strcmp(origin, "*"))
             MHD_add_response_header(resp, "Vary", "Origin");

@@ -76,6 +76,8 @@ enum MHD_Result h_models_list(Request *r);
 enum MHD_Result h_model_get(Request *r);
 enum MHD_Result h_model_delete(Request *r);
 enum MHD_Result h_tf_predict(Request *r);
+enum MHD_Result h_tf_status(Request *r);
+enum MHD_Result h_tf_metadata(Request *r);
 enum MHD_Result h_backprop(Request *r);
 enum MHD_Result h_v2_server(Request *r);
 enum MHD_Result h_v2_live(Request *r);
