@@ -76,9 +76,9 @@ try {
   await check('GET', '/v2/models/mnist-cnn/versions/1', '/v2/models/{name}/versions/{version}', { want: 200 });
   await check('GET', '/v2/models/mnist-cnn/ready', '/v2/models/{name}/ready', { want: 200 });
   await check('GET', '/v2/models/nosuch', '/v2/models/{name}', { want: 404 });
-  const infer = { id: 'c1', inputs: [{ name: 'x', shape: [1, 784], datatype: 'FP32', data: pixels }] };
+  const infer = { id: 'c1', inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: pixels }] };
   await check('POST', '/v2/models/mnist-cnn/infer', '/v2/models/{name}/infer', { body: JSON.stringify(infer), type: json, want: 200 });
-  infer.outputs = [{ name: 'p', parameters: { classification: 2 } }];
+  infer.outputs = [{ name: 'probabilities', parameters: { classification: 2 } }];
   await check('POST', '/v2/models/mnist-cnn/versions/1/infer', '/v2/models/{name}/versions/{version}/infer', { body: JSON.stringify(infer), type: json, want: 200 });
   await check('POST', '/v2/models/mnist-cnn/infer', '/v2/models/{name}/infer', { body: '{"inputs": []}', type: json, want: 400 });
   await check('POST', '/predict', '/predict', { body: JSON.stringify({ pixels }), type: json, want: 200 });

@@ -131,31 +131,31 @@ def main():
     def v2(inputs, **kw):
         return json.dumps(dict(inputs=[inputs], **kw)).encode()
     unit = [v / 1.0 for v in px]
-    write("v2", "fp32-flat.json", v2({"name": "x", "shape": [1, 784], "datatype": "FP32",
+    write("v2", "fp32-flat.json", v2({"name": "input", "shape": [1, 784], "datatype": "FP32",
                                       "data": unit}))
     rows = [[int(v * 255) for v in px[r * 28:(r + 1) * 28]] for r in range(28)]
-    write("v2", "uint8-nested.json", v2({"name": "x", "shape": [1, 28, 28], "datatype": "UINT8",
+    write("v2", "uint8-nested.json", v2({"name": "input", "shape": [1, 28, 28], "datatype": "UINT8",
                                          "data": rows}, id="r1",
                                         outputs=[{"name": "probabilities",
                                                   "parameters": {"classification": 3}}]))
     b64 = base64.b64encode(digit).decode()
-    write("v2", "bytes-png.json", v2({"name": "x", "shape": [-1], "datatype": "BYTES",
+    write("v2", "bytes-png.json", v2({"name": "input", "shape": [-1], "datatype": "BYTES",
                                       "data": [b64]}, parameters={"binary_data_output": True}))
-    write("v2", "fp64-4d.json", v2({"name": "x", "shape": [1, 28, 28, 1], "datatype": "FP64",
+    write("v2", "fp64-4d.json", v2({"name": "input", "shape": [1, 28, 28, 1], "datatype": "FP64",
                                     "data": unit}))
 
     def binary(inputs, blob, **kw):
         h = v2(inputs, **kw)
         return struct.pack("<H", len(h)) + h + blob
-    write("v2", "bin-fp32", binary({"name": "x", "shape": [1, 784], "datatype": "FP32",
+    write("v2", "bin-fp32", binary({"name": "input", "shape": [1, 784], "datatype": "FP32",
                                     "parameters": {"binary_data_size": 784 * 4}},
                                    struct.pack("<784f", *unit)))
-    write("v2", "bin-uint8", binary({"name": "x", "shape": [1, 28, 28], "datatype": "UINT8",
+    write("v2", "bin-uint8", binary({"name": "input", "shape": [1, 28, 28], "datatype": "UINT8",
                                      "parameters": {"binary_data_size": 784}},
                                     bytes(int(v * 255) for v in px),
-                                    outputs=[{"name": "p", "parameters": {"binary_data": True}}]))
+                                    outputs=[{"name": "probabilities", "parameters": {"binary_data": True}}]))
     blob = struct.pack("<I", len(digit)) + digit + struct.pack("<I", len(p["1x1.png"])) + p["1x1.png"]
-    write("v2", "bin-bytes", binary({"name": "x", "shape": [2], "datatype": "BYTES",
+    write("v2", "bin-bytes", binary({"name": "input", "shape": [2], "datatype": "BYTES",
                                      "parameters": {"binary_data_size": len(blob)}}, blob))
 
     # spec: the seed networks (copied from specs/) and a few more
