@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the hand-made seed corpora of make fuzz into tests/fuzz/corpus/
-(png, predict, v2, spec, backprop; model's seeds were written once by
+(png, predict, v2, spec, backprop, content_coding; model's seeds were written once by
 model_save). Run once from the repository root; the outputs are committed."""
-import base64, json, os, struct, zlib
+import base64, gzip, json, os, struct, zlib
 
 OUT = "tests/fuzz/corpus"
 
@@ -194,6 +194,16 @@ def main():
     write("backprop", "linear-mse.json", json.dumps({
         "input": [2], "target": [1], "loss": "mse",
         "layers": [{"weights": [[0.5]], "biases": [0], "activation": "linear"}]}))
+
+
+    # content_coding: first byte bit 0 deflate (else gzip), bit 1 also an Accept-Encoding
+    body = v2({"name": "input", "shape": [1, 784], "datatype": "FP32", "data": unit[:16]})
+    write("content_coding", "gzip", b"\x00" + gzip.compress(body, mtime=0))
+    write("content_coding", "deflate-zlib", b"\x01" + zlib.compress(body))
+    raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+    write("content_coding", "deflate-raw", b"\x01" + raw.compress(body) + raw.flush())
+    write("content_coding", "bomb", b"\x00" + gzip.compress(b"\0" * (1 << 20), mtime=0))
+    write("content_coding", "accept", b"\x02gzip;q=0.5, deflate;q=0.8, br, *;q=0")
 
 
 main()
