@@ -126,10 +126,13 @@ overload: $(BUILD)/mnistd
 	@scripts/deps.sh wrk
 	@python3 tests/overload/overload.py $(BUILD)/mnistd $(DATA_DIR) $(MODELS_DIR)
 
-# openapi.yaml validated, and a running server's responses checked against it
-# (node, with two npm packages pinned in tests/contract/package-lock.json).
+# openapi.yaml linted (@redocly/cli: errors fail, warnings are shown in
+# full by `tests/contract/node_modules/.bin/redocly lint openapi.yaml`) and
+# validated, and a running server's responses checked against it (node,
+# with the npm packages pinned in tests/contract/package-lock.json).
 contract: $(BUILD)/mnistd
-	@cd tests/contract && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
+	@cd tests/contract && { [ -x node_modules/.bin/redocly ] || npm ci --no-audit --no-fund --silent; }
+	@tests/contract/node_modules/.bin/redocly lint --format=summary openapi.yaml
 	@node tests/contract/check.mjs $(abspath $(BUILD)/mnistd) $(CURDIR)/openapi.yaml \
 	  $(abspath $(MODELS_DIR)) $(abspath $(DATA_DIR))
 

@@ -81,13 +81,35 @@ try {
   infer.outputs = [{ name: 'probabilities', parameters: { classification: 2 } }];
   await check('POST', '/v2/models/mnist-cnn/versions/1/infer', '/v2/models/{name}/versions/{version}/infer', { body: JSON.stringify(infer), type: json, want: 200 });
   await check('POST', '/v2/models/mnist-cnn/infer', '/v2/models/{name}/infer', { body: '{"inputs": []}', type: json, want: 400 });
+  const kserve = { id: 'k1', model_name: 'mnist-cnn', model_version: '1', parameters: { binary_data_output: false }, inputs: infer.inputs, outputs: [{ name: 'probabilities' }] };
+  await check('POST', '/v2/models/mnist-cnn/infer', '/v2/models/{name}/infer', { body: JSON.stringify(kserve), type: json, want: 200 });
+  await check('POST', '/v2/models/mnist-cnn/infer', '/v2/models/{name}/infer', { body: JSON.stringify({ ...kserve, model: 'x' }), type: json, want: 400 });
   await check('POST', '/predict', '/predict', { body: JSON.stringify({ pixels }), type: json, want: 200 });
   await check('POST', '/predict?trace=1', '/predict', { body: JSON.stringify({ pixels }), type: json, want: 200 });
   await check('POST', '/predict?model=fashion-cnn', '/predict', { body: JSON.stringify({ pixels: [pixels, pixels] }), type: json, want: 200 });
   await check('POST', '/predict', '/predict', { body: '{"pixels": [2]}', type: json, want: 400 });
   await check('POST', '/predict', '/predict', { body: 'x', type: 'text/plain', want: 415 });
   await check('POST', '/predict?model=nosuch', '/predict', { body: JSON.stringify({ pixels }), type: json, want: 404 });
-  await check('POST', '/v1/models/mnist-cnn:predict', '/v1/models/{nameAndVerb}', { body: JSON.stringify({ instances: [pixels] }), type: json, want: 200 });
+  await check('POST', '/v1/models/mnist-cnn:predict', '/v1/models/{model}', { body: JSON.stringify({ instances: [pixels] }), type: json, want: 200 });
+  await check('POST', '/v1/models/mnist-cnn/versions/1:predict', '/v1/models/{name}/versions/{version}', { body: JSON.stringify({ inputs: { input: [pixels] } }), type: json, want: 200 });
+  await check('POST', '/v1/models/mnist-cnn:predict', '/v1/models/{model}', { body: '{"instances": []}', type: json, want: 400 });
+  await check('GET', '/v1/models/mnist-cnn', '/v1/models/{model}', { want: 200 });
+  await check('GET', '/v1/models/nosuch', '/v1/models/{model}', { want: 404 });
+  await check('GET', '/v1/models/mnist-cnn/versions/1', '/v1/models/{name}/versions/{version}', { want: 200 });
+  await check('GET', '/v1/models/mnist-cnn/metadata', '/v1/models/{name}/metadata', { want: 200 });
+  await check('GET', '/v1/models/mnist-cnn/versions/1/metadata', '/v1/models/{name}/versions/{version}/metadata', { want: 200 });
+  // Triton's extensions
+  await check('GET', '/v2/models/mnist-cnn/config', '/v2/models/{name}/config', { want: 200 });
+  await check('GET', '/v2/models/mnist-cnn/versions/1/config', '/v2/models/{name}/versions/{version}/config', { want: 200 });
+  await check('GET', '/v2/models/nosuch/config', '/v2/models/{name}/config', { want: 404 });
+  await check('GET', '/v2/models/stats', '/v2/models/stats', { want: 200 });
+  await check('GET', '/v2/models/mnist-cnn/stats', '/v2/models/{name}/stats', { want: 200 });
+  await check('GET', '/v2/models/mnist-cnn/versions/1/stats', '/v2/models/{name}/versions/{version}/stats', { want: 200 });
+  await check('POST', '/v2/repository/index', '/v2/repository/index', { want: 200 });
+  await check('POST', '/v2/repository/index', '/v2/repository/index', { body: '{"x": 1}', type: json, want: 400 });
+  // TorchServe's PUT of a raw body (JSON pixels: no Content-Type, told from the bytes)
+  await check('PUT', '/predictions/mnist-cnn/1', '/predictions/{name}/{version}', { body: Buffer.from(JSON.stringify({ pixels })), want: 200 });
+  await check('PUT', '/predictions/mnist-cnn', '/predictions/{name}', { body: Buffer.from('GIF89a'), want: 415 });
   await check('GET', '/ping', '/ping', { want: 200 });
   const specs = await check('GET', '/specs', '/specs', { want: 200 });
   if (!specs || specs.specs.length !== 9) fail('/specs', `expected the 9 seed specs, got ${specs && specs.specs.length}`); else pass();
