@@ -233,6 +233,12 @@ try:
             text, code = out.rsplit("\n", 1)
             check(f"torchserve curl {args[0]} {path}", code == "200" and
                   json.loads(text)["prediction"] == labels[0], out[:200])
+    with tempfile.NamedTemporaryFile(suffix=".png") as f:  # curl -F data=@digit.png
+        f.write(png)
+        f.flush()
+        out = subprocess.run(["curl", "-s", "-F", f"data=@{f.name}", f"{base}/predictions/{model}"],
+                             capture_output=True).stdout
+        check("torchserve curl -F data=@", json.loads(out)["prediction"] == labels[0], out[:200])
     s, body, _ = http("PUT", f"{base}/predictions/{model}", b"not an image")
     check("torchserve refuses what is no image", s == 415 and b"first bytes" in body, body)
 
