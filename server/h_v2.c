@@ -1,5 +1,9 @@
-/* h_v2.c - the Open Inference Protocol (KServe v2) REST routes. One input
- * tensor of any name: FP32 in [0,1] or UINT8 in 0..255, shaped [N,784],
+/* h_v2.c - the Open Inference Protocol (KServe v2) REST routes. A request
+ * has the protocol's keys only (id, model_name, model_version, parameters,
+ * inputs, outputs: what KServe's InferRequest.to_rest() and tritonclient
+ * send); model_name and model_version must agree with the path. One input
+ * tensor named as the metadata names it ("input"), and at most the one
+ * output ("probabilities"): FP32 in [0,1] or UINT8 in 0..255, shaped [N,784],
  * [N,28,28] or [N,28,28,1]; or BYTES holding base64 PNG files, shaped [N]
  * or [-1]. Data may be flat or nested, row-major. The output is
  * "probabilities" [N,10] FP32, or with the classification extension
