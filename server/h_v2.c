@@ -484,6 +484,9 @@ static int check_header(const cJSON *req, MnError *err)
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(req, "parameters");
     if (params && !cJSON_IsObject(params))
         return mn_fail(err, MN_EINVAL, "parameters must be an object");
+    if (cJSON_GetObjectItemCaseSensitive(params, "sequence_id"))
+        return mn_fail(err, MN_EINVAL, "parameters: sequence_id is not supported: the models "
+                       "keep no state from one request to the next");
     if (params && (rc = json_check_keys(params, "parameters", param_keys, err)))
         return rc;
     const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(req, "outputs");
