@@ -44,7 +44,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o $(BUILD)/tests/util/check_http.o \
   $(BUILD)/tests/util/check_pipe.o
 
-.PHONY: all test test-run contract browser overload asan tsan deps data models run install clean bench \
+.PHONY: all test test-run contract clients browser overload asan tsan deps data models run install clean bench \
 	container container-test deploy-lint
 all: $(BUILD)/mnistd
 
@@ -118,7 +118,7 @@ test-run: $(TEST_BIN) $(BUILD)/mnistd
 	 MNISTD_SRC=$(CURDIR) scripts/run-tests.sh $(TEST_BIN)
 
 test: data
-	@$(MAKE) --no-print-directory test-run contract browser overload
+	@$(MAKE) --no-print-directory test-run contract clients browser overload
 
 # The server at and past its connection limit, on loopback
 # (tests/overload/overload.py, about 90 s): floods of 1, 2 and 4 times
@@ -128,11 +128,27 @@ overload: $(BUILD)/mnistd
 	@scripts/deps.sh wrk
 	@python3 tests/overload/overload.py $(BUILD)/mnistd $(DATA_DIR) $(MODELS_DIR)
 
-# openapi.yaml validated, and a running server's responses checked against it
-# (node, with two npm packages pinned in tests/contract/package-lock.json).
+# openapi.yaml linted (@redocly/cli: errors fail, warnings are shown in
+# full by `tests/contract/node_modules/.bin/redocly lint openapi.yaml`) and
+# validated, and a running server's responses checked against it (node,
+# with the npm packages pinned in tests/contract/package-lock.json).
 contract: $(BUILD)/mnistd
-	@cd tests/contract && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
+	@cd tests/contract && { [ -x node_modules/.bin/redocly ] || npm ci --no-audit --no-fund --silent; }
+	@tests/contract/node_modules/.bin/redocly lint --format=summary openapi.yaml
 	@node tests/contract/check.mjs $(abspath $(BUILD)/mnistd) $(CURDIR)/openapi.yaml \
+	  $(abspath $(MODELS_DIR)) $(abspath $(DATA_DIR))
+
+# The protocols' real clients against a running server (tests/clients/clients.py):
+# Triton's tritonclient.http unchanged from ../shared/clients (CLIENTS_DIR),
+# the body KServe's InferRequest.to_rest() sends, TorchServe's curl calls and
+# TF Serving's REST calls. Debian's python3, for its numpy and gevent.
+CLIENTS_DIR ?= $(abspath ../shared/clients)
+CLIENT_PKGS := python3-numpy python3-geventhttpclient python3-rapidjson python3-urllib3 \
+	python3-packaging curl
+clients: $(BUILD)/mnistd
+	@scripts/deps.sh $(CLIENT_PKGS)
+	@[ -d $(CLIENTS_DIR)/tritonclient ] || { echo "clients: no tritonclient in $(CLIENTS_DIR)"; exit 1; }
+	@PYTHONPATH=$(CLIENTS_DIR) /usr/bin/python3 tests/clients/clients.py $(abspath $(BUILD)/mnistd) \
 	  $(abspath $(MODELS_DIR)) $(abspath $(DATA_DIR))
 
 # The page in Debian's headless Chromium, driven by playwright-core (never a
@@ -162,7 +178,7 @@ asan: data
 # OpenBLAS and GnuTLS are not instrumented: TSan sees our accesses, not
 # their internal ones.
 TSAN_RUNS ?= test_http test_connections test_access_log test_recovery test_hostile test_concurrent \
-  test_protected test_tls
+  test_protected test_tls test_protocols
 tsan: data
 	@scripts/deps.sh libtsan2
 	@rm -rf build/tsan/reports && mkdir -p build/tsan/reports

@@ -1,12 +1,15 @@
 /* h_predict.c - POST /predict (and TorchServe's /predictions/{name}):
  * multipart files in the field "image" (or "data"; several = a batch), a
  * raw image/png body, or JSON {"pixels": [...]} / {"pixels": [[...], ...]}
- * of values in [0, 1]. One image answers an object, a batch an array. */
+ * of values in [0, 1]; with no Content-Type or a generic one, the body's
+ * first bytes tell an image from JSON. One image answers an object, a
+ * batch an array. TorchServe's PUT and POST /predictions/{name}[/{version}]
+ * land here too. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
+#include "clock.h"
 #include "infer.h"
 #include "json.h"
 #include "respond.h"
@@ -52,6 +55,32 @@ static int json_pixels(const Request *r, size_t d, PredictImages *im, MnError *e
     return rc;
 }
 
+/* A Content-Type that says nothing of the body: none (curl -T), a file of
+ * octets, or what curl --data-binary puts on everything. The body's own
+ * first bytes say what it is then. */
+static bool generic_type(const Request *r)
+{
+    return !r->content_type[0] || request_is_type(r, "application/octet-stream") ||
+           request_is_type(r, "application/x-www-form-urlencoded");
+}
+
+/* An image by its signature: PNG, or JPEG (the decoder says whether it reads it). */
+static bool sniffed_image(const Request *r)
+{
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    static const unsigned char jpeg[3] = {0xff, 0xd8, 0xff};
+    return r->len == 0 || (r->len >= sizeof png && !memcmp(r->body, png, sizeof png)) ||
+           (r->len >= sizeof jpeg && !memcmp(r->body, jpeg, sizeof jpeg));
+}
+
+static bool sniffed_json(const Request *r)
+{
+    size_t i = 0;
+    while (i < r->len && strchr(" \t\r\n", r->body[i]))
+        i++;
+    return i < r->len && r->body[i] == '{';
+}
+
 int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
 {
     if (request_is_type(r, "multipart/form-data")) {
@@ -67,7 +96,7 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
         if (im->n == 0)
             return mn_fail(err, MN_EINVAL, "no file in the multipart field \"image\"");
         im->batch = im->n > 1;
-    } else if (request_is_type(r, "image/png") || request_is_type(r, "application/octet-stream")) {
+    } else if (request_is_type(r, "image/png") || (generic_type(r) && sniffed_image(r))) {
         if (r->len == 0)
             return mn_fail(err, MN_EINVAL, "the request body is empty: send the PNG file");
         im->png = calloc(1, sizeof *im->png);
@@ -77,8 +106,13 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
         im->png[0] = (const unsigned char *)r->body;
         im->png_len[0] = r->len;
         im->n = 1;
-    } else if (request_is_type(r, "application/json")) {
+    } else if (request_is_type(r, "application/json") || (generic_type(r) && sniffed_json(r))) {
         return json_pixels(r, d, im, err);
+    } else if (generic_type(r)) {
+        return mn_fail(err, MN_EFORMAT,
+                       "the body is neither an image (by its first bytes) nor JSON, and its "
+                       "Content-Type \"%.64s\" does not say what it is",
+                       r->content_type);
     } else {
         return mn_fail(err, MN_EFORMAT,
                        "Content-Type \"%.64s\" is not multipart/form-data, image/png or "
@@ -94,9 +128,10 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
 enum MHD_Result h_predict(Request *r)
 {
     MnError err = {0};
-    /* /predictions/{name} names the model in the path. */
+    /* TorchServe's /predictions/{name}[/{version}] names the model in the path. */
     const char *name = r->n_params ? r->params[0] : request_arg(r, "model");
-    const StoreEntry *e = infer_pick_model(r, name, request_arg(r, "version"), &err);
+    const char *version = r->n_params > 1 ? r->params[1] : request_arg(r, "version");
+    const StoreEntry *e = infer_pick_model(r, name, version, &err);
     if (!e)
         return respond_mn_error(r, &err);
     const Model *m = e->model;
@@ -122,6 +157,8 @@ enum MHD_Result h_predict(Request *r)
         rc = mn_fail(&err, MN_ENOMEM, "out of memory");
     if (rc == 0)
         rc = infer_run(e, im.pixels ? im.pixels : unit, im.n, probs, trace, &err);
+    model_stats_record(r->srv->stats, e->name, e->version, im.n, rc == 0,
+                       clock_seconds() - r->started);
     if (rc) {
         ret = respond_mn_error(r, &err);
         cJSON_Delete(trace);
@@ -143,99 +180,5 @@ enum MHD_Result h_predict(Request *r)
     free(im.pixels);
     free(unit);
     free(probs);
-    return ret;
-}
-
-/* One TF Serving instance: numbers (flat or nested, input numel of them,
- * in [0, 1]) or {"b64": PNG}. */
-static int tf_instance(Request *r, const Model *m, const cJSON *inst, int i, float *out,
-                       MnError *err)
-{
-    size_t d = shape_numel(m->spec.input);
-    if (cJSON_IsObject(inst)) {
-        const cJSON *b64 = cJSON_GetObjectItemCaseSensitive(inst, "b64");
-        size_t len;
-        unsigned char *png = cJSON_IsString(b64)
-                                 ? base64_decode(b64->valuestring, strlen(b64->valuestring), &len)
-                                 : NULL;
-        if (!png)
-            return mn_fail(err, MN_EINVAL, "instances[%d] must be numbers or {\"b64\": PNG}", i);
-        int rc = infer_png(r->srv, m, NULL, png, len, out, err);
-        free(png);
-        return rc ? mn_wrap(err, "instances[%d]", i) : 0;
-    }
-    size_t n = 0;
-    const cJSON *stack[8];
-    int depth = 0;
-    const cJSON *it = inst;
-    /* Walk the nested arrays row-major without recursion. */
-    for (;;) {
-        if (cJSON_IsArray(it) && it->child && depth < 8) {
-            stack[depth++] = it;
-            it = it->child;
-            continue;
-        }
-        if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0.0 && it->valuedouble <= 1.0) || n >= d)
-            return mn_fail(err, MN_EINVAL, "instances[%d] must hold %zu numbers in [0, 1]", i, d);
-        out[n++] = (float)it->valuedouble;
-        while (!it->next && depth > 0)
-            it = stack[--depth];
-        if (depth == 0)
-            break;
-        it = it->next;
-    }
-    return n == d ? 0 : mn_fail(err, MN_EINVAL, "instances[%d] holds %zu numbers, not %zu", i, n, d);
-}
-
-/* TF Serving's POST /v1/models/{name}:predict, {"instances": [...]} ->
- * {"predictions": [[probabilities], ...]}. */
-enum MHD_Result h_tf_predict(Request *r)
-{
-    char name[64];
-    const char *colon = strrchr(r->params[0], ':');
-    if (!colon || strcmp(colon, ":predict") || (size_t)(colon - r->params[0]) >= sizeof name)
-        return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found",
-                             "TF Serving routes are /v1/models/NAME:predict");
-    memcpy(name, r->params[0], (size_t)(colon - r->params[0]));
-    name[colon - r->params[0]] = '\0';
-    MnError err = {0};
-    const StoreEntry *e = infer_pick_model(r, name, NULL, &err);
-    if (!e)
-        return respond_mn_error(r, &err);
-    const Model *m = e->model;
-    size_t d = shape_numel(m->spec.input);
-    cJSON *req = request_expect_type(r, "application/json", &err)
-                     ? NULL
-                     : json_parse_strict(r->body ? r->body : "", r->len, "request body", &err);
-    const cJSON *inst = cJSON_GetObjectItemCaseSensitive(req, "instances");
-    float *unit = NULL, *probs = NULL;
-    int n = cJSON_GetArraySize(inst), rc = req ? 0 : err.code;
-    if (rc == 0 && (!cJSON_IsArray(inst) || n < 1))
-        rc = mn_fail(&err, MN_EINVAL, "the body must be {\"instances\": [...]}");
-    else if (rc == 0 && n > r->srv->cfg.max_batch)
-        rc = mn_fail(&err, MN_ELIMIT, "%d instances, over the batch limit of %ld", n,
-                     r->srv->cfg.max_batch);
-    if (rc == 0 && (!(unit = malloc((size_t)n * d * sizeof *unit)) ||
-                    !(probs = malloc((size_t)n * m->n_classes * sizeof *probs))))
-        rc = mn_fail(&err, MN_ENOMEM, "out of memory");
-    int i = 0;
-    for (const cJSON *it = rc ? NULL : inst->child; it && rc == 0; it = it->next, i++)
-        rc = tf_instance(r, m, it, i, unit + (size_t)i * d, &err);
-    if (rc == 0)
-        rc = infer_run(e, unit, n, probs, NULL, &err);
-    enum MHD_Result ret;
-    if (rc) {
-        ret = respond_mn_error(r, &err);
-    } else {
-        server_metrics_predictions(r->srv->metrics, e->name, n);
-        cJSON *o = cJSON_CreateObject(), *preds = cJSON_AddArrayToObject(o, "predictions");
-        for (int k = 0; k < n; k++)
-            cJSON_AddItemToArray(preds, json_float_array(probs + (size_t)k * m->n_classes, m->n_classes));
-        ret = respond_json(r, MHD_HTTP_OK, o);
-    }
-    cJSON_Delete(req);
-    free(unit);
-    free(probs);
-    store_release(r->srv->store, e);
     return ret;
 }

@@ -1,5 +1,9 @@
-/* h_v2.c - the Open Inference Protocol (KServe v2) REST routes. One input
- * tensor of any name: FP32 in [0,1] or UINT8 in 0..255, shaped [N,784],
+/* h_v2.c - the Open Inference Protocol (KServe v2) REST routes. A request
+ * has the protocol's keys only (id, model_name, model_version, parameters,
+ * inputs, outputs: what KServe's InferRequest.to_rest() and tritonclient
+ * send); model_name and model_version must agree with the path. One input
+ * tensor named as the metadata names it ("input"), and at most the one
+ * output ("probabilities"): FP32 in [0,1] or UINT8 in 0..255, shaped [N,784],
  * [N,28,28] or [N,28,28,1]; or BYTES holding base64 PNG files, shaped [N]
  * or [-1]. Data may be flat or nested, row-major. The output is
  * "probabilities" [N,10] FP32, or with the classification extension
@@ -14,10 +18,16 @@
 #include <string.h>
 
 #include "base64.h"
+#include "clock.h"
 #include "infer.h"
 #include "json.h"
 #include "respond.h"
 #include "version.h"
+
+/* The tensors' names in the model's metadata (and Triton's config):
+ * requests must use them. */
+#define V2_INPUT "input"
+#define V2_OUTPUT "probabilities"
 
 enum MHD_Result h_v2_server(Request *r)
 {
@@ -75,9 +85,9 @@ enum MHD_Result h_v2_model(Request *r)
     int in_shape[4] = {-1, m->spec.input.h, m->spec.input.w, m->spec.input.c};
     int out_shape[2] = {-1, m->n_classes};
     cJSON *inputs = cJSON_AddArrayToObject(o, "inputs");
-    cJSON_AddItemToArray(inputs, tensor_meta("input", "FP32", in_shape, 4));
+    cJSON_AddItemToArray(inputs, tensor_meta(V2_INPUT, "FP32", in_shape, 4));
     cJSON *outputs = cJSON_AddArrayToObject(o, "outputs");
-    cJSON_AddItemToArray(outputs, tensor_meta("probabilities", "FP32", out_shape, 2));
+    cJSON_AddItemToArray(outputs, tensor_meta(V2_OUTPUT, "FP32", out_shape, 2));
     store_release(r->srv->store, e);
     return respond_json(r, MHD_HTTP_OK, o);
 }
@@ -223,13 +233,24 @@ static int read_input(Request *r, const Model *m, const cJSON *input, const Blob
                       float **unit, int *n, MnError *err)
 {
     static const char *const keys[] = {"name", "shape", "datatype", "data", "parameters", NULL};
+    static const char *const param_keys[] = {"binary_data_size", NULL};
     int rc = json_check_keys(input, "inputs[0]", keys, err);
     if (rc)
         return rc;
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(input, "name"));
+    if (!name)
+        return mn_fail(err, MN_EINVAL, "inputs[0] needs a name: the model's input is \"" V2_INPUT
+                       "\"");
+    if (strcmp(name, V2_INPUT))
+        return mn_fail(err, MN_EINVAL, "inputs[0]: unknown input \"%.64s\": the model's input is "
+                       "\"" V2_INPUT "\"", name);
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(input, "shape");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(input, "datatype");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(input, "data");
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(input, "parameters");
+    if (params && (!cJSON_IsObject(params) ||
+                   (rc = json_check_keys(params, "inputs[0].parameters", param_keys, err))))
+        return rc ? rc : mn_fail(err, MN_EINVAL, "inputs[0].parameters must be an object");
     const cJSON *bsize = cJSON_GetObjectItemCaseSensitive(params, "binary_data_size");
     bool binary = cJSON_IsNumber(bsize);
     if (binary && (bsize->valuedouble < 0 || bsize->valuedouble > 1e12 || data))
@@ -395,97 +416,208 @@ static enum MHD_Result respond_binary(Request *r, cJSON *o)
     memcpy(body + hlen, raw, blen);
     free(raw);
     cJSON_free(header);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(hlen + blen, body, MHD_RESPMEM_MUST_FREE);
+    /* the header length counts the bytes before any compression, as tritonclient reads it */
+    struct MHD_Response *resp = respond_body(r, "application/octet-stream", body, hlen + blen);
+    free(body);
     char hl[32];
     snprintf(hl, sizeof hl, "%zu", hlen);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
-    MHD_add_response_header(resp, "Inference-Header-Content-Length", hl);
+    if (resp)
+        MHD_add_response_header(resp, "Inference-Header-Content-Length", hl);
     return respond_queue(r, MHD_HTTP_OK, resp);
+}
+
+/* outputs: at most the one the model has, by its name, with Triton's and
+ * the classification extension's parameters. */
+static int check_outputs(const cJSON *outputs, MnError *err)
+{
+    static const char *const keys[] = {"name", "parameters", NULL};
+    static const char *const param_keys[] = {"binary_data", "classification", NULL};
+    if (!cJSON_IsArray(outputs))
+        return mn_fail(err, MN_EINVAL, "outputs must be an array of requested outputs");
+    int i = 0, rc;
+    for (const cJSON *o = outputs->child; o; o = o->next, i++) {
+        char where[32];
+        snprintf(where, sizeof where, "outputs[%d]", i);
+        if (!cJSON_IsObject(o))
+            return mn_fail(err, MN_EINVAL, "%s must be an object", where);
+        if ((rc = json_check_keys(o, where, keys, err)))
+            return rc;
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "name"));
+        if (!name)
+            return mn_fail(err, MN_EINVAL, "%s needs a name: the model's output is \"" V2_OUTPUT
+                           "\"", where);
+        if (strcmp(name, V2_OUTPUT))
+            return mn_fail(err, MN_EINVAL, "%s: unknown output \"%.64s\": the model's output is "
+                           "\"" V2_OUTPUT "\"", where, name);
+        if (i > 0)
+            return mn_fail(err, MN_EINVAL, "%s: output \"" V2_OUTPUT "\" is requested twice",
+                           where);
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(o, "parameters");
+        snprintf(where, sizeof where, "outputs[%d].parameters", i);
+        if (params && !cJSON_IsObject(params))
+            return mn_fail(err, MN_EINVAL, "%s must be an object", where);
+        if (params && (rc = json_check_keys(params, where, param_keys, err)))
+            return rc;
+    }
+    return 0;
+}
+
+/* The request's own keys (the Open Inference Protocol's, as KServe's
+ * InferRequest.to_rest() and tritonclient send them) and parameters. */
+static int check_header(const cJSON *req, MnError *err)
+{
+    static const char *const keys[] = {"id",     "model_name", "model_version", "parameters",
+                                       "inputs", "outputs",    NULL};
+    /* Triton's: binary outputs, and scheduling hints a single queue has no use for */
+    static const char *const param_keys[] = {"binary_data_output", "priority", "timeout", NULL};
+    int rc;
+    if (!cJSON_IsObject(req))
+        return mn_fail(err, MN_EINVAL, "the request must be a JSON object");
+    if ((rc = json_check_keys(req, "", keys, err)))
+        return rc;
+    static const char *const strings[] = {"id", "model_name", "model_version"};
+    for (size_t i = 0; i < sizeof strings / sizeof *strings; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, strings[i]);
+        if (v && !cJSON_IsString(v))
+            return mn_fail(err, MN_EINVAL, "%s must be a string", strings[i]);
+    }
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(req, "parameters");
+    if (params && !cJSON_IsObject(params))
+        return mn_fail(err, MN_EINVAL, "parameters must be an object");
+    if (cJSON_GetObjectItemCaseSensitive(params, "sequence_id"))
+        return mn_fail(err, MN_EINVAL, "parameters: sequence_id is not supported: the models "
+                       "keep no state from one request to the next");
+    if (params && (rc = json_check_keys(params, "parameters", param_keys, err)))
+        return rc;
+    const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(req, "outputs");
+    if (outputs && (rc = check_outputs(outputs, err)))
+        return rc;
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(req, "inputs");
+    if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) != 1)
+        return mn_fail(err, MN_EINVAL, "inputs must hold exactly one tensor, \"" V2_INPUT "\"");
+    return 0;
+}
+
+static int parse_header(Request *r, size_t json_len, cJSON **req, MnError *err)
+{
+    *req = json_parse_strict(r->body ? r->body : "", json_len, "inference request", err);
+    return *req ? check_header(*req, err) : err->code;
+}
+
+/* The checked header's tensors into *unit, with the binary data after it. */
+static int read_tensors(Request *r, const Model *m, size_t json_len, const cJSON *req,
+                        float **unit, int *n, int *k, MnError *err)
+{
+    Blob bin = {(const unsigned char *)(r->body ? r->body : "") + json_len, r->len - json_len};
+    if ((*k = classification_k(req, m->n_classes, err)) < 0)
+        return *k;
+    return read_input(r, m, cJSON_GetObjectItemCaseSensitive(req, "inputs")->child, &bin, unit,
+                      n, err);
 }
 
 int v2_read_request(Request *r, const Model *m, size_t json_len, cJSON **req, float **unit,
                     int *n, int *k, MnError *err)
 {
-    int rc = 0;
-    Blob bin = {(const unsigned char *)(r->body ? r->body : "") + json_len, r->len - json_len};
-    *req = json_parse_strict(r->body ? r->body : "", json_len, "inference request", err);
-    static const char *const keys[] = {"id", "parameters", "inputs", "outputs", NULL};
-    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(*req, "inputs");
-    if (!*req)
-        rc = err->code;
-    else if (!cJSON_IsObject(*req) || (rc = json_check_keys(*req, "", keys, err)))
-        rc = rc ? rc : mn_fail(err, MN_EINVAL, "the request must be a JSON object");
-    else if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) != 1)
-        rc = mn_fail(err, MN_EINVAL, "inputs must hold exactly one tensor");
-    else if ((*k = classification_k(*req, m->n_classes, err)) < 0)
-        rc = *k;
-    else
-        rc = read_input(r, m, inputs->child, &bin, unit, n, err);
-    return rc;
+    int rc = parse_header(r, json_len, req, err);
+    return rc ? rc : read_tensors(r, m, json_len, *req, unit, n, k, err);
 }
 
-enum MHD_Result h_v2_infer(Request *r)
+/* The version a request is for: the path's, or the body's model_version,
+ * which must agree when both are given; NULL for the latest. */
+static int request_version(Request *r, const cJSON *req, const char **version, MnError *err)
 {
-    MnError err = {0};
-    const StoreEntry *e = v2_model(r, &err);
-    if (!e)
-        return respond_v2_error(r, respond_status_of(err.code), "%s", err.msg);
-    const Model *m = e->model;
-    float *unit = NULL, *probs = NULL;
-    int n = 0, k = 0, rc = 0;
-    /* Triton's binary extension: the JSON header is the first N bytes. */
-    size_t json_len = r->len;
+    const char *path = r->n_params > 1 ? r->params[1] : NULL;
+    const char *body = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "model_version"));
+    if (body && !*body)
+        body = NULL; /* "" is the protocol's "any version" */
+    if (path && body && strcmp(path, body))
+        return mn_fail(err, MN_EINVAL, "model_version \"%.32s\" but the path names version %.32s",
+                       body, path);
+    *version = path ? path : body;
+    return 0;
+}
+
+/* The request's Inference-Header-Content-Length (Triton's binary tensor
+ * extension: the JSON header is the first N bytes), else the whole body. */
+static int header_length(Request *r, size_t *json_len, MnError *err)
+{
+    *json_len = r->len;
     const char *hl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                  "Inference-Header-Content-Length");
     if (hl) {
         char *end;
         unsigned long long v = strtoull(hl, &end, 10);
-        if (*end || v > r->len) {
-            store_release(r->srv->store, e);
-            return respond_v2_error(r, MHD_HTTP_BAD_REQUEST,
-                                    "Inference-Header-Content-Length %s exceeds the %zu-byte body",
-                                    hl, r->len);
-        }
-        json_len = (size_t)v;
+        if (!*hl || *end || v > r->len)
+            return mn_fail(err, MN_EINVAL, "Inference-Header-Content-Length %.32s exceeds the "
+                           "%zu-byte body", hl, r->len);
+        *json_len = (size_t)v;
     }
     /* tritonclient sends no Content-Type: none is taken as the form the
      * header implies; a type given must be that form's. */
     if (r->content_type[0] && !request_is_type(r, "application/json") &&
-        !(hl && request_is_type(r, "application/octet-stream"))) {
-        store_release(r->srv->store, e);
-        return respond_v2_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                "Content-Type \"%.64s\" is not application/json%s",
-                                r->content_type,
-                                hl ? " or application/octet-stream" : "");
-    }
+        !(hl && request_is_type(r, "application/octet-stream")))
+        return mn_fail(err, MN_EFORMAT, "Content-Type \"%.64s\" is not application/json%s",
+                       r->content_type, hl ? " or application/octet-stream" : "");
+    return 0;
+}
+
+static cJSON *infer_answer(const StoreEntry *e, const cJSON *req, const float *probs, int n, int k)
+{
+    const Model *m = e->model;
+    char version[16];
+    snprintf(version, sizeof version, "%d", e->version);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model_name", e->name);
+    cJSON_AddStringToObject(o, "model_version", version);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
+    if (cJSON_IsString(id))
+        cJSON_AddStringToObject(o, "id", id->valuestring);
+    cJSON *outputs = cJSON_AddArrayToObject(o, "outputs");
+    int shape[2] = {n, k ? k : m->n_classes};
+    cJSON *t = tensor_meta(V2_OUTPUT, k ? "BYTES" : "FP32", shape, 2);
+    cJSON_AddItemToObject(t, "data", k ? classification_strings(m, probs, n, k)
+                                       : json_float_array(probs, n * m->n_classes));
+    cJSON_AddItemToArray(outputs, t);
+    return o;
+}
+
+enum MHD_Result h_v2_infer(Request *r)
+{
+    MnError err = {0};
+    size_t json_len;
     cJSON *req = NULL;
-    if (!(rc = v2_read_request(r, m, json_len, &req, &unit, &n, &k, &err)) &&
+    const char *version = NULL;
+    int rc = header_length(r, &json_len, &err);
+    if (!rc)
+        rc = parse_header(r, json_len, &req, &err);
+    if (!rc)
+        rc = request_version(r, req, &version, &err);
+    const StoreEntry *e = rc ? NULL : infer_pick_model(r, r->params[0], version, &err);
+    if (!e) {
+        cJSON_Delete(req);
+        return respond_mn_error(r, &err);
+    }
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "model_name"));
+    if (name && strcmp(name, e->name))
+        rc = mn_fail(&err, MN_EINVAL, "model_name \"%.64s\" but the path names model \"%s\"",
+                     name, e->name);
+    const Model *m = e->model;
+    float *unit = NULL, *probs = NULL;
+    int n = 0, k = 0;
+    if (!rc && !(rc = read_tensors(r, m, json_len, req, &unit, &n, &k, &err)) &&
         !(probs = malloc((size_t)n * m->n_classes * sizeof *probs)))
         rc = mn_fail(&err, MN_ENOMEM, "out of memory");
     if (rc == 0 && (rc = infer_run(e, unit, n, probs, NULL, &err)) == 0)
         server_metrics_predictions(r->srv->metrics, e->name, n);
+    model_stats_record(r->srv->stats, e->name, e->version, n, rc == 0,
+                       clock_seconds() - r->started);
     enum MHD_Result ret;
-    if (rc) {
-        ret = respond_v2_error(r, respond_status_of(err.code), "%s", err.msg);
-    } else {
-        char version[16];
-        snprintf(version, sizeof version, "%d", e->version);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "model_name", e->name);
-        cJSON_AddStringToObject(o, "model_version", version);
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
-        if (cJSON_IsString(id))
-            cJSON_AddStringToObject(o, "id", id->valuestring);
-        cJSON *outputs = cJSON_AddArrayToObject(o, "outputs");
-        const cJSON *asked = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(req, "outputs"), 0);
-        const char *out_name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(asked, "name"));
-        int shape[2] = {n, k ? k : m->n_classes};
-        cJSON *t = tensor_meta(out_name ? out_name : "probabilities", k ? "BYTES" : "FP32", shape, 2);
-        cJSON_AddItemToObject(t, "data", k ? classification_strings(m, probs, n, k)
-                                           : json_float_array(probs, n * m->n_classes));
-        cJSON_AddItemToArray(outputs, t);
-        ret = wants_binary(req) ? respond_binary(r, o) : respond_json(r, MHD_HTTP_OK, o);
-    }
+    if (rc)
+        ret = respond_mn_error(r, &err);
+    else if (wants_binary(req))
+        ret = respond_binary(r, infer_answer(e, req, probs, n, k));
+    else
+        ret = respond_json(r, MHD_HTTP_OK, infer_answer(e, req, probs, n, k));
     cJSON_Delete(req);
     free(unit);
     free(probs);

@@ -22,6 +22,7 @@
 #include "blas.h"
 #include "clock.h"
 #include "connections.h"
+#include "content_coding.h"
 #include "json.h"
 #include "respond.h"
 #include "server.h"
@@ -43,7 +44,13 @@ static const Route routes[] = {
     {"GET", "/models/*", h_model_get, false},
     {"GET", "/models/*/versions/*", h_model_get, false},
     {"DELETE", "/models/*/versions/*", h_model_delete, true},
-    {"POST", "/v1/models/*", h_tf_predict, false}, /* TF Serving: NAME:predict */
+    /* TF Serving: NAME[/versions/N] with :predict on the last segment */
+    {"POST", "/v1/models/*", h_tf_predict, false},
+    {"POST", "/v1/models/*/versions/*", h_tf_predict, false},
+    {"GET", "/v1/models/*", h_tf_status, false},
+    {"GET", "/v1/models/*/versions/*", h_tf_status, false},
+    {"GET", "/v1/models/*/metadata", h_tf_metadata, false},
+    {"GET", "/v1/models/*/versions/*/metadata", h_tf_metadata, false},
     {"POST", "/backprop", h_backprop, false},
     {"POST", "/train", h_train, true},
     {"GET", "/jobs", h_jobs_list, false},
@@ -55,16 +62,27 @@ static const Route routes[] = {
     {"GET", "/v2", h_v2_server, false},
     {"GET", "/v2/health/live", h_v2_live, false},
     {"GET", "/v2/health/ready", h_v2_ready, false},
+    /* before the model route: as in Triton, "stats" is no model's name here */
+    {"GET", "/v2/models/stats", h_v2_stats, false},
     {"GET", "/v2/models/*", h_v2_model, false},
     {"GET", "/v2/models/*/versions/*", h_v2_model, false},
     {"GET", "/v2/models/*/ready", h_v2_model_ready, false},
     {"GET", "/v2/models/*/versions/*/ready", h_v2_model_ready, false},
     {"POST", "/v2/models/*/infer", h_v2_infer, false},
     {"POST", "/v2/models/*/versions/*/infer", h_v2_infer, false},
+    {"GET", "/v2/models/*/config", h_v2_model_config, false},
+    {"GET", "/v2/models/*/versions/*/config", h_v2_model_config, false},
+    {"GET", "/v2/models/*/stats", h_v2_stats, false},
+    {"GET", "/v2/models/*/versions/*/stats", h_v2_stats, false},
+    {"POST", "/v2/repository/index", h_v2_repository_index, false},
     {"GET", "/ping", h_ping, false},
     {"GET", "/metrics", h_metrics, false},
     {"GET", "/openapi.yaml", h_openapi, false},
-    {"POST", "/predictions/*", h_predict, false}, /* TorchServe */
+    /* TorchServe: curl -T (PUT) and POST, raw or multipart */
+    {"POST", "/predictions/*", h_predict, false},
+    {"PUT", "/predictions/*", h_predict, false},
+    {"POST", "/predictions/*/*", h_predict, false},
+    {"PUT", "/predictions/*/*", h_predict, false},
     {"GET", "/", h_index, false},
     {"GET", "/static/*", h_static, false},
     {"GET", "/specs", h_specs, false},
@@ -278,6 +296,25 @@ static size_t boundary_len(const char *type)
     return 0;
 }
 
+/* A gzip or deflate body inflated in place of the one sent; what comes out
+ * is held to the same --max-body. -1 when answered (413, 400). */
+static int decode_body(Request *r)
+{
+    char *plain;
+    size_t n;
+    MnError err = {0};
+    if (content_coding_inflate((ContentCoding)r->coding, r->body ? r->body : "", r->len,
+                               (size_t)r->srv->cfg.max_body, &plain, &n, &err)) {
+        respond_mn_error(r, &err);
+        return -1;
+    }
+    free(r->body);
+    r->body = plain;
+    r->len = n;
+    r->cap = n + 1;
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -315,9 +352,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
                                  "request body of %llu bytes, larger than the %ld-byte limit "
                                  "(--max-body)", declared, srv->cfg.max_body);
+        const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_ENCODING);
+        int coding = ce ? content_coding_from_name(ce) : CODING_IDENTITY;
+        bool multipart = strncasecmp(r->content_type, "multipart/form-data", 19) == 0;
+        if (coding < 0 || (multipart && coding != CODING_IDENTITY))
+            return respond_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                                 "Content-Encoding \"%.32s\" is not supported%s", ce,
+                                 coding < 0 ? " (gzip, deflate or identity)"
+                                            : " on multipart/form-data");
+        r->coding = coding;
         if (declared > (unsigned long long)srv->cfg.max_body)
             r->too_large = true; /* drained below, answered at the end */
-        else if (strncasecmp(r->content_type, "multipart/form-data", 19) == 0) {
+        else if (multipart) {
             size_t blen = boundary_len(ct);
             if (blen >= 1 && blen <= 70)
                 r->pp = MHD_create_post_processor(conn, POST_BUFFER_BYTES, request_on_part, r);
@@ -369,6 +416,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return respond_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
                              "malformed multipart/form-data body (unterminated, or not in "
                              "parts of the boundary given)");
+    if (r->coding != CODING_IDENTITY && decode_body(r) != 0)
+        return MHD_YES; /* answered */
     return dispatch(r);
 }
 
@@ -500,7 +549,7 @@ int server_start(Server *srv, char *err, size_t err_len)
     }
     srv->watch = store_watch_start(srv->store, srv->cfg.watch_interval);
     if (!(srv->datasets = dataset_cache_new(srv->cfg.data_dir)) ||
-        !(srv->metrics = server_metrics_new())) {
+        !(srv->metrics = server_metrics_new()) || !(srv->stats = model_stats_new())) {
         snprintf(err, err_len, "out of memory");
         goto fail;
     }
@@ -569,6 +618,8 @@ bool server_stop(Server *srv)
     dataset_cache_free(srv->datasets);
     server_metrics_free(srv->metrics);
     srv->metrics = NULL;
+    model_stats_free(srv->stats);
+    srv->stats = NULL;
     srv->jobs = NULL;
     srv->store = NULL;
     srv->datasets = NULL;

@@ -1,10 +1,12 @@
 /* respond.c - JSON responses and the MnCode -> HTTP status table. */
 #include "respond.h"
 
+#include "content_coding.h"
 #include "json.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct {
@@ -56,9 +58,9 @@ enum MHD_Result respond_queue(Request *r, unsigned status, struct MHD_Response *
     const char *origin = allowed_origin(r);
     if (origin) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Authorization, Content-Type, Inference-Header-Content-Length");
+                                "Authorization, Content-Type, Content-Encoding, Inference-Header-Content-Length");
         MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Location, X-Label, X-Label-Name");
         if (strcmp(origin, "*"))
             MHD_add_response_header(resp, "Vary", "Origin");
@@ -73,14 +75,39 @@ enum MHD_Result respond_queue(Request *r, unsigned status, struct MHD_Response *
     return ret;
 }
 
+struct MHD_Response *respond_body(Request *r, const char *content_type, const void *data,
+                                  size_t len)
+{
+    /* images are compressed already */
+    const char *accept = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    ContentCoding coding = strncmp(content_type, "image/", 6) && len
+                               ? content_coding_accepted(accept) : CODING_IDENTITY;
+    unsigned char *packed = NULL;
+    size_t packed_len = 0;
+    if (coding != CODING_IDENTITY &&
+        content_coding_compress(coding, data, len, &packed, &packed_len))
+        coding = CODING_IDENTITY; /* out of memory: the answer goes as it is */
+    struct MHD_Response *resp =
+        packed ? MHD_create_response_from_buffer(packed_len, packed, MHD_RESPMEM_MUST_FREE)
+               : MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        free(packed);
+        return NULL;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (strncmp(content_type, "image/", 6))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    if (coding != CODING_IDENTITY)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
+                                coding == CODING_GZIP ? "gzip" : "deflate");
+    return resp;
+}
+
 enum MHD_Result respond_bytes(Request *r, unsigned status, const char *content_type,
                               const void *data, size_t len)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
-    if (resp)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    return respond_queue(r, status, resp);
+    return respond_queue(r, status, respond_body(r, content_type, data, len));
 }
 
 enum MHD_Result respond_json(Request *r, unsigned status, cJSON *body)
@@ -116,12 +143,32 @@ static const char *utf8_clean(const char *msg, char *out)
     return out;
 }
 
+/* Whether path is under prefix ("/v2" itself, or "/v2/..."). */
+static bool under(const char *path, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return !strncmp(path, prefix, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+bool respond_protocol_errors(const Request *r)
+{
+    return under(r->path, "/v2") || under(r->path, "/v1");
+}
+
+/* The clients of /v2 (Open Inference Protocol, Triton) and /v1 (TF
+ * Serving) read {"error": "message"}: tritonclient raises TypeError on an
+ * object there. Every other route answers {"error": {"code", "message"}}. */
 static enum MHD_Result error_body(Request *r, unsigned status, const char *code, const char *msg)
 {
     char clean[3 * 512 + 1];
-    cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
-    cJSON_AddStringToObject(e, "code", code);
-    cJSON_AddStringToObject(e, "message", utf8_clean(msg, clean));
+    cJSON *o = cJSON_CreateObject();
+    if (respond_protocol_errors(r)) {
+        cJSON_AddStringToObject(o, "error", utf8_clean(msg, clean));
+    } else {
+        cJSON *e = cJSON_AddObjectToObject(o, "error");
+        cJSON_AddStringToObject(e, "code", code);
+        cJSON_AddStringToObject(e, "message", utf8_clean(msg, clean));
+    }
     return respond_json(r, status, o);
 }
 

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "dataset_cache.h"
 #include "jobs.h"
+#include "model_stats.h"
 #include "prometheus.h"
 #include "store.h"
 #include "store_watch.h"
@@ -23,6 +24,7 @@ typedef struct {
     DatasetCache *datasets;
     Jobs *jobs;
     ServerMetrics *metrics;
+    ModelStats *stats;      /* per model and version, for Triton's statistics */
     struct Acceptor *acceptor;       /* the listening socket (acceptor.h says why) */
     struct Workers *workers;         /* the HTTP threads, a libmicrohttpd daemon each */
     struct Connections *connections; /* limits and deadlines of every connection */
@@ -56,6 +58,7 @@ typedef struct {
     int n_parts;
     bool too_large;                    /* body over max_body: answered 413 at the end */
     bool malformed;                    /* multipart body that does not parse: 400 at the end */
+    int coding;                        /* the body's Content-Encoding (content_coding.h) */
     int status;                        /* the status sent, for the log */
     const char *route;                 /* the matched route's pattern, for metrics */
     double started;                    /* seconds, monotonic */
@@ -74,6 +77,8 @@ enum MHD_Result h_models_list(Request *r);
 enum MHD_Result h_model_get(Request *r);
 enum MHD_Result h_model_delete(Request *r);
 enum MHD_Result h_tf_predict(Request *r);
+enum MHD_Result h_tf_status(Request *r);
+enum MHD_Result h_tf_metadata(Request *r);
 enum MHD_Result h_backprop(Request *r);
 enum MHD_Result h_v2_server(Request *r);
 enum MHD_Result h_v2_live(Request *r);
@@ -81,6 +86,9 @@ enum MHD_Result h_v2_ready(Request *r);
 enum MHD_Result h_v2_model(Request *r);
 enum MHD_Result h_v2_model_ready(Request *r);
 enum MHD_Result h_v2_infer(Request *r);
+enum MHD_Result h_v2_model_config(Request *r);
+enum MHD_Result h_v2_stats(Request *r);
+enum MHD_Result h_v2_repository_index(Request *r);
 enum MHD_Result h_ping(Request *r);
 enum MHD_Result h_datasets_list(Request *r);
 enum MHD_Result h_train(Request *r);

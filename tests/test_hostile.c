@@ -108,9 +108,10 @@ static bool utf8_valid(const unsigned char *s, size_t n)
 }
 
 /* The documented error: status, {"error": {"code", "message"}} with the
- * message naming what went wrong, and the whole body valid UTF-8 JSON. */
-static void check_error(const char *what, HttpReply *r, int status, const char *code,
-                        const char *says)
+ * message naming what went wrong (on the protocol routes, /v1 and /v2,
+ * their {"error": "message"}: no code), and the whole body valid UTF-8 JSON. */
+static void check_error_on(const char *path, const char *what, HttpReply *r, int status,
+                           const char *code, const char *says)
 {
     ck_assert_msg(r->status == status, "%s: status %d, want %d: %.300s", what, r->status, status,
                   r->raw);
@@ -121,12 +122,20 @@ static void check_error(const char *what, HttpReply *r, int status, const char *
     cJSON *j = cJSON_Parse(r->body);
     ck_assert_msg(j != NULL, "%s: not JSON: %.300s", what, r->body);
     cJSON *e = cJSON_GetObjectItem(j, "error");
-    const char *c = cJSON_GetStringValue(cJSON_GetObjectItem(e, "code"));
-    const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"));
-    ck_assert_msg(c && m, "%s: not an error object: %s", what, r->body);
+    bool protocol = !strncmp(path, "/v1/", 4) || !strncmp(path, "/v2/", 4);
+    const char *c = protocol ? code : cJSON_GetStringValue(cJSON_GetObjectItem(e, "code"));
+    const char *m = protocol ? cJSON_GetStringValue(e)
+                             : cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"));
+    ck_assert_msg(c && m, "%s: not an error %s: %s", what, protocol ? "string" : "object", r->body);
     ck_assert_msg(!strcmp(c, code), "%s: code %s, want %s (%s)", what, c, code, m);
     ck_assert_msg(strstr(m, says), "%s: message \"%s\" lacks \"%s\"", what, m, says);
     cJSON_Delete(j);
+}
+
+static void check_error(const char *what, HttpReply *r, int status, const char *code,
+                        const char *says)
+{
+    check_error_on("/", what, r, status, code, says);
 }
 
 /* ---- images ---- */
@@ -356,7 +365,7 @@ typedef struct {
 static void run_case(const Case *c)
 {
     HttpReply r = http(c->method, c->path, c->type, c->extra, c->body, c->len);
-    check_error(c->what, &r, c->status, c->code, c->says);
+    check_error_on(c->path, c->what, &r, c->status, c->code, c->says);
     check_http_free(&r);
 }
 
@@ -816,14 +825,14 @@ START_TEST(test_embedded_trailing_and_media_types)
     /* KServe v2: its JSON, and Triton's binary form */
     char v2[2048], bin[512];
     px[n - 2] = '\0'; /* the zeros without "]}" */
-    int vlen = snprintf(v2, sizeof v2, "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,784],"
+    int vlen = snprintf(v2, sizeof v2, "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,784],"
                                        "\"datatype\":\"UINT8\",\"data\":[%s\n]}]}", px + 12);
     char *p = strchr(v2, '\n');
     check_v2_error("v2 as text/plain", "text/plain", v2, (size_t)vlen, 415, "text/plain");
     *p = '\0';
     check_v2_error("a NUL in v2 JSON", "application/json", v2, (size_t)vlen, 400, "NUL byte");
     *p = ' ';
-    int hlen = snprintf(bin, sizeof bin, "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,784],"
+    int hlen = snprintf(bin, sizeof bin, "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,784],"
                                          "\"datatype\":\"UINT8\",\"parameters\":"
                                          "{\"binary_data_size\":784}}]}");
     unsigned char *body = calloc(1, sizeof v2 + 784 + 8);

@@ -269,7 +269,7 @@ START_TEST(test_v2_infer_datatypes)
     for (int s = 0; s < 3; s++)
         for (int uint8 = 0; uint8 < 2; uint8++) {
             size_t off = (size_t)sprintf(body,
-                                         "{\"id\":\"r%d\",\"inputs\":[{\"name\":\"x\",\"shape\":%s,"
+                                         "{\"id\":\"r%d\",\"inputs\":[{\"name\":\"input\",\"shape\":%s,"
                                          "\"datatype\":\"%s\",\"data\":[",
                                          s, shapes[s], uint8 ? "UINT8" : "FP32");
             for (int i = 0; i < 784; i++)
@@ -298,7 +298,7 @@ START_TEST(test_v2_infer_datatypes)
     size_t len;
     uint8_t *png = digit_png(4, &len, NULL);
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t off = (size_t)sprintf(body, "{\"inputs\":[{\"name\":\"png\",\"shape\":[-1],\"datatype\":"
+    size_t off = (size_t)sprintf(body, "{\"inputs\":[{\"name\":\"input\",\"shape\":[-1],\"datatype\":"
                                        "\"BYTES\",\"data\":[\"");
     for (size_t i = 0; i < len; i += 3) {
         unsigned v = (unsigned)png[i] << 16 | (i + 1 < len ? (unsigned)png[i + 1] << 8 : 0) |
@@ -309,7 +309,7 @@ START_TEST(test_v2_infer_datatypes)
         body[off++] = i + 2 < len ? b64[v & 63] : '=';
     }
     off += (size_t)sprintf(body + off,
-                           "\"]}],\"outputs\":[{\"name\":\"p\",\"parameters\":{\"classification\":3}}]}");
+                           "\"]}],\"outputs\":[{\"name\":\"probabilities\",\"parameters\":{\"classification\":3}}]}");
     HttpReply r =
         http("POST", "/v2/models/mnist-cnn/versions/1/infer", "application/json", body, off);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
@@ -325,7 +325,7 @@ START_TEST(test_v2_infer_datatypes)
     check_http_free(&r);
 
     /* v2 errors use the protocol's {"error": "..."} */
-    const char *bad = "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,5],\"datatype\":\"FP32\",\"data\":[1,2,3,4,5]}]}";
+    const char *bad = "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,5],\"datatype\":\"FP32\",\"data\":[1,2,3,4,5]}]}";
     r = http("POST", "/v2/models/mnist-cnn/infer", "application/json", bad, strlen(bad));
     ck_assert_int_eq(r.status, 400);
     j = json_of(&r);
@@ -350,8 +350,8 @@ START_TEST(test_v2_binary_extension)
         char header[512];
         size_t raw_len = uint8 ? 784 : 784 * 4;
         int hlen = snprintf(header, sizeof header,
-                            "{\"inputs\":[{\"name\":\"INPUT__0\",\"shape\":[1,28,28,1],\"datatype\":\"%s\","
-                            "\"parameters\":{\"binary_data_size\":%zu}}],\"outputs\":[{\"name\":\"OUTPUT__0\","
+                            "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,28,28,1],\"datatype\":\"%s\","
+                            "\"parameters\":{\"binary_data_size\":%zu}}],\"outputs\":[{\"name\":\"probabilities\","
                             "\"parameters\":{\"binary_data\":true}}]}",
                             uint8 ? "UINT8" : "FP32", raw_len);
         unsigned char *body = malloc((size_t)hlen + raw_len);

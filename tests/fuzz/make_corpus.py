@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the hand-made seed corpora of make fuzz into tests/fuzz/corpus/
-(png, predict, v2, spec, backprop; model's seeds were written once by
+(png, predict, v2, spec, backprop, content_coding; model's seeds were written once by
 model_save). Run once from the repository root; the outputs are committed."""
-import base64, json, os, struct, zlib
+import base64, gzip, json, os, struct, zlib
 
 OUT = "tests/fuzz/corpus"
 
@@ -131,31 +131,31 @@ def main():
     def v2(inputs, **kw):
         return json.dumps(dict(inputs=[inputs], **kw)).encode()
     unit = [v / 1.0 for v in px]
-    write("v2", "fp32-flat.json", v2({"name": "x", "shape": [1, 784], "datatype": "FP32",
+    write("v2", "fp32-flat.json", v2({"name": "input", "shape": [1, 784], "datatype": "FP32",
                                       "data": unit}))
     rows = [[int(v * 255) for v in px[r * 28:(r + 1) * 28]] for r in range(28)]
-    write("v2", "uint8-nested.json", v2({"name": "x", "shape": [1, 28, 28], "datatype": "UINT8",
+    write("v2", "uint8-nested.json", v2({"name": "input", "shape": [1, 28, 28], "datatype": "UINT8",
                                          "data": rows}, id="r1",
                                         outputs=[{"name": "probabilities",
                                                   "parameters": {"classification": 3}}]))
     b64 = base64.b64encode(digit).decode()
-    write("v2", "bytes-png.json", v2({"name": "x", "shape": [-1], "datatype": "BYTES",
+    write("v2", "bytes-png.json", v2({"name": "input", "shape": [-1], "datatype": "BYTES",
                                       "data": [b64]}, parameters={"binary_data_output": True}))
-    write("v2", "fp64-4d.json", v2({"name": "x", "shape": [1, 28, 28, 1], "datatype": "FP64",
+    write("v2", "fp64-4d.json", v2({"name": "input", "shape": [1, 28, 28, 1], "datatype": "FP64",
                                     "data": unit}))
 
     def binary(inputs, blob, **kw):
         h = v2(inputs, **kw)
         return struct.pack("<H", len(h)) + h + blob
-    write("v2", "bin-fp32", binary({"name": "x", "shape": [1, 784], "datatype": "FP32",
+    write("v2", "bin-fp32", binary({"name": "input", "shape": [1, 784], "datatype": "FP32",
                                     "parameters": {"binary_data_size": 784 * 4}},
                                    struct.pack("<784f", *unit)))
-    write("v2", "bin-uint8", binary({"name": "x", "shape": [1, 28, 28], "datatype": "UINT8",
+    write("v2", "bin-uint8", binary({"name": "input", "shape": [1, 28, 28], "datatype": "UINT8",
                                      "parameters": {"binary_data_size": 784}},
                                     bytes(int(v * 255) for v in px),
-                                    outputs=[{"name": "p", "parameters": {"binary_data": True}}]))
+                                    outputs=[{"name": "probabilities", "parameters": {"binary_data": True}}]))
     blob = struct.pack("<I", len(digit)) + digit + struct.pack("<I", len(p["1x1.png"])) + p["1x1.png"]
-    write("v2", "bin-bytes", binary({"name": "x", "shape": [2], "datatype": "BYTES",
+    write("v2", "bin-bytes", binary({"name": "input", "shape": [2], "datatype": "BYTES",
                                      "parameters": {"binary_data_size": len(blob)}}, blob))
 
     # spec: the seed networks (copied from specs/) and a few more
@@ -194,6 +194,16 @@ def main():
     write("backprop", "linear-mse.json", json.dumps({
         "input": [2], "target": [1], "loss": "mse",
         "layers": [{"weights": [[0.5]], "biases": [0], "activation": "linear"}]}))
+
+
+    # content_coding: first byte bit 0 deflate (else gzip), bit 1 also an Accept-Encoding
+    body = v2({"name": "input", "shape": [1, 784], "datatype": "FP32", "data": unit[:16]})
+    write("content_coding", "gzip", b"\x00" + gzip.compress(body, mtime=0))
+    write("content_coding", "deflate-zlib", b"\x01" + zlib.compress(body))
+    raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+    write("content_coding", "deflate-raw", b"\x01" + raw.compress(body) + raw.flush())
+    write("content_coding", "bomb", b"\x00" + gzip.compress(b"\0" * (1 << 20), mtime=0))
+    write("content_coding", "accept", b"\x02gzip;q=0.5, deflate;q=0.8, br, *;q=0")
 
 
 main()
