@@ -15,7 +15,7 @@ DATA_DIR ?= data
 MODELS_DIR ?= models
 BUILD   ?= build
 
-PKGS := libmicrohttpd libcjson libpng zlib
+PKGS := libmicrohttpd libcjson libpng zlib libjpeg libexif
 # OpenBLAS: its headers only. core/blas.c dlopen()s the library after
 # choosing its kernel from cpuid (blas.c says why), so it is never linked.
 BLAS_PKG := openblas

@@ -12,7 +12,8 @@ int infer_png(const Server *srv, const Model *m, const char *mode, const void *p
               float *out, MnError *err)
 {
     ImageLimits lim = {(size_t)srv->cfg.max_image_bytes, (int)srv->cfg.max_image_side,
-                       (int)srv->cfg.max_image_side};
+                       (int)srv->cfg.max_image_side, (int)srv->cfg.max_jpeg_scans,
+                       srv->cfg.max_decoder_memory};
     ImagePreprocess pre = m->spec.image_preprocess;
     if (mode) {
         int p = image_preprocess_from_name(mode);
@@ -21,7 +22,7 @@ int infer_png(const Server *srv, const Model *m, const char *mode, const void *p
                            mode);
         pre = (ImagePreprocess)p;
     }
-    return image_from_png(png, len, &lim, pre, m->spec.input.h, m->spec.input.w, out, err);
+    return image_from_bytes(png, len, &lim, pre, m->spec.input.h, m->spec.input.w, out, NULL, err);
 }
 
 static void add_trace(cJSON *trace, const Model *m, const ModelRun *run)
