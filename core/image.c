@@ -25,8 +25,10 @@
  * 4.3-13.1: a pen outside what MNIST itself holds is brought to the median. */
 #define STROKE_SCALE 4
 #define STROKE_MNIST 7.5
-#define STROKE_MIN 3.5
-#define STROKE_MAX 14.5
+#define STROKE_MIN 3.0
+#define STROKE_MAX 16.0
+#define STROKE_ROUNDS 3
+#define STROKE_CLOSE 1.5
 
 void image_limits_default(ImageLimits *lim)
 {
@@ -197,10 +199,11 @@ static int fit_into(const float *crop, int bw, int bh, size_t stride, int box, f
 }
 
 /* The digit (the crop at x0, y0, bw x bh of in, w wide) fit into the box
- * (*fit, *nw x *nh), its pen brought toward
- * MNIST's when it is thinner or thicker than MNIST's own: measured and
- * adjusted at STROKE_SCALE times the box, then the adjusted ink is cropped
- * and fit again. A pen MNIST has is fit straight from the crop. */
+ * (*fit, *nw x *nh), its pen brought toward MNIST's when it is thinner or
+ * thicker than MNIST's own: measured and adjusted at STROKE_SCALE times
+ * the box, the adjusted ink cropped and fit again (which changes its width
+ * again: up to STROKE_ROUNDS rounds, until within STROKE_CLOSE of MNIST's
+ * median). A pen MNIST has is fit straight from the crop. */
 static int fit_digit(const float *in, int w, int x0, int y0, int bw, int bh, int box, float **fit,
                      int *nw, int *nh, ImageTrace *trace, MnError *err)
 {
@@ -209,19 +212,42 @@ static int fit_digit(const float *in, int w, int x0, int y0, int bw, int bh, int
     int fw, fh, rc = fit_into(crop, bw, bh, (size_t)w, STROKE_SCALE * box, &fine, &fw, &fh, err);
     if (rc)
         return rc;
-    double width = photo_stroke_width(fine, fw, fh) * DIGIT_BOX / box; /* in MNIST's units */
+    /* in MNIST's units: the fine image as if the box were DIGIT_BOX */
+    double width = photo_stroke_width(fine, fw, fh) * DIGIT_BOX / box;
     if (width == 0.0 || (width >= STROKE_MIN && width <= STROKE_MAX)) {
         free(fine);
         return fit_into(crop, bw, bh, (size_t)w, box, fit, nw, nh, err);
     }
-    /* half the difference on each side of the stroke */
-    int radius = (int)lround((STROKE_MNIST - width) * box / DIGIT_BOX / 2.0);
-    rc = photo_adjust_stroke(fine, fw, fh, radius, err);
-    trace_add(trace, "stroke", fine, fw, fh);
-    if (rc == 0 && ink_box(fine, fw, fh, &x0, &y0, &bw, &bh))
-        rc = fit_into(fine + (size_t)y0 * fw + x0, bw, bh, (size_t)fw, box, fit, nw, nh, err);
-    else if (rc == 0) /* thinned away: keep the pen as it was */
+    bool gone = false; /* thinned away: keep the pen as it was */
+    for (int round = 0; rc == 0 && round < STROKE_ROUNDS && fabs(width - STROKE_MNIST) > STROKE_CLOSE;
+         round++) {
+        /* half the difference on each side of the stroke */
+        int radius = (int)lround((STROKE_MNIST - width) * box / DIGIT_BOX / 2.0);
+        if (radius == 0 || (rc = photo_adjust_stroke(fine, fw, fh, radius, err)))
+            break;
+        /* a pen too faint for its width after the fit comes back to full strength */
+        float max = 0.0f;
+        for (size_t i = 0; i < (size_t)fw * fh; i++)
+            max = fine[i] > max ? fine[i] : max;
+        for (size_t i = 0; max > 0.0f && i < (size_t)fw * fh; i++)
+            fine[i] /= max;
+        int fx, fy, cw, ch;
+        if ((gone = !ink_box(fine, fw, fh, &fx, &fy, &cw, &ch)))
+            break;
+        float *again;
+        int aw, ah;
+        rc = fit_into(fine + (size_t)fy * fw + fx, cw, ch, (size_t)fw, STROKE_SCALE * box, &again,
+                      &aw, &ah, err);
+        free(fine);
+        fine = again, fw = aw, fh = ah;
+        width = rc ? 0.0 : photo_stroke_width(fine, fw, fh) * DIGIT_BOX / box;
+    }
+    if (rc == 0 && !gone) {
+        trace_add(trace, "stroke", fine, fw, fh);
+        rc = fit_into(fine, fw, fh, (size_t)fw, box, fit, nw, nh, err);
+    } else if (rc == 0) {
         rc = fit_into(crop, bw, bh, (size_t)w, box, fit, nw, nh, err);
+    }
     free(fine);
     return rc;
 }

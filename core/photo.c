@@ -15,7 +15,6 @@
 #define EDGE_DEPTH 0.25 /* ... and reaches no deeper than this into the image */
 #define SPECK 0.05      /* components under this fraction of the largest are specks */
 #define INK_LEVEL 0.25f /* what counts as ink for components and lines */
-#define INK_FULL 0.9    /* ink this strong is not stretched */
 
 /* One line of a running min or max over a window of 2r+1 (clamped at the
  * ends): n values `stride` apart from src to dst. */
@@ -80,7 +79,7 @@ int photo_remove_illumination(float *ink, int w, int h, MnError *err)
     memcpy(paper, ink, n * sizeof *paper);
     extreme_filter(paper, w, h, r, false, tmp); /* opening: strokes go ... */
     extreme_filter(paper, w, h, r, true, tmp);  /* ... the paper's level stays */
-    box_blur(paper, w, h, r, tmp);
+    box_blur(paper, w, h, r / 3, tmp); /* the opening's plateaus smoothed, its edges kept */
     for (size_t i = 0; i < n; i++) {
         /* in paper terms: reflectance = (1 - ink) / (1 - paper level) */
         float lit = 1.0f - paper[i];
@@ -139,10 +138,12 @@ void photo_separate_ink(float *ink, int w, int h)
     double floor = fmin((median + 3.0 * 1.4826 * mad) / (HIST_BINS - 1),
                         t / (double)(HIST_BINS - 1));
     int p = HIST_BINS - 1;
-    for (double above = 0.0; p > t && (above += hist[p]) < 0.05 * n_ink;)
+    for (double above = 0.0; p > t && (above += hist[p]) < 0.5 * n_ink;)
         p--;
-    /* ink already near full strength (a clean drawing) keeps its levels */
-    double peak = p >= INK_FULL * (HIST_BINS - 1) ? 1.0 : p / (double)(HIST_BINS - 1);
+    /* paper exactly black is a drawing, not a photo: its levels are kept */
+    if (floor == 0.0)
+        return;
+    double peak = p / (double)(HIST_BINS - 1);
     if (peak - floor < 1.0 / HIST_BINS)
         return;
     for (size_t i = 0; i < n; i++) {
@@ -298,17 +299,21 @@ int photo_keep_digit(float *ink, int w, int h, MnError *err)
 
 double photo_stroke_width(const float *ink, int w, int h)
 {
+    float max = 0.0f;
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        max = ink[i] > max ? ink[i] : max;
+    float half = 0.5f * max; /* a faint pen is a pen too */
     size_t area = 0, perimeter = 0;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            if (ink[(size_t)y * w + x] <= 0.5f)
+            if (max <= 0.0f || ink[(size_t)y * w + x] <= half)
                 continue;
             area++;
             /* exposed sides: a neighbour outside or not ink */
-            perimeter += x == 0 || ink[(size_t)y * w + x - 1] <= 0.5f;
-            perimeter += x == w - 1 || ink[(size_t)y * w + x + 1] <= 0.5f;
-            perimeter += y == 0 || ink[(size_t)(y - 1) * w + x] <= 0.5f;
-            perimeter += y == h - 1 || ink[(size_t)(y + 1) * w + x] <= 0.5f;
+            perimeter += x == 0 || ink[(size_t)y * w + x - 1] <= half;
+            perimeter += x == w - 1 || ink[(size_t)y * w + x + 1] <= half;
+            perimeter += y == 0 || ink[(size_t)(y - 1) * w + x] <= half;
+            perimeter += y == h - 1 || ink[(size_t)(y + 1) * w + x] <= half;
         }
     return perimeter ? 2.0 * (double)area / (double)perimeter : 0.0;
 }

@@ -16,7 +16,8 @@ int photo_remove_illumination(float *ink, int w, int h, MnError *err);
 
 /* 2. Ink from paper: Otsu's threshold splits the histogram; the paper's
  * noise (its median plus three robust deviations) goes to 0 and the ink's
- * typical level (its 95th percentile) to 1, unless already near 1. */
+ * typical level (its median) to 1. Paper exactly black (a drawing) is
+ * left as it is. */
 void photo_separate_ink(float *ink, int w, int h);
 
 /* 3. Only the digit's ink: ruled lines (thin runs across most of the
@@ -25,7 +26,7 @@ void photo_separate_ink(float *ink, int w, int h);
 int photo_keep_digit(float *ink, int w, int h, MnError *err);
 
 /* 4. Stroke width: the mean width (2 area / perimeter) of the ink above
- * half, in pixels; 0 for no ink. */
+ * half the brightest, in pixels; 0 for no ink. */
 double photo_stroke_width(const float *ink, int w, int h);
 
 /* Thickens (radius > 0) or thins (radius < 0) every stroke by |radius|
