@@ -325,11 +325,13 @@ static int clean_photo(float **ink, int *w, int *h, ImageTrace *trace, MnError *
         *ink = small, *w = nw, *h = nh;
     }
     trace_add(trace, "decoded", *ink, *w, *h);
+    bool drawing = photo_is_drawing(*ink, *w, *h);
     int rc = photo_remove_illumination(*ink, *w, *h, err);
     if (rc)
         return rc;
     trace_add(trace, "illumination", *ink, *w, *h);
-    photo_separate_ink(*ink, *w, *h);
+    if (!drawing)
+        photo_separate_ink(*ink, *w, *h);
     trace_add(trace, "ink", *ink, *w, *h);
     rc = photo_keep_digit(*ink, *w, *h, err);
     trace_add(trace, "digit", *ink, *w, *h);

@@ -3,6 +3,7 @@
  * reach here already reduced to image.c's working size. */
 #include "photo.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -16,28 +17,48 @@
 #define SPECK 0.05      /* components under this fraction of the largest are specks */
 #define INK_LEVEL 0.25f /* what counts as ink for components and lines */
 
-/* One line of a running min or max over a window of 2r+1 (clamped at the
- * ends): n values `stride` apart from src to dst. */
-static void extreme_line(const float *src, float *dst, int n, size_t stride, int r, bool max)
+/* The larger (max) or smaller of a and b; no NaN reaches here. */
+static inline float pick(float a, float b, bool max)
 {
-    for (int i = 0; i < n; i++) {
-        int lo = i - r < 0 ? 0 : i - r, hi = i + r >= n ? n - 1 : i + r;
-        float v = src[(size_t)lo * stride];
-        for (int j = lo + 1; j <= hi; j++) {
-            float s = src[(size_t)j * stride];
-            v = max ? (s > v ? s : v) : (s < v ? s : v);
-        }
-        dst[(size_t)i * stride] = v;
-    }
+    return max ? (a > b ? a : b) : (a < b ? a : b);
+}
+
+/* One line of a running min or max over a window of 2r+1 (only the pixels
+ * inside the image count): n values `stride` apart from src to dst. Van
+ * Herk and Gil-Werman's three comparisons a pixel, whatever r: the line,
+ * padded with r identities a side, is cut into blocks of the window's
+ * length; each window spans the end of one block and the start of the
+ * next, whose running extremes from either end are kept in back and fwd.
+ * line, fwd and back hold n + 2r floats each. */
+static void extreme_line(const float *src, float *dst, int n, size_t stride, int r, bool max,
+                         float *line, float *fwd, float *back)
+{
+    int k = 2 * r + 1, len = n + 2 * r;
+    float none = max ? -FLT_MAX : FLT_MAX;
+    for (int i = 0; i < len; i++)
+        line[i] = i < r || i >= r + n ? none : src[(size_t)(i - r) * stride];
+    for (int i = 0; i < len; i++)
+        fwd[i] = i % k == 0 ? line[i] : pick(fwd[i - 1], line[i], max);
+    for (int i = len - 1; i >= 0; i--)
+        back[i] = i % k == k - 1 || i == len - 1 ? line[i] : pick(back[i + 1], line[i], max);
+    for (int i = 0; i < n; i++) /* the window [i, i + 2r] of the padded line */
+        dst[(size_t)i * stride] = pick(back[i], fwd[i + 2 * r], max);
 }
 
 /* Square min or max filter of side 2r+1, in place; tmp holds w*h floats. */
-static void extreme_filter(float *img, int w, int h, int r, bool max, float *tmp)
+static int extreme_filter(float *img, int w, int h, int r, bool max, float *tmp, MnError *err)
 {
+    size_t len = (size_t)(w > h ? w : h) + 2 * (size_t)r;
+    float *line = malloc(3 * len * sizeof *line);
+    if (!line)
+        return mn_fail(err, MN_ENOMEM, "out of memory filtering %dx%d", w, h);
     for (int y = 0; y < h; y++)
-        extreme_line(img + (size_t)y * w, tmp + (size_t)y * w, w, 1, r, max);
+        extreme_line(img + (size_t)y * w, tmp + (size_t)y * w, w, 1, r, max, line, line + len,
+                     line + 2 * len);
     for (int x = 0; x < w; x++)
-        extreme_line(tmp + x, img + x, h, (size_t)w, r, max);
+        extreme_line(tmp + x, img + x, h, (size_t)w, r, max, line, line + len, line + 2 * len);
+    free(line);
+    return 0;
 }
 
 /* Mean over a window of 2r+1 (fewer at the ends), separable, in place. */
@@ -65,6 +86,14 @@ static void box_blur(float *img, int w, int h, int r, float *tmp)
     }
 }
 
+bool photo_is_drawing(const float *ink, int w, int h)
+{
+    size_t black = 0, n = (size_t)w * h;
+    for (size_t i = 0; i < n; i++)
+        black += ink[i] == 0.0f;
+    return 2 * black >= n;
+}
+
 int photo_remove_illumination(float *ink, int w, int h, MnError *err)
 {
     size_t n = (size_t)w * h;
@@ -77,17 +106,19 @@ int photo_remove_illumination(float *ink, int w, int h, MnError *err)
      * the longer side, and never under 9 pixels. */
     int side = w > h ? w : h, r = side / 10 > 4 ? side / 10 : 4;
     memcpy(paper, ink, n * sizeof *paper);
-    extreme_filter(paper, w, h, r, false, tmp); /* opening: strokes go ... */
-    extreme_filter(paper, w, h, r, true, tmp);  /* ... the paper's level stays */
+    /* opening: strokes go, the paper's level stays */
+    int rc = extreme_filter(paper, w, h, r, false, tmp, err);
+    if (rc == 0)
+        rc = extreme_filter(paper, w, h, r, true, tmp, err);
     box_blur(paper, w, h, r / 3, tmp); /* the opening's plateaus smoothed, its edges kept */
     for (size_t i = 0; i < n; i++) {
         /* in paper terms: reflectance = (1 - ink) / (1 - paper level) */
         float lit = 1.0f - paper[i];
         float v = (ink[i] - paper[i]) / (lit > 0.05f ? lit : 0.05f);
-        ink[i] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+        ink[i] = rc ? ink[i] : v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
     }
     free(paper), free(tmp);
-    return 0;
+    return rc;
 }
 
 /* Otsu's threshold (a bin index) over a histogram of `total` values. */
@@ -140,9 +171,6 @@ void photo_separate_ink(float *ink, int w, int h)
     int p = HIST_BINS - 1;
     for (double above = 0.0; p > t && (above += hist[p]) < 0.5 * n_ink;)
         p--;
-    /* paper exactly black is a drawing, not a photo: its levels are kept */
-    if (floor == 0.0)
-        return;
     double peak = p / (double)(HIST_BINS - 1);
     if (peak - floor < 1.0 / HIST_BINS)
         return;
@@ -331,9 +359,10 @@ int photo_adjust_stroke(float *ink, int w, int h, int radius, MnError *err)
     bool max = radius > 0;
     int r = abs(radius);
     /* a 3x3 square, then a cross, in turn: an octagon of radius r */
-    for (int k = 0; k < r; k++) {
+    int rc = 0;
+    for (int k = 0; k < r && rc == 0; k++) {
         if (k % 2 == 0) {
-            extreme_filter(ink, w, h, 1, max, tmp);
+            rc = extreme_filter(ink, w, h, 1, max, tmp, err);
             continue;
         }
         memcpy(src, ink, n * sizeof *src);
@@ -352,5 +381,5 @@ int photo_adjust_stroke(float *ink, int w, int h, int radius, MnError *err)
             }
     }
     free(tmp), free(src);
-    return 0;
+    return rc;
 }

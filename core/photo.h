@@ -7,7 +7,14 @@
 #ifndef MN_PHOTO_H
 #define MN_PHOTO_H
 
+#include <stdbool.h>
+
 #include "error.h"
+
+/* Whether the image is a drawing, not a photo: its paper exactly black
+ * (at least half the pixels exactly 0). A drawing's levels are the pen's
+ * own, and step 2 leaves them alone. */
+bool photo_is_drawing(const float *ink, int w, int h);
 
 /* 1. Illumination: the paper's level (an opening of the ink map, wider
  * than any stroke, then smoothed) is divided out, as a flat field is:
@@ -16,8 +23,7 @@ int photo_remove_illumination(float *ink, int w, int h, MnError *err);
 
 /* 2. Ink from paper: Otsu's threshold splits the histogram; the paper's
  * noise (its median plus three robust deviations) goes to 0 and the ink's
- * typical level (its median) to 1. Paper exactly black (a drawing) is
- * left as it is. */
+ * typical level (its median) to 1. */
 void photo_separate_ink(float *ink, int w, int h);
 
 /* 3. Only the digit's ink: ruled lines (thin runs across most of the

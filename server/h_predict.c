@@ -1,7 +1,9 @@
 /* h_predict.c - POST /predict (and TorchServe's /predictions/{name}):
  * multipart files in the field "image" (or "data"; several = a batch), a
- * raw image/png body, or JSON {"pixels": [...]} / {"pixels": [[...], ...]}
- * of values in [0, 1]. One image answers an object, a batch an array. */
+ * raw image/png or image/jpeg body (the bytes say which, whatever the
+ * Content-Type), or JSON {"pixels": [...]} / {"pixels": [[...], ...]} of
+ * values in [0, 1]. One image answers an object, a batch an array;
+ * ?trace=1 adds the layers' outputs and the preprocessing's steps. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,9 +69,10 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
         if (im->n == 0)
             return mn_fail(err, MN_EINVAL, "no file in the multipart field \"image\"");
         im->batch = im->n > 1;
-    } else if (request_is_type(r, "image/png") || request_is_type(r, "application/octet-stream")) {
+    } else if (request_is_type(r, "image/png") || request_is_type(r, "image/jpeg") ||
+               request_is_type(r, "application/octet-stream")) {
         if (r->len == 0)
-            return mn_fail(err, MN_EINVAL, "the request body is empty: send the PNG file");
+            return mn_fail(err, MN_EINVAL, "the request body is empty: send the PNG or JPEG file");
         im->png = calloc(1, sizeof *im->png);
         im->png_len = calloc(1, sizeof *im->png_len);
         if (!im->png || !im->png_len)
@@ -81,8 +84,8 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
         return json_pixels(r, d, im, err);
     } else {
         return mn_fail(err, MN_EFORMAT,
-                       "Content-Type \"%.64s\" is not multipart/form-data, image/png or "
-                       "application/json",
+                       "Content-Type \"%.64s\" is not multipart/form-data, image/png, "
+                       "image/jpeg or application/json",
                        r->content_type);
     }
     if (im->n > r->srv->cfg.max_batch)
@@ -104,19 +107,22 @@ enum MHD_Result h_predict(Request *r)
     PredictImages im = {0};
     float *unit = NULL, *probs = NULL;
     cJSON *trace = NULL;
+    ImageTrace *steps = NULL; /* the first image's preprocessing, with ?trace=1 */
     enum MHD_Result ret;
+    const char *want_trace = request_arg(r, "trace");
+    bool tracing = want_trace && strcmp(want_trace, "0") && strcmp(want_trace, "false");
     int rc = predict_collect(r, d, &im, &err);
     if (rc == 0 && !im.pixels) {
         unit = malloc((size_t)im.n * d * sizeof *unit);
-        if (!unit)
+        if (!unit || (tracing && !(steps = calloc(1, sizeof *steps))))
             rc = mn_fail(&err, MN_ENOMEM, "out of memory");
         for (int i = 0; rc == 0 && i < im.n; i++)
-            if ((rc = infer_png(r->srv, m, request_arg(r, "preprocess"), im.png[i], im.png_len[i],
-                                unit + (size_t)i * d, &err)) && im.n > 1)
+            if ((rc = infer_image(r->srv, m, request_arg(r, "preprocess"), im.png[i],
+                                  im.png_len[i], unit + (size_t)i * d, i == 0 ? steps : NULL,
+                                  &err)) && im.n > 1)
                 mn_wrap(&err, "image %d", i);
     }
-    const char *want_trace = request_arg(r, "trace");
-    if (rc == 0 && want_trace && strcmp(want_trace, "0") && strcmp(want_trace, "false"))
+    if (rc == 0 && tracing)
         trace = cJSON_CreateArray();
     if (rc == 0 && !(probs = malloc((size_t)im.n * m->n_classes * sizeof *probs)))
         rc = mn_fail(&err, MN_ENOMEM, "out of memory");
@@ -129,6 +135,8 @@ enum MHD_Result h_predict(Request *r)
         cJSON *o = infer_result_json(e, probs);
         if (trace)
             cJSON_AddItemToObject(o, "layers", trace);
+        if (steps)
+            cJSON_AddItemToObject(o, "preprocessing", infer_image_trace_json(steps));
         ret = respond_json(r, MHD_HTTP_OK, o);
     } else {
         cJSON *arr = cJSON_CreateArray();
@@ -143,6 +151,7 @@ enum MHD_Result h_predict(Request *r)
     free(im.pixels);
     free(unit);
     free(probs);
+    free(steps);
     return ret;
 }
 

@@ -11,94 +11,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <jpeglib.h> /* after stdio.h: it uses FILE and size_t */
 
+#include "check_jpeg.h"
 #include "check_util.h"
 #include "image.h"
 #include "jpeg_decode.h"
-
-typedef struct {
-    J_COLOR_SPACE in;    /* JCS_GRAYSCALE, JCS_RGB (stored YCbCr) or JCS_CMYK */
-    bool progressive;
-    int quality;
-    int orientation;     /* 0: no EXIF; 1-8 written in an APP1 marker */
-    bool big_endian;     /* the EXIF's byte order */
-    int scans;           /* > 0: a progressive script of one DC and scans-1 AC scans (gray only) */
-} JpegKind;
-
-/* The EXIF APP1 payload holding one Orientation tag (0x0112, SHORT). */
-static size_t exif_orientation_payload(unsigned char *p, int orientation, bool be)
-{
-    static const unsigned char head[6] = {'E', 'x', 'i', 'f', 0, 0};
-    memcpy(p, head, 6);
-    unsigned char *t = p + 6;
-    size_t n = 0;
-#define PUT16(v) (be ? (t[n] = (unsigned char)((v) >> 8), t[n + 1] = (unsigned char)(v)) \
-                     : (t[n] = (unsigned char)(v), t[n + 1] = (unsigned char)((v) >> 8)), n += 2)
-#define PUT32(v) (be ? (PUT16((v) >> 16), PUT16((v) & 0xFFFF)) : (PUT16((v) & 0xFFFF), PUT16((v) >> 16)))
-    t[n++] = be ? 'M' : 'I';
-    t[n++] = be ? 'M' : 'I';
-    PUT16(42);
-    PUT32(8u);           /* IFD0 right after the header */
-    PUT16(1);            /* one entry */
-    PUT16(0x0112);
-    PUT16(3);            /* SHORT */
-    PUT32(1u);
-    PUT16(orientation);
-    PUT16(0);            /* the value field's other half */
-    PUT32(0u);           /* no next IFD */
-#undef PUT16
-#undef PUT32
-    return 6 + n;
-}
-
-/* px: w*h*components bytes in k->in's layout. */
-static unsigned char *write_jpeg(const unsigned char *px, int w, int h, const JpegKind *k,
-                                 size_t *len)
-{
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr jerr;
-    c.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&c);
-    unsigned char *out = NULL;
-    unsigned long size = 0;
-    jpeg_mem_dest(&c, &out, &size);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = k->in == JCS_GRAYSCALE ? 1 : k->in == JCS_RGB ? 3 : 4;
-    c.in_color_space = k->in;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, k->quality ? k->quality : 95, TRUE);
-    jpeg_scan_info *script = NULL;
-    if (k->scans > 0) {
-        script = calloc((size_t)k->scans, sizeof *script);
-        for (int s = 0; s < k->scans; s++) {
-            script[s].comps_in_scan = 1;
-            script[s].component_index[0] = 0;
-            script[s].Ss = s == 0 ? 0 : s;
-            script[s].Se = s == 0 ? 0 : s == k->scans - 1 ? 63 : s;
-        }
-        c.scan_info = script;
-        c.num_scans = k->scans;
-    } else if (k->progressive) {
-        jpeg_simple_progression(&c);
-    }
-    jpeg_start_compress(&c, TRUE);
-    if (k->orientation) {
-        unsigned char exif[64];
-        size_t n = exif_orientation_payload(exif, k->orientation, k->big_endian);
-        jpeg_write_marker(&c, JPEG_APP0 + 1, exif, (unsigned)n);
-    }
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)px + (size_t)c.next_scanline * w * c.input_components;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    free(script);
-    *len = size;
-    return out;
-}
 
 /* A smooth gray ramp with a bright square: every value is exact-ish at quality 95. */
 static void gray_pattern(unsigned char *px, int w, int h)
@@ -136,7 +53,7 @@ START_TEST(test_gray_baseline_and_progressive)
     for (int prog = 0; prog < 2; prog++) {
         JpegKind k = {.in = JCS_GRAYSCALE, .progressive = prog};
         size_t len;
-        unsigned char *jpeg = write_jpeg(px, PW, PH, &k, &len);
+        unsigned char *jpeg = check_jpeg_write(px, PW, PH, &k, &len);
         ck_assert_str_eq(image_sniff(jpeg, len), "image/jpeg");
         float out[PW * PH];
         MnError err;
@@ -163,7 +80,7 @@ START_TEST(test_ycbcr_gives_luma)
     for (int prog = 0; prog < 2; prog++) {
         JpegKind k = {.in = JCS_RGB, .progressive = prog};
         size_t len;
-        unsigned char *jpeg = write_jpeg(rgb, PW, PH, &k, &len);
+        unsigned char *jpeg = check_jpeg_write(rgb, PW, PH, &k, &len);
         float out[PW * PH];
         MnError err;
         ck_assert_msg(decode_none(jpeg, len, PW, PH, out, &err) == 0, "%s", err.msg);
@@ -195,7 +112,7 @@ START_TEST(test_cmyk_converted)
         }
     JpegKind k = {.in = JCS_CMYK};
     size_t len;
-    unsigned char *jpeg = write_jpeg(cmyk, PW, PH, &k, &len);
+    unsigned char *jpeg = check_jpeg_write(cmyk, PW, PH, &k, &len);
     float out[PW * PH];
     MnError err;
     ck_assert_msg(decode_none(jpeg, len, PW, PH, out, &err) == 0, "%s", err.msg);
@@ -220,7 +137,7 @@ START_TEST(test_exif_orientation)
             px[y * SW + x] = 230;
     JpegKind k = {.in = JCS_GRAYSCALE, .orientation = o, .big_endian = be};
     size_t len;
-    unsigned char *jpeg = write_jpeg(px, SW, SH, &k, &len);
+    unsigned char *jpeg = check_jpeg_write(px, SW, SH, &k, &len);
     ImageLimits lim;
     image_limits_default(&lim);
     GrayAlpha img;
@@ -249,7 +166,7 @@ START_TEST(test_big_images_scaled_by_the_dct)
     gray_pattern(px, BW, BH);
     JpegKind k = {.in = JCS_GRAYSCALE, .quality = 80};
     size_t len;
-    unsigned char *jpeg = write_jpeg(px, BW, BH, &k, &len);
+    unsigned char *jpeg = check_jpeg_write(px, BW, BH, &k, &len);
     ImageLimits lim;
     image_limits_default(&lim);
     GrayAlpha img;
@@ -291,7 +208,7 @@ START_TEST(test_digit_mode_on_a_jpeg_photo)
         }
     JpegKind k = {.in = JCS_GRAYSCALE, .quality = 75};
     size_t len;
-    unsigned char *jpeg = write_jpeg(px, DW, DH, &k, &len);
+    unsigned char *jpeg = check_jpeg_write(px, DW, DH, &k, &len);
     ImageLimits lim;
     image_limits_default(&lim);
     float out[28 * 28];
@@ -318,7 +235,7 @@ START_TEST(test_truncated_refused)
     for (int prog = 0; prog < 2; prog++) {
         JpegKind k = {.in = JCS_GRAYSCALE, .progressive = prog};
         size_t len;
-        unsigned char *jpeg = write_jpeg(px, PW, PH, &k, &len);
+        unsigned char *jpeg = check_jpeg_write(px, PW, PH, &k, &len);
         /* every cut: inside the header, inside the scans, just before EOI */
         for (size_t cut = 3; cut < len; cut += cut < 40 ? 7 : 23) {
             float out[PW * PH];
@@ -341,7 +258,7 @@ START_TEST(test_corrupt_refused)
     gray_pattern(px, PW, PH);
     JpegKind k = {.in = JCS_GRAYSCALE};
     size_t len;
-    unsigned char *jpeg = write_jpeg(px, PW, PH, &k, &len);
+    unsigned char *jpeg = check_jpeg_write(px, PW, PH, &k, &len);
     float out[PW * PH];
     MnError err;
     /* a 12-bit precision in SOF0, which this libjpeg cannot decode */
@@ -374,7 +291,7 @@ START_TEST(test_dimension_bomb_refused)
     gray_pattern(px, PW, PH);
     JpegKind k = {.in = JCS_GRAYSCALE};
     size_t len;
-    unsigned char *jpeg = write_jpeg(px, PW, PH, &k, &len);
+    unsigned char *jpeg = check_jpeg_write(px, PW, PH, &k, &len);
     size_t sof = 2;
     while (sof + 9 < len && !(jpeg[sof] == 0xFF && jpeg[sof + 1] == 0xC0))
         sof += 2 + (size_t)(jpeg[sof + 2] << 8 | jpeg[sof + 3]);
@@ -416,7 +333,7 @@ START_TEST(test_scan_limit)
     gray_pattern(px, PW, PH);
     JpegKind k = {.in = JCS_GRAYSCALE, .scans = 64};
     size_t len;
-    unsigned char *jpeg = write_jpeg(px, PW, PH, &k, &len);
+    unsigned char *jpeg = check_jpeg_write(px, PW, PH, &k, &len);
     ImageLimits lim;
     image_limits_default(&lim);
     ck_assert_int_eq(lim.max_jpeg_scans, 64);
@@ -441,7 +358,7 @@ START_TEST(test_decoder_memory_limit)
     gray_pattern(px, S, S);
     JpegKind k = {.in = JCS_GRAYSCALE, .progressive = true, .quality = 50};
     size_t len;
-    unsigned char *jpeg = write_jpeg(px, S, S, &k, &len);
+    unsigned char *jpeg = check_jpeg_write(px, S, S, &k, &len);
     ImageLimits lim;
     image_limits_default(&lim);
     lim.max_decoder_memory = 1L << 20;

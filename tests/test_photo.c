@@ -81,6 +81,7 @@ START_TEST(test_separate_noisy_paper_and_faint_ink)
     uint32_t s = 7;
     for (int i = 0; i < W * H; i++)
         img[i] = (ink[i] > 0 ? 0.55f : 0.1f) + 0.1f * noise(&s);
+    ck_assert(!photo_is_drawing(img, W, H));
     photo_separate_ink(img, W, H);
     int paper = 0, paper_black = 0, strokes = 0, strokes_full = 0;
     for (int i = 0; i < W * H; i++) {
@@ -105,6 +106,7 @@ START_TEST(test_clean_drawing_unchanged)
     for (int y = 20; y < 92; y++)
         ink[y * W + 75] = ink[y * W + 84] = 0.4f;
     memcpy(img, ink, sizeof(float) * W * H);
+    ck_assert(photo_is_drawing(img, W, H));
     MnError err = {0};
     ck_assert_int_eq(photo_remove_illumination(img, W, H, &err), 0);
     photo_separate_ink(img, W, H);

@@ -2,7 +2,7 @@
  * the server runs it (image_from_bytes: the header's limits, libjpeg with
  * every warning fatal, the scan count, libexif's orientation, the turn,
  * then the photo steps with a trace and the framing), and the decoder on
- * its own at full size. Sides are capped at 1024 and the decoder's memory
+ * its own at full size. Sides are capped at 512 and the decoder's memory
  * at 32 MiB to keep an execution in milliseconds. Debian's libjpeg and
  * libexif are not instrumented: this fuzzes what mnistd does with them. */
 #include <limits.h>
@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ImageLimits lim;
     image_limits_default(&lim);
-    lim.max_width = lim.max_height = 1024;
+    lim.max_width = lim.max_height = 512;
     lim.max_decoder_memory = 32L << 20;
     static const ImagePreprocess modes[] = {IMAGE_PRE_DIGIT, IMAGE_PRE_FRAME};
     ImageTrace *trace = malloc(sizeof *trace);
