@@ -49,10 +49,31 @@ const char *image_sniff(const void *bytes, size_t len)
     return NULL;
 }
 
-/* Whether the ink is darker than the background. The border says what the
- * background is. Mostly transparent (a canvas export): the ink is what is
- * opaque, dark if its alpha-weighted mean is below mid-gray. Otherwise a
- * light border is a light background; transparent corners stay a minority. */
+/* Whether the ink is darker than the background. Mostly transparent
+ * border (a canvas export): the ink is what is opaque, dark if its
+ * alpha-weighted mean is below mid-gray. Otherwise the background is what
+ * most opaque pixels are, and the ink the few far from it: the ink is dark
+ * when the median is nearer the brightest pixel than the darkest. The
+ * border alone would be fooled by a shadow or a
+ * dark table at the edge of a photo. */
+/* The opaque pixels' median is nearer their brightest than their darkest. */
+static bool light_background(const GrayAlpha *img)
+{
+    size_t hist[256] = {0}, n = 0;
+    for (size_t i = 0; i < (size_t)img->w * img->h; i++)
+        if (img->ga[2 * i + 1] >= 128)
+            hist[img->ga[2 * i]]++, n++;
+    int lo = -1, median = -1, hi = 0;
+    size_t below = 0;
+    for (int g = 0; g < 256; g++) {
+        below += hist[g];
+        lo = lo < 0 && hist[g] ? g : lo;
+        median = median < 0 && below * 2 > n ? g : median;
+        hi = hist[g] ? g : hi;
+    }
+    return n > 0 && median - lo > hi - median;
+}
+
 static bool ink_is_dark(const GrayAlpha *img)
 {
     const unsigned char *ga = img->ga;
@@ -69,7 +90,7 @@ static bool ink_is_dark(const GrayAlpha *img)
         }
     }
     if (2 * clear <= border)
-        return gray > 127.5 * alpha;
+        return light_background(img);
     gray = alpha = 0.0;
     for (size_t i = 0; i < w * h; i++) {
         gray += (double)ga[2 * i] * ga[2 * i + 1];
