@@ -14,6 +14,8 @@
 #include "photo.h"
 #include "png_decode.h"
 
+#define BORDER_SPREAD 51  /* 20% of the gray scale */
+#define POLARITY_SIDE 96
 #define DIGIT_BOX 20   /* MNIST fits each digit into 20x20 ... */
 #define INK_FRACTION 0.1f /* ... measured from pixels above 10% of the brightest */
 /* Photos are cleaned at no more than this a side (JPEGs come out of the
@@ -56,22 +58,49 @@ const char *image_sniff(const void *bytes, size_t len)
  * when the median is nearer the brightest pixel than the darkest. The
  * border alone would be fooled by a shadow or a
  * dark table at the edge of a photo. */
-/* The opaque pixels' median is nearer their brightest than their darkest. */
+static void resample(const float *src, int sw, int sh, size_t stride, float *dst, int dw, int dh,
+                     float *tmp);
+
+/* An opaque image's background is light. A border of one level (within
+ * BORDER_SPREAD between its 10th and 90th percentiles) says which, as in
+ * any drawing or scan; a border of many (a photo's shadow, a table at the
+ * edge) does not, and then the strokes do: photo_strokes_are_dark, on the
+ * image reduced to POLARITY_SIDE at most. */
 static bool light_background(const GrayAlpha *img)
 {
-    size_t hist[256] = {0}, n = 0;
-    for (size_t i = 0; i < (size_t)img->w * img->h; i++)
-        if (img->ga[2 * i + 1] >= 128)
-            hist[img->ga[2 * i]]++, n++;
-    int lo = -1, median = -1, hi = 0;
+    size_t w = (size_t)img->w, h = (size_t)img->h, hist[256] = {0}, n = 0;
+    for (size_t y = 0; y < h; y++) {
+        size_t step = y == 0 || y == h - 1 || w == 1 ? 1 : w - 1;
+        for (size_t x = 0; x < w; x += step)
+            if (img->ga[2 * (y * w + x) + 1] >= 128)
+                hist[img->ga[2 * (y * w + x)]]++, n++;
+    }
+    int p10 = -1, p50 = -1, p90 = -1;
     size_t below = 0;
     for (int g = 0; g < 256; g++) {
         below += hist[g];
-        lo = lo < 0 && hist[g] ? g : lo;
-        median = median < 0 && below * 2 > n ? g : median;
-        hi = hist[g] ? g : hi;
+        p10 = p10 < 0 && below * 10 > n ? g : p10;
+        p50 = p50 < 0 && below * 2 > n ? g : p50;
+        p90 = p90 < 0 && below * 10 > n * 9 ? g : p90;
     }
-    return n > 0 && median - lo > hi - median;
+    if (p90 - p10 <= BORDER_SPREAD)
+        return p50 > 127;
+    int side = img->w > img->h ? img->w : img->h;
+    int sw = side > POLARITY_SIDE ? (int)lround((double)img->w * POLARITY_SIDE / side) : img->w;
+    int sh = side > POLARITY_SIDE ? (int)lround((double)img->h * POLARITY_SIDE / side) : img->h;
+    sw = sw < 1 ? 1 : sw, sh = sh < 1 ? 1 : sh;
+    float *gray = malloc(w * h * sizeof *gray), *small = malloc((size_t)sw * sh * sizeof *small);
+    float *tmp = malloc(h * (size_t)sw * sizeof *tmp);
+    bool dark = p50 > 127; /* out of memory: the border's word */
+    if (gray && small && tmp) {
+        for (size_t i = 0; i < w * h; i++)
+            gray[i] = img->ga[2 * i] / 255.0f;
+        resample(gray, img->w, img->h, w, small, sw, sh, tmp);
+        if (photo_strokes_are_dark(small, sw, sh, &dark, NULL))
+            dark = p50 > 127;
+    }
+    free(gray), free(small), free(tmp);
+    return dark;
 }
 
 static bool ink_is_dark(const GrayAlpha *img)

@@ -86,6 +86,37 @@ static void box_blur(float *img, int w, int h, int r, float *tmp)
     }
 }
 
+int photo_strokes_are_dark(const float *gray, int w, int h, bool *dark, MnError *err)
+{
+    size_t n = (size_t)w * h;
+    float *mean = malloc(n * sizeof *mean), *tmp = malloc(n * sizeof *tmp);
+    if (!mean || !tmp) {
+        free(mean), free(tmp);
+        return mn_fail(err, MN_ENOMEM, "out of memory on %dx%d", w, h);
+    }
+    int side = w > h ? w : h, r = side / 10 > 2 ? side / 10 : 2;
+    memcpy(mean, gray, n * sizeof *mean);
+    box_blur(mean, w, h, r, tmp);
+    /* the deviations' strength: their 99.5th percentile */
+    size_t hist[HIST_BINS] = {0};
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(gray[i] - mean[i]);
+        hist[(int)lroundf((d > 1 ? 1 : d) * (HIST_BINS - 1))]++;
+    }
+    int p = HIST_BINS - 1;
+    for (size_t above = hist[p]; p > 0 && above * 200 < n; above += hist[--p])
+        ;
+    float strong = 0.5f * p / (HIST_BINS - 1);
+    size_t darker = 0, lighter = 0;
+    for (size_t i = 0; i < n; i++) {
+        darker += gray[i] - mean[i] < -strong;
+        lighter += gray[i] - mean[i] > strong;
+    }
+    *dark = darker > lighter;
+    free(mean), free(tmp);
+    return 0;
+}
+
 bool photo_is_drawing(const float *ink, int w, int h)
 {
     size_t black = 0, n = (size_t)w * h;

@@ -11,6 +11,14 @@
 
 #include "error.h"
 
+/* Whether the strokes of a gray image (w x h, 1 white) are darker than the
+ * paper: more pixels stand strongly below their neighbourhood's mean (a
+ * window wider than a stroke) than above it, "strongly" being half the
+ * strongest deviation (its 99.5th percentile). The paper is most of any
+ * neighbourhood, so a loop's inside stands at most a little above it; a
+ * shadow's edge stands as far above on one side as below on the other. */
+int photo_strokes_are_dark(const float *gray, int w, int h, bool *dark, MnError *err);
+
 /* Whether the image is a drawing, not a photo: its paper exactly black
  * (at least half the pixels exactly 0). A drawing's levels are the pen's
  * own, and step 2 leaves them alone. */

@@ -14,7 +14,7 @@ The worst variants' misread images are written as contact sheets.
 A figure, not an assertion: it is not part of make test.
 
   scripts/accuracy.py --bin build/mnistd --models models --data data \\
-      --out build/accuracy [--n 500] [--seed 17] [--sheets DIR]
+      --out build/accuracy [--n 500] [--seed 17] [--sheets DIR] [--only TEXT]
 """
 import argparse
 import gzip
@@ -271,6 +271,7 @@ def main():
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--sheets", help="where to write the worst variants' contact sheets")
+    ap.add_argument("--only", help="run only the variants whose name contains this")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     sets = [("mnist", "mnist-cnn", "digits", DRAWINGS + PHOTOS),
@@ -282,6 +283,8 @@ def main():
             x = idx_images(find(a.data, name, "t10k-images-idx3-ubyte"))[:a.n]
             y = idx_labels(find(a.data, name, "t10k-labels-idx1-ubyte"))[:a.n]
             for v, variant in enumerate(variants):
+                if a.only and a.only not in variant and variant != "plain":
+                    continue
                 # one stream per (set, variant): adding a variant changes no other's images
                 rng = np.random.Generator(np.random.PCG64([a.seed, s, v]))
                 right, t0, wrong = 0, time.time(), []

@@ -1,5 +1,6 @@
 /* test_photo.c - the photo steps of digit preprocessing (core/photo.c) on
- * synthetic images whose answer is known: uneven light and a shadow
+ * synthetic images whose answer is known: the strokes' polarity under a
+ * shadow, uneven light and a shadow
  * divided out, noisy paper to black and faint ink to full, ruled lines,
  * a frame edge and specks dropped while the digit (even touching the
  * frame, even crossing a line) stays, stroke width measured and changed
@@ -302,10 +303,36 @@ START_TEST(test_pen_width_normalised)
 }
 END_TEST
 
+START_TEST(test_stroke_polarity_under_a_shadow)
+{
+    /* A "0" (a ring: its inside is paper enclosed by ink) in dark ink on
+     * paper half in shadow, then the same negated: the strokes' side is
+     * told both times, though the border is half dark. */
+    float *img = malloc(sizeof(float) * W * H);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double r = hypot((x - 80) / 1.2, y - 60);
+            bool ink = r > 22 && r < 30;
+            float paper = x + y < 150 ? 0.9f : 0.45f;
+            img[y * W + x] = ink ? 0.1f : paper;
+        }
+    bool dark = false;
+    MnError err = {0};
+    ck_assert_int_eq(photo_strokes_are_dark(img, W, H, &dark, &err), 0);
+    ck_assert(dark);
+    for (int i = 0; i < W * H; i++)
+        img[i] = 1.0f - img[i];
+    ck_assert_int_eq(photo_strokes_are_dark(img, W, H, &dark, &err), 0);
+    ck_assert(!dark);
+    free(img);
+}
+END_TEST
+
 static Suite *photo_suite(void)
 {
     Suite *s = suite_create("photo");
     TCase *tc = tcase_create("Core");
+    tcase_add_test(tc, test_stroke_polarity_under_a_shadow);
     tcase_add_test(tc, test_illumination_removed);
     tcase_add_test(tc, test_separate_noisy_paper_and_faint_ink);
     tcase_add_test(tc, test_clean_drawing_unchanged);
