@@ -15,7 +15,8 @@
 #include "png_decode.h"
 
 #define BORDER_SPREAD 51  /* 20% of the gray scale */
-#define POLARITY_SIDE 96
+#define POLARITY_SIDE WORK_SIDE
+#define PAPER_LEVEL_SHARE 30 /* percent of the pixels at one level: a drawing's paper */
 #define DIGIT_BOX 20   /* MNIST fits each digit into 20x20 ... */
 #define INK_FRACTION 0.1f /* ... measured from pixels above 10% of the brightest */
 /* Photos are cleaned at no more than this a side (JPEGs come out of the
@@ -64,8 +65,10 @@ static void resample(const float *src, int sw, int sh, size_t stride, float *dst
 /* An opaque image's background is light. A border of one level (within
  * BORDER_SPREAD between its 10th and 90th percentiles) says which, as in
  * any drawing or scan; a border of many (a photo's shadow, a table at the
- * edge) does not, and then the strokes do: photo_strokes_are_dark, on the
- * image reduced to POLARITY_SIDE at most. */
+ * edge, a drawing cropped to its ink) does not. Then one level held by
+ * PAPER_LEVEL_SHARE of the image is a drawing's paper; failing that, the
+ * strokes say: photo_strokes_are_dark, on the image reduced to
+ * POLARITY_SIDE at most. */
 static bool light_background(const GrayAlpha *img)
 {
     size_t w = (size_t)img->w, h = (size_t)img->h, hist[256] = {0}, n = 0;
@@ -85,6 +88,16 @@ static bool light_background(const GrayAlpha *img)
     }
     if (p90 - p10 <= BORDER_SPREAD)
         return p50 > 127;
+    /* A drawing cropped to its ink: one level of paper, most of the image */
+    size_t all[256] = {0}, opaque = 0;
+    for (size_t i = 0; i < w * h; i++)
+        if (img->ga[2 * i + 1] >= 128)
+            all[img->ga[2 * i]]++, opaque++;
+    int mode = 0;
+    for (int g = 1; g < 256; g++)
+        mode = all[g] > all[mode] ? g : mode;
+    if (all[mode] * 100 >= opaque * PAPER_LEVEL_SHARE)
+        return mode > 127;
     int side = img->w > img->h ? img->w : img->h;
     int sw = side > POLARITY_SIDE ? (int)lround((double)img->w * POLARITY_SIDE / side) : img->w;
     int sh = side > POLARITY_SIDE ? (int)lround((double)img->h * POLARITY_SIDE / side) : img->h;
@@ -103,7 +116,7 @@ static bool light_background(const GrayAlpha *img)
     return dark;
 }
 
-static bool ink_is_dark(const GrayAlpha *img)
+static bool ink_is_dark(const GrayAlpha *img, bool photo)
 {
     const unsigned char *ga = img->ga;
     size_t w = (size_t)img->w, h = (size_t)img->h, border = 0, clear = 0;
@@ -119,7 +132,7 @@ static bool ink_is_dark(const GrayAlpha *img)
         }
     }
     if (2 * clear <= border)
-        return light_background(img);
+        return photo ? light_background(img) : gray > 127.5 * alpha;
     gray = alpha = 0.0;
     for (size_t i = 0; i < w * h; i++) {
         gray += (double)ga[2 * i] * ga[2 * i + 1];
@@ -129,9 +142,9 @@ static bool ink_is_dark(const GrayAlpha *img)
 }
 
 /* White ink on black: transparent pixels are background either way round. */
-static void ink_from_gray_alpha(const GrayAlpha *img, bool invertible, float *out)
+static void ink_from_gray_alpha(const GrayAlpha *img, bool invertible, bool photo, float *out)
 {
-    bool dark = invertible && ink_is_dark(img);
+    bool dark = invertible && ink_is_dark(img, photo);
     for (size_t i = 0; i < (size_t)img->w * img->h; i++) {
         float g = img->ga[2 * i] / 255.0f, a = img->ga[2 * i + 1] / 255.0f;
         out[i] = a * (dark ? 1.0f - g : g);
@@ -413,7 +426,7 @@ int image_from_bytes(const void *bytes, size_t len, const ImageLimits *lim, Imag
         rc = mn_fail(err, MN_ENOMEM, "out of memory for a %dx%d image", w, h);
         goto done;
     }
-    ink_from_gray_alpha(&img, mode != IMAGE_PRE_NONE, ink);
+    ink_from_gray_alpha(&img, mode != IMAGE_PRE_NONE, mode == IMAGE_PRE_DIGIT, ink);
     free(img.ga);
     img.ga = NULL;
     if (mode == IMAGE_PRE_DIGIT) {

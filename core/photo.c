@@ -97,14 +97,14 @@ int photo_strokes_are_dark(const float *gray, int w, int h, bool *dark, MnError 
     int side = w > h ? w : h, r = side / 10 > 2 ? side / 10 : 2;
     memcpy(mean, gray, n * sizeof *mean);
     box_blur(mean, w, h, r, tmp);
-    /* the deviations' strength: their 99.5th percentile */
+    /* the deviations' strength: their 99.9th percentile */
     size_t hist[HIST_BINS] = {0};
     for (size_t i = 0; i < n; i++) {
         float d = fabsf(gray[i] - mean[i]);
         hist[(int)lroundf((d > 1 ? 1 : d) * (HIST_BINS - 1))]++;
     }
     int p = HIST_BINS - 1;
-    for (size_t above = hist[p]; p > 0 && above * 200 < n; above += hist[--p])
+    for (size_t above = hist[p]; p > 0 && above * 1000 < n; above += hist[--p])
         ;
     float strong = 0.5f * p / (HIST_BINS - 1);
     size_t darker = 0, lighter = 0;
