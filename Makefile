@@ -4,6 +4,7 @@
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make tsan       the server's threaded suites under ThreadSanitizer
 #   make run        set up and start the server on http://127.0.0.1:8080
+#   make accuracy   the shipped models on drawn, photographed and scanned test images (a figure)
 #   make bench      mnistd against PyTorch, ONNX Runtime, FastAPI and nginx side by side (bench/results/)
 #   make data       put Fashion-MNIST and MNIST where mnistd looks (DATA_DIR)
 #   make models     retrain the shipped default models from specs/ (deterministic)
@@ -17,7 +18,7 @@ BUILD   ?= build
 
 # gnutls: libmicrohttpd's TLS library; server/tls.c checks --tls-cert and
 # --tls-key with it at start (libmicrohttpd would only fail the handshakes).
-PKGS := libmicrohttpd libcjson libpng zlib gnutls
+PKGS := libmicrohttpd libcjson libpng zlib gnutls libjpeg libexif
 # OpenBLAS: its headers only. core/blas.c dlopen()s the library after
 # choosing its kernel from cpuid (blas.c says why), so it is never linked.
 BLAS_PKG := openblas
@@ -42,9 +43,10 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o $(BUILD)/tests/util/check_http.o \
+  $(BUILD)/tests/util/check_jpeg.o \
   $(BUILD)/tests/util/check_pipe.o
 
-.PHONY: all test test-run contract clients browser overload asan tsan deps data models run install clean bench \
+.PHONY: all test test-run contract clients browser overload asan tsan deps data models run install clean bench accuracy \
 	container container-test deploy-lint
 all: $(BUILD)/mnistd
 
@@ -111,6 +113,21 @@ bench: data $(BUILD)/mnistd $(BUILD)/mnistd-bench
 
 data: deps
 	@scripts/fetch-data.sh $(DATA_DIR)
+
+# The shipped models on the first ACCURACY_N test images of MNIST and
+# Fashion-MNIST as people send them (scripts/accuracy.py generates them,
+# seeded, in build/accuracy; nothing is committed but the contact sheets of
+# the worst variants' misreads, in ACCURACY_SHEETS, for the README), through
+# POST /predict on a real server. Not part of make test: a figure.
+ACCURACY_N ?= 500
+ACCURACY_SEED ?= 17
+ACCURACY_SHEETS ?= docs/accuracy
+accuracy: data
+	@scripts/deps.sh python3-numpy python3-pil
+	@$(MAKE) --no-print-directory $(BUILD)/mnistd
+	/usr/bin/python3 scripts/accuracy.py --bin $(BUILD)/mnistd --models $(MODELS_DIR) \
+	  --data $(DATA_DIR) --out $(BUILD)/accuracy --n $(ACCURACY_N) --seed $(ACCURACY_SEED) \
+	  --sheets $(ACCURACY_SHEETS)
 
 # Tests find the binary, the data and specs through these variables.
 test-run: $(TEST_BIN) $(BUILD)/mnistd

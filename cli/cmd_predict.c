@@ -42,7 +42,7 @@ static int predict_file(const Model *m, ModelRun *run, const char *path, ImagePr
     Shape in = m->spec.input;
     unsigned char *png = read_all(path, lim->max_bytes, &len, &err);
     float *pixels = malloc(shape_numel(in) * sizeof *pixels);
-    int rc = png && pixels ? image_from_png(png, len, lim, mode, in.h, in.w, pixels, &err)
+    int rc = png && pixels ? image_from_bytes(png, len, lim, mode, in.h, in.w, pixels, NULL, &err)
                            : (png ? mn_fail(&err, MN_ENOMEM, "out of memory") : err.code);
     if (rc == 0) {
         model_prepare_unit_inputs(m, pixels, 1, model_run_input(run));

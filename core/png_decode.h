@@ -10,13 +10,7 @@
 #include "error.h"
 #include "image.h"
 
-/* Gray and alpha per pixel, 8 bits each, not premultiplied. */
-typedef struct {
-    unsigned char *ga; /* (h, w, 2), malloc'd: the caller frees it */
-    int w, h;
-} GrayAlpha;
-
-/* Decodes png (len bytes) into *img. Errors as image_from_png's. */
+/* Decodes png (len bytes) into *img. Errors as image_from_bytes's. */
 int png_decode_gray_alpha(const unsigned char *png, size_t len, const ImageLimits *lim,
                           GrayAlpha *img, MnError *err);
 

@@ -28,6 +28,8 @@ typedef struct {
     long max_body;            /* bytes of a request body */
     long max_image_bytes;
     long max_image_side;      /* pixels, width and height */
+    long max_jpeg_scans;      /* a progressive JPEG's scans */
+    long max_decoder_memory;  /* bytes libjpeg may allocate for one image */
     long max_batch;           /* images per predict request */
     long max_params;          /* of a model loaded or trained */
     long max_jobs;            /* queued jobs */

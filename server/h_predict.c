@@ -1,10 +1,12 @@
 /* h_predict.c - POST /predict (and TorchServe's /predictions/{name}):
  * multipart files in the field "image" (or "data"; several = a batch), a
- * raw image/png body, or JSON {"pixels": [...]} / {"pixels": [[...], ...]}
+ * raw image/png or image/jpeg body (the bytes say which, whatever the
+ * image Content-Type), or JSON {"pixels": [...]} / {"pixels": [[...], ...]}
  * of values in [0, 1]; with no Content-Type or a generic one, the body's
  * first bytes tell an image from JSON. One image answers an object, a
- * batch an array. TorchServe's PUT and POST /predictions/{name}[/{version}]
- * land here too. */
+ * batch an array; ?trace=1 adds the layers' outputs and the preprocessing's
+ * steps. TorchServe's PUT and POST /predictions/{name}[/{version}] land
+ * here too. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,13 +66,11 @@ static bool generic_type(const Request *r)
            request_is_type(r, "application/x-www-form-urlencoded");
 }
 
-/* An image by its signature: PNG, or JPEG (the decoder says whether it reads it). */
+/* An image by its signature (image_sniff), or an empty body, which the
+ * image path refuses by name. */
 static bool sniffed_image(const Request *r)
 {
-    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    static const unsigned char jpeg[3] = {0xff, 0xd8, 0xff};
-    return r->len == 0 || (r->len >= sizeof png && !memcmp(r->body, png, sizeof png)) ||
-           (r->len >= sizeof jpeg && !memcmp(r->body, jpeg, sizeof jpeg));
+    return r->len == 0 || image_sniff(r->body, r->len) != NULL;
 }
 
 static bool sniffed_json(const Request *r)
@@ -96,9 +96,10 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
         if (im->n == 0)
             return mn_fail(err, MN_EINVAL, "no file in the multipart field \"image\"");
         im->batch = im->n > 1;
-    } else if (request_is_type(r, "image/png") || (generic_type(r) && sniffed_image(r))) {
+    } else if (request_is_type(r, "image/png") || request_is_type(r, "image/jpeg") ||
+               (generic_type(r) && sniffed_image(r))) {
         if (r->len == 0)
-            return mn_fail(err, MN_EINVAL, "the request body is empty: send the PNG file");
+            return mn_fail(err, MN_EINVAL, "the request body is empty: send the PNG or JPEG file");
         im->png = calloc(1, sizeof *im->png);
         im->png_len = calloc(1, sizeof *im->png_len);
         if (!im->png || !im->png_len)
@@ -115,8 +116,8 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
                        r->content_type);
     } else {
         return mn_fail(err, MN_EFORMAT,
-                       "Content-Type \"%.64s\" is not multipart/form-data, image/png or "
-                       "application/json",
+                       "Content-Type \"%.64s\" is not multipart/form-data, image/png, "
+                       "image/jpeg or application/json",
                        r->content_type);
     }
     if (im->n > r->srv->cfg.max_batch)
@@ -139,19 +140,22 @@ enum MHD_Result h_predict(Request *r)
     PredictImages im = {0};
     float *unit = NULL, *probs = NULL;
     cJSON *trace = NULL;
+    ImageTrace *steps = NULL; /* the first image's preprocessing, with ?trace=1 */
     enum MHD_Result ret;
+    const char *want_trace = request_arg(r, "trace");
+    bool tracing = want_trace && strcmp(want_trace, "0") && strcmp(want_trace, "false");
     int rc = predict_collect(r, d, &im, &err);
     if (rc == 0 && !im.pixels) {
         unit = malloc((size_t)im.n * d * sizeof *unit);
-        if (!unit)
+        if (!unit || (tracing && !(steps = calloc(1, sizeof *steps))))
             rc = mn_fail(&err, MN_ENOMEM, "out of memory");
         for (int i = 0; rc == 0 && i < im.n; i++)
-            if ((rc = infer_png(r->srv, m, request_arg(r, "preprocess"), im.png[i], im.png_len[i],
-                                unit + (size_t)i * d, &err)) && im.n > 1)
+            if ((rc = infer_image(r->srv, m, request_arg(r, "preprocess"), im.png[i],
+                                  im.png_len[i], unit + (size_t)i * d, i == 0 ? steps : NULL,
+                                  &err)) && im.n > 1)
                 mn_wrap(&err, "image %d", i);
     }
-    const char *want_trace = request_arg(r, "trace");
-    if (rc == 0 && want_trace && strcmp(want_trace, "0") && strcmp(want_trace, "false"))
+    if (rc == 0 && tracing)
         trace = cJSON_CreateArray();
     if (rc == 0 && !(probs = malloc((size_t)im.n * m->n_classes * sizeof *probs)))
         rc = mn_fail(&err, MN_ENOMEM, "out of memory");
@@ -166,6 +170,8 @@ enum MHD_Result h_predict(Request *r)
         cJSON *o = infer_result_json(e, probs);
         if (trace)
             cJSON_AddItemToObject(o, "layers", trace);
+        if (steps)
+            cJSON_AddItemToObject(o, "preprocessing", infer_image_trace_json(steps));
         ret = respond_json(r, MHD_HTTP_OK, o);
     } else {
         cJSON *arr = cJSON_CreateArray();
@@ -180,5 +186,6 @@ enum MHD_Result h_predict(Request *r)
     free(im.pixels);
     free(unit);
     free(probs);
+    free(steps);
     return ret;
 }

@@ -8,11 +8,12 @@
 
 #include "metrics.h"
 
-int infer_png(const Server *srv, const Model *m, const char *mode, const void *png, size_t len,
-              float *out, MnError *err)
+int infer_image(const Server *srv, const Model *m, const char *mode, const void *bytes, size_t len,
+                float *out, ImageTrace *trace, MnError *err)
 {
     ImageLimits lim = {(size_t)srv->cfg.max_image_bytes, (int)srv->cfg.max_image_side,
-                       (int)srv->cfg.max_image_side};
+                       (int)srv->cfg.max_image_side, (int)srv->cfg.max_jpeg_scans,
+                       srv->cfg.max_decoder_memory};
     ImagePreprocess pre = m->spec.image_preprocess;
     if (mode) {
         int p = image_preprocess_from_name(mode);
@@ -21,7 +22,30 @@ int infer_png(const Server *srv, const Model *m, const char *mode, const void *p
                            mode);
         pre = (ImagePreprocess)p;
     }
-    return image_from_png(png, len, &lim, pre, m->spec.input.h, m->spec.input.w, out, err);
+    return image_from_bytes(bytes, len, &lim, pre, m->spec.input.h, m->spec.input.w, out, trace,
+                            err);
+}
+
+int infer_png(const Server *srv, const Model *m, const char *mode, const void *png, size_t len,
+              float *out, MnError *err)
+{
+    return infer_image(srv, m, mode, png, len, out, NULL, err);
+}
+
+cJSON *infer_image_trace_json(const ImageTrace *t)
+{
+    cJSON *steps = cJSON_CreateArray();
+    for (int i = 0; i < t->n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "step", t->steps[i].step);
+        cJSON_AddNumberToObject(o, "width", t->steps[i].w);
+        cJSON_AddNumberToObject(o, "height", t->steps[i].h);
+        cJSON *px = cJSON_AddArrayToObject(o, "pixels");
+        for (int k = 0; k < t->steps[i].w * t->steps[i].h; k++)
+            cJSON_AddItemToArray(px, cJSON_CreateNumber(t->steps[i].px[k]));
+        cJSON_AddItemToArray(steps, o);
+    }
+    return steps;
 }
 
 static void add_trace(cJSON *trace, const Model *m, const ModelRun *run)

@@ -8,10 +8,17 @@
 #include "image.h"
 #include "server.h"
 
-/* Decodes a PNG into the model's input size with the model's preprocessing
- * (or mode, when not NULL), under the server's image limits. */
+/* Decodes a PNG or JPEG (told by its bytes) into the model's input size
+ * with the model's preprocessing (or mode, when not NULL), under the
+ * server's image limits; trace (may be NULL) gets the preprocessing's
+ * intermediate images. infer_png is the same without a trace. */
+int infer_image(const Server *srv, const Model *m, const char *mode, const void *bytes, size_t len,
+                float *out, ImageTrace *trace, MnError *err);
 int infer_png(const Server *srv, const Model *m, const char *mode, const void *png, size_t len,
               float *out, MnError *err);
+
+/* [{step, width, height, pixels: [0-255, row-major]}, ...] for ?trace=1. */
+cJSON *infer_image_trace_json(const ImageTrace *t);
 
 /* Forward n images given in [0,1] (n x input numel) through e's model on a
  * pooled run; probs gets n x classes. trace (may be NULL) receives each
@@ -30,7 +37,7 @@ const StoreEntry *infer_pick_model(Request *r, const char *name, const char *ver
                                    MnError *err);
 
 /* The images of a /predict body (h_predict.c), by Content-Type: the
- * multipart parts in the fields "image" or "data", a raw PNG body, or JSON
+ * multipart parts in the fields "image" or "data", a raw PNG or JPEG body, or JSON
  * pixels of d numbers each. png[] and png_len[] (malloc'd) point into r;
  * pixels (malloc'd) holds parsed JSON pixels. The caller frees all three. */
 typedef struct {

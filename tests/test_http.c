@@ -569,7 +569,7 @@ START_TEST(test_datasets_and_samples)
     float px[784];
     ImageLimits lim;
     image_limits_default(&lim);
-    ck_assert_int_eq(image_from_png(r.body, r.body_len, &lim, IMAGE_PRE_NONE, 28, 28, px, &err), 0);
+    ck_assert_int_eq(image_from_bytes(r.body, r.body_len, &lim, IMAGE_PRE_NONE, 28, 28, px, NULL, &err), 0);
     for (int i = 0; i < 784; i++)
         ck_assert_float_eq_tol(px[i], test.images[3 * 784 + i] / 255.0f, 1e-6f);
     check_http_free(&r);

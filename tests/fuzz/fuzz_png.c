@@ -1,5 +1,5 @@
 /* fuzz_png.c - libFuzzer target: an uploaded PNG through core/image.c as
- * the server runs it (image_from_png: chunk walk, libpng's progressive reader,
+ * the server runs it (image_from_bytes: chunk walk, libpng's progressive reader,
  * preprocessing into 28x28), in each preprocessing mode. libpng refuses a
  * chunk whose CRC is wrong, which almost every mutation makes it, so a
  * copy with the chunk CRCs recomputed is decoded too. Sides are capped at
@@ -45,7 +45,7 @@ static void decode(const uint8_t *data, size_t size, int n_modes)
     float out[28 * 28];
     for (int i = 0; i < n_modes; i++) {
         MnError err = {0};
-        image_from_png(data, size, &lim, modes[i], 28, 28, out, &err);
+        image_from_bytes(data, size, &lim, modes[i], 28, 28, out, NULL, &err);
     }
 }
 
