@@ -76,6 +76,7 @@ int explain_integrated_gradients(Explainer *e, const float *unit, int cls, int s
     score_of(e, e->x, 0, out->probs);
     out->predicted = metrics_argmax(out->probs, m->n_classes);
     out->cls = cls < 0 ? out->predicted : cls;
+    out->score_kind = m->spec.layers[m->spec.n_layers - 1].act == ACT_SOFTMAX ? "logit" : "output";
     out->score = score_of(e, e->x, out->cls, NULL);
     out->baseline_score = score_of(e, e->x0, out->cls, NULL);
 

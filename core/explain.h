@@ -26,6 +26,7 @@ typedef struct {
     float probs[MODEL_MAX_CLASSES];   /* the model's output for the input */
     float score, baseline_score;      /* the class's score at the input and at the baseline */
     double sum;                       /* of the attributions: near score - baseline_score */
+    const char *score_kind;           /* "logit" (a softmax head's) or "output" */
 } Explanation;
 
 /* Attributions for one image of pixels in [0, 1] (the model's input

@@ -25,6 +25,7 @@ typedef struct {
     long max_image_bytes;
     long max_image_side;      /* pixels, width and height */
     long max_batch;           /* images per predict request */
+    long max_explain_steps;   /* integration steps of one explain request, all its images */
     long max_params;          /* of a model loaded or trained */
     long max_jobs;            /* queued jobs */
     long train_threads;       /* concurrent training jobs */

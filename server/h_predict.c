@@ -91,6 +91,23 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
     return 0;
 }
 
+int predict_decode(Request *r, const Model *m, const PredictImages *im, float **unit, MnError *err)
+{
+    *unit = NULL;
+    if (im->pixels)
+        return 0;
+    size_t d = shape_numel(m->spec.input);
+    if (!(*unit = malloc((size_t)im->n * d * sizeof **unit)))
+        return mn_fail(err, MN_ENOMEM, "out of memory");
+    for (int i = 0; i < im->n; i++) {
+        int rc = infer_png(r->srv, m, request_arg(r, "preprocess"), im->png[i], im->png_len[i],
+                           *unit + (size_t)i * d, err);
+        if (rc)
+            return im->n > 1 ? mn_wrap(err, "image %d", i) : rc;
+    }
+    return 0;
+}
+
 enum MHD_Result h_predict(Request *r)
 {
     MnError err = {0};
@@ -106,15 +123,8 @@ enum MHD_Result h_predict(Request *r)
     cJSON *trace = NULL;
     enum MHD_Result ret;
     int rc = predict_collect(r, d, &im, &err);
-    if (rc == 0 && !im.pixels) {
-        unit = malloc((size_t)im.n * d * sizeof *unit);
-        if (!unit)
-            rc = mn_fail(&err, MN_ENOMEM, "out of memory");
-        for (int i = 0; rc == 0 && i < im.n; i++)
-            if ((rc = infer_png(r->srv, m, request_arg(r, "preprocess"), im.png[i], im.png_len[i],
-                                unit + (size_t)i * d, &err)) && im.n > 1)
-                mn_wrap(&err, "image %d", i);
-    }
+    if (rc == 0)
+        rc = predict_decode(r, m, &im, &unit, &err);
     const char *want_trace = request_arg(r, "trace");
     if (rc == 0 && want_trace && strcmp(want_trace, "0") && strcmp(want_trace, "false"))
         trace = cJSON_CreateArray();
@@ -188,14 +198,17 @@ static int tf_instance(Request *r, const Model *m, const cJSON *inst, int i, flo
 }
 
 /* TF Serving's POST /v1/models/{name}:predict, {"instances": [...]} ->
- * {"predictions": [[probabilities], ...]}. */
+ * {"predictions": [[probabilities], ...]}; KServe v1's NAME:explain takes
+ * the same instances (h_explain.c answers). */
 enum MHD_Result h_tf_predict(Request *r)
 {
     char name[64];
     const char *colon = strrchr(r->params[0], ':');
-    if (!colon || strcmp(colon, ":predict") || (size_t)(colon - r->params[0]) >= sizeof name)
+    bool explain = colon && !strcmp(colon, ":explain"); /* KServe v1 */
+    if (!colon || (strcmp(colon, ":predict") && !explain) ||
+        (size_t)(colon - r->params[0]) >= sizeof name)
         return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found",
-                             "TF Serving routes are /v1/models/NAME:predict");
+                             "TF Serving routes are /v1/models/NAME:predict and NAME:explain");
     memcpy(name, r->params[0], (size_t)(colon - r->params[0]));
     name[colon - r->params[0]] = '\0';
     MnError err = {0};
@@ -221,11 +234,15 @@ enum MHD_Result h_tf_predict(Request *r)
     int i = 0;
     for (const cJSON *it = rc ? NULL : inst->child; it && rc == 0; it = it->next, i++)
         rc = tf_instance(r, m, it, i, unit + (size_t)i * d, &err);
+    cJSON *explained = NULL;
     if (rc == 0)
-        rc = infer_run(e, unit, n, probs, NULL, &err);
+        rc = explain ? explain_kserve(r, e, unit, n, &explained, &err)
+                     : infer_run(e, unit, n, probs, NULL, &err);
     enum MHD_Result ret;
     if (rc) {
         ret = respond_mn_error(r, &err);
+    } else if (explained) {
+        ret = respond_json(r, MHD_HTTP_OK, explained);
     } else {
         server_metrics_predictions(r->srv->metrics, e->name, n);
         cJSON *o = cJSON_CreateObject(), *preds = cJSON_AddArrayToObject(o, "predictions");

@@ -40,7 +40,7 @@ static const Route routes[] = {
     {"GET", "/models/*", h_model_get, false},
     {"GET", "/models/*/versions/*", h_model_get, false},
     {"DELETE", "/models/*/versions/*", h_model_delete, true},
-    {"POST", "/v1/models/*", h_tf_predict, false}, /* TF Serving: NAME:predict */
+    {"POST", "/v1/models/*", h_tf_predict, false}, /* TF Serving: NAME:predict; KServe: NAME:explain */
     {"POST", "/backprop", h_backprop, false},
     {"POST", "/train", h_train, true},
     {"GET", "/jobs", h_jobs_list, false},
@@ -62,6 +62,8 @@ static const Route routes[] = {
     {"GET", "/metrics", h_metrics, false},
     {"GET", "/openapi.yaml", h_openapi, false},
     {"POST", "/predictions/*", h_predict, false}, /* TorchServe */
+    {"POST", "/explain", h_explain, false},
+    {"POST", "/explanations/*", h_explain, false}, /* TorchServe */
     {"GET", "/", h_index, false},
     {"GET", "/static/*", h_static, false},
     {"GET", "/specs", h_specs, false},
