@@ -88,6 +88,13 @@ try {
   await check('POST', '/predict', '/predict', { body: 'x', type: 'text/plain', want: 415 });
   await check('POST', '/predict?model=nosuch', '/predict', { body: JSON.stringify({ pixels }), type: json, want: 404 });
   await check('POST', '/v1/models/mnist-cnn:predict', '/v1/models/{nameAndVerb}', { body: JSON.stringify({ instances: [pixels] }), type: json, want: 200 });
+  await check('POST', '/explain?steps=8', '/explain', { body: JSON.stringify({ pixels }), type: json, want: 200 });
+  await check('POST', '/explain?model=fashion-cnn&steps=4&class=2', '/explain', { body: JSON.stringify({ pixels: [pixels, pixels] }), type: json, want: 200 });
+  await check('POST', '/explain?class=10', '/explain', { body: JSON.stringify({ pixels }), type: json, want: 400 });
+  await check('POST', '/explain?steps=5000', '/explain', { body: JSON.stringify({ pixels }), type: json, want: 413 });
+  await check('POST', '/explanations/mnist-cnn?steps=8', '/explanations/{name}', { body: JSON.stringify({ pixels }), type: json, want: 200 });
+  await check('POST', '/explanations/mnist-cnn?steps=8', '/explanations/{name}', { body: JSON.stringify({ pixels: [pixels, pixels] }), type: json, want: 200 });
+  await check('POST', '/v1/models/mnist-cnn:explain?steps=8', '/v1/models/{nameAndVerb}', { body: JSON.stringify({ instances: [pixels] }), type: json, want: 200 });
   await check('GET', '/ping', '/ping', { want: 200 });
   const specs = await check('GET', '/specs', '/specs', { want: 200 });
   if (!specs || specs.specs.length !== 9) fail('/specs', `expected the 9 seed specs, got ${specs && specs.specs.length}`); else pass();
