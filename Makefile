@@ -150,14 +150,15 @@ asan: data
 
 # The suites that run the server's threads (workers, acceptor, connection
 # deadlines, request log, jobs, store and its watcher, recovery's child
-# servers, and test_concurrent's all at once) under ThreadSanitizer, in a
+# servers, test_concurrent's all at once, and explanations) under ThreadSanitizer, in a
 # tree of their own. TSan runs code 5-15 times slower: Check's timeouts are
 # scaled by CK_TIMEOUT_MULTIPLIER. Every process (test binaries, their
 # forked tests, the mnistd children test_recovery starts) writes its reports
 # to build/tsan/reports/; any report fails the run, whatever exit status
 # the process had (a SIGKILLed child has none). Suppressions: none.
 # OpenBLAS is not instrumented: TSan sees our accesses, not its threads'.
-TSAN_RUNS ?= test_http test_connections test_access_log test_recovery test_hostile test_concurrent
+TSAN_RUNS ?= test_http test_connections test_access_log test_recovery test_hostile test_concurrent \
+	test_explain_http
 tsan: data
 	@scripts/deps.sh libtsan2
 	@rm -rf build/tsan/reports && mkdir -p build/tsan/reports

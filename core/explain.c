@@ -48,14 +48,11 @@ void explainer_free(Explainer *e)
     free(e);
 }
 
-/* Forward of one preprocessed image: its outputs and class score. */
-static float score_of(Explainer *e, const float *x, int cls, float *probs)
+/* Forward of one preprocessed image; its outputs stay in the run. */
+static const float *forward_one(Explainer *e, const float *x)
 {
     memcpy(model_run_input(e->run), x, e->d * sizeof *x);
-    const float *out = model_forward(e->m, e->run, 1, false);
-    if (probs)
-        memcpy(probs, out, (size_t)e->m->n_classes * sizeof *probs);
-    return model_class_score(e->m, e->run, 0, cls);
+    return model_forward(e->m, e->run, 1, false);
 }
 
 int explain_integrated_gradients(Explainer *e, const float *unit, int cls, int steps, float *attr,
@@ -73,12 +70,13 @@ int explain_integrated_gradients(Explainer *e, const float *unit, int cls, int s
     model_prepare_unit_inputs(m, e->grad, 1, e->x0);
 
     memset(out, 0, sizeof *out);
-    score_of(e, e->x, 0, out->probs);
+    memcpy(out->probs, forward_one(e, e->x), (size_t)m->n_classes * sizeof *out->probs);
     out->predicted = metrics_argmax(out->probs, m->n_classes);
     out->cls = cls < 0 ? out->predicted : cls;
-    out->score_kind = m->spec.layers[m->spec.n_layers - 1].act == ACT_SOFTMAX ? "logit" : "output";
-    out->score = score_of(e, e->x, out->cls, NULL);
-    out->baseline_score = score_of(e, e->x0, out->cls, NULL);
+    out->score_kind = model_score_is_logit(m) ? "logit" : "output";
+    out->score = model_class_score(m, e->run, 0, out->cls);
+    forward_one(e, e->x0);
+    out->baseline_score = model_class_score(m, e->run, 0, out->cls);
 
     int classes[EXPLAIN_BATCH];
     for (int i = 0; i < EXPLAIN_BATCH; i++)

@@ -756,6 +756,8 @@ bool model_backward_part(const Model *m, ModelRun *r, const uint8_t *labels, int
     return true;
 }
 
+bool model_score_is_logit(const Model *m) { return fused_head(m); }
+
 float model_class_score(const Model *m, const ModelRun *r, int sample, int cls)
 {
     size_t at = (size_t)sample * m->n_classes + cls;

@@ -127,6 +127,8 @@ int model_fold_for_serving(Model *m, MnError *err);
  * logit (the last layer's output before its softmax) for a softmax head,
  * else the last layer's output itself. */
 float model_class_score(const Model *m, const ModelRun *r, int sample, int cls);
+/* Whether that score is a logit: the model ends in softmax. */
+bool model_score_is_logit(const Model *m);
 
 /* After a forward of n samples (no more than it ran) on a run from
  * model_run_new_input_gradient: the gradient of each sample's score of
