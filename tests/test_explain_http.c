@@ -1,9 +1,9 @@
 /* test_explain_http.c - explanations through the real server on a free
  * port: POST /explain with every /predict input form, TorchServe's
  * /explanations/{name} and KServe v1's :explain giving the same map, the
- * attributions' completeness on the shipped model and on a served model
- * whose batch normalization the store folded, and each refusal with its
- * status and message. */
+ * numbers of an explanation agreeing with its map, completeness on a
+ * served model whose batch normalization the store folded, and each
+ * refusal with its status and message. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -118,9 +118,10 @@ static double map_sum(const cJSON *map, int rows, int cols)
     return sum;
 }
 
-/* The explanation of /explain's answer: its map adds up to its sum, and
- * the sum to the score gap within 1%. */
-static const cJSON *check_explanation(const cJSON *o)
+/* The explanation of /explain's answer: its map adds up to its sum, delta
+ * is what the sum misses the score gap by, and when `complete` (steps
+ * enough), by no more than 1% of it. */
+static const cJSON *check_explanation(const cJSON *o, bool complete)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, "explanation");
     ck_assert_ptr_nonnull(x);
@@ -131,7 +132,9 @@ static const cJSON *check_explanation(const cJSON *o)
     double gap = number(x, "score_input") - number(x, "score_baseline");
     ck_assert_msg(fabs(sum - number(x, "attribution_sum")) <= 1e-4 * (fabs(sum) + 1.0),
                   "map adds to %g, attribution_sum %g", sum, number(x, "attribution_sum"));
-    ck_assert_msg(fabs(sum - gap) <= 0.01 * fabs(gap), "attributions %g, score gap %g", sum, gap);
+    if (complete)
+        ck_assert_msg(fabs(sum - gap) <= 0.01 * fabs(gap), "attributions %g, score gap %g", sum,
+                      gap);
     ck_assert_float_eq_tol(number(x, "delta"), sum - gap, 1e-3);
     /* the image the model saw, in [0, 1] */
     ck_assert_double_gt(map_sum(cJSON_GetObjectItemCaseSensitive(o, "image"), 28, 28), 10.0);
@@ -140,16 +143,20 @@ static const cJSON *check_explanation(const cJSON *o)
 
 START_TEST(test_explain_png_predicted_and_chosen_class)
 {
+    /* the CNN's completeness to 1% takes a thousand steps (test_explain
+     * checks it); here a few, the numbers' consistency */
     int label;
-    cJSON *o = explain_png("/explain?steps=1024", 0, &label);
+    cJSON *o = explain_png("/explain?steps=100", 0, &label);
     ck_assert_int_eq((int)number(o, "prediction"), label);
-    const cJSON *x = check_explanation(o);
+    const cJSON *x = check_explanation(o, false);
     ck_assert_int_eq((int)number(x, "class"), label);
-    ck_assert_int_eq((int)number(x, "steps"), 1024);
+    ck_assert_int_eq((int)number(x, "steps"), 100);
+    ck_assert_double_lt(fabs(number(x, "delta")),
+                        0.1 * fabs(number(x, "score_input") - number(x, "score_baseline")));
     cJSON_Delete(o);
 
-    o = explain_png("/explain?steps=1024&class=3", 0, NULL);
-    x = check_explanation(o);
+    o = explain_png("/explain?steps=100&class=3", 0, NULL);
+    x = check_explanation(o, false);
     ck_assert_int_eq((int)number(x, "class"), 3);
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(x, "label")->valuestring, "3");
     ck_assert_int_eq((int)number(o, "prediction"), label); /* still the model's answer */
@@ -171,7 +178,7 @@ START_TEST(test_explain_folded_batchnorm)
     ck_assert_msg(e->model->folded[1], "the store did not fold the normalization");
     store_release(srv.store, e);
     cJSON *o = explain_png("/explain?model=bn-explain&steps=2048", 2, NULL);
-    check_explanation(o);
+    check_explanation(o, true);
     cJSON_Delete(o);
 }
 END_TEST
