@@ -701,7 +701,8 @@ static bool backward_from(const Model *m, ModelRun *r, int n, float *grads, bool
             in[k] = source_buffer(r, l->inputs[k]);
             din[k] = g->in[i][k] >= 0 ? r->slot[g->in[i][k]] : NULL;
         }
-        if (!aliases_input(m, i)) { /* a view's gradient is its input's: same numbers, another shape */
+        /* a view's gradient is its input's: same numbers, another shape */
+        if (!aliases_input(m, i)) {
             LayerRun run = {.batch = n, .training = r->training, .ws = r->ws, .aux = r->aux[i],
                             .rng = r->training ? &r->rng : NULL, .in = in, .din = din,
                             .n_in = l->n_inputs, .state = m->state + l->state_offset};

@@ -41,10 +41,10 @@ static int explain_images(Request *r, const Model *m, const float *unit, int n, 
                           float *attr, int *steps, MnError *err)
 {
     long limit = r->srv->cfg.max_explain_steps, cls, st;
+    long def = EXPLAIN_DEFAULT_STEPS < limit ? EXPLAIN_DEFAULT_STEPS : limit;
     int rc = int_arg(r, "class", 0, m->n_classes - 1, -1, &cls, err);
     if (rc == 0)
-        rc = int_arg(r, "steps", 1, EXPLAIN_MAX_STEPS, EXPLAIN_DEFAULT_STEPS < limit ? EXPLAIN_DEFAULT_STEPS : limit,
-                     &st, err);
+        rc = int_arg(r, "steps", 1, EXPLAIN_MAX_STEPS, def, &st, err);
     if (rc == 0 && st * n > limit)
         rc = n == 1 ? mn_fail(err, MN_ELIMIT,
                               "%ld steps, over the limit of %ld a request (--max-explain-steps)",
@@ -55,14 +55,14 @@ static int explain_images(Request *r, const Model *m, const float *unit, int n, 
                               n, st, st * n, limit);
     if (rc)
         return rc;
-    Explainer *x = explainer_new(m, err);
-    if (!x)
+    Explainer *ig = explainer_new(m, err);
+    if (!ig)
         return err ? err->code : MN_ENOMEM;
     size_t d = shape_numel(m->spec.input);
     for (int i = 0; i < n && rc == 0; i++)
-        rc = explain_integrated_gradients(x, unit + (size_t)i * d, (int)cls, (int)st,
+        rc = explain_integrated_gradients(ig, unit + (size_t)i * d, (int)cls, (int)st,
                                           attr + (size_t)i * d, &ex[i], err);
-    explainer_free(x);
+    explainer_free(ig);
     *steps = (int)st;
     return rc;
 }
