@@ -195,6 +195,18 @@ static void batchnorm_forward(const Layer *l, const float *params, const float *
     apply_affine(x, y, rows, c, scale, shift);
 }
 
+/* Inference's y = x * scale + shift backward: dx = dy * scale. Only the
+ * input's gradient: nothing trains on an inference pass. */
+static void affine_backward(const Layer *l, const float *params, const float *dy, float *dx,
+                            int rows, const LayerRun *run)
+{
+    int c = l->in.c;
+    float *scale = run->ws, *shift = run->ws + c;
+    batchnorm_as_affine(l, params, run->state, scale, shift);
+    memset(shift, 0, (size_t)c * sizeof *shift);
+    apply_affine(dy, dx, rows, c, scale, shift);
+}
+
 /* sums: sum of dy per channel, sum of dy * x_hat, count; kept in aux as
  * this run's share of dbeta and dgamma. */
 static void batchnorm_backward_sums(const Layer *l, const float *params, const float *x,
@@ -217,6 +229,11 @@ static void batchnorm_backward(const Layer *l, const float *params, float *grads
 {
     (void)y;
     int c = l->in.c, rows = rows_of(l, run->batch);
+    if (!run->training) { /* the affine of inference: an input gradient run's */
+        if (dx)
+            affine_backward(l, params, dy, dx, rows, run);
+        return;
+    }
     BatchNormAux a = aux_view(l, run->aux);
     const double *sums = run->sums;
     if (!sums) {

@@ -299,19 +299,26 @@ void model_prepare_unit_inputs(const Model *m, const float *unit, int n, float *
 typedef struct {
     int n_slots;
     int out[SPEC_MAX_LAYERS];                    /* the slot of dL/d(layer i's output) */
+    int input;                                   /* the slot of dL/d(the model's input), or -1 */
     int in[SPEC_MAX_LAYERS][LAYER_MAX_INPUTS];   /* where layer i writes dL/d(input k), or -1 */
     bool add[SPEC_MAX_LAYERS][LAYER_MAX_INPUTS]; /* in[i][k] is scratch to add to the input's */
 } GradPlan;
 
 #define GRAD_MAX_SLOTS (SPEC_MAX_LAYERS + LAYER_MAX_INPUTS + 1)
 
-/* Whether anything upstream of source needs its gradient: not the model's
- * input, nor a view of it. */
-static bool needs_grad(const ModelSpec *s, int source)
+/* Layer i's output is its input's buffer: a view, or a folded layer. */
+static bool aliases_input(const Model *m, int i)
 {
-    while (source != LAYER_INPUT_MODEL && layer_ops(s->layers[source].type)->is_view)
-        source = s->layers[source].inputs[0];
-    return source != LAYER_INPUT_MODEL;
+    return layer_ops(m->spec.layers[i].type)->is_view || m->folded[i];
+}
+
+/* Whether anything upstream of source needs its gradient: not the model's
+ * input, nor a view of it, unless the input's own gradient is wanted. */
+static bool needs_grad(const Model *m, int source, bool to_input)
+{
+    while (source != LAYER_INPUT_MODEL && aliases_input(m, source))
+        source = m->spec.layers[source].inputs[0];
+    return to_input || source != LAYER_INPUT_MODEL;
 }
 
 typedef struct {
@@ -321,29 +328,39 @@ typedef struct {
 static int slot_take(SlotPool *p) { return p->n_free ? p->free[--p->n_free] : p->n_slots++; }
 static void slot_give(SlotPool *p, int slot) { p->free[p->n_free++] = slot; }
 
-static void plan_gradients(const ModelSpec *s, GradPlan *g)
+/* Where dL/d(source's output) goes: a layer's slot, or the input's. */
+static int *grad_slot(GradPlan *g, int source)
 {
+    return source == LAYER_INPUT_MODEL ? &g->input : &g->out[source];
+}
+
+/* to_input: the model's input gets a slot too (input gradients), never
+ * given back, so it holds the whole sum at the end. */
+static void plan_gradients(const Model *m, bool to_input, GradPlan *g)
+{
+    const ModelSpec *s = &m->spec;
     SlotPool pool = {.n_free = 0};
     int last = s->n_layers - 1;
     for (int i = 0; i < s->n_layers; i++)
         g->out[i] = -1;
+    g->input = -1;
     g->out[last] = slot_take(&pool);
     for (int i = last; i >= 0; i--) {
         const Layer *l = &s->layers[i];
-        bool view = layer_ops(l->type)->is_view;
+        bool view = aliases_input(m, i); /* a folded layer passes its gradient on as a view */
         if (g->out[i] < 0)
             continue; /* only the model's input is upstream: no gradient wanted */
         for (int k = 0; k < l->n_inputs; k++) {
-            int j = l->inputs[k];
+            int j = l->inputs[k], *to = grad_slot(g, j);
             g->in[i][k] = -1;
             g->add[i][k] = false;
-            if (!needs_grad(s, j))
+            if (!needs_grad(m, j, to_input))
                 continue;
-            if (g->out[j] < 0) /* the first gradient to reach j: written in place */
-                g->out[j] = view ? g->out[i] : slot_take(&pool);
+            if (*to < 0) /* the first gradient to reach j: written in place */
+                *to = view ? g->out[i] : slot_take(&pool);
             else
                 g->add[i][k] = true;
-            g->in[i][k] = g->add[i][k] ? (view ? g->out[i] : slot_take(&pool)) : g->out[j];
+            g->in[i][k] = g->add[i][k] ? (view ? g->out[i] : slot_take(&pool)) : *to;
         }
         for (int k = 0; k < l->n_inputs; k++)
             if (g->add[i][k] && g->in[i][k] != g->out[i])
@@ -359,6 +376,10 @@ struct ModelRun {
     const Model *m;
     int max_batch;
     bool training;
+    /* An inference run that also goes backward, to the input
+     * (model_run_new_input_gradient): it keeps what backward needs. */
+    bool input_gradient;
+    float *scratch_grads; /* input gradient runs: the parameters' gradients, unread */
     void *block;       /* the one allocation */
     float *input;      /* (max_batch, input numel) */
     float **act;       /* per layer output; views alias their input */
@@ -367,8 +388,8 @@ struct ModelRun {
     void **aux;        /* per layer, training only */
     float **pre;       /* per layer, training only: the output before an activation
                         * whose backward needs it (activation_needs_input), else NULL */
-    GradPlan plan;     /* training only */
-    float *slot[GRAD_MAX_SLOTS]; /* dL/d(activation) buffers, training only */
+    GradPlan plan;     /* training and input gradient runs only, as slot */
+    float *slot[GRAD_MAX_SLOTS]; /* dL/d(activation) buffers */
     int n;             /* samples in the last forward */
     Rng rng;           /* dropout masks */
     /* A pass in parts (model_forward_part): where it stopped, and the
@@ -382,21 +403,19 @@ struct ModelRun {
 
 static size_t align64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
-/* Layer i's output is its input's buffer: a view, or a folded layer. */
-static bool aliases_input(const Model *m, int i)
-{
-    return layer_ops(m->spec.layers[i].type)->is_view || m->folded[i];
-}
-
 /* The buffer that holds source's output: a layer's, or the run's input. */
 static float *source_buffer(const ModelRun *r, int source)
 {
     return source == LAYER_INPUT_MODEL ? r->input : r->act[source];
 }
 
-ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *err)
+/* backward: keep aux, the inputs of activations that need them and the
+ * gradient slots (training, and input gradient runs). */
+static ModelRun *run_new(const Model *m, int max_batch, bool training, bool to_input,
+                         MnError *err)
 {
     assert(!(training && m->serve_params)); /* a model folded for serving never trains */
+    bool backward = training || to_input;
     const ModelSpec *s = &m->spec;
     int nl = s->n_layers;
     size_t b = (size_t)max_batch, bytes = 0, ws = 0, widest = shape_numel(s->input), sums = 0;
@@ -418,10 +437,10 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
             size_t w = ops->workspace(l, max_batch);
             ws = w > ws ? w : ws;
         }
-        aux_len[i] = training && ops->aux ? ops->aux(l, max_batch) : 0;
+        aux_len[i] = backward && ops->aux ? ops->aux(l, max_batch) : 0;
         aux_off[i] = bytes;
         bytes += align64(aux_len[i]);
-        pre_len[i] = training && activation_needs_input(l->act) ? b * numel * sizeof(float) : 0;
+        pre_len[i] = backward && activation_needs_input(l->act) ? b * numel * sizeof(float) : 0;
         pre_off[i] = bytes;
         bytes += align64(pre_len[i]);
     }
@@ -433,10 +452,13 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
     bytes += align64(sums * sizeof(double));
     size_t grad_off = bytes, slot_bytes = align64(b * widest * sizeof(float));
     GradPlan plan = {.n_slots = 0};
-    if (training) {
-        plan_gradients(s, &plan);
+    if (backward) {
+        plan_gradients(m, to_input, &plan);
         bytes += (size_t)plan.n_slots * slot_bytes;
     }
+    size_t scratch_off = bytes;
+    if (to_input)
+        bytes += align64((m->n_params ? m->n_params : 1) * sizeof(float));
 
     ModelRun *r = calloc(1, sizeof *r);
     float **act = calloc((size_t)nl, sizeof *act);
@@ -453,6 +475,8 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
     r->m = m;
     r->max_batch = max_batch;
     r->training = training;
+    r->input_gradient = to_input;
+    r->scratch_grads = to_input ? (float *)(base + scratch_off) : NULL;
     r->block = block;
     r->input = (float *)(base + input_off);
     r->act = act;
@@ -474,6 +498,16 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
         r->slot[k] = (float *)(base + grad_off + (size_t)k * slot_bytes);
     model_run_reseed(r, s->seed);
     return r;
+}
+
+ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *err)
+{
+    return run_new(m, max_batch, training, false, err);
+}
+
+ModelRun *model_run_new_input_gradient(const Model *m, int max_batch, MnError *err)
+{
+    return run_new(m, max_batch, false, true, err);
 }
 
 void model_run_free(ModelRun *r)
@@ -523,7 +557,7 @@ static void forward_layer(const Model *m, ModelRun *r, int i, int from, int n, b
     if (i == s->n_layers - 1 && l->act == ACT_SOFTMAX)
         memcpy(r->logits + (size_t)from * width, y, (size_t)n * width * sizeof *y);
     if (!layer_applies_activation(l)) {
-        if (training && r->pre[i])
+        if ((training || r->input_gradient) && r->pre[i])
             memcpy(r->pre[i] + (size_t)from * width, y, (size_t)n * width * sizeof *y);
         activation_forward(l->act, y, n, (int)width);
     }
@@ -641,17 +675,17 @@ static void add_into(float *restrict dst, const float *restrict src, size_t n)
 }
 
 /* From the last layer down, or on from where a pass in parts stopped
- * (before a layer's backward, its dL/dz ready, this run's sums out). */
-static bool backward_from(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
-                          float *grads, bool in_parts)
+ * (before a layer's backward, its dL/dz ready, this run's sums out); the
+ * last layer's slot holds dL/d(its output) first, or dL/dz when have_dz.
+ * An inference run goes back through what its forward ran: the served
+ * weights, folded layers passed over as views. */
+static bool backward_from(const Model *m, ModelRun *r, int n, float *grads, bool have_dz,
+                          bool in_parts)
 {
     const ModelSpec *s = &m->spec;
-    const GradPlan *g = &r->plan;
+    GradPlan *g = &r->plan;
     int last = s->n_layers - 1, start = r->paused ? r->resume : last;
-    if (!r->paused)
-        r->loss = head_loss(m, r, labels, n, batch, r->slot[g->out[last]]);
-    /* The fused loss already gave dL/dz for the softmax head. */
-    bool have_dz = m->spec.loss == LOSS_CROSSENTROPY && fused_head(m);
+    const float *params = !r->training && m->serve_params ? m->serve_params : m->params;
     for (int i = start; i >= 0; i--) {
         const Layer *l = &s->layers[i];
         const LayerOps *ops = layer_ops(l->type);
@@ -667,13 +701,14 @@ static bool backward_from(const Model *m, ModelRun *r, const uint8_t *labels, in
             in[k] = source_buffer(r, l->inputs[k]);
             din[k] = g->in[i][k] >= 0 ? r->slot[g->in[i][k]] : NULL;
         }
-        if (!ops->is_view) { /* a view's gradient is its input's: same numbers, another shape */
-            LayerRun run = {.batch = n, .training = true, .ws = r->ws, .aux = r->aux[i],
-                            .rng = &r->rng, .in = in, .din = din, .n_in = l->n_inputs,
-                            .state = m->state + l->state_offset};
+        /* a view's gradient is its input's: same numbers, another shape */
+        if (!aliases_input(m, i)) {
+            LayerRun run = {.batch = n, .training = r->training, .ws = r->ws, .aux = r->aux[i],
+                            .rng = r->training ? &r->rng : NULL, .in = in, .din = din,
+                            .n_in = l->n_inputs, .state = m->state + l->state_offset};
             if (in_parts && ops->batch_sums) {
                 if (!resumed) {
-                    ops->backward_sums(l, m->params + l->param_offset, in[0], d, &run, r->sums);
+                    ops->backward_sums(l, params + l->param_offset, in[0], d, &run, r->sums);
                     r->paused = true;
                     r->resume = i;
                     return false;
@@ -681,33 +716,71 @@ static bool backward_from(const Model *m, ModelRun *r, const uint8_t *labels, in
                 r->paused = false;
                 run.sums = r->sums;
             }
-            ops->backward(l, m->params + l->param_offset, grads + l->param_offset, in[0],
+            ops->backward(l, params + l->param_offset, grads + l->param_offset, in[0],
                           r->act[i], d, din[0], &run);
         }
         for (int k = 0; k < l->n_inputs; k++)
             if (g->add[i][k])
-                add_into(r->slot[g->out[l->inputs[k]]], din[k],
+                add_into(r->slot[*grad_slot(g, l->inputs[k])], din[k],
                          (size_t)n * shape_numel(spec_source_shape(s, l->inputs[k])));
     }
     r->resume = 0; /* the next forward starts at the top */
     return true;
 }
 
+/* The loss's gradient into the last layer's slot, unless a pass in parts
+ * is resuming (it is there already). The fused loss gives dL/dz for the
+ * softmax head. */
+static bool backward_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
+                          float *grads, bool in_parts)
+{
+    if (!r->paused)
+        r->loss = head_loss(m, r, labels, n, batch, r->slot[r->plan.out[m->spec.n_layers - 1]]);
+    bool have_dz = m->spec.loss == LOSS_CROSSENTROPY && fused_head(m);
+    return backward_from(m, r, n, grads, have_dz, in_parts);
+}
+
 double model_backward(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
                       float *grads)
 {
     r->paused = false;
-    backward_from(m, r, labels, n, batch, grads, false);
+    backward_loss(m, r, labels, n, batch, grads, false);
     return r->loss;
 }
 
 bool model_backward_part(const Model *m, ModelRun *r, const uint8_t *labels, int n, int batch,
                          float *grads, double *loss)
 {
-    if (!backward_from(m, r, labels, n, batch, grads, true))
+    if (!backward_loss(m, r, labels, n, batch, grads, true))
         return false;
     *loss = r->loss;
     return true;
+}
+
+bool model_score_is_logit(const Model *m) { return fused_head(m); }
+
+float model_class_score(const Model *m, const ModelRun *r, int sample, int cls)
+{
+    size_t at = (size_t)sample * m->n_classes + cls;
+    return fused_head(m) ? r->logits[at] : r->act[m->spec.n_layers - 1][at];
+}
+
+void model_input_gradient(const Model *m, ModelRun *r, int n, const int *classes, float *dx)
+{
+    assert(r->input_gradient && n <= r->n);
+    const GradPlan *g = &r->plan;
+    int k = m->n_classes;
+    size_t d = shape_numel(m->spec.input);
+    float *seed = r->slot[g->out[m->spec.n_layers - 1]];
+    memset(seed, 0, (size_t)n * k * sizeof *seed);
+    for (int i = 0; i < n; i++)
+        seed[(size_t)i * k + classes[i]] = 1.0f; /* d score / d score */
+    memset(r->scratch_grads, 0, m->n_params * sizeof *r->scratch_grads);
+    r->paused = false;
+    /* the score of a softmax head is its logit: the seed is already dL/dz */
+    backward_from(m, r, n, r->scratch_grads, fused_head(m), false);
+    assert(g->input >= 0); /* the output depends on the input through some layer */
+    memcpy(dx, r->slot[g->input], (size_t)n * d * sizeof *dx);
 }
 
 void model_update_state(Model *m, const ModelRun *r)

@@ -77,6 +77,9 @@ typedef struct ModelRun ModelRun;
 /* An activation arena for up to max_batch samples; training runs also hold
  * the backward buffers, per-layer aux memory and a dropout Rng. */
 ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *err);
+/* An inference run (the served weights, inference behaviour of every
+ * layer) that also keeps what backward needs, for model_input_gradient. */
+ModelRun *model_run_new_input_gradient(const Model *m, int max_batch, MnError *err);
 void model_run_free(ModelRun *r);
 /* Restarts the run's dropout masks from seed (at creation: the spec's). */
 void model_run_reseed(ModelRun *r, uint64_t seed);
@@ -119,6 +122,19 @@ void model_update_state(Model *m, const ModelRun *r);
  * into a copy of that layer's weights (serve_params), so inference skips
  * it; the others run as a per-channel affine. */
 int model_fold_for_serving(Model *m, MnError *err);
+
+/* A class's score after a forward, the value explanations attribute: the
+ * logit (the last layer's output before its softmax) for a softmax head,
+ * else the last layer's output itself. */
+float model_class_score(const Model *m, const ModelRun *r, int sample, int cls);
+/* Whether that score is a logit: the model ends in softmax. */
+bool model_score_is_logit(const Model *m);
+
+/* After a forward of n samples (no more than it ran) on a run from
+ * model_run_new_input_gradient: the gradient of each sample's score of
+ * classes[i] (model_class_score) with respect to its input, from the
+ * layers' backward passes, into dx (n, input numel). */
+void model_input_gradient(const Model *m, ModelRun *r, int n, const int *classes, float *dx);
 
 /* Loss only (validation/evaluation), from the last forward. */
 double model_loss(const Model *m, ModelRun *r, const uint8_t *labels, int n);

@@ -77,6 +77,9 @@ static const Setting settings[] = {
     NUM("max-decoder-memory", "MNISTD_MAX_DECODER_MEMORY", max_decoder_memory, 256L << 20,
         1L << 20, 1L << 32, "bytes the JPEG decoder may hold for one image"),
     NUM("max-batch", "MNISTD_MAX_BATCH", max_batch, 256, 1, 65536, "images per request"),
+    NUM("max-explain-steps", "MNISTD_MAX_EXPLAIN_STEPS", max_explain_steps, 4096, 1, 1000000,
+        "integrated-gradients steps of one explain request, over all its images (each step "
+        "costs about three predictions)"),
     NUM("max-params", "MNISTD_MAX_PARAMS", max_params, 10000000, 1, 1000000000,
         "parameters of a model"),
     NUM("max-jobs", "MNISTD_MAX_JOBS", max_jobs, 16, 1, 100000, "queued training jobs"),

@@ -126,6 +126,24 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
     return 0;
 }
 
+int predict_decode(Request *r, const Model *m, const PredictImages *im, float **unit,
+                   ImageTrace *first_steps, MnError *err)
+{
+    *unit = NULL;
+    if (im->pixels)
+        return 0;
+    size_t d = shape_numel(m->spec.input);
+    if (!(*unit = malloc((size_t)im->n * d * sizeof **unit)))
+        return mn_fail(err, MN_ENOMEM, "out of memory");
+    for (int i = 0; i < im->n; i++) {
+        int rc = infer_image(r->srv, m, request_arg(r, "preprocess"), im->png[i], im->png_len[i],
+                             *unit + (size_t)i * d, i == 0 ? first_steps : NULL, err);
+        if (rc)
+            return im->n > 1 ? mn_wrap(err, "image %d", i) : rc;
+    }
+    return 0;
+}
+
 enum MHD_Result h_predict(Request *r)
 {
     MnError err = {0};
@@ -145,16 +163,10 @@ enum MHD_Result h_predict(Request *r)
     const char *want_trace = request_arg(r, "trace");
     bool tracing = want_trace && strcmp(want_trace, "0") && strcmp(want_trace, "false");
     int rc = predict_collect(r, d, &im, &err);
-    if (rc == 0 && !im.pixels) {
-        unit = malloc((size_t)im.n * d * sizeof *unit);
-        if (!unit || (tracing && !(steps = calloc(1, sizeof *steps))))
-            rc = mn_fail(&err, MN_ENOMEM, "out of memory");
-        for (int i = 0; rc == 0 && i < im.n; i++)
-            if ((rc = infer_image(r->srv, m, request_arg(r, "preprocess"), im.png[i],
-                                  im.png_len[i], unit + (size_t)i * d, i == 0 ? steps : NULL,
-                                  &err)) && im.n > 1)
-                mn_wrap(&err, "image %d", i);
-    }
+    if (rc == 0 && tracing && !(steps = calloc(1, sizeof *steps)))
+        rc = mn_fail(&err, MN_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = predict_decode(r, m, &im, &unit, steps, &err);
     if (rc == 0 && tracing)
         trace = cJSON_CreateArray();
     if (rc == 0 && !(probs = malloc((size_t)im.n * m->n_classes * sizeof *probs)))

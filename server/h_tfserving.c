@@ -3,6 +3,8 @@
  *   GET  /v1/models/{name}[/versions/{n}]/metadata  the serving_default signature
  *   POST /v1/models/{name}[/versions/{n}]:predict   row {"instances": [...]} ->
  *        {"predictions": [...]}, or columnar {"inputs": ...} -> {"outputs": [...]}
+ *   POST /v1/models/{name}[/versions/{n}]:explain   KServe v1's explain of the
+ *        same instances (h_explain.c answers)
  * An instance is numbers (flat or nested, the input's size, in [0, 1]) or
  * {"b64": PNG}. Errors are TF Serving's {"error": "message"} (respond.c). */
 #include <stdio.h>
@@ -228,7 +230,7 @@ static const cJSON *tf_batch(const cJSON *req, bool *columnar, MnError *err)
     return batch;
 }
 
-static enum MHD_Result tf_predict(Request *r, const TfTarget *t)
+static enum MHD_Result tf_predict(Request *r, const TfTarget *t, bool explain)
 {
     MnError err = {0};
     const StoreEntry *e = infer_pick_model(r, t->name, t->version, &err);
@@ -255,13 +257,19 @@ static enum MHD_Result tf_predict(Request *r, const TfTarget *t)
         snprintf(where, sizeof where, "%s[%d]", columnar ? "inputs" : "instances", i);
         rc = tf_instance(r, m, it, where, unit + (size_t)i * d, &err);
     }
-    if (rc == 0)
+    cJSON *explained = NULL;
+    if (rc == 0 && explain)
+        rc = explain_kserve(r, e, unit, n, &explained, &err);
+    else if (rc == 0)
         rc = infer_run(e, unit, n, probs, NULL, &err);
-    model_stats_record(r->srv->stats, e->name, e->version, n, rc == 0,
-                       clock_seconds() - r->started);
+    if (!explain)
+        model_stats_record(r->srv->stats, e->name, e->version, n, rc == 0,
+                           clock_seconds() - r->started);
     enum MHD_Result ret;
     if (rc) {
         ret = respond_mn_error(r, &err);
+    } else if (explained) {
+        ret = respond_json(r, MHD_HTTP_OK, explained);
     } else {
         server_metrics_predictions(r->srv->metrics, e->name, n);
         /* one output tensor: TF Serving leaves its name out in both forms */
@@ -284,10 +292,11 @@ enum MHD_Result h_tf_predict(Request *r)
     MnError err = {0};
     if (tf_target(r, &t, &err))
         return respond_mn_error(r, &err);
-    if (strcmp(t.verb, "predict"))
+    bool explain = !strcmp(t.verb, "explain"); /* KServe v1 */
+    if (strcmp(t.verb, "predict") && !explain)
         return respond_v2_error(r, MHD_HTTP_NOT_FOUND, "%s%s%s is not served: POST "
-                                "/v1/models/NAME[/versions/N]:predict",
+                                "/v1/models/NAME[/versions/N]:predict or :explain",
                                 t.verb[0] ? "\":" : "a POST without \":predict\"",
                                 t.verb[0] ? t.verb : "", t.verb[0] ? "\"" : "");
-    return tf_predict(r, &t);
+    return tf_predict(r, &t, explain);
 }

@@ -44,7 +44,8 @@ static const Route routes[] = {
     {"GET", "/models/*", h_model_get, false},
     {"GET", "/models/*/versions/*", h_model_get, false},
     {"DELETE", "/models/*/versions/*", h_model_delete, true},
-    /* TF Serving: NAME[/versions/N] with :predict on the last segment */
+    /* TF Serving: NAME[/versions/N] with :predict on the last segment;
+     * KServe v1: NAME:explain */
     {"POST", "/v1/models/*", h_tf_predict, false},
     {"POST", "/v1/models/*/versions/*", h_tf_predict, false},
     {"GET", "/v1/models/*", h_tf_status, false},
@@ -83,6 +84,8 @@ static const Route routes[] = {
     {"PUT", "/predictions/*", h_predict, false},
     {"POST", "/predictions/*/*", h_predict, false},
     {"PUT", "/predictions/*/*", h_predict, false},
+    {"POST", "/explain", h_explain, false},
+    {"POST", "/explanations/*", h_explain, false}, /* TorchServe */
     {"GET", "/", h_index, false},
     {"GET", "/static/*", h_static, false},
     {"GET", "/specs", h_specs, false},

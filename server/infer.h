@@ -49,6 +49,17 @@ typedef struct {
 } PredictImages;
 
 int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err);
+/* The collected images as the model's input in [0, 1]: PNGs and JPEGs
+ * decoded with the model's preprocessing (or ?preprocess=) into *unit
+ * (malloc'd, the caller frees it, also on error), NULL when im holds JSON
+ * pixels; first_steps (may be NULL) gets the first image's steps. */
+int predict_decode(Request *r, const Model *m, const PredictImages *im, float **unit,
+                   ImageTrace *first_steps, MnError *err);
+
+/* KServe v1's :explain (h_explain.c) of n images already in [0, 1]:
+ * *answer (the caller's) gets {"predictions", "explanations"}. */
+int explain_kserve(Request *r, const StoreEntry *e, const float *unit, int n, cJSON **answer,
+                   MnError *err);
 
 /* A KServe v2 inference request (h_v2.c): the JSON header in the first
  * json_len bytes of r's body, binary tensor data after it. *req (the

@@ -73,6 +73,7 @@ bool server_stop(Server *srv);
 
 /* The route handlers (h_*.c). Each returns an MHD_Result from respond_*. */
 enum MHD_Result h_predict(Request *r);
+enum MHD_Result h_explain(Request *r);
 enum MHD_Result h_models_list(Request *r);
 enum MHD_Result h_model_get(Request *r);
 enum MHD_Result h_model_delete(Request *r);

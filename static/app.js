@@ -1,4 +1,5 @@
-// mnistd's page: drawing pad, probability bars, gallery, training, model view.
+// mnistd's page: drawing pad or photo, probability bars, explanations, gallery,
+// training, model view.
 // Plain JavaScript against the HTTP API (openapi.yaml); no framework, no build.
 'use strict';
 
@@ -75,6 +76,7 @@ function setupPad() {
   canvas.addEventListener('pointerdown', (e) => {
     canvas.setPointerCapture(e.pointerId);
     pad.drawing = true;
+    state.photo = null; // drawing takes the photo's place
     pad.strokes.push([padPoint(e)]);
     redrawPad();
   });
@@ -172,26 +174,116 @@ function paintImage(canvas, pixels, scale = 1) {
   ctx.putImageData(img, 0, 0);
 }
 
+// ---------- explanations ----------
+
+// The image on show (drawing or photo): a newer one makes late answers stale.
+const view = { seq: 0 };
+const GALLERY_STEPS = 32; // a thumbnail's map needs fewer integration steps
+
+// An attribution map (rows, from /explain) over the image it explains: red
+// where a pixel adds to the class's score, blue where it takes away, more
+// opaque the larger its share of the largest.
+function paintExplanation(canvas, rows) {
+  const ctx = canvas.getContext('2d');
+  const values = rows.flat();
+  const img = ctx.createImageData(canvas.width, canvas.height);
+  const max = Math.max(...values.map(Math.abs)) || 1;
+  values.forEach((v, i) => {
+    const alpha = Math.round(230 * Math.sqrt(Math.min(1, Math.abs(v) / max)));
+    img.data.set(v >= 0 ? [255, 60, 30, alpha] : [40, 130, 255, alpha], 4 * i);
+  });
+  ctx.putImageData(img, 0, 0);
+  canvas.dataset.max = max;
+}
+
+function clearExplanation(canvas) {
+  canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
+  delete canvas.dataset.max;
+}
+
+// The explanation of the image on show, from request(); its answer, or
+// undefined when it failed or a newer image took its place.
+async function explainShown(request, seq, what) {
+  try {
+    const x = await request();
+    if (seq !== view.seq) return undefined;
+    const e = x.explanation;
+    paintExplanation($('preview-explain'), e.attributions);
+    $('explain-caption').textContent = `Explanation of ${e.label}: red adds to its ${e.score}, ` +
+      `blue takes away (integrated gradients from black, ${e.steps} steps; they miss ` +
+      `${(e.score_input - e.score_baseline).toFixed(3)} by ${e.delta.toFixed(3)})`;
+    state.explained = x;
+    clearError();
+    return x;
+  } catch (err) {
+    if (seq === view.seq) showError(`${what}: ${err.message}`);
+    return undefined;
+  }
+}
+
+// A photo or scan, preprocessed by the server: the image it saw, its
+// prediction and the explanation (the pad is cleared: one image on show).
+async function explainPhoto(file) {
+  if (!state.model || !file) return;
+  const seq = ++view.seq;
+  state.photo = file; // explained again when another model is picked
+  pad.strokes = [];
+  redrawPad();
+  const form = new FormData();
+  form.append('image', file);
+  const x = await explainShown(() => api(`/explain?${modelQuery()}`, { method: 'POST', body: form }),
+                               seq, 'The photo was refused');
+  if (!x) return;
+  paintImage($('preview'), x.image.flat(), 255);
+  showPrediction(x);
+}
+
+// Each gallery card's map over its image, one request for the whole batch.
+async function explainGallery(samples, overlays) {
+  try {
+    const answer = await postJSON(`/explain?${modelQuery()}&steps=${GALLERY_STEPS}`,
+                                  { pixels: samples.map((s) => s.pixels.map((v) => v / 255)) });
+    (Array.isArray(answer) ? answer : [answer]).forEach((x, k) => {
+      paintExplanation(overlays[k], x.explanation.attributions);
+      overlays[k].closest('.card').dataset.explained = x.explanation.class;
+    });
+  } catch (e) {
+    showError(`Gallery explanations: ${e.message}`);
+  }
+}
+
 function resetPrediction() {
+  view.seq++;
   paintImage($('preview'), new Float32Array(784), 255);
+  clearExplanation($('preview-explain'));
+  $('explain-caption').textContent = '';
+  state.explained = null;
   $('guess').textContent = 'Draw a digit';
   drawBars($('bars'), null, state.detail ? state.detail.classes : []);
+}
+
+function showPrediction(p) {
+  const best = p.probabilities[p.prediction];
+  $('guess').textContent = `Guessed ${p.label} (${(best * 100).toFixed(1)}%)`;
+  drawBars($('bars'), p.probabilities, p.classes, p.prediction);
 }
 
 async function predictDrawing() {
   if (!state.model) return;
   const pixels = modelInput();
   if (!pixels) return resetPrediction(); // nothing is predicted while the pad is empty
+  const seq = ++view.seq;
   paintImage($('preview'), pixels, 255);
+  const body = { pixels: Array.from(pixels, (v) => +v.toFixed(4)) };
   try {
-    const p = await postJSON(`/predict?${modelQuery()}`, { pixels: Array.from(pixels, (v) => +v.toFixed(4)) });
-    const best = p.probabilities[p.prediction];
-    $('guess').textContent = `Guessed ${p.label} (${(best * 100).toFixed(1)}%)`;
-    drawBars($('bars'), p.probabilities, p.classes, p.prediction);
+    const p = await postJSON(`/predict?${modelQuery()}`, body);
+    if (seq !== view.seq) return;
+    showPrediction(p);
     clearError();
   } catch (e) {
-    showError(`Prediction failed: ${e.message}`);
+    return showError(`Prediction failed: ${e.message}`);
   }
+  await explainShown(() => postJSON(`/explain?${modelQuery()}`, body), seq, 'Explanation failed');
 }
 
 // ---------- bar charts ----------
@@ -256,6 +348,7 @@ async function chooseModel() {
   renderModelView(state.detail);
   resetPrediction();
   if (pad.strokes.length) predictDrawing();
+  else if (state.photo) explainPhoto(state.photo);
   // drawing makes little sense for clothes: the gallery leads there
   $('draw-section').style.order = state.detail.image_preprocess === 'digit' ? 0 : 1;
   await loadGallery();
@@ -403,6 +496,7 @@ async function loadGallery() {
     const samples = await Promise.all(picks.map((i) => api(`/datasets/${d.dataset}/samples/${i}?format=json`)));
     const preds = await postJSON(`/predict?${modelQuery()}`, { pixels: samples.map((s) => s.pixels.map((v) => v / 255)) });
     box.replaceChildren();
+    const overlays = [];
     let right = 0;
     samples.forEach((s, k) => {
       const p = preds[k], ok = p.prediction === s.label;
@@ -419,6 +513,14 @@ async function loadGallery() {
       img.width = img.height = 28;
       paintImage(img, s.pixels);
       img.setAttribute('aria-label', `test sample ${s.index}`);
+      const over = document.createElement('canvas');
+      over.width = over.height = 28;
+      over.className = 'overlay';
+      over.setAttribute('aria-label', `explanation of the guess for test sample ${s.index}`);
+      overlays.push(over);
+      const stack = document.createElement('div');
+      stack.className = 'stack';
+      stack.append(img, over);
       const label = document.createElement('div');
       label.className = 'label';
       label.textContent = `Label = ${s.label_name} · guessed ${p.label}`;
@@ -429,11 +531,12 @@ async function loadGallery() {
         const cls = c === s.label ? 'bar truth' : c === p.prediction ? 'bar wrong' : 'bar';
         svg.append(el('rect', { class: cls, x: c * 10 + 1.5, y: 40 - 38 * v, width: 7, height: 38 * v }));
       });
-      card.append(title, img, label, svg);
+      card.append(title, stack, label, svg);
       box.append(card);
     });
     $('gallery-score').textContent = `${right} of ${samples.length} correct`;
     applyMistakeFilter();
+    explainGallery(samples, overlays);
   } catch (e) {
     showError(`Gallery: ${e.message}`);
   }
@@ -610,6 +713,9 @@ async function start() {
   resetPrediction();
   $('model').addEventListener('change', () => chooseModel().catch((e) => showError(e.message)));
   $('another').addEventListener('click', loadGallery);
+  $('photo').addEventListener('change', (e) => explainPhoto(e.target.files[0]));
+  $('show-explain').addEventListener('change', (e) =>
+    document.body.classList.toggle('hide-explanations', !e.target.checked));
   $('mistakes').addEventListener('change', applyMistakeFilter);
   $('train-form').addEventListener('submit', startTraining);
   $('preset').addEventListener('change', () => {

@@ -101,3 +101,26 @@ void check_http_free(HttpReply *r)
     free(r->raw);
     r->raw = r->body = NULL;
 }
+
+char *check_http_multipart(const char *field, unsigned char *const *files, const size_t *lens,
+                           int n, size_t *out_len)
+{
+    size_t cap = 4096;
+    for (int i = 0; i < n; i++)
+        cap += lens[i] + 256;
+    char *b = malloc(cap);
+    ck_assert_ptr_nonnull(b);
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        off += (size_t)sprintf(b + off,
+                               "--XbOuNdArY\r\nContent-Disposition: form-data; name=\"%s\"; "
+                               "filename=\"d%d.png\"\r\nContent-Type: image/png\r\n\r\n",
+                               field, i);
+        memcpy(b + off, files[i], lens[i]);
+        off += lens[i];
+        off += (size_t)sprintf(b + off, "\r\n");
+    }
+    off += (size_t)sprintf(b + off, "--XbOuNdArY--\r\n");
+    *out_len = off;
+    return b;
+}

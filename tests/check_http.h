@@ -30,4 +30,10 @@ HttpReply check_http_request(int port, const char *method, const char *path, con
                              const char *extra, const void *body, size_t len);
 void check_http_free(HttpReply *r);
 
+/* A multipart/form-data body (malloc'd) of n PNG files, each in `field`,
+ * with the boundary CHECK_HTTP_MULTIPART names. */
+#define CHECK_HTTP_MULTIPART "multipart/form-data; boundary=XbOuNdArY"
+char *check_http_multipart(const char *field, unsigned char *const *files, const size_t *lens,
+                           int n, size_t *out_len);
+
 #endif

@@ -10,6 +10,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "dataset.h"
+#include "image.h"
+
 int check_util_run(Suite *s)
 {
     SRunner *sr = srunner_create(s);
@@ -149,4 +152,21 @@ void check_util_model_gradients(Model *m, const float *x, const unsigned char *l
     }
     free(grads);
     model_run_free(r);
+}
+
+unsigned char *check_util_digit_png(int index, size_t *len, int *label)
+{
+    static Dataset test; /* loaded once per test process */
+    MnError err = {0};
+    if (!test.n)
+        ck_assert_msg(dataset_load(check_util_data_dir(), "mnist", SPLIT_TEST, &test, &err) == 0,
+                      "%s", err.msg);
+    size_t numel = shape_numel(test.shape);
+    uint8_t *png;
+    ck_assert_int_eq(image_encode_png_gray8(test.images + (size_t)index * numel, test.shape.h,
+                                            test.shape.w, &png, len, &err),
+                     0);
+    if (label)
+        *label = test.labels[index];
+    return png;
 }

@@ -35,6 +35,10 @@ char *check_util_read_file(const char *path, size_t *len);
 /* Runs a shell command, captures stdout (malloc'd) and the exit status. */
 char *check_util_run_cmd(const char *cmd, int *status);
 
+/* MNIST test digit `index` as PNG bytes (malloc'd), its label in *label
+ * (may be NULL). */
+unsigned char *check_util_digit_png(int index, size_t *len, int *label);
+
 /* A model built from a JSON spec with the default limits; fails the test
  * with the error otherwise. */
 Model *check_util_build_model(const char *json);

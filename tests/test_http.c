@@ -78,53 +78,15 @@ static cJSON *json_of(const HttpReply *r)
     return j;
 }
 
-/* An MNIST test digit as PNG bytes. */
-static uint8_t *digit_png(int index, size_t *len, int *label)
-{
-    static Dataset test;
-    MnError err = {0};
-    if (!test.n)
-        ck_assert_msg(dataset_load(check_util_data_dir(), "mnist", SPLIT_TEST, &test, &err) == 0,
-                      "%s", err.msg);
-    uint8_t *png;
-    ck_assert_int_eq(image_encode_png_gray8(test.images + index * 784, 28, 28, &png, len, &err), 0);
-    if (label)
-        *label = test.labels[index];
-    return png;
-}
-
-static char *multipart(const char *field, uint8_t *const *files, const size_t *lens, int n,
-                       size_t *out_len)
-{
-    size_t cap = 4096;
-    for (int i = 0; i < n; i++)
-        cap += lens[i] + 256;
-    char *b = malloc(cap);
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        off += (size_t)sprintf(b + off,
-                               "--XbOuNdArY\r\nContent-Disposition: form-data; name=\"%s\"; "
-                               "filename=\"d%d.png\"\r\nContent-Type: image/png\r\n\r\n",
-                               field, i);
-        memcpy(b + off, files[i], lens[i]);
-        off += lens[i];
-        off += (size_t)sprintf(b + off, "\r\n");
-    }
-    off += (size_t)sprintf(b + off, "--XbOuNdArY--\r\n");
-    *out_len = off;
-    return b;
-}
-
-#define MULTIPART "multipart/form-data; boundary=XbOuNdArY"
 
 START_TEST(test_predict_multipart_equals_cli)
 {
     size_t len;
     int label;
-    uint8_t *png = digit_png(0, &len, &label);
+    uint8_t *png = check_util_digit_png(0, &len, &label);
     size_t body_len;
-    char *body = multipart("image", &png, &len, 1, &body_len);
-    HttpReply r = http("POST", "/predict", MULTIPART, body, body_len);
+    char *body = check_http_multipart("image", &png, &len, 1, &body_len);
+    HttpReply r = http("POST", "/predict", CHECK_HTTP_MULTIPART, body, body_len);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     cJSON *j = json_of(&r);
     ck_assert_int_eq(cJSON_GetObjectItem(j, "prediction")->valueint, label);
@@ -173,10 +135,10 @@ START_TEST(test_predict_batch_raw_and_pixels)
     size_t lens[3];
     int labels[3];
     for (int i = 0; i < 3; i++)
-        pngs[i] = digit_png(i + 1, &lens[i], &labels[i]);
+        pngs[i] = check_util_digit_png(i + 1, &lens[i], &labels[i]);
     size_t body_len;
-    char *body = multipart("image", pngs, lens, 3, &body_len);
-    HttpReply r = http("POST", "/predict", MULTIPART, body, body_len);
+    char *body = check_http_multipart("image", pngs, lens, 3, &body_len);
+    HttpReply r = http("POST", "/predict", CHECK_HTTP_MULTIPART, body, body_len);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     cJSON *j = json_of(&r);
     ck_assert(cJSON_IsArray(j));
@@ -296,7 +258,7 @@ START_TEST(test_v2_infer_datatypes)
         }
     /* BYTES: base64 PNG, shape [-1], with the classification extension */
     size_t len;
-    uint8_t *png = digit_png(4, &len, NULL);
+    uint8_t *png = check_util_digit_png(4, &len, NULL);
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t off = (size_t)sprintf(body, "{\"inputs\":[{\"name\":\"input\",\"shape\":[-1],\"datatype\":"
                                        "\"BYTES\",\"data\":[\"");
@@ -426,9 +388,9 @@ START_TEST(test_models_and_aliases)
     check_http_free(&r);
     size_t len, body_len;
     int label;
-    uint8_t *png = digit_png(7, &len, &label);
-    char *body = multipart("data", &png, &len, 1, &body_len);
-    r = http("POST", "/predictions/mnist-cnn", MULTIPART, body, body_len);
+    uint8_t *png = check_util_digit_png(7, &len, &label);
+    char *body = check_http_multipart("data", &png, &len, 1, &body_len);
+    r = http("POST", "/predictions/mnist-cnn", CHECK_HTTP_MULTIPART, body, body_len);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     j = json_of(&r);
     ck_assert_int_eq(cJSON_GetObjectItem(j, "prediction")->valueint, label);
@@ -621,17 +583,17 @@ START_TEST(test_error_statuses)
     expect_error(http("POST", "/predict?version=x", "image/png", "x", 1), 400, "invalid_argument",
                  "version");
     size_t len, body_len;
-    uint8_t *png = digit_png(0, &len, NULL);
-    char *body = multipart("file", &png, &len, 1, &body_len);
-    expect_error(http("POST", "/predict", MULTIPART, body, body_len), 400, "invalid_argument",
+    uint8_t *png = check_util_digit_png(0, &len, NULL);
+    char *body = check_http_multipart("file", &png, &len, 1, &body_len);
+    expect_error(http("POST", "/predict", CHECK_HTTP_MULTIPART, body, body_len), 400, "invalid_argument",
                  "\"image\"");
     free(body);
     uint8_t *many[9];
     size_t lens[9];
     for (int i = 0; i < 9; i++)
         many[i] = png, lens[i] = len;
-    body = multipart("image", many, lens, 9, &body_len);
-    expect_error(http("POST", "/predict", MULTIPART, body, body_len), 413, "limit_exceeded",
+    body = check_http_multipart("image", many, lens, 9, &body_len);
+    expect_error(http("POST", "/predict", CHECK_HTTP_MULTIPART, body, body_len), 413, "limit_exceeded",
                  "batch limit of 8");
     free(body);
     free(png);
@@ -722,7 +684,7 @@ START_TEST(test_train_job_then_serve)
     /* served at once, and saved in the store */
     size_t len;
     int label;
-    uint8_t *png = digit_png(0, &len, &label);
+    uint8_t *png = check_util_digit_png(0, &len, &label);
     HttpReply r = http("POST", "/predict?model=tiny", "image/png", png, len);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     cJSON *j = json_of(&r);
@@ -989,7 +951,7 @@ START_TEST(test_connection_limits)
 
     /* --max-image-side: a 28x28 PNG is over a 16-pixel limit, refused before decoding */
     size_t len;
-    uint8_t *png = digit_png(0, &len, NULL);
+    uint8_t *png = check_util_digit_png(0, &len, NULL);
     expect_error(http("POST", "/predict", "image/png", png, len), 413, "limit_exceeded",
                  "exceeds the 16x16 limit");
     free(png);
@@ -1037,7 +999,7 @@ START_TEST(test_empty_store_and_static_files)
 
     /* --max-image-bytes: a PNG over 100 bytes is refused, naming the limit */
     size_t len;
-    uint8_t *png = digit_png(0, &len, NULL);
+    uint8_t *png = check_util_digit_png(0, &len, NULL);
     ck_assert_int_gt(len, 100);
     expect_error(http("POST", "/predict", "image/png", png, len), 413, "limit_exceeded",
                  "100-byte limit");
@@ -1153,7 +1115,7 @@ START_TEST(test_store_watch_picks_up_versions)
     ck_assert_int_eq(wait_status("/v2/models/watched/versions/1/ready", 200, 10), 200);
     size_t len;
     int label;
-    uint8_t *png = digit_png(0, &len, &label);
+    uint8_t *png = check_util_digit_png(0, &len, &label);
     HttpReply r = http("POST", "/predict?model=watched", "image/png", png, len);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     check_http_free(&r);

@@ -100,6 +100,102 @@ await check('gallery', async () => {
   await page.uncheck('#mistakes');
 });
 
+// Each card's explanation over its image: a map painted for its guess.
+await check('gallery-explained', async () => {
+  await page.waitForFunction(() => [...document.querySelectorAll('#gallery .card')]
+    .every((c) => c.dataset.explained !== undefined), null, { timeout: 30000 });
+  const cards = await page.$$eval('#gallery .card', (cs) => cs.map((c) => {
+    const o = c.querySelector('canvas.overlay');
+    const d = o.getContext('2d').getImageData(0, 0, 28, 28).data;
+    let painted = 0;
+    for (let i = 3; i < d.length; i += 4) painted += d[i] > 0;
+    const r = o.getBoundingClientRect(), u = c.querySelector('canvas:not(.overlay)').getBoundingClientRect();
+    return { explained: c.dataset.explained, pred: c.dataset.pred, painted,
+             over: r.left === u.left && r.top === u.top && r.width === u.width && r.height === u.height };
+  }));
+  for (const c of cards) {
+    assert(c.explained === c.pred, `a card explains class ${c.explained}, its guess is ${c.pred}`);
+    assert(c.painted > 20, `a card's map paints ${c.painted} pixels`);
+    assert(c.over, 'a card\'s map is not over its image');
+  }
+});
+
+// A photo-like image (dark ink on off-white paper lit from one side, sensor
+// noise, the digit off-centre, 150x140 RGB), made as a PNG by the page's own
+// canvas and uploaded through the file input: the server's 28x28 image on
+// the preview, its prediction in the bars, its explanation over the preview.
+await check('photo-upload', async () => {
+  const capture = await page.$eval('#photo', (i) => [i.accept, i.getAttribute('capture')]);
+  assert(capture[0] === 'image/*' && capture[1] === 'environment', `file input ${capture}`);
+  const dataUrl = await page.evaluate(() => {
+    const c = document.createElement('canvas');
+    c.width = 150; c.height = 140;
+    const ctx = c.getContext('2d');
+    const light = ctx.createLinearGradient(0, 0, 150, 0);
+    light.addColorStop(0, 'rgb(246, 240, 226)');
+    light.addColorStop(1, 'rgb(176, 168, 150)');
+    ctx.fillStyle = light;
+    ctx.fillRect(0, 0, 150, 140);
+    ctx.strokeStyle = 'rgb(40, 38, 50)';
+    ctx.lineWidth = 9;
+    ctx.lineCap = 'round';
+    ctx.beginPath(); // a "7", left of centre and high
+    ctx.moveTo(30, 25); ctx.lineTo(80, 25); ctx.lineTo(48, 100);
+    ctx.stroke();
+    const img = ctx.getImageData(0, 0, 150, 140);
+    let seed = 7;
+    for (let i = 0; i < img.data.length; i += 4) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      const n = (seed / 2147483648 - 0.5) * 16;
+      for (let k = 0; k < 3; k++) img.data[i + k] = Math.max(0, Math.min(255, img.data[i + k] + n));
+    }
+    ctx.putImageData(img, 0, 0);
+    return c.toDataURL('image/png');
+  });
+  const png = Buffer.from(dataUrl.split(',')[1], 'base64');
+  fs.writeFileSync(path.join(outDir, 'photo-input.png'), png);
+  await page.setInputFiles('#photo', { name: 'photo.png', mimeType: 'image/png', buffer: png });
+  await page.waitForFunction(() => document.getElementById('explain-caption').textContent.startsWith('Explanation of'),
+                             null, { timeout: 30000 });
+  const shown = await page.evaluate(() => {
+    const x = window.mnistd.state.explained;
+    const pre = document.getElementById('preview').getContext('2d').getImageData(0, 0, 28, 28).data;
+    const over = document.getElementById('preview-explain').getContext('2d').getImageData(0, 0, 28, 28).data;
+    const image = x.image.flat(), attr = x.explanation.attributions.flat();
+    let worst = 0, top = 0, topAlpha = 0, maxAlpha = 0;
+    image.forEach((v, i) => { worst = Math.max(worst, Math.abs(pre[4 * i] - Math.round(v * 255))); });
+    attr.forEach((v, i) => {
+      if (Math.abs(v) > Math.abs(attr[top])) top = i;
+      maxAlpha = Math.max(maxAlpha, over[4 * i + 3]);
+    });
+    topAlpha = over[4 * top + 3];
+    const sum = attr.reduce((a, b) => a + b, 0);
+    return { worst, topAlpha, maxAlpha, sum, gap: x.explanation.score_input - x.explanation.score_baseline,
+             delta: x.explanation.delta,
+             cls: x.explanation.class, prediction: x.prediction, guess: document.getElementById('guess').textContent,
+             label: x.label, strokes: window.mnistd.state.photo !== null };
+  });
+  assert(shown.worst <= 1, `the preview is off the server's image by ${shown.worst}`);
+  assert(shown.topAlpha === shown.maxAlpha && shown.maxAlpha > 200,
+         `the strongest attribution is drawn with alpha ${shown.topAlpha} of ${shown.maxAlpha}`);
+  assert(shown.cls === shown.prediction, `explained ${shown.cls}, predicted ${shown.prediction}`);
+  assert(shown.guess.startsWith(`Guessed ${shown.label} `), `guess "${shown.guess}"`);
+  const caption = await page.locator('#explain-caption').textContent();
+  assert(caption.includes(`miss ${shown.gap.toFixed(3)} by ${shown.delta.toFixed(3)}`),
+         `caption "${caption}", score gap ${shown.gap}, delta ${shown.delta}`);
+  assert(Math.abs(shown.sum - shown.gap - shown.delta) < 1e-4,
+         `the map adds to ${shown.sum}: not the score gap ${shown.gap} plus delta ${shown.delta}`);
+  await page.locator('#draw-section').screenshot({ path: path.join(outDir, 'photo-explained.png') });
+  // the toggle hides every map, and shows them again
+  await page.uncheck('#show-explain');
+  const hidden = await page.$$eval('canvas.overlay', (cs) => cs.every((c) => getComputedStyle(c).display === 'none'));
+  assert(hidden, 'maps still shown with the toggle off');
+  await page.check('#show-explain');
+  await page.click('#clear');
+  const cleared = await page.$eval('#explain-caption', (c) => c.textContent);
+  assert(cleared === '', `Clear leaves "${cleared}"`);
+});
+
 await check('confusion', async () => {
   await page.selectOption('#model', 'mnist-cnn:1');
   await page.waitForFunction(() => document.querySelectorAll('#confusion td').length === 100);

@@ -110,6 +110,13 @@ try {
   // TorchServe's PUT of a raw body (JSON pixels: no Content-Type, told from the bytes)
   await check('PUT', '/predictions/mnist-cnn/1', '/predictions/{name}/{version}', { body: Buffer.from(JSON.stringify({ pixels })), want: 200 });
   await check('PUT', '/predictions/mnist-cnn', '/predictions/{name}', { body: Buffer.from('GIF89a'), want: 415 });
+  await check('POST', '/explain?steps=8', '/explain', { body: JSON.stringify({ pixels }), type: json, want: 200 });
+  await check('POST', '/explain?model=fashion-cnn&steps=4&class=2', '/explain', { body: JSON.stringify({ pixels: [pixels, pixels] }), type: json, want: 200 });
+  await check('POST', '/explain?class=10', '/explain', { body: JSON.stringify({ pixels }), type: json, want: 400 });
+  await check('POST', '/explain?steps=5000', '/explain', { body: JSON.stringify({ pixels }), type: json, want: 413 });
+  await check('POST', '/explanations/mnist-cnn?steps=8', '/explanations/{name}', { body: JSON.stringify({ pixels }), type: json, want: 200 });
+  await check('POST', '/explanations/mnist-cnn?steps=8', '/explanations/{name}', { body: JSON.stringify({ pixels: [pixels, pixels] }), type: json, want: 200 });
+  await check('POST', '/v1/models/mnist-cnn:explain?steps=8', '/v1/models/{model}', { body: JSON.stringify({ instances: [pixels] }), type: json, want: 200 });
   await check('GET', '/ping', '/ping', { want: 200 });
   const specs = await check('GET', '/specs', '/specs', { want: 200 });
   if (!specs || specs.specs.length !== 9) fail('/specs', `expected the 9 seed specs, got ${specs && specs.specs.length}`); else pass();
