@@ -15,7 +15,10 @@ DATA_DIR ?= data
 MODELS_DIR ?= models
 BUILD   ?= build
 
-PKGS := libmicrohttpd libcjson libpng zlib
+PKGS := libmicrohttpd libcjson libpng zlib libprotobuf-c
+# ONNX is read and written by a protobuf-c parser generated at build time
+# from the onnx.proto that Debian's libonnx-dev ships (core/onnx_*.c).
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 # OpenBLAS: its headers only. core/blas.c dlopen()s the library after
 # choosing its kernel from cpuid (blas.c says why), so it is never linked.
 BLAS_PKG := openblas
@@ -26,7 +29,7 @@ OPT     ?= -O3 -fno-math-errno
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-DMNISTD_SHARE_DIR='"$(PREFIX)/share/mnistd"' \
-	-MMD -MP -Icore -Iserver $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) $(BLAS_PKG) 2>/dev/null) \
+	-MMD -MP -Icore -Iserver -I$(BUILD)/gen $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) $(BLAS_PKG) 2>/dev/null) \
 	$(shell pkg-config --cflags check 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lm -lpthread
 TEST_LDLIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -35,7 +38,7 @@ CORE_SRC := $(wildcard core/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx.pb-c.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -63,6 +66,15 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 $(TEST_UTIL_OBJ): $(BUILD)/tests/util/%.o: tests/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The ONNX messages as C structs and their (un)packers, from protoc-c.
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(notdir $(ONNX_PROTO))
+$(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c $(FLAGS_STAMP)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+ONNX_USERS := $(filter $(BUILD)/core/onnx_%.o,$(CORE_OBJ)) $(BUILD)/tests/fuzz/fuzz_onnx.o
+$(ONNX_USERS): | $(BUILD)/gen/onnx.pb-c.h
 
 $(BUILD)/libmnistd.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
