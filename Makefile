@@ -73,7 +73,8 @@ $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
 	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(notdir $(ONNX_PROTO))
 $(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c $(FLAGS_STAMP)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
-ONNX_USERS := $(filter $(BUILD)/core/onnx_%.o,$(CORE_OBJ)) $(BUILD)/tests/fuzz/fuzz_onnx.o
+ONNX_USERS := $(filter $(BUILD)/core/onnx_%.o,$(CORE_OBJ)) $(BUILD)/tests/fuzz/fuzz_onnx.o \
+	$(BUILD)/tests/test_onnx.o
 $(ONNX_USERS): | $(BUILD)/gen/onnx.pb-c.h
 
 $(BUILD)/libmnistd.a: $(CORE_OBJ)

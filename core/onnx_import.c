@@ -24,7 +24,7 @@
 #define SUPPORTED_OPS                                                                          \
     "Gemm, MatMul, Add, Conv, Relu, Sigmoid, Tanh, Softmax, LeakyRelu, Elu, Gelu, MaxPool, "  \
     "AveragePool, GlobalAveragePool, BatchNormalization, Flatten, Reshape, Dropout, Identity, " \
-    "Concat, Constant"
+    "Concat, Constant, Transpose (to NHWC before a Flatten)"
 /* mnistd's leaky_relu and elu (activation.c) have fixed slopes. */
 #define MNISTD_LEAKY_SLOPE 0.2f
 #define MNISTD_ELU_ALPHA 1.0f
@@ -38,6 +38,10 @@ typedef struct {
      * h*w > 1: ONNX's feature order is C,H,W, mnistd's H,W,C. */
     bool chw_order;
     Shape chw;
+    /* A Transpose of an NCHW tensor to NHWC (perm 0,2,3,1: what mnistd's
+     * export writes before a Flatten): only a Flatten or Reshape may read it,
+     * and its features are then in mnistd's order. */
+    bool nhwc;
 } Value;
 
 typedef struct {
@@ -146,6 +150,9 @@ static int input_value(Importer *im, size_t i, Value **v)
                              ? "input \"%.60s\" is a constant where mnistd needs a computed value"
                              : "input \"%.60s\" is not computed by an earlier node",
                          n->input[i]);
+    if ((*v)->nhwc && strcmp(n->op_type, "Flatten") && strcmp(n->op_type, "Reshape"))
+        return node_fail(im, MN_ESPEC, "input \"%.60s\" is transposed to NHWC: only a Flatten "
+                         "or Reshape may read it", n->input[i]);
     return 0;
 }
 
@@ -713,6 +720,10 @@ static int op_batchnorm(Importer *im)
 /* Flatten (axis 1) and Reshape to (N, features): a flatten layer. */
 static int to_flat(Importer *im, Value *x)
 {
+    if (x->nhwc) { /* already in mnistd's order */
+        Pending *p;
+        return emit(im, "flatten", &x, 1, false, shape_make(1, 1, (int)shape_numel(x->shape)), &p);
+    }
     if (!x->nchw || (x->shape.h == 1 && x->shape.w == 1)) {
         Value flat = *x; /* 1x1 pixels: the same features in either order */
         flat.nchw = false;
@@ -791,6 +802,25 @@ static int op_identity(Importer *im, bool dropout)
             return node_fail(im, MN_ESPEC, "training_mode must be a constant false");
     }
     return alias(im, x);
+}
+
+static int op_transpose(Importer *im)
+{
+    const char *const known[] = {"perm", NULL};
+    Value *x;
+    long long perm[4] = {0, 0, 0, 0};
+    bool given;
+    int rc;
+    if ((rc = check_attrs(im, known)) || (rc = input_value(im, 0, &x)) ||
+        (rc = single_output(im, "")) || (rc = attr_ints(im, "perm", 4, perm, &given)))
+        return rc;
+    if (!x->nchw || x->nhwc || !given || perm[0] != 0 || perm[1] != 2 || perm[2] != 3 ||
+        perm[3] != 1)
+        return node_fail(im, MN_ESPEC, "only a Transpose of a 4-D tensor with perm [0, 2, 3, 1] "
+                         "(to NHWC, before a Flatten) is supported");
+    Value t = *x;
+    t.nhwc = true;
+    return alias(im, &t);
 }
 
 static bool same_layout(const Value *a, const Value *b)
@@ -935,6 +965,8 @@ static int convert_node(Importer *im)
         return op_concat(im);
     if (!strcmp(op, "Constant"))
         return op_constant(im);
+    if (!strcmp(op, "Transpose"))
+        return op_transpose(im);
     return node_fail(im, MN_ESPEC, "operator %.30s is not supported (supported: " SUPPORTED_OPS ")",
                      op);
 }
