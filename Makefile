@@ -129,7 +129,31 @@ test-run: $(TEST_BIN) $(BUILD)/mnistd
 	 MNISTD_SRC=$(CURDIR) scripts/run-tests.sh $(TEST_BIN)
 
 test: data
-	@$(MAKE) --no-print-directory test-run contract browser overload
+	@$(MAKE) --no-print-directory test-run contract browser overload onnx
+
+# ONNX in and out against the real tools (tests/onnx/, about a minute): networks
+# trained briefly in PyTorch and exported by torch.onnx.export are imported and give
+# PyTorch's probabilities within 1e-5 (test_onnx's Torch case, MNISTD_ONNX_DIR); every
+# seed, shipped and imported model is exported, passes onnx.checker, and ONNX Runtime
+# (npm onnxruntime-node, pinned in tests/onnx/package-lock.json) gives mnistd's
+# probabilities within 1e-5. PyTorch's files are kept until torch_models.py changes.
+ONNX_PEERS := python3-torch python3-onnx python3-numpy
+ONNX_DIR := $(BUILD)/onnx
+$(ONNX_DIR)/torch/.done: tests/onnx/torch_models.py
+	@rm -rf $(ONNX_DIR) && mkdir -p $(ONNX_DIR)
+	PYTHONWARNINGS=ignore /usr/bin/python3 tests/onnx/torch_models.py $(DATA_DIR) $(ONNX_DIR)
+	@touch $@
+
+.PHONY: onnx
+onnx: $(BUILD)/tests/test_onnx
+	@scripts/deps.sh $(ONNX_PEERS)
+	@cd tests/onnx && { [ -d node_modules ] || npm ci --ignore-scripts --no-audit --no-fund --silent; }
+	@$(MAKE) --no-print-directory $(ONNX_DIR)/torch/.done
+	@rm -rf $(ONNX_DIR)/export
+	@MNISTD_ONNX_DIR=$(abspath $(ONNX_DIR)) MNISTD_DATA=$(abspath $(DATA_DIR)) MNISTD_SRC=$(CURDIR) \
+	  scripts/run-tests.sh $(BUILD)/tests/test_onnx
+	/usr/bin/python3 tests/onnx/check_exports.py $(ONNX_DIR)
+	node tests/onnx/ort.mjs $(ONNX_DIR)
 
 # The server at and past its connection limit, on loopback
 # (tests/overload/overload.py, about 90 s): floods of 1, 2 and 4 times

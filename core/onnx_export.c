@@ -489,7 +489,10 @@ static Val model_input(Builder *b, const Model *m)
                 std[to] = m->input_std[from];
             }
     const int64_t dims[4] = {1, s.c, s.h, s.w};
-    v.name = op2(b, "Div", op2(b, "Sub", v.name, tensor(b, "input_mean", dims, 4, mean)),
+    /* mnistd's statistics are of 0..255 pixels: the same arithmetic as
+     * model_prepare_unit_inputs, (x * 255 - mean) / std */
+    const char *pixels = op2(b, "Mul", v.name, scalar(b, 255.0f));
+    v.name = op2(b, "Div", op2(b, "Sub", pixels, tensor(b, "input_mean", dims, 4, mean)),
                  tensor(b, "input_std", dims, 4, std));
     return v;
 }

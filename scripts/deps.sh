@@ -4,7 +4,7 @@
 #   scripts/deps.sh [MORE PACKAGES]   (make bench adds its peers here)
 set -e
 PKGS="build-essential pkg-config libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev \
-libopenblas-dev check dataset-fashion-mnist chromium $*"
+libopenblas-dev check dataset-fashion-mnist chromium libprotobuf-c-dev protobuf-c-compiler libonnx-dev $*"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -40,6 +40,8 @@ static const Route routes[] = {
     {"GET", "/models/*", h_model_get, false},
     {"GET", "/models/*/versions/*", h_model_get, false},
     {"DELETE", "/models/*/versions/*", h_model_delete, true},
+    {"POST", "/models/*/versions", h_model_upload, true},
+    {"GET", "/models/*/versions/*/model.onnx", h_model_onnx, false},
     {"POST", "/v1/models/*", h_tf_predict, false}, /* TF Serving: NAME:predict */
     {"POST", "/backprop", h_backprop, false},
     {"POST", "/train", h_train, true},
@@ -231,7 +233,7 @@ enum MHD_Result request_on_part(void *cls, enum MHD_ValueKind kind, const char *
     size_t total = 0;
     for (int i = 0; i < r->n_parts; i++)
         total += r->parts[i].len;
-    if (total + size > (size_t)r->srv->cfg.max_body) {
+    if (total + size > (size_t)r->body_limit) {
         r->too_large = true;
         return MHD_YES;
     }
@@ -280,6 +282,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         r->started = clock_seconds();
         snprintf(r->path, sizeof r->path, "%s", url);
+        bool upload = h_model_is_upload(method, url);
+        r->body_limit = upload ? srv->cfg.max_upload : srv->cfg.max_body;
+        r->limit_flag = upload ? "--max-upload" : "--max-body";
         *req_cls = r;
         connections_head_received(srv->connections, conn); /* now the body's deadline */
         /* No route is this long; cut short, the path could match another. */
@@ -296,11 +301,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* A body a little over the limit is read and dropped, so that the
          * client, still sending, sees the 413 and not a reset; one far over
          * it (a gigabyte) is answered now and the connection closed. */
-        if (declared > 2ull * (unsigned long long)srv->cfg.max_body)
+        if (upload) { /* a model is large: refuse a stranger before reading it */
+            bool ok;
+            enum MHD_Result ret = check_token(r, &ok);
+            if (!ok)
+                return ret;
+        }
+        if (declared > 2ull * (unsigned long long)r->body_limit)
             return respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
                                  "request body of %llu bytes, larger than the %ld-byte limit "
-                                 "(--max-body)", declared, srv->cfg.max_body);
-        if (declared > (unsigned long long)srv->cfg.max_body)
+                                 "(%s)", declared, r->body_limit, r->limit_flag);
+        if (declared > (unsigned long long)r->body_limit)
             r->too_large = true; /* drained below, answered at the end */
         else if (strncasecmp(r->content_type, "multipart/form-data", 19) == 0) {
             size_t blen = boundary_len(ct);
@@ -321,7 +332,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->malformed = MHD_post_process(r->pp, upload_data, n) != MHD_YES && !r->too_large;
             return MHD_YES;
         }
-        if (r->len + n > (size_t)srv->cfg.max_body) {
+        if (r->len + n > (size_t)r->body_limit) {
             r->too_large = true;
             return MHD_YES;
         }
@@ -341,8 +352,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     connections_request_received(srv->connections, conn); /* answering may take long (streams) */
     if (r->too_large)
         return respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
-                             "request body larger than the %ld-byte limit (--max-body)",
-                             srv->cfg.max_body);
+                             "request body larger than the %ld-byte limit (%s)", r->body_limit,
+                             r->limit_flag);
     if (r->malformed && !r->pp)
         return respond_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
                              "multipart/form-data needs a boundary of 1 to 70 characters "

@@ -624,8 +624,8 @@ START_TEST(test_exports_for_ort)
     g->input_mean = malloc(d * sizeof *g->input_mean);
     g->input_std = malloc(d * sizeof *g->input_std);
     for (size_t j = 0; j < d; j++) {
-        g->input_mean[j] = 0.1f + 0.2f * (float)(j % 7) / 7.0f;
-        g->input_std[j] = 0.3f + 0.1f * (float)(j % 5);
+        g->input_mean[j] = 20.0f + 50.0f * (float)(j % 7) / 7.0f; /* of 0..255 pixels */
+        g->input_std[j] = 60.0f + 10.0f * (float)(j % 5);
     }
     export_for_ort(g, "gelu-swish-standardized", images);
     model_free(g);
