@@ -194,7 +194,8 @@ asan: data
 # to build/tsan/reports/; any report fails the run, whatever exit status
 # the process had (a SIGKILLed child has none). Suppressions: none.
 # OpenBLAS is not instrumented: TSan sees our accesses, not its threads'.
-TSAN_RUNS ?= test_http test_connections test_access_log test_recovery test_hostile test_concurrent
+TSAN_RUNS ?= test_http test_connections test_access_log test_recovery test_hostile test_concurrent \
+	test_upload
 tsan: data
 	@scripts/deps.sh libtsan2
 	@rm -rf build/tsan/reports && mkdir -p build/tsan/reports

@@ -130,6 +130,9 @@ int cmd_import(int argc, char **argv)
         model_free(m);
         m = loaded;
     }
+    if (m->spec.layers[m->spec.n_layers - 1].act != ACT_SOFTMAX)
+        fprintf(stderr, "mnistd import: %s: the graph does not end in a Softmax: its outputs are "
+                "served as they are (logits?), not as probabilities\n", file);
     status = publish(&env, m, opt.name);
     goto done;
 fail:
