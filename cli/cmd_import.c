@@ -16,18 +16,6 @@
     "usage: mnistd import FILE.onnx --name NAME [--preprocess digit|frame|none] "             \
     "[--classes A,B,...] [--dataset D] [--into SPEC.json] [--max-bytes N] [--models DIR]\n"
 
-/* "a,b,c" split in place into names (up to MODEL_MAX_CLASSES). */
-static int split_classes(char *list, const char **names)
-{
-    int n = 0;
-    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-        if (n == MODEL_MAX_CLASSES)
-            return -1;
-        names[n++] = tok;
-    }
-    return n;
-}
-
 static int publish(const CliEnv *env, Model *m, const char *name)
 {
     MnError err = {0};
@@ -101,7 +89,7 @@ int cmd_import(int argc, char **argv)
     }
     const char *names[MODEL_MAX_CLASSES];
     if (classes) {
-        if ((opt.n_class_names = split_classes(classes, names)) < 0) {
+        if ((opt.n_class_names = model_import_split_classes(classes, names)) < 0) {
             fprintf(stderr, "mnistd import: --classes: more than %d names\n", MODEL_MAX_CLASSES);
             return 2;
         }

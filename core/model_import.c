@@ -22,6 +22,18 @@ int model_import_bytes(const void *buf, size_t len, const OnnxImportOptions *opt
     return rc;
 }
 
+int model_import_split_classes(char *list, const char **names)
+{
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n == MODEL_MAX_CLASSES)
+            return -1;
+        names[n++] = tok;
+    }
+    return n;
+}
+
 /* The next layer at or after *i that has parameters or state; -1 at the end. */
 static int next_weighted(const ModelSpec *s, int *i)
 {

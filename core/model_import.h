@@ -17,6 +17,10 @@
 int model_import_bytes(const void *buf, size_t len, const OnnxImportOptions *opt,
                        const SpecLimits *lim, Model **out, MnError *err);
 
+/* "a,b,c" (--classes, ?classes=) split in place into names, at most
+ * MODEL_MAX_CLASSES of them: their count, or -1 when there are more. */
+int model_import_split_classes(char *list, const char **names);
+
 /* Builds spec and copies src's weights and moving statistics into it:
  * the layers that have any, in order, must match one for one in type and
  * shape (errors name both layers). Class names come from src. */

@@ -48,18 +48,6 @@ static const char *query(Request *r, const char *key)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
-/* ?classes=a,b,c into names (pointing into buf). */
-static int split_classes(char *buf, const char **names)
-{
-    int n = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
-        if (n < MODEL_MAX_CLASSES)
-            names[n++] = tok;
-        else
-            return -1;
-    return n;
-}
-
 enum MHD_Result h_model_upload(Request *r)
 {
     const char *name = r->params[0];
@@ -84,7 +72,7 @@ enum MHD_Result h_model_upload(Request *r)
     if (classes) {
         snprintf(class_buf, sizeof class_buf, "%s", classes);
         if (strlen(classes) >= sizeof class_buf ||
-            (opt.n_class_names = split_classes(class_buf, names)) < 0)
+            (opt.n_class_names = model_import_split_classes(class_buf, names)) < 0)
             return respond_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
                                  "classes: at most %d names", MODEL_MAX_CLASSES);
         opt.class_names = names;
