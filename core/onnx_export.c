@@ -90,7 +90,8 @@ static const char *tensor(Builder *b, const char *stem, const int64_t *dims, siz
         return "";
     }
     onnx__tensor_proto__init(t);
-    memcpy(d, dims, nd * sizeof *d);
+    if (nd) /* a scalar has no dims (and dims may be NULL) */
+        memcpy(d, dims, nd * sizeof *d);
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &data[i], sizeof u);

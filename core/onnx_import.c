@@ -272,7 +272,8 @@ static int attr_string(Importer *im, const char *name, const char *def, char *ou
         return 0;
     if (a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING || a->s.len >= n)
         return node_fail(im, MN_EINVAL, "attribute \"%s\" must be a short string", name);
-    memcpy(out, a->s.data, a->s.len);
+    if (a->s.len) /* an empty string may have no data */
+        memcpy(out, a->s.data, a->s.len);
     out[a->s.len] = '\0';
     return 0;
 }
