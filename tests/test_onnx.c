@@ -365,6 +365,63 @@ START_TEST(test_refuses_unsupported_attributes)
 }
 END_TEST
 
+START_TEST(test_activation_attributes)
+{
+    /* mnist-mlp64's export with its Relu replaced: Gelu (ONNX opset 20's)
+     * imports as mnistd's gelu; a tanh approximation, PyTorch's LeakyRelu
+     * slope 0.01 and an Elu alpha mnistd lacks are refused, naming them */
+    unsigned char *buf;
+    Onnx__ModelProto *mp = exported("mnist-mlp64", &buf);
+    Onnx__NodeProto *act = find_node(mp, "Relu");
+    char *saved = act->op_type;
+    act->op_type = "Gelu";
+    size_t len = onnx__model_proto__get_packed_size(mp);
+    unsigned char *bytes = malloc(len);
+    onnx__model_proto__pack(mp, bytes);
+    OnnxImportOptions opt;
+    default_options(&opt);
+    SpecLimits lim;
+    spec_limits_default(&lim);
+    Model *m = NULL;
+    MnError err = {0};
+    ck_assert_msg(onnx_import(bytes, len, &opt, &lim, &m, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(m->spec.layers[1].act, ACT_GELU);
+    model_free(m);
+    free(bytes);
+    Onnx__AttributeProto a = ONNX__ATTRIBUTE_PROTO__INIT, *list[1] = {&a};
+    a.name = "approximate";
+    a.has_type = 1;
+    a.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+    a.has_s = 1;
+    a.s.data = (uint8_t *)"tanh";
+    a.s.len = 4;
+    act->n_attribute = 1;
+    act->attribute = list;
+    ck_assert_int_eq(import_proto(mp, &err), MN_ESPEC);
+    ck_assert_msg(strstr(err.msg, "approximate \"tanh\" is not supported"), "%s", err.msg);
+    act->op_type = "LeakyRelu";
+    a.name = "alpha";
+    a.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    a.has_s = 0;
+    a.has_f = 1;
+    a.f = 0.01f;
+    ck_assert_int_eq(import_proto(mp, &err), MN_ESPEC);
+    ck_assert_msg(strstr(err.msg, "alpha 0.01 is not supported") && strstr(err.msg, "LeakyRelu"),
+                  "%s", err.msg);
+    a.f = 0.2f; /* mnistd's slope */
+    ck_assert_int_eq(import_proto(mp, &err), 0);
+    act->op_type = "Elu";
+    a.f = 0.5f;
+    ck_assert_int_eq(import_proto(mp, &err), MN_ESPEC);
+    ck_assert_msg(strstr(err.msg, "alpha 0.5"), "%s", err.msg);
+    act->n_attribute = 0;
+    act->attribute = NULL;
+    act->op_type = saved;
+    onnx__model_proto__free_unpacked(mp, NULL);
+    free(buf);
+}
+END_TEST
+
 START_TEST(test_refuses_external_data)
 {
     unsigned char *buf;
@@ -649,6 +706,7 @@ static Suite *onnx_suite(void)
     tcase_add_test(bad, test_refuses_over_limit);
     tcase_add_test(bad, test_refuses_unsupported_operator);
     tcase_add_test(bad, test_refuses_unsupported_attributes);
+    tcase_add_test(bad, test_activation_attributes);
     tcase_add_test(bad, test_refuses_external_data);
     tcase_add_test(bad, test_refuses_lying_dims);
     tcase_add_test(bad, test_refuses_deep_nesting);
