@@ -65,8 +65,8 @@ typedef struct {
     int kh, kw;          /* kernel (conv) or pool size */
     int sh, sw;          /* strides */
     bool same;           /* padding "same" (true) or "valid" */
-    bool explicit_pad;   /* the four pads below were given */
     int pad_top, pad_left;
+    bool explicit_pad;   /* all four pads were given */
     int pad_bottom, pad_right; /* explicit_pad only */
 } Window;
 

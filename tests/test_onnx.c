@@ -172,6 +172,27 @@ static Model *seed_model(const char *name)
     return m;
 }
 
+/* Explicit padding (what PyTorch's pads import as) trains too: every
+ * parameter's gradient against central differences. */
+START_TEST(test_explicit_padding_gradients)
+{
+    Model *m = check_util_build_model(
+        "{\"name\": \"pads\", \"input_shape\": [7, 6, 1], \"loss\": \"mse\", \"layers\": ["
+        " {\"type\": \"conv2d\", \"filters\": 2, \"kernel_size\": 3, \"strides\": 2,"
+        "  \"padding\": [[1, 2], [0, 1]], \"activation\": \"tanh\"},"
+        " {\"type\": \"maxpool2d\", \"pool_size\": 2, \"strides\": 1, \"padding\": [[1, 0], [0, 1]]},"
+        " {\"type\": \"average_pooling2d\", \"pool_size\": 2, \"strides\": 1, \"padding\": [[0, 1], [1, 0]]},"
+        " {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3, \"activation\": \"softmax\"}]}");
+    ck_assert_int_eq(m->spec.layers[0].out.h, 4); /* (7 + 1 + 2 - 3) / 2 + 1 */
+    ck_assert_int_eq(m->spec.layers[0].out.w, 3); /* (6 + 0 + 1 - 3) / 2 + 1 */
+    float *x = random_images(2, shape_numel(m->spec.input), 11);
+    unsigned char labels[2] = {1, 2};
+    check_util_model_gradients(m, x, labels, 2, "explicit padding");
+    free(x);
+    model_free(m);
+}
+END_TEST
+
 START_TEST(test_seed_roundtrip)
 {
     Model *m = seed_model(SEEDS[_i]);
@@ -698,6 +719,7 @@ static Suite *onnx_suite(void)
     tcase_add_loop_test(core, test_seed_roundtrip, 0, (int)(sizeof SEEDS / sizeof *SEEDS));
     tcase_add_loop_test(core, test_shipped_roundtrip, 0, 2);
     tcase_add_test(core, test_graph_roundtrip);
+    tcase_add_test(core, test_explicit_padding_gradients);
     tcase_add_test(core, test_weights_into_spec);
     tcase_add_test(core, test_mnm_bytes);
     suite_add_tcase(s, core);
