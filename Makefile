@@ -18,7 +18,10 @@ BUILD   ?= build
 
 # gnutls: libmicrohttpd's TLS library; server/tls.c checks --tls-cert and
 # --tls-key with it at start (libmicrohttpd would only fail the handshakes).
-PKGS := libmicrohttpd libcjson libpng zlib gnutls libjpeg libexif
+PKGS := libmicrohttpd libcjson libpng zlib gnutls libjpeg libexif libprotobuf-c
+# ONNX is read and written by a protobuf-c parser generated at build time
+# from the onnx.proto that Debian's libonnx-dev ships (core/onnx_*.c).
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 # OpenBLAS: its headers only. core/blas.c dlopen()s the library after
 # choosing its kernel from cpuid (blas.c says why), so it is never linked.
 BLAS_PKG := openblas
@@ -29,7 +32,7 @@ OPT     ?= -O3 -fno-math-errno
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-DMNISTD_SHARE_DIR='"$(PREFIX)/share/mnistd"' \
-	-MMD -MP -Icore -Iserver $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) $(BLAS_PKG) 2>/dev/null) \
+	-MMD -MP -Icore -Iserver -I$(BUILD)/gen $(SAN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) $(BLAS_PKG) 2>/dev/null) \
 	$(shell pkg-config --cflags check 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lm -lpthread
 TEST_LDLIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -38,7 +41,7 @@ CORE_SRC := $(wildcard core/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx.pb-c.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -67,6 +70,16 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 $(TEST_UTIL_OBJ): $(BUILD)/tests/util/%.o: tests/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The ONNX messages as C structs and their (un)packers, from protoc-c.
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(notdir $(ONNX_PROTO))
+$(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c $(FLAGS_STAMP)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+ONNX_USERS := $(filter $(BUILD)/core/onnx_%.o,$(CORE_OBJ)) $(BUILD)/tests/fuzz/fuzz_onnx.o \
+	$(BUILD)/tests/test_onnx.o
+$(ONNX_USERS): | $(BUILD)/gen/onnx.pb-c.h
 
 $(BUILD)/libmnistd.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
@@ -135,7 +148,31 @@ test-run: $(TEST_BIN) $(BUILD)/mnistd
 	 MNISTD_SRC=$(CURDIR) scripts/run-tests.sh $(TEST_BIN)
 
 test: data
-	@$(MAKE) --no-print-directory test-run contract clients browser overload
+	@$(MAKE) --no-print-directory test-run contract clients browser overload onnx
+
+# ONNX in and out against the real tools (tests/onnx/, about a minute): networks
+# trained briefly in PyTorch and exported by torch.onnx.export are imported and give
+# PyTorch's probabilities within 1e-5 (test_onnx's Torch case, MNISTD_ONNX_DIR); every
+# seed, shipped and imported model is exported, passes onnx.checker, and ONNX Runtime
+# (npm onnxruntime-node, pinned in tests/onnx/package-lock.json) gives mnistd's
+# probabilities within 1e-5. PyTorch's files are kept until torch_models.py changes.
+ONNX_PEERS := python3-torch python3-onnx python3-numpy
+ONNX_DIR := $(BUILD)/onnx
+$(ONNX_DIR)/torch/.done: tests/onnx/torch_models.py
+	@rm -rf $(ONNX_DIR) && mkdir -p $(ONNX_DIR)
+	PYTHONWARNINGS=ignore /usr/bin/python3 tests/onnx/torch_models.py $(DATA_DIR) $(ONNX_DIR)
+	@touch $@
+
+.PHONY: onnx
+onnx: $(BUILD)/tests/test_onnx
+	@scripts/deps.sh $(ONNX_PEERS)
+	@cd tests/onnx && { [ -d node_modules ] || npm ci --ignore-scripts --no-audit --no-fund --silent; }
+	@$(MAKE) --no-print-directory $(ONNX_DIR)/torch/.done
+	@rm -rf $(ONNX_DIR)/export
+	@MNISTD_ONNX_DIR=$(abspath $(ONNX_DIR)) MNISTD_DATA=$(abspath $(DATA_DIR)) MNISTD_SRC=$(CURDIR) \
+	  scripts/run-tests.sh $(BUILD)/tests/test_onnx
+	/usr/bin/python3 tests/onnx/check_exports.py $(ONNX_DIR)
+	node tests/onnx/ort.mjs $(ONNX_DIR)
 
 # The server at and past its connection limit, on loopback
 # (tests/overload/overload.py, about 90 s): floods of 1, 2 and 4 times
@@ -195,7 +232,7 @@ asan: data
 # OpenBLAS and GnuTLS are not instrumented: TSan sees our accesses, not
 # their internal ones.
 TSAN_RUNS ?= test_http test_connections test_access_log test_recovery test_hostile test_concurrent \
-  test_protected test_tls test_protocols test_explain_http
+  test_protected test_tls test_protocols test_explain_http test_upload
 tsan: data
 	@scripts/deps.sh libtsan2
 	@rm -rf build/tsan/reports && mkdir -p build/tsan/reports

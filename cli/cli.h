@@ -12,5 +12,7 @@ int cmd_backprop(int argc, char **argv);
 int cmd_health(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_grid_report(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

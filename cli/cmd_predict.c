@@ -13,34 +13,13 @@
 
 #define DEFAULT_MODEL "mnist-cnn"
 
-static unsigned char *read_all(const char *path, size_t max, size_t *len, MnError *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        mn_fail(err, MN_ENOTFOUND, "cannot open");
-        return NULL;
-    }
-    unsigned char *buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    fclose(f);
-    if (!buf)
-        mn_fail(err, MN_ENOMEM, "out of memory");
-    else if (n > max) {
-        mn_fail(err, MN_ELIMIT, "larger than the %zu-byte image limit", max);
-        free(buf);
-        buf = NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 static int predict_file(const Model *m, ModelRun *run, const char *path, ImagePreprocess mode,
                         const ImageLimits *lim)
 {
     MnError err = {0};
     size_t len;
     Shape in = m->spec.input;
-    unsigned char *png = read_all(path, lim->max_bytes, &len, &err);
+    unsigned char *png = cli_read_file(path, lim->max_bytes, "image", &len, &err);
     float *pixels = malloc(shape_numel(in) * sizeof *pixels);
     int rc = png && pixels ? image_from_bytes(png, len, lim, mode, in.h, in.w, pixels, NULL, &err)
                            : (png ? mn_fail(&err, MN_ENOMEM, "out of memory") : err.code);

@@ -15,6 +15,9 @@ static const struct {
     {"predict", cmd_predict, "predict [--model NAME[:VERSION]] [--preprocess digit|frame|none] FILE.png..."},
     {"evaluate", cmd_evaluate, "evaluate --model NAME[:VERSION] [--dataset D] [--limit N]"},
     {"summary", cmd_summary, "summary (--model NAME[:VERSION] | SPEC.json)"},
+    {"import", cmd_import, "import FILE.onnx --name NAME [--preprocess digit|frame|none] "
+                           "[--classes A,B,...] [--into SPEC.json]"},
+    {"export", cmd_export, "export (--model NAME[:VERSION] | --spec SPEC.json) [-o FILE.onnx]"},
     {"backprop", cmd_backprop, "backprop FILE.json"},
     {"health", cmd_health, "health [--port P] [--ready] [--tls]  (exit 0 when a local server is live)"},
 };

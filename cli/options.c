@@ -70,3 +70,25 @@ Model *cli_load_model(const CliEnv *env, const char *ref, int *version, const ch
     }
     return m;
 }
+
+unsigned char *cli_read_file(const char *path, size_t max, const char *what, size_t *len,
+                             MnError *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        mn_fail(err, MN_ENOTFOUND, "cannot open");
+        return NULL;
+    }
+    unsigned char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    fclose(f);
+    if (!buf)
+        mn_fail(err, MN_ENOMEM, "out of memory");
+    else if (n > max) {
+        mn_fail(err, MN_ELIMIT, "larger than the %zu-byte %s limit", max, what);
+        free(buf);
+        buf = NULL;
+    }
+    *len = n;
+    return buf;
+}

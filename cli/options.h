@@ -29,4 +29,9 @@ const char *cli_option_value(const char *name, int argc, char **argv, int *i);
  * (model_fold_for_serving); reports to stderr. */
 Model *cli_load_model(const CliEnv *env, const char *ref, int *version, const char *cmd);
 
+/* The whole file into a malloc'd buffer (the caller frees), refused when
+ * larger than max bytes (what = "image", "model": for the message). */
+unsigned char *cli_read_file(const char *path, size_t max, const char *what, size_t *len,
+                             MnError *err);
+
 #endif

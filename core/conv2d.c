@@ -327,7 +327,7 @@ static int conv2d_parse(Layer *l, const cJSON *obj, const char *where, MnError *
     if ((rc = spec_opt_int(obj, "filters", where, 1, 1 << 16, &l->cfg.conv.filters, err)) ||
         (rc = spec_opt_pair(obj, "kernel_size", where, SPEC_KERNEL_MAX, &w->kh, &w->kw, err)) ||
         (rc = spec_opt_pair(obj, "strides", where, SPEC_KERNEL_MAX, &w->sh, &w->sw, err)) ||
-        (rc = spec_padding(obj, where, &w->same, err)) ||
+        (rc = spec_padding(obj, where, w, err)) ||
         (rc = spec_use_bias(obj, where, &l->cfg.conv.no_bias, err)))
         return rc;
     return spec_activation(obj, where, &l->act, err);

@@ -102,9 +102,18 @@ int layer_variables(const Layer *l, size_t sizes[LAYER_MAX_VARIABLES])
     return 1;
 }
 
-static int window_axis(int in, int k, int s, bool same, int *pad_lead, int *out)
+static int window_axis(int in, int k, int s, const Window *win, bool rows, int *pad_lead,
+                       int *out)
 {
-    if (same) {
+    bool same = win->same;
+    if (win->explicit_pad) {
+        int lead = rows ? win->pad_top : win->pad_left;
+        int trail = rows ? win->pad_bottom : win->pad_right;
+        if (k > in + lead + trail)
+            return -1;
+        *out = (in + lead + trail - k) / s + 1;
+        *pad_lead = lead;
+    } else if (same) {
         *out = (in + s - 1) / s;
         int total = (*out - 1) * s + k - in;
         *pad_lead = total > 0 ? total / 2 : 0;
@@ -122,10 +131,18 @@ int window_build(Window *win, Shape in, int *out_h, int *out_w, MnError *err)
     if (win->kh < 1 || win->kw < 1 || win->sh < 1 || win->sw < 1)
         return mn_fail(err, MN_ESPEC, "window %dx%d stride %dx%d must be positive", win->kh,
                        win->kw, win->sh, win->sw);
-    if (window_axis(in.h, win->kh, win->sh, win->same, &win->pad_top, out_h) < 0 ||
-        window_axis(in.w, win->kw, win->sw, win->same, &win->pad_left, out_w) < 0)
-        return mn_fail(err, MN_ESPEC, "window %dx%d larger than input %dx%d with padding \"valid\"",
-                       win->kh, win->kw, in.h, in.w);
+    if (win->explicit_pad &&
+        (win->pad_top < 0 || win->pad_bottom < 0 || win->pad_left < 0 || win->pad_right < 0 ||
+         win->pad_top >= win->kh || win->pad_bottom >= win->kh || win->pad_left >= win->kw ||
+         win->pad_right >= win->kw))
+        /* a window wholly in the padding would pool nothing */
+        return mn_fail(err, MN_ESPEC, "padding [[%d, %d], [%d, %d]] must be 0 up to the window "
+                       "%dx%d less one", win->pad_top, win->pad_bottom, win->pad_left,
+                       win->pad_right, win->kh, win->kw);
+    if (window_axis(in.h, win->kh, win->sh, win, true, &win->pad_top, out_h) < 0 ||
+        window_axis(in.w, win->kw, win->sw, win, false, &win->pad_left, out_w) < 0)
+        return mn_fail(err, MN_ESPEC, "window %dx%d larger than input %dx%d with padding \"%s\"",
+                       win->kh, win->kw, in.h, in.w, win->explicit_pad ? "explicit" : "valid");
     return 0;
 }
 
@@ -139,7 +156,13 @@ void window_write(const Window *win, const char *size_key, cJSON *o)
 {
     cJSON_AddItemToObject(o, size_key, pair_json(win->kh, win->kw));
     cJSON_AddItemToObject(o, "strides", pair_json(win->sh, win->sw));
-    cJSON_AddStringToObject(o, "padding", win->same ? "same" : "valid");
+    if (win->explicit_pad) {
+        cJSON *pad = cJSON_AddArrayToObject(o, "padding");
+        cJSON_AddItemToArray(pad, pair_json(win->pad_top, win->pad_bottom));
+        cJSON_AddItemToArray(pad, pair_json(win->pad_left, win->pad_right));
+    } else {
+        cJSON_AddStringToObject(o, "padding", win->same ? "same" : "valid");
+    }
 }
 
 void fold_affine_columns(float *w, float *bias, size_t rows, int n, const float *scale,

@@ -58,12 +58,16 @@ typedef struct {
 
 /* Conv2d and maxpool2d share the window geometry. pad_top/pad_left are
  * derived at build: Keras "same" puts the odd pixel of padding at the
- * bottom/right. */
+ * bottom/right. An explicit padding (ONNX's pads, PyTorch's padding=1 with
+ * stride 2, which puts a pixel on both sides) gives all four instead:
+ * "padding": [[top, bottom], [left, right]], each smaller than the window. */
 typedef struct {
     int kh, kw;          /* kernel (conv) or pool size */
     int sh, sw;          /* strides */
     bool same;           /* padding "same" (true) or "valid" */
     int pad_top, pad_left;
+    bool explicit_pad;   /* all four pads were given */
+    int pad_bottom, pad_right; /* explicit_pad only */
 } Window;
 
 typedef struct {

@@ -16,6 +16,11 @@
 #include <zlib.h>
 
 static const char MAGIC[8] = {'M', 'N', 'I', 'S', 'T', 'D', 'M', '\0'};
+
+bool model_file_has_magic(const void *buf, size_t len)
+{
+    return len >= sizeof MAGIC && memcmp(buf, MAGIC, sizeof MAGIC) == 0;
+}
 #define PREAMBLE 16 /* magic, version, header length */
 #define HEADER_MAX ((size_t)64 << 20)
 

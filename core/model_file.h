@@ -12,6 +12,7 @@
 #ifndef MN_MODEL_FILE_H
 #define MN_MODEL_FILE_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "error.h"
@@ -19,6 +20,9 @@
 
 #define MODEL_FILE_VERSION 2
 #define MODEL_FILE_VERSION_OLDEST 1
+
+/* True when buf starts with the file's magic (an upload tells .mnm from ONNX so). */
+bool model_file_has_magic(const void *buf, size_t len);
 
 int model_save(const Model *m, const char *path, MnError *err);
 /* The file's bytes into f, flushed and fsynced (f stays open); name is for

@@ -136,7 +136,7 @@ static int pool_parse(Layer *l, const cJSON *obj, const char *where, MnError *er
     w->sw = w->kw;
     if ((rc = spec_opt_pair(obj, "strides", where, SPEC_KERNEL_MAX, &w->sh, &w->sw, err)))
         return rc;
-    return spec_padding(obj, where, &w->same, err);
+    return spec_padding(obj, where, w, err);
 }
 
 static void pool_write(const Layer *l, cJSON *o)

@@ -137,13 +137,38 @@ int spec_opt_pair(const cJSON *obj, const char *key, const char *where, int max,
     return 0;
 }
 
-int spec_padding(const cJSON *obj, const char *where, bool *same, MnError *err)
+int spec_padding(const cJSON *obj, const char *where, Window *win, MnError *err)
 {
+    const cJSON *v = spec_field(obj, "padding");
+    if (v && cJSON_IsArray(v)) {
+        /* [[top, bottom], [left, right]], as Keras's ZeroPadding2D spells it */
+        char path[96];
+        snprintf(path, sizeof path, "%s.padding", where);
+        long long pads[4];
+        const cJSON *axis = v->child;
+        for (int a = 0; a < 2; a++, axis = axis ? axis->next : NULL) {
+            if (cJSON_GetArraySize(v) != 2 || !cJSON_IsArray(axis) || cJSON_GetArraySize(axis) != 2)
+                return mn_fail(err, MN_EINVAL, "%s must be \"valid\", \"same\" or "
+                               "[[top, bottom], [left, right]]", path);
+            int rc;
+            if ((rc = spec_int(axis->child, path, 0, SPEC_KERNEL_MAX, &pads[2 * a], err)) ||
+                (rc = spec_int(axis->child->next, path, 0, SPEC_KERNEL_MAX, &pads[2 * a + 1], err)))
+                return rc;
+        }
+        win->explicit_pad = true;
+        win->same = false;
+        win->pad_top = (int)pads[0];
+        win->pad_bottom = (int)pads[1];
+        win->pad_left = (int)pads[2];
+        win->pad_right = (int)pads[3];
+        return 0;
+    }
     static const char *const names[] = {"valid", "same", NULL};
     static const int values[] = {0, 1};
-    int v = *same;
-    int rc = spec_opt_choice(obj, "padding", where, names, values, &v, err);
-    *same = v;
+    int same = win->same;
+    int rc = spec_opt_choice(obj, "padding", where, names, values, &same, err);
+    win->same = same;
+    win->explicit_pad = false;
     return rc;
 }
 

@@ -33,8 +33,8 @@ int spec_opt_choice(const struct cJSON *obj, const char *key, const char *where,
 /* kernel_size, strides, pool_size: an integer or a pair [h, w], as in Keras. */
 int spec_opt_pair(const struct cJSON *obj, const char *key, const char *where, int max, int *h,
                   int *w, MnError *err);
-/* "padding": "valid" or "same". */
-int spec_padding(const struct cJSON *obj, const char *where, bool *same, MnError *err);
+/* "padding": "valid", "same" or [[top, bottom], [left, right]]. */
+int spec_padding(const struct cJSON *obj, const char *where, Window *win, MnError *err);
 /* "use_bias" (Keras's default true) into *no_bias; written back only when false. */
 int spec_use_bias(const struct cJSON *obj, const char *where, bool *no_bias, MnError *err);
 void spec_write_use_bias(bool no_bias, struct cJSON *o);

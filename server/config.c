@@ -68,6 +68,8 @@ static const Setting settings[] = {
         "origins allowed to call the API from a page, comma-separated or * (none)"),
     NUM("threads", "MNISTD_THREADS", threads, 0, 0, 256, "HTTP worker threads (0: one per core)"),
     NUM("max-body", "MNISTD_MAX_BODY", max_body, 16 << 20, 1024, 1L << 30, "request body bytes"),
+    NUM("max-upload", "MNISTD_MAX_UPLOAD", max_upload, 64 << 20, 1024, 1L << 30,
+        "bytes of a model uploaded to POST /models/NAME/versions (ONNX or .mnm)"),
     NUM("max-image-bytes", "MNISTD_MAX_IMAGE_BYTES", max_image_bytes, 8 << 20, 64, 1L << 30,
         "bytes of one PNG or JPEG"),
     NUM("max-image-side", "MNISTD_MAX_IMAGE_SIDE", max_image_side, 4096, 1, 65535,

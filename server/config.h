@@ -26,6 +26,7 @@ typedef struct {
     char cors_origins[1024];  /* comma-separated, or "*"; empty: no CORS headers */
     long threads;             /* HTTP worker threads; 0 = one per core */
     long max_body;            /* bytes of a request body */
+    long max_upload;          /* bytes of a model upload's body (its own limit) */
     long max_image_bytes;
     long max_image_side;      /* pixels, width and height */
     long max_jpeg_scans;      /* a progressive JPEG's scans */

@@ -44,6 +44,8 @@ static const Route routes[] = {
     {"GET", "/models/*", h_model_get, false},
     {"GET", "/models/*/versions/*", h_model_get, false},
     {"DELETE", "/models/*/versions/*", h_model_delete, true},
+    {"POST", "/models/*/versions", h_model_upload, true},
+    {"GET", "/models/*/versions/*/model.onnx", h_model_onnx, false},
     /* TF Serving: NAME[/versions/N] with :predict on the last segment;
      * KServe v1: NAME:explain */
     {"POST", "/v1/models/*", h_tf_predict, false},
@@ -267,7 +269,7 @@ enum MHD_Result request_on_part(void *cls, enum MHD_ValueKind kind, const char *
     size_t total = 0;
     for (int i = 0; i < r->n_parts; i++)
         total += r->parts[i].len;
-    if (total + size > (size_t)r->srv->cfg.max_body) {
+    if (total + size > (size_t)r->body_limit) {
         r->too_large = true;
         return MHD_YES;
     }
@@ -300,14 +302,15 @@ static size_t boundary_len(const char *type)
 }
 
 /* A gzip or deflate body inflated in place of the one sent; what comes out
- * is held to the same --max-body. -1 when answered (413, 400). */
+ * is held to the same limit (--max-body, or --max-upload for a model). -1
+ * when answered (413, 400). */
 static int decode_body(Request *r)
 {
     char *plain;
     size_t n;
     MnError err = {0};
     if (content_coding_inflate((ContentCoding)r->coding, r->body ? r->body : "", r->len,
-                               (size_t)r->srv->cfg.max_body, &plain, &n, &err)) {
+                               (size_t)r->body_limit, &plain, &n, &err)) {
         respond_mn_error(r, &err);
         return -1;
     }
@@ -335,6 +338,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         r->started = clock_seconds();
         snprintf(r->path, sizeof r->path, "%s", url);
+        bool upload = h_model_is_upload(method, url);
+        r->body_limit = upload ? srv->cfg.max_upload : srv->cfg.max_body;
+        r->limit_flag = upload ? "--max-upload" : "--max-body";
         *req_cls = r;
         connections_head_received(srv->connections, conn); /* now the body's deadline */
         /* No route is this long; cut short, the path could match another. */
@@ -351,10 +357,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* A body a little over the limit is read and dropped, so that the
          * client, still sending, sees the 413 and not a reset; one far over
          * it (a gigabyte) is answered now and the connection closed. */
-        if (declared > 2ull * (unsigned long long)srv->cfg.max_body)
+        if (upload) { /* a model is large: refuse a stranger before reading it */
+            bool ok;
+            enum MHD_Result ret = check_token(r, &ok);
+            if (!ok)
+                return ret;
+        }
+        if (declared > 2ull * (unsigned long long)r->body_limit)
             return respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
                                  "request body of %llu bytes, larger than the %ld-byte limit "
-                                 "(--max-body)", declared, srv->cfg.max_body);
+                                 "(%s)", declared, r->body_limit, r->limit_flag);
         const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_ENCODING);
         int coding = ce ? content_coding_from_name(ce) : CODING_IDENTITY;
@@ -365,7 +377,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                  coding < 0 ? " (gzip, deflate or identity)"
                                             : " on multipart/form-data");
         r->coding = coding;
-        if (declared > (unsigned long long)srv->cfg.max_body)
+        if (declared > (unsigned long long)r->body_limit)
             r->too_large = true; /* drained below, answered at the end */
         else if (multipart) {
             size_t blen = boundary_len(ct);
@@ -386,7 +398,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->malformed = MHD_post_process(r->pp, upload_data, n) != MHD_YES && !r->too_large;
             return MHD_YES;
         }
-        if (r->len + n > (size_t)srv->cfg.max_body) {
+        if (r->len + n > (size_t)r->body_limit) {
             r->too_large = true;
             return MHD_YES;
         }
@@ -406,8 +418,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     connections_request_received(srv->connections, conn); /* answering may take long (streams) */
     if (r->too_large)
         return respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
-                             "request body larger than the %ld-byte limit (--max-body)",
-                             srv->cfg.max_body);
+                             "request body larger than the %ld-byte limit (%s)", r->body_limit,
+                             r->limit_flag);
     if (r->malformed && !r->pp)
         return respond_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
                              "multipart/form-data needs a boundary of 1 to 70 characters "

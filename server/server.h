@@ -56,7 +56,9 @@ typedef struct {
     struct MHD_PostProcessor *pp;
     Part *parts;
     int n_parts;
-    bool too_large;                    /* body over max_body: answered 413 at the end */
+    long body_limit;                   /* max_body, or max_upload on the upload route */
+    const char *limit_flag;            /* the flag that sets it, for messages */
+    bool too_large;                    /* body over body_limit: answered 413 at the end */
     bool malformed;                    /* multipart body that does not parse: 400 at the end */
     int coding;                        /* the body's Content-Encoding (content_coding.h) */
     int status;                        /* the status sent, for the log */
@@ -77,6 +79,10 @@ enum MHD_Result h_explain(Request *r);
 enum MHD_Result h_models_list(Request *r);
 enum MHD_Result h_model_get(Request *r);
 enum MHD_Result h_model_delete(Request *r);
+enum MHD_Result h_model_upload(Request *r);
+enum MHD_Result h_model_onnx(Request *r);
+/* True for POST /models/NAME/versions: the upload, with its own body limit. */
+bool h_model_is_upload(const char *method, const char *path);
 enum MHD_Result h_tf_predict(Request *r);
 enum MHD_Result h_tf_status(Request *r);
 enum MHD_Result h_tf_metadata(Request *r);

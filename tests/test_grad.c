@@ -75,12 +75,12 @@ static void configure(const GradCase *c, Layer *l)
         break;
     case LAYER_CONV2D:
         l->cfg.conv.filters = c->a;
-        l->cfg.conv.win = (Window){c->kh, c->kw, c->sh, c->sw, c->same, 0, 0};
+        l->cfg.conv.win = (Window){.kh = c->kh, .kw = c->kw, .sh = c->sh, .sw = c->sw, .same = c->same};
         l->cfg.conv.no_bias = c->no_bias;
         break;
     case LAYER_MAXPOOL2D:
     case LAYER_AVGPOOL2D:
-        l->cfg.pool = (Window){c->kh, c->kw, c->sh, c->sw, c->same, 0, 0};
+        l->cfg.pool = (Window){.kh = c->kh, .kw = c->kw, .sh = c->sh, .sw = c->sw, .same = c->same};
         break;
     case LAYER_DROPOUT:
         l->cfg.dropout.rate = c->a / 100.0f;
@@ -456,11 +456,11 @@ START_TEST(test_same_padding_placement)
     memset(&l, 0, sizeof l);
     l.type = LAYER_CONV2D;
     l.cfg.conv.filters = 1;
-    l.cfg.conv.win = (Window){2, 2, 1, 1, true, 0, 0};
+    l.cfg.conv.win = (Window){.kh = 2, .kw = 2, .sh = 1, .sw = 1, .same = true};
     ck_assert_int_eq(conv2d_ops.build(&l, &mnist, 1, &err), 0);
     ck_assert_int_eq(l.out.h, 28);
     ck_assert_int_eq(l.cfg.conv.win.pad_top, 0);
-    l.cfg.conv.win = (Window){3, 3, 2, 2, true, 0, 0};
+    l.cfg.conv.win = (Window){.kh = 3, .kw = 3, .sh = 2, .sw = 2, .same = true};
     ck_assert_int_eq(conv2d_ops.build(&l, &mnist, 1, &err), 0);
     ck_assert_int_eq(l.out.h, 14);
     ck_assert_int_eq(l.cfg.conv.win.pad_top, 0); /* total 1: all of it at the bottom */

@@ -169,6 +169,14 @@ try {
   await check('GET', '/jobs/999', '/jobs/{id}', { want: 404 });
   await check('GET', '/models/contract/versions/1', '/models/{name}/versions/{version}', { want: 200 });
   await check('DELETE', '/models/contract/versions/1', '/models/{name}/versions/{version}', { want: 200 });
+  // ONNX out and in: a version's export uploaded as another model's next version
+  await check('GET', '/models/mnist-cnn/versions/1/model.onnx', '/models/{name}/versions/{version}/model.onnx', { want: 200 });
+  await check('GET', '/models/mnist-cnn/versions/9/model.onnx', '/models/{name}/versions/{version}/model.onnx', { want: 404 });
+  const onnx = Buffer.from(await (await fetch(`${base}/models/mnist-cnn/versions/1/model.onnx`)).arrayBuffer());
+  await check('POST', '/models/contract-onnx/versions', '/models/{name}/versions', { body: onnx, type: 'application/octet-stream', want: 201 });
+  await check('GET', '/models/contract-onnx/versions/1', '/models/{name}/versions/{version}', { want: 200 });
+  await check('POST', '/models/contract-onnx/versions', '/models/{name}/versions', { body: 'not onnx', type: 'application/octet-stream', want: 400 });
+  await check('POST', '/models/contract-onnx/versions', '/models/{name}/versions', { body: 'x', type: 'text/plain', want: 415 });
   await check('GET', '/metrics', '/metrics', { want: 200 });
   await check('GET', '/openapi.yaml', '/openapi.yaml', { want: 200 });
   await check('GET', '/', '/', { want: 200 });
