@@ -11,7 +11,7 @@
 #include "metrics.h"
 #include "options.h"
 
-#define DEFAULT_MODEL "mnist-cnn"
+#define DEFAULT_MODEL "digits"
 
 static int predict_file(const Model *m, ModelRun *run, const char *path, ImagePreprocess mode,
                         const ImageLimits *lim)

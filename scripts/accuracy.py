@@ -276,8 +276,8 @@ def main():
     ap.add_argument("--only", help="run only the variants whose name contains this")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    sets = [("mnist", "mnist-cnn", "digits", DRAWINGS + PHOTOS),
-            ("fashion-mnist", "fashion-cnn", "Fashion-MNIST", FASHION)]
+    sets = [("mnist", "digits", "digits", DRAWINGS + PHOTOS),
+            ("fashion-mnist", "fashion", "Fashion-MNIST", FASHION)]
     server, port = start_server(os.path.abspath(a.bin), a.models, os.path.abspath(a.data), a.out)
     rows, misses = [], {}
     try:

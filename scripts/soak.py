@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 
-MODEL = "mnist-cnn"  # the server's default model: what wrk's /predict hits
+MODEL = "digits"  # the server's default model: what wrk's /predict hits
 FINAL = {"succeeded", "failed", "cancelled"}
 # Why each deliberate 4xx happens (printed with the counts).
 WHY = {

@@ -63,7 +63,7 @@ static const Setting settings[] = {
     STR("tls-cert", "MNISTD_TLS_CERT", tls_cert,
         "PEM certificate chain: serve HTTPS only (with --tls-key)"),
     STR("tls-key", "MNISTD_TLS_KEY", tls_key, "PEM private key of --tls-cert"),
-    STR("default-model", "MNISTD_DEFAULT_MODEL", default_model, "model for /predict (mnist-cnn)"),
+    STR("default-model", "MNISTD_DEFAULT_MODEL", default_model, "model for /predict (digits)"),
     STR("cors-origins", "MNISTD_CORS_ORIGINS", cors_origins,
         "origins allowed to call the API from a page, comma-separated or * (none)"),
     NUM("threads", "MNISTD_THREADS", threads, 0, 0, 256, "HTTP worker threads (0: one per core)"),
@@ -184,7 +184,7 @@ int config_load(ServerConfig *cfg, int argc, char **argv)
     strcpy(cfg->host, "127.0.0.1");
     strcpy(cfg->models_dir, "models");
     strcpy(cfg->data_dir, "data");
-    strcpy(cfg->default_model, "mnist-cnn");
+    strcpy(cfg->default_model, "digits");
     snprintf(cfg->shipped_models, sizeof cfg->shipped_models, "%s/models", MNISTD_SHARE_DIR);
     snprintf(cfg->static_dir, sizeof cfg->static_dir, "%s/static", MNISTD_SHARE_DIR);
     snprintf(cfg->specs_dir, sizeof cfg->specs_dir, "%s/specs", MNISTD_SHARE_DIR);

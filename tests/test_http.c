@@ -90,7 +90,7 @@ START_TEST(test_predict_multipart_equals_cli)
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     cJSON *j = json_of(&r);
     ck_assert_int_eq(cJSON_GetObjectItem(j, "prediction")->valueint, label);
-    ck_assert_str_eq(cJSON_GetObjectItem(j, "model")->valuestring, "mnist-cnn");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "model")->valuestring, "digits");
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "classes")), 10);
 
     /* the same file through the command line */
@@ -451,7 +451,7 @@ START_TEST(test_models_and_aliases)
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_http_requests_total{route=\"/predictions/*\",status=\"200\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_http_request_duration_seconds_bucket{route=\"/ping\",le=\"+Inf\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(r.body, "mnistd_jobs{state=\"running\"} 0\n"));
-    ck_assert_ptr_nonnull(strstr(r.body, "mnistd_models 2\n"));
+    ck_assert_ptr_nonnull(strstr(r.body, "mnistd_models 4\n")); /* the shipped four */
     /* the CPU and the kernel this process runs, as a build-info gauge */
     const BlasInfo *b = blas_info();
     char info[512];

@@ -378,8 +378,9 @@ START_TEST(test_triton_config_stats_and_index)
 
     r = http("POST", "/v2/repository/index", NULL, NULL, NULL, 0);
     j = json_of(&r);
-    ck_assert_int_eq(cJSON_GetArraySize(j), 3); /* fashion-cnn 1, mnist-cnn 1 and 2 */
-    cJSON *last = cJSON_GetArrayItem(j, 2);
+    /* digits 1, fashion 1, fashion-cnn 1, mnist-cnn 1 and 2 */
+    ck_assert_int_eq(cJSON_GetArraySize(j), 5);
+    cJSON *last = cJSON_GetArrayItem(j, 4);
     ck_assert_str_eq(cJSON_GetObjectItem(last, "version")->valuestring, "2");
     ck_assert_str_eq(cJSON_GetObjectItem(last, "state")->valuestring, "READY");
     cJSON_Delete(j);
