@@ -330,6 +330,15 @@ static int digit_normalise(const float *in, int w, int h, float *out, int ow, in
     int nw, nh, rc = fit_digit(in, w, x0, y0, bw, bh, box, &fit, &nw, &nh, trace, err);
     if (rc)
         return rc;
+    /* MNIST's pen is saturated at its core: a faint stroke (a small drawing
+     * grown to the box, a gray pen) is brought to full strength. MNIST's own
+     * digits, which peak at 255, stay as they are. */
+    float peak = 0.0f;
+    for (size_t i = 0; i < (size_t)nw * nh; i++)
+        peak = fit[i] > peak ? fit[i] : peak;
+    if (peak > 0.0f && peak < 1.0f)
+        for (size_t i = 0; i < (size_t)nw * nh; i++)
+            fit[i] /= peak;
     double mass = 0.0, mx = 0.0, my = 0.0;
     for (int y = 0; y < nh; y++)
         for (int x = 0; x < nw; x++) {

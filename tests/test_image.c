@@ -452,6 +452,28 @@ START_TEST(test_digit_mode_fits_and_centres)
 }
 END_TEST
 
+/* A faint gray drawing on black (a gray pen, or a small drawing whose
+ * strokes blur when grown) comes out at full strength, as MNIST's pen is
+ * at its core. */
+START_TEST(test_digit_mode_faint_stroke_full_strength)
+{
+    float faint[W * H] = {0}, out[W * H];
+    fill(faint, W, 10, 14, 4, 24);
+    fill(faint, W, 6, 18, 20, 24);
+    for (int i = 0; i < W * H; i++)
+        faint[i] *= 0.4f;
+    size_t len;
+    unsigned char *png = write_png(faint, W, H, &GRAY8, &len);
+    MnError err;
+    ck_assert_msg(decode(png, len, IMAGE_PRE_DIGIT, out, &err) == 0, "%s", err.msg);
+    float peak = 0.0f;
+    for (int i = 0; i < W * H; i++)
+        peak = out[i] > peak ? out[i] : peak;
+    ck_assert_msg(fabsf(peak - 1.0f) < 0.02f, "peak %g, want 1", peak);
+    free(png);
+}
+END_TEST
+
 START_TEST(test_frame_mode_resizes_whole_image)
 {
     /* 56x56 of 2x2 blocks: the box filter gives the 28x28 pattern back exactly. */
@@ -905,6 +927,7 @@ static Suite *image_suite(void)
     tcase_add_test(tc, test_opaque_page_with_transparent_corners);
     tcase_add_test(tc, test_blank_image_is_black);
     tcase_add_test(tc, test_digit_mode_fits_and_centres);
+    tcase_add_test(tc, test_digit_mode_faint_stroke_full_strength);
     tcase_add_test(tc, test_frame_mode_resizes_whole_image);
     tcase_add_test(tc, test_frame_mode_non_square);
     tcase_add_test(tc, test_frame_mode_grows_small_images);
