@@ -142,10 +142,15 @@ accuracy: data
 	  --data $(DATA_DIR) --out $(BUILD)/accuracy --n $(ACCURACY_N) --seed $(ACCURACY_SEED) \
 	  --sheets $(ACCURACY_SHEETS)
 
-# Tests find the binary, the data and specs through these variables.
+# Triton's tritonclient.http, unchanged, beside the project (../shared/clients);
+# a clone elsewhere (CI's) finds it where the project's own checkout has it.
+CLIENTS_DIR ?= $(firstword $(wildcard $(abspath ../shared/clients) /work/shared/clients) \
+	$(abspath ../shared/clients))
+
+# Tests find the binary, the data, specs and the Triton client through these variables.
 test-run: $(TEST_BIN) $(BUILD)/mnistd
 	@MNISTD_DATA=$(abspath $(DATA_DIR)) MNISTD_BIN=$(abspath $(BUILD)/mnistd) \
-	 MNISTD_SRC=$(CURDIR) scripts/run-tests.sh $(TEST_BIN)
+	 MNISTD_SRC=$(CURDIR) MNISTD_TRITON_CLIENTS=$(CLIENTS_DIR) scripts/run-tests.sh $(TEST_BIN)
 
 test: data
 	@$(MAKE) --no-print-directory test-run contract clients browser overload onnx
@@ -196,7 +201,6 @@ contract: $(BUILD)/mnistd
 # Triton's tritonclient.http unchanged from ../shared/clients (CLIENTS_DIR),
 # the body KServe's InferRequest.to_rest() sends, TorchServe's curl calls and
 # TF Serving's REST calls. Debian's python3, for its numpy and gevent.
-CLIENTS_DIR ?= $(abspath ../shared/clients)
 CLIENT_PKGS := python3-numpy python3-geventhttpclient python3-rapidjson python3-urllib3 \
 	python3-packaging curl
 clients: $(BUILD)/mnistd
