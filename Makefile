@@ -46,7 +46,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi.o
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL_OBJ := $(BUILD)/tests/util/check_util.o $(BUILD)/tests/util/check_http.o \
-  $(BUILD)/tests/util/check_jpeg.o \
+  $(BUILD)/tests/util/check_jpeg.o $(BUILD)/tests/util/check_server.o \
   $(BUILD)/tests/util/check_pipe.o
 
 .PHONY: all test test-run contract clients browser overload asan tsan deps data models run install clean bench accuracy \

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check_http.h"
+#include "check_server.h"
 #include "check_jpeg.h"
 #include "check_util.h"
 #include "dataset.h"
@@ -22,14 +23,9 @@ static Dataset test;
 
 static void start(long max_jpeg_scans)
 {
-    memset(&srv, 0, sizeof srv);
-    ck_assert_int_eq(config_load(&srv.cfg, 0, NULL), 0);
-    srv.cfg.port = 0;
+    check_server_config(&srv, store);
     srv.cfg.max_jpeg_scans = max_jpeg_scans;
-    snprintf(srv.cfg.models_dir, sizeof srv.cfg.models_dir, "%s", store);
-    snprintf(srv.cfg.data_dir, sizeof srv.cfg.data_dir, "%s", check_util_data_dir());
-    char why[512];
-    ck_assert_msg(server_start(&srv, why, sizeof why) == 0, "%s", why);
+    check_server_start(&srv);
 }
 
 static void setup(void)
@@ -43,12 +39,7 @@ static void setup(void)
     start(64);
 }
 
-static void teardown(void)
-{
-    server_stop(&srv);
-    check_util_rmtree(store);
-    free(store);
-}
+static void teardown(void) { check_server_stop(&srv, store); }
 
 static HttpReply post(const char *path, const char *type, const void *body, size_t len)
 {

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "check_http.h"
+#include "check_server.h"
 #include "check_util.h"
 #include "content_coding.h"
 #include "dataset.h"
@@ -160,24 +161,14 @@ static void setup(void)
     FILE *f = fopen(to, "wb");
     ck_assert(f && fwrite(bytes, 1, len, f) == len && fclose(f) == 0);
     free(bytes);
-    memset(&srv, 0, sizeof srv);
-    ck_assert_int_eq(config_load(&srv.cfg, 0, NULL), 0);
-    srv.cfg.port = 0;
+    check_server_config(&srv, store);
     srv.cfg.max_body = MAX_BODY;
     srv.cfg.max_batch = 8;
     srv.cfg.watch_interval = 0;
-    snprintf(srv.cfg.models_dir, sizeof srv.cfg.models_dir, "%s", store);
-    snprintf(srv.cfg.data_dir, sizeof srv.cfg.data_dir, "%s", check_util_data_dir());
-    char why[512];
-    ck_assert_msg(server_start(&srv, why, sizeof why) == 0, "%s", why);
+    check_server_start(&srv);
 }
 
-static void teardown(void)
-{
-    server_stop(&srv);
-    check_util_rmtree(store);
-    free(store);
-}
+static void teardown(void) { check_server_stop(&srv, store); }
 
 static HttpReply http(const char *method, const char *path, const char *type, const char *extra,
                       const void *body, size_t len)

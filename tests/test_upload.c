@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "check_http.h"
+#include "check_server.h"
 #include "check_util.h"
 #include "model_file.h"
 #include "onnx_export.h"
@@ -28,24 +29,14 @@ static void setup(void)
 {
     store = check_util_tmpdir();
     ck_assert_int_eq(check_util_copy_models(store), 0);
-    memset(&srv, 0, sizeof srv);
-    ck_assert_int_eq(config_load(&srv.cfg, 0, NULL), 0);
-    srv.cfg.port = 0;
+    check_server_config(&srv, store);
     srv.cfg.max_body = 8192; /* smaller than any model: the upload has its own limit */
     srv.cfg.max_upload = MAX_UPLOAD;
     snprintf(srv.cfg.token, sizeof srv.cfg.token, "%s", TOKEN);
-    snprintf(srv.cfg.models_dir, sizeof srv.cfg.models_dir, "%s", store);
-    snprintf(srv.cfg.data_dir, sizeof srv.cfg.data_dir, "%s", check_util_data_dir());
-    char why[512];
-    ck_assert_msg(server_start(&srv, why, sizeof why) == 0, "%s", why);
+    check_server_start(&srv);
 }
 
-static void teardown(void)
-{
-    server_stop(&srv);
-    check_util_rmtree(store);
-    free(store);
-}
+static void teardown(void) { check_server_stop(&srv, store); }
 
 static HttpReply upload(const char *path, const char *type, const char *extra, const void *body,
                         size_t len)
