@@ -17,6 +17,7 @@
 #define BORDER_SPREAD 51  /* 20% of the gray scale */
 #define POLARITY_SIDE WORK_SIDE
 #define PAPER_LEVEL_SHARE 30 /* percent of the pixels at one level: a drawing's paper */
+#define PURE_LEVEL 8         /* this close to black or white is a drawing's, not a photo's */
 #define DIGIT_BOX 20   /* MNIST fits each digit into 20x20 ... */
 #define INK_FRACTION 0.1f /* ... measured from pixels above 10% of the brightest */
 /* Photos are cleaned at no more than this a side (JPEGs come out of the
@@ -65,10 +66,10 @@ static void resample(const float *src, int sw, int sh, size_t stride, float *dst
 /* An opaque image's background is light. A border of one level (within
  * BORDER_SPREAD between its 10th and 90th percentiles) says which, as in
  * any drawing or scan; a border of many (a photo's shadow, a table at the
- * edge, a drawing cropped to its ink) does not. Then one level held by
- * PAPER_LEVEL_SHARE of the image is a drawing's paper; failing that, the
- * strokes say: photo_strokes_are_dark, on the image reduced to
- * POLARITY_SIDE at most. */
+ * edge, a drawing cropped to its ink) does not. Then pure black or white
+ * in three corners, or one level held by PAPER_LEVEL_SHARE of the image,
+ * is a drawing's paper; failing that, the strokes say:
+ * photo_strokes_are_dark, on the image reduced to POLARITY_SIDE at most. */
 static bool light_background(const GrayAlpha *img)
 {
     size_t w = (size_t)img->w, h = (size_t)img->h, hist[256] = {0}, n = 0;
@@ -88,7 +89,17 @@ static bool light_background(const GrayAlpha *img)
     }
     if (p90 - p10 <= BORDER_SPREAD)
         return p50 > 127;
-    /* A drawing cropped to its ink: one level of paper, most of the image */
+    /* A drawing cropped to its ink: paper of pure black or white in three
+     * corners of its box or more (strokes seldom fill the corners, though a
+     * thick pen can outweigh the paper), or one level held by much of it */
+    int black = 0, white = 0;
+    for (int c = 0; c < 4; c++) {
+        const unsigned char *px = img->ga + 2 * ((c / 2 ? h - 1 : 0) * w + (c % 2 ? w - 1 : 0));
+        black += px[1] >= 128 && px[0] <= PURE_LEVEL;
+        white += px[1] >= 128 && px[0] >= 255 - PURE_LEVEL;
+    }
+    if (black >= 3 || white >= 3)
+        return white >= 3;
     size_t all[256] = {0}, opaque = 0;
     for (size_t i = 0; i < w * h; i++)
         if (img->ga[2 * i + 1] >= 128)

@@ -16,6 +16,10 @@
 #define EDGE_DEPTH 0.25 /* ... and reaches no deeper than this into the image */
 #define SPECK 0.05      /* components under this fraction of the largest are specks */
 #define INK_LEVEL 0.25f /* what counts as ink for components and lines */
+/* Lines and frame edges are the paper's: an image under LINE_THICK pixels
+ * across has no paper around its digit (a drawing, or one cropped to its
+ * ink), and there a pen stroke would pass for a line 1/LINE_THICK thick. */
+#define PAPER_SIDE LINE_THICK
 
 /* The larger (max) or smaller of a and b; no NaN reaches here. */
 static inline float pick(float a, float b, bool max)
@@ -259,6 +263,8 @@ typedef struct {
 /* Whether c is a thin strip lying along a side of the w x h frame. */
 static bool is_frame_edge(const Component *c, int w, int h)
 {
+    if (w < PAPER_SIDE || h < PAPER_SIDE)
+        return false;
     int bw = c->x1 - c->x0 + 1, bh = c->y1 - c->y0 + 1;
     bool along_top = c->y0 == 0 || c->y1 == h - 1, along_side = c->x0 == 0 || c->x1 == w - 1;
     return (along_top && bw >= EDGE_SPAN * w && bh <= EDGE_DEPTH * h) ||
@@ -276,8 +282,10 @@ int photo_keep_digit(float *ink, int w, int h, MnError *err)
         free(mark), free(label), free(stack);
         return mn_fail(err, MN_ENOMEM, "out of memory separating the digit in %dx%d", w, h);
     }
-    mark_ruled(ink, mark, w, h, 1, (size_t)w); /* horizontal lines */
-    mark_ruled(ink, mark, h, w, (size_t)w, 1); /* vertical (a margin) */
+    if (h >= PAPER_SIDE)
+        mark_ruled(ink, mark, w, h, 1, (size_t)w); /* horizontal lines */
+    if (w >= PAPER_SIDE)
+        mark_ruled(ink, mark, h, w, (size_t)w, 1); /* vertical (a margin) */
     for (size_t i = 0; i < n; i++)
         if (mark[i])
             ink[i] = 0.0f;

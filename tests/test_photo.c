@@ -156,6 +156,16 @@ START_TEST(test_digit_touching_the_frame_kept)
     ck_assert_int_eq(memcmp(img, want, sizeof(float) * W * H), 0);
     free(img);
     free(want);
+    /* a drawing cropped to its ink, too small to have paper around it:
+     * a hairline stroke down its whole height and a bar along its top
+     * (a "7" of two pieces) are the digit's, not a margin and an edge */
+    enum { CW = 14, CH = 20 };
+    float crop[CW * CH] = {0}, kept[CW * CH];
+    bar(crop, CW, 0, CW, 0, 2, 1.0f);
+    bar(crop, CW, 9, 10, 3, CH, 1.0f);
+    memcpy(kept, crop, sizeof crop);
+    ck_assert_int_eq(photo_keep_digit(crop, CW, CH, &err), 0);
+    ck_assert_int_eq(memcmp(crop, kept, sizeof crop), 0);
 }
 END_TEST
 
