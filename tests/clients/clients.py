@@ -113,6 +113,16 @@ try:
     check("get_model_config", cfg["name"] == model and cfg["max_batch_size"] > 0 and
           cfg["input"][0]["dims"] == [28, 28, 1] and cfg["output"][0]["dims"] == [10], cfg)
     check("get_model_config version", c.get_model_config(model, "1")["name"] == model)
+    # What Triton's image_client.py asks of a model before it sends an image
+    # (its parse_model): one input and one output, FP32 out, a vector out,
+    # an input of three dims past the batch one, laid out NHWC or NCHW.
+    # (The script itself imports tritonclient.grpc, which is not here.)
+    out_shape = md["outputs"][0]["shape"][1 if cfg["max_batch_size"] > 0 else 0:]
+    check("image_client.py's parse_model",
+          len(md["inputs"]) == 1 and len(md["outputs"]) == 1 and len(cfg["input"]) == 1 and
+          md["outputs"][0]["datatype"] == "FP32" and sum(d > 1 for d in out_shape) == 1 and
+          len(md["inputs"][0]["shape"]) == 3 + (cfg["max_batch_size"] > 0) and
+          cfg["input"][0]["format"] in ("FORMAT_NHWC", "FORMAT_NCHW"), (md, cfg))
     index = c.get_model_repository_index()
     check("get_model_repository_index",
           {(m["name"], m["version"], m["state"]) for m in index} >=
