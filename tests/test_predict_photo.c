@@ -199,7 +199,7 @@ START_TEST(test_bad_jpegs_refused)
     expect_error(post("/predict", "image/jpeg", bomb, len), 413, "limit_exceeded",
                  "image 60000x50000 exceeds the 4096x4096 limit");
     expect_error(post("/predict", "image/jpeg", "GIF89a", 6), 415, "unsupported_media_type",
-                 "not a PNG or JPEG");
+                 "not a PNG, JPEG or WebP");
     free(bomb);
     /* --max-jpeg-scans: libjpeg's simple progression has 10 scans for YCbCr */
     server_stop(&srv);
