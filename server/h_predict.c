@@ -161,8 +161,7 @@ enum MHD_Result h_predict(Request *r)
     cJSON *trace = NULL;
     ImageTrace *steps = NULL; /* the first image's preprocessing, with ?trace=1 */
     enum MHD_Result ret;
-    const char *want_trace = request_arg(r, "trace");
-    bool tracing = want_trace && strcmp(want_trace, "0") && strcmp(want_trace, "false");
+    bool tracing = infer_wants_trace(r);
     int rc = predict_collect(r, d, &im, &err);
     if (rc == 0 && tracing && !(steps = calloc(1, sizeof *steps)))
         rc = mn_fail(&err, MN_ENOMEM, "out of memory");

@@ -20,6 +20,9 @@ int infer_png(const Server *srv, const Model *m, const char *mode, const void *p
 /* [{step, width, height, pixels: [0-255, row-major]}, ...] for ?trace=1. */
 cJSON *infer_image_trace_json(const ImageTrace *t);
 
+/* Whether ?trace= asks for a trace (anything but absent, 0 or false). */
+bool infer_wants_trace(Request *r);
+
 /* Forward n images given in [0,1] (n x input numel) through e's model on a
  * pooled run; probs gets n x classes. trace (may be NULL) receives each
  * layer's output of the first image. */
