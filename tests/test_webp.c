@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <webp/encode.h>
 
@@ -52,31 +51,14 @@ static unsigned char *gray_webp(const unsigned char *gray, int w, int h, int qua
     return webp;
 }
 
-/* A smooth gray ramp with a bright square. */
-static void gray_pattern(unsigned char *px, int w, int h)
+/* check_util_gray_pattern as a WebP, lossless when quality < 0. */
+static unsigned char *pattern_webp(int w, int h, int quality, size_t *len)
 {
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            px[y * w + x] = (unsigned char)(40 + 150 * x / (w - 1));
-    for (int y = h / 4; y < h / 2; y++)
-        for (int x = w / 4; x < w / 2; x++)
-            px[y * w + x] = 240;
-}
-
-static int decode_none(const unsigned char *webp, size_t len, int w, int h, float *out, MnError *err)
-{
-    ImageLimits lim;
-    image_limits_default(&lim);
-    memset(err, 0, sizeof *err);
-    return image_from_bytes(webp, len, &lim, IMAGE_PRE_NONE, h, w, out, NULL, err);
-}
-
-static float max_diff(const float *out, const unsigned char *want, int n)
-{
-    float d = 0.0f;
-    for (int i = 0; i < n; i++)
-        d = fmaxf(d, fabsf(out[i] - want[i] / 255.0f));
-    return d;
+    unsigned char *px = malloc((size_t)w * h);
+    check_util_gray_pattern(px, w, h);
+    unsigned char *webp = gray_webp(px, w, h, quality, len);
+    free(px);
+    return webp;
 }
 
 enum { PW = 48, PH = 32 };
@@ -84,15 +66,15 @@ enum { PW = 48, PH = 32 };
 START_TEST(test_lossless_exact_lossy_close)
 {
     unsigned char px[PW * PH];
-    gray_pattern(px, PW, PH);
+    check_util_gray_pattern(px, PW, PH);
     for (int lossy = 0; lossy < 2; lossy++) {
         size_t len;
         unsigned char *webp = gray_webp(px, PW, PH, lossy ? 95 : -1, &len);
         ck_assert_str_eq(image_sniff(webp, len), "image/webp");
         float out[PW * PH];
         MnError err;
-        ck_assert_msg(decode_none(webp, len, PW, PH, out, &err) == 0, "%s", err.msg);
-        float d = max_diff(out, px, PW * PH);
+        ck_assert_msg(check_util_decode_none(webp, len, PW, PH, out, &err) == 0, "%s", err.msg);
+        float d = check_util_max_diff(out, px, PW * PH);
         if (lossy)
             ck_assert_msg(d < 12.0f / 255, "lossy: max difference %g", d);
         else
@@ -117,7 +99,7 @@ START_TEST(test_colour_gives_luma)
         unsigned char *webp = webp_encode(rgba, PW, PH, lossy ? 95 : -1, &len);
         float out[PW * PH];
         MnError err;
-        ck_assert_msg(decode_none(webp, len, PW, PH, out, &err) == 0, "%s", err.msg);
+        ck_assert_msg(check_util_decode_none(webp, len, PW, PH, out, &err) == 0, "%s", err.msg);
         /* away from the colour edges, which 4:2:0 chroma blurs */
         for (int y = 0; y < PH; y++)
             for (int x = 0; x < PW; x++) {
@@ -176,7 +158,7 @@ START_TEST(test_big_opaque_images_scaled)
 {
     enum { BW = 2048, BH = 1024 };
     unsigned char *px = malloc(BW * BH);
-    gray_pattern(px, BW, BH);
+    check_util_gray_pattern(px, BW, BH);
     size_t len;
     unsigned char *webp = gray_webp(px, BW, BH, 80, &len);
     ImageLimits lim;
@@ -197,10 +179,7 @@ START_TEST(test_big_opaque_images_scaled)
     ck_assert_int_eq(img.w, BW);
     ck_assert_int_eq(img.h, BH);
     free(img.ga);
-    float out[28 * 28];
-    ck_assert_msg(image_from_bytes(webp, len, &lim, IMAGE_PRE_FRAME, 28, 28, out, NULL, &err) == 0,
-                  "%s", err.msg);
-    ck_assert_float_eq_tol(out[14 * 28 + 27], (40 + 150 * 27.5f / 28) / 255, 0.02f);
+    check_util_expect_ramp_framed(webp, len);
     WebPFree(webp);
     free(px);
 }
@@ -208,28 +187,11 @@ END_TEST
 
 START_TEST(test_digit_mode_on_a_webp_photo)
 {
-    enum { DW = 120, DH = 100 };
-    unsigned char px[DW * DH];
-    for (int y = 0; y < DH; y++)
-        for (int x = 0; x < DW; x++) {
-            bool ink = x >= 55 && x < 63 && y >= 20 && y < 80;
-            px[y * DW + x] = ink ? 40 : (unsigned char)(150 + x / 2);
-        }
+    unsigned char px[CHECK_PHOTO_W * CHECK_PHOTO_H];
+    check_util_bar_photo(px);
     size_t len;
-    unsigned char *webp = gray_webp(px, DW, DH, 75, &len);
-    ImageLimits lim;
-    image_limits_default(&lim);
-    float out[28 * 28];
-    ImageTrace *trace = calloc(1, sizeof *trace);
-    MnError err = {0};
-    ck_assert_msg(image_from_bytes(webp, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, trace, &err) == 0,
-                  "%s", err.msg);
-    ck_assert_float_eq_tol(out[14 * 28 + 14], 1.0f, 0.05f);
-    ck_assert_float_eq_tol(out[14 * 28 + 3], 0.0f, 0.02f);
-    ck_assert_int_ge(trace->n, 5);
-    ck_assert_str_eq(trace->steps[0].step, "decoded");
-    ck_assert_str_eq(trace->steps[trace->n - 1].step, "input");
-    free(trace);
+    unsigned char *webp = gray_webp(px, CHECK_PHOTO_W, CHECK_PHOTO_H, 75, &len);
+    check_util_expect_bar_read(webp, len);
     WebPFree(webp);
 }
 END_TEST
@@ -262,23 +224,11 @@ static unsigned char *animated_of(const unsigned char *still, size_t len, int w,
 
 START_TEST(test_truncated_refused)
 {
-    unsigned char px[PW * PH];
-    gray_pattern(px, PW, PH);
     for (int lossy = 0; lossy < 2; lossy++) {
         size_t len;
-        unsigned char *webp = gray_webp(px, PW, PH, lossy ? 90 : -1, &len);
+        unsigned char *webp = pattern_webp(PW, PH, lossy ? 90 : -1, &len);
         /* every cut: inside the RIFF header, the chunk header, the frame header, the data */
-        for (size_t cut = 12; cut < len; cut += cut < 40 ? 3 : 17) {
-            float out[PW * PH];
-            MnError err;
-            int rc = decode_none(webp, cut, PW, PH, out, &err);
-            ck_assert_msg(rc == MN_ECORRUPT, "%s cut at %zu of %zu: rc %d (%s)",
-                          lossy ? "lossy" : "lossless", cut, len, rc, err.msg);
-            ck_assert_msg(strstr(err.msg, "truncated or corrupt WebP"), "%s", err.msg);
-        }
-        float out[PW * PH];
-        MnError err;
-        ck_assert_int_eq(decode_none(webp, len - 1, PW, PH, out, &err), MN_ECORRUPT);
+        check_util_expect_cuts_refused(webp, len, 12, PW, PH, "truncated or corrupt WebP");
         WebPFree(webp);
     }
 }
@@ -286,41 +236,39 @@ END_TEST
 
 START_TEST(test_corrupt_and_animated_refused)
 {
-    unsigned char px[PW * PH];
-    gray_pattern(px, PW, PH);
     float out[PW * PH];
     MnError err;
     size_t len;
-    unsigned char *lossy = gray_webp(px, PW, PH, 90, &len);
+    unsigned char *lossy = pattern_webp(PW, PH, 90, &len);
     unsigned char *bad = malloc(len);
     /* the VP8 key frame's start code (9d 01 2a) broken */
     memcpy(bad, lossy, len);
     ck_assert_int_eq(bad[23], 0x9d);
     bad[23] = 0x9c;
-    ck_assert_int_eq(decode_none(bad, len, PW, PH, out, &err), MN_ECORRUPT);
+    ck_assert_int_eq(check_util_decode_none(bad, len, PW, PH, out, &err), MN_ECORRUPT);
     ck_assert_msg(strstr(err.msg, "truncated or corrupt WebP: bad header"), "%s", err.msg);
     /* a RIFF WEBP whose one chunk is no image */
     static const unsigned char junk[] = "RIFF\x0c\0\0\0WEBPJUNK\0\0\0\0";
-    ck_assert_int_eq(decode_none(junk, sizeof junk - 1, PW, PH, out, &err), MN_ECORRUPT);
+    ck_assert_int_eq(check_util_decode_none(junk, sizeof junk - 1, PW, PH, out, &err), MN_ECORRUPT);
     /* one frame, as an animation */
     size_t alen;
     unsigned char *anim = animated_of(lossy, len, PW, PH, &alen);
     ck_assert_str_eq(image_sniff(anim, alen), "image/webp");
-    ck_assert_int_eq(decode_none(anim, alen, PW, PH, out, &err), MN_EFORMAT);
+    ck_assert_int_eq(check_util_decode_none(anim, alen, PW, PH, out, &err), MN_EFORMAT);
     ck_assert_str_eq(err.msg, "animated WebP (48x32 canvas) is not supported: send one frame as a "
                               "still image");
     free(anim);
     WebPFree(lossy);
     /* a lossless file's signature (0x2f) broken, then its entropy codes */
-    unsigned char *lossless = gray_webp(px, PW, PH, -1, &len);
+    unsigned char *lossless = pattern_webp(PW, PH, -1, &len);
     bad = realloc(bad, len);
     memcpy(bad, lossless, len);
     ck_assert_int_eq(bad[20], 0x2f);
     bad[20] = 0x2e;
-    ck_assert_int_eq(decode_none(bad, len, PW, PH, out, &err), MN_ECORRUPT);
+    ck_assert_int_eq(check_util_decode_none(bad, len, PW, PH, out, &err), MN_ECORRUPT);
     memcpy(bad, lossless, len);
     memset(bad + 25, 0xFF, len - 25);
-    ck_assert_int_eq(decode_none(bad, len, PW, PH, out, &err), MN_ECORRUPT);
+    ck_assert_int_eq(check_util_decode_none(bad, len, PW, PH, out, &err), MN_ECORRUPT);
     ck_assert_msg(strstr(err.msg, "truncated or corrupt WebP: bad lossless image data"), "%s",
                   err.msg);
     free(bad);
@@ -332,37 +280,14 @@ START_TEST(test_dimension_bomb_refused)
 {
     /* a real 48x32 lossy file whose frame header claims 16383x16000 (the
      * most VP8's 14 bits say): refused from the header */
-    unsigned char px[PW * PH];
-    gray_pattern(px, PW, PH);
     size_t len;
-    unsigned char *webp = gray_webp(px, PW, PH, 90, &len);
+    unsigned char *webp = pattern_webp(PW, PH, 90, &len);
     webp[26] = 16383 & 0xFF, webp[27] = 16383 >> 8;
     webp[28] = 16000 & 0xFF, webp[29] = 16000 >> 8;
-    ImageLimits lim;
-    image_limits_default(&lim);
-    float out[28 * 28];
-    MnError err = {0};
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    ck_assert_int_eq(image_from_bytes(webp, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, NULL, &err),
-                     MN_ELIMIT);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    ck_assert_str_eq(err.msg, "image 16383x16000 exceeds the 4096x4096 limit");
-    ck_assert_double_lt((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, 50.0);
-    /* the configured side, named, and exactly it passes */
+    check_util_expect_bomb_refused(webp, len, "image 16383x16000 exceeds the 4096x4096 limit");
+    /* the configured side and bytes, named */
     webp[26] = PW, webp[27] = 0, webp[28] = PH, webp[29] = 0;
-    lim.max_height = PH - 1;
-    ck_assert_int_eq(image_from_bytes(webp, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, NULL, &err),
-                     MN_ELIMIT);
-    ck_assert_str_eq(err.msg, "image 48x32 exceeds the 4096x31 limit");
-    lim.max_height = PH;
-    ck_assert_msg(image_from_bytes(webp, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, NULL, &err) == 0,
-                  "%s", err.msg);
-    /* and the byte limit */
-    lim.max_bytes = len - 1;
-    ck_assert_int_eq(image_from_bytes(webp, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, NULL, &err),
-                     MN_ELIMIT);
-    ck_assert_ptr_nonnull(strstr(err.msg, "byte limit"));
+    check_util_expect_limits_exact(webp, len, PW, PH);
     WebPFree(webp);
 }
 END_TEST
@@ -371,10 +296,8 @@ START_TEST(test_decoder_memory_limit)
 {
     /* a lossless 1024x1024 image is decoded whole: 4 MiB */
     enum { S = 1024 };
-    unsigned char *px = malloc(S * S);
-    gray_pattern(px, S, S);
     size_t len;
-    unsigned char *webp = gray_webp(px, S, S, -1, &len);
+    unsigned char *webp = pattern_webp(S, S, -1, &len);
     ImageLimits lim;
     image_limits_default(&lim);
     lim.max_decoder_memory = (4L << 20) - 1;
@@ -389,12 +312,11 @@ START_TEST(test_decoder_memory_limit)
                   "%s", err.msg);
     WebPFree(webp);
     /* a lossy one streams by rows: the same limit takes it */
-    webp = gray_webp(px, S, S, 80, &len);
+    webp = pattern_webp(S, S, 80, &len);
     lim.max_decoder_memory = 1L << 20;
     ck_assert_msg(image_from_bytes(webp, len, &lim, IMAGE_PRE_FRAME, 28, 28, out, NULL, &err) == 0,
                   "%s", err.msg);
     WebPFree(webp);
-    free(px);
 }
 END_TEST
 
@@ -424,18 +346,11 @@ static HttpReply post(const char *path, const char *type, const void *body, size
     return check_http_request(srv.cfg.port, "POST", path, type, NULL, body, len);
 }
 
-static cJSON *json_of(const HttpReply *r)
-{
-    cJSON *j = cJSON_Parse(r->body);
-    ck_assert_msg(j != NULL, "not JSON (status %d): %s", r->status, r->body);
-    return j;
-}
-
 /* The probabilities an answer holds, as JSON text, after checking it is 200. */
 static char *probabilities_of(HttpReply r)
 {
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
-    cJSON *j = json_of(&r);
+    cJSON *j = check_http_json(&r);
     char *p = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "probabilities"));
     cJSON_Delete(j);
     check_http_free(&r);
@@ -475,7 +390,7 @@ START_TEST(test_server_takes_webp_as_png)
     got[2] = probabilities_of(post("/predict?model=digits", CHECK_HTTP_MULTIPART, multi, mlen));
     HttpReply r = post("/predictions/digits", "application/octet-stream", webp, len);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
-    cJSON *j = json_of(&r);
+    cJSON *j = check_http_json(&r);
     got[3] = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "probabilities"));
     cJSON_Delete(j);
     check_http_free(&r);
@@ -494,47 +409,32 @@ START_TEST(test_server_takes_webp_as_png)
 }
 END_TEST
 
-static void expect_error(HttpReply r, int status, const char *code, const char *in_message)
-{
-    ck_assert_msg(r.status == status, "status %d, want %d: %s", r.status, status, r.body);
-    cJSON *j = json_of(&r);
-    const cJSON *e = cJSON_GetObjectItem(j, "error");
-    ck_assert_str_eq(cJSON_GetObjectItem(e, "code")->valuestring, code);
-    const char *msg = cJSON_GetObjectItem(e, "message")->valuestring;
-    ck_assert_msg(strstr(msg, in_message), "message \"%s\" lacks \"%s\"", msg, in_message);
-    cJSON_Delete(j);
-    check_http_free(&r);
-}
-
 START_TEST(test_server_refuses_bad_webps)
 {
     enum { S = 600 };
-    unsigned char *px = malloc(S * S);
-    gray_pattern(px, S, S);
     size_t len;
-    unsigned char *lossy = gray_webp(px, S, S, 80, &len);
-    expect_error(post("/predict", "image/webp", lossy, len / 2), 400, "corrupt_file",
+    unsigned char *lossy = pattern_webp(S, S, 80, &len);
+    check_http_expect_error(post("/predict", "image/webp", lossy, len / 2), 400, "corrupt_file",
                  "truncated or corrupt WebP");
     size_t alen;
     unsigned char *anim = animated_of(lossy, len, S, S, &alen);
-    expect_error(post("/predict", "image/webp", anim, alen), 415, "unsupported_media_type",
+    check_http_expect_error(post("/predict", "image/webp", anim, alen), 415, "unsupported_media_type",
                  "animated WebP");
     free(anim);
     lossy[26] = 16383 & 0xFF, lossy[27] = 16383 >> 8;
-    expect_error(post("/predict", "image/webp", lossy, len), 413, "limit_exceeded",
+    check_http_expect_error(post("/predict", "image/webp", lossy, len), 413, "limit_exceeded",
                  "image 16383x600 exceeds the 4096x4096 limit");
     WebPFree(lossy);
     /* --max-decoder-memory: a lossless 600x600 holds 1.4 MB whole */
-    unsigned char *lossless = gray_webp(px, S, S, -1, &len);
+    unsigned char *lossless = pattern_webp(S, S, -1, &len);
     HttpReply r = post("/predict", "image/webp", lossless, len);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     check_http_free(&r);
     server_stop(&srv);
     start(1L << 20);
-    expect_error(post("/predict", "image/webp", lossless, len), 413, "limit_exceeded",
+    check_http_expect_error(post("/predict", "image/webp", lossless, len), 413, "limit_exceeded",
                  "over the 1048576-byte decoder memory limit");
     WebPFree(lossless);
-    free(px);
 }
 END_TEST
 
