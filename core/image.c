@@ -1,7 +1,7 @@
 /* image.c - PNG, JPEG or WebP bytes to a white-on-black h x w float image
  * (see image.h): png_decode.c, jpeg_decode.c and webp_decode.c give
- * gray+alpha pixels,
- * photo.c cleans photos, this file chooses the steps and frames. */
+ * gray+alpha pixels, photo.c cleans photos, this file chooses the steps
+ * and frames. */
 #include "image.h"
 
 #include <limits.h>

@@ -6,8 +6,8 @@
  * steps over all its images, since each step costs about three
  * predictions. ?trace=1 adds one image file's preprocessing steps, as
  * /predict's, without the layers' outputs: what the page shows beside an
- * explained photo, in the one request. An Explainer (its arena) is made per request: beside the
- * tens of passes it runs, making it is cheap. */
+ * explained photo, in the one request. An Explainer (its arena) is made
+ * per request: beside the tens of passes it runs, making it is cheap. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,12 +1,12 @@
 /* h_predict.c - POST /predict (and TorchServe's /predictions/{name}):
  * multipart files in the field "image" (or "data"; several = a batch), a
  * raw image/png, image/jpeg or image/webp body (the bytes say which,
- * whatever the image Content-Type), or JSON {"pixels": [...]} / {"pixels": [[...], ...]}
- * of values in [0, 1]; with no Content-Type or a generic one, the body's
- * first bytes tell an image from JSON. One image answers an object, a
- * batch an array; ?trace=1 adds the layers' outputs and the preprocessing's
- * steps. TorchServe's PUT and POST /predictions/{name}[/{version}] land
- * here too. */
+ * whatever the image Content-Type), or JSON {"pixels": [...]} /
+ * {"pixels": [[...], ...]} of values in [0, 1]; with no Content-Type or a
+ * generic one, the body's first bytes tell an image from JSON. One image
+ * answers an object, a batch an array; ?trace=1 adds the layers' outputs
+ * and the preprocessing's steps. TorchServe's PUT and POST
+ * /predictions/{name}[/{version}] land here too. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
