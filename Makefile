@@ -18,7 +18,7 @@ BUILD   ?= build
 
 # gnutls: libmicrohttpd's TLS library; server/tls.c checks --tls-cert and
 # --tls-key with it at start (libmicrohttpd would only fail the handshakes).
-PKGS := libmicrohttpd libcjson libpng zlib gnutls libjpeg libexif libprotobuf-c
+PKGS := libmicrohttpd libcjson libpng zlib gnutls libjpeg libexif libwebp libprotobuf-c
 # ONNX is read and written by a protobuf-c parser generated at build time
 # from the onnx.proto that Debian's libonnx-dev ships (core/onnx_*.c).
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto

@@ -1,6 +1,7 @@
-/* image.c - PNG or JPEG bytes to a white-on-black h x w float image (see
- * image.h): png_decode.c and jpeg_decode.c give gray+alpha pixels,
- * photo.c cleans photos, this file chooses the steps and frames. */
+/* image.c - PNG, JPEG or WebP bytes to a white-on-black h x w float image
+ * (see image.h): png_decode.c, jpeg_decode.c and webp_decode.c give
+ * gray+alpha pixels, photo.c cleans photos, this file chooses the steps
+ * and frames. */
 #include "image.h"
 
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include "jpeg_decode.h"
 #include "photo.h"
 #include "png_decode.h"
+#include "webp_decode.h"
 
 #define BORDER_SPREAD 51  /* 20% of the gray scale */
 #define POLARITY_SIDE WORK_SIDE
@@ -50,7 +52,25 @@ const char *image_sniff(const void *bytes, size_t len)
         return "image/png";
     if (jpeg_sniff(bytes, len))
         return "image/jpeg";
+    if (webp_sniff(bytes, len))
+        return "image/webp";
     return NULL;
+}
+
+int image_check_bytes(size_t len, const ImageLimits *lim, MnError *err)
+{
+    if (len > lim->max_bytes)
+        return mn_fail(err, MN_ELIMIT, "image of %zu bytes exceeds the %zu-byte limit", len,
+                       lim->max_bytes);
+    return 0;
+}
+
+int image_check_dimensions(unsigned long w, unsigned long h, const ImageLimits *lim, MnError *err)
+{
+    if (w > (unsigned long)lim->max_width || h > (unsigned long)lim->max_height)
+        return mn_fail(err, MN_ELIMIT, "image %lux%lu exceeds the %dx%d limit", w, h,
+                       lim->max_width, lim->max_height);
+    return 0;
 }
 
 /* Whether the ink is darker than the background. Mostly transparent
@@ -371,20 +391,22 @@ static int digit_normalise(const float *in, int w, int h, float *out, int ow, in
     return 0;
 }
 
-/* The decoder the first bytes call for; JPEGs scaled by the DCT toward
- * min_side. */
+/* The decoder the first bytes call for; JPEGs (by the DCT) and WebPs (by
+ * libwebp's rescaler) come out scaled down toward min_side. */
 static int decode_gray_alpha(const void *bytes, size_t len, const ImageLimits *lim, int min_side,
                              GrayAlpha *img, MnError *err)
 {
-    if (len > lim->max_bytes)
-        return mn_fail(err, MN_ELIMIT, "image of %zu bytes exceeds the %zu-byte limit", len,
-                       lim->max_bytes);
+    int rc = image_check_bytes(len, lim, err);
+    if (rc)
+        return rc;
     const char *type = image_sniff(bytes, len);
-    if (type && !strcmp(type, "image/jpeg"))
+    if (!type)
+        return mn_fail(err, MN_EFORMAT, "not a PNG, JPEG or WebP file (unrecognised first bytes)");
+    if (!strcmp(type, "image/jpeg"))
         return jpeg_decode_gray_alpha(bytes, len, lim, min_side, img, err);
-    if (type)
-        return png_decode_gray_alpha(bytes, len, lim, img, err);
-    return mn_fail(err, MN_EFORMAT, "not a PNG or JPEG file (unrecognised first bytes)");
+    if (!strcmp(type, "image/webp"))
+        return webp_decode_gray_alpha(bytes, len, lim, min_side, img, err);
+    return png_decode_gray_alpha(bytes, len, lim, img, err);
 }
 
 /* Photos and scans, at WORK_SIDE at most: the paper's light, noise,

@@ -1,4 +1,4 @@
-/* image.h - PNG or JPEG bytes (told apart by their first bytes) to a model
+/* image.h - PNG, JPEG or WebP bytes (told apart by their first bytes) to a model
  * input image: h x w floats in [0, 1], white ink on black like MNIST.
  * Limits on bytes and dimensions are checked before any pixel is decoded,
  * and decoding is bounded, so a small file cannot claim a huge image or
@@ -23,11 +23,12 @@ typedef struct {
     size_t max_bytes;   /* encoded size */
     int max_width, max_height;
     int max_jpeg_scans;       /* a progressive JPEG's scans: each one costs a pass over the image */
-    long max_decoder_memory;  /* bytes libjpeg may allocate (a progressive image's coefficients) */
+    long max_decoder_memory;  /* bytes a decoder may hold for one image (a progressive JPEG's
+                               * coefficients, a lossless WebP's pixels) */
 } ImageLimits;
 
 /* Gray and alpha per pixel, 8 bits each, not premultiplied: what each
- * decoder (png_decode.c, jpeg_decode.c) hands this file. */
+ * decoder (png_decode.c, jpeg_decode.c, webp_decode.c) hands this file. */
 typedef struct {
     unsigned char *ga; /* (h, w, 2), malloc'd: the caller frees it */
     int w, h;
@@ -49,12 +50,17 @@ typedef struct {
 } ImageTrace;
 
 /* The media type of an encoded image from its first bytes: "image/png",
- * "image/jpeg", or NULL for anything else. */
+ * "image/jpeg", "image/webp", or NULL for anything else. */
 const char *image_sniff(const void *bytes, size_t len);
 
-/* Decodes a PNG or JPEG and preprocesses it into out (out_h * out_w
+/* For the decoders: MN_ELIMIT, naming the limit, when an encoded image's
+ * size, or the dimensions its header declares, are over lim; else 0. */
+int image_check_bytes(size_t len, const ImageLimits *lim, MnError *err);
+int image_check_dimensions(unsigned long w, unsigned long h, const ImageLimits *lim, MnError *err);
+
+/* Decodes a PNG, JPEG or WebP and preprocesses it into out (out_h * out_w
  * floats); trace (may be NULL) receives the steps. Errors: MN_EFORMAT
- * (neither), MN_ECORRUPT (truncated or bad data), MN_ELIMIT (over a
+ * (none of them, or an animated WebP), MN_ECORRUPT (truncated or bad data), MN_ELIMIT (over a
  * limit, named in the message). */
 int image_from_bytes(const void *bytes, size_t len, const ImageLimits *lim, ImagePreprocess mode,
                      int out_h, int out_w, float *out, ImageTrace *trace, MnError *err);

@@ -177,9 +177,9 @@ int jpeg_decode_gray_alpha(const unsigned char *jpeg, size_t len, const ImageLim
                            int min_side, GrayAlpha *img, MnError *err)
 {
     img->ga = NULL;
-    if (len > lim->max_bytes)
-        return mn_fail(err, MN_ELIMIT, "image of %zu bytes exceeds the %zu-byte limit", len,
-                       lim->max_bytes);
+    int rc = image_check_bytes(len, lim, err);
+    if (rc)
+        return rc;
     if (!jpeg_sniff(jpeg, len))
         return mn_fail(err, MN_EFORMAT, "not a JPEG file (no SOI marker)");
     struct jpeg_decompress_struct cinfo;
@@ -208,11 +208,9 @@ int jpeg_decode_gray_alpha(const unsigned char *jpeg, size_t len, const ImageLim
     jpeg_mem_src(&cinfo, jpeg, (unsigned long)len);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&cinfo, TRUE);
-    int rc = 0;
-    if (cinfo.image_width > (unsigned)lim->max_width ||
-        cinfo.image_height > (unsigned)lim->max_height)
-        rc = mn_fail(err, MN_ELIMIT, "image %ux%u exceeds the %dx%d limit", cinfo.image_width,
-                     cinfo.image_height, lim->max_width, lim->max_height);
+    rc = image_check_dimensions(cinfo.image_width, cinfo.image_height, lim, err);
+    if (rc)
+        ; /* named by image_check_dimensions */
     else if (cinfo.progressive_mode && coefficient_bytes(&cinfo) > (uint64_t)lim->max_decoder_memory)
         rc = mn_fail(err, MN_ELIMIT, "progressive JPEG %ux%u needs %llu bytes of coefficients, "
                      "over the %ld-byte decoder memory limit", cinfo.image_width,

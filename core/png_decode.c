@@ -75,9 +75,9 @@ static int ihdr_check(const unsigned char *d, const ImageLimits *lim, Header *hd
     hd->interlaced = d[12] != 0;
     if (hd->w == 0 || hd->h == 0)
         return mn_fail(err, MN_ECORRUPT, "truncated or corrupt PNG: image is %ux%u", hd->w, hd->h);
-    if (hd->w > (uint32_t)lim->max_width || hd->h > (uint32_t)lim->max_height)
-        return mn_fail(err, MN_ELIMIT, "image %ux%u exceeds the %dx%d limit", hd->w, hd->h,
-                       lim->max_width, lim->max_height);
+    int rc = image_check_dimensions(hd->w, hd->h, lim, err);
+    if (rc)
+        return rc;
     if (!depth_valid(hd->color, hd->depth))
         return mn_fail(err, MN_ECORRUPT, "truncated or corrupt PNG: bit depth %d with colour type %d",
                        hd->depth, hd->color);
@@ -267,12 +267,12 @@ static int png_inflate_rows(const unsigned char *p, size_t len, const ImageLimit
 int png_decode_gray_alpha(const unsigned char *png, size_t len, const ImageLimits *lim,
                           GrayAlpha *img, MnError *err)
 {
-    if (len > lim->max_bytes)
-        return mn_fail(err, MN_ELIMIT, "image of %zu bytes exceeds the %zu-byte limit", len,
-                       lim->max_bytes);
+    int rc = image_check_bytes(len, lim, err);
+    if (rc)
+        return rc;
     Decode d = {.img = img};
     size_t feed = 0;
-    int rc = png_walk(png, len, lim, &d.hd, &feed, err);
+    rc = png_walk(png, len, lim, &d.hd, &feed, err);
     if (rc)
         return rc;
     d.wide = d.hd.depth == 16;

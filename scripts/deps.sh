@@ -6,7 +6,7 @@
 #   scripts/deps.sh [MORE PACKAGES]   (make bench adds its peers here)
 set -e
 PKGS="build-essential pkg-config libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev \
-libgnutls28-dev libopenblas-dev libjpeg62-turbo-dev libexif-dev check dataset-fashion-mnist chromium \
+libgnutls28-dev libopenblas-dev libjpeg62-turbo-dev libexif-dev libwebp-dev check dataset-fashion-mnist chromium \
 libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
 openssl curl python3-numpy python3-geventhttpclient python3-rapidjson python3-urllib3 \
 python3-packaging $*"

@@ -30,7 +30,7 @@ typedef struct {
     long max_image_bytes;
     long max_image_side;      /* pixels, width and height */
     long max_jpeg_scans;      /* a progressive JPEG's scans */
-    long max_decoder_memory;  /* bytes libjpeg may allocate for one image */
+    long max_decoder_memory;  /* bytes libjpeg or libwebp may hold for one image */
     long max_batch;           /* images per predict request */
     long max_explain_steps;   /* integration steps of one explain request, all its images */
     long max_params;          /* of a model loaded or trained */

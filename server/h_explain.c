@@ -4,8 +4,10 @@
  * image gets integrated gradients (core/explain.h) for its predicted class
  * or ?class=K over ?steps= points; --max-explain-steps bounds a request's
  * steps over all its images, since each step costs about three
- * predictions. An Explainer (its arena) is made per request: beside the
- * tens of passes it runs, making it is cheap. */
+ * predictions. ?trace=1 adds one image file's preprocessing steps, as
+ * /predict's, without the layers' outputs: what the page shows beside an
+ * explained photo, in the one request. An Explainer (its arena) is made
+ * per request: beside the tens of passes it runs, making it is cheap. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,9 +124,12 @@ enum MHD_Result h_explain(Request *r)
     PredictImages im = {0};
     float *unit = NULL, *attr = NULL;
     Explanation *ex = NULL;
+    ImageTrace *trace = NULL; /* the image's preprocessing, with ?trace=1 */
     int steps = 0, rc = predict_collect(r, d, &im, &err);
+    if (rc == 0 && infer_wants_trace(r) && !torchserve && !(trace = calloc(1, sizeof *trace)))
+        rc = mn_fail(&err, MN_ENOMEM, "out of memory");
     if (rc == 0)
-        rc = predict_decode(r, m, &im, &unit, NULL, &err);
+        rc = predict_decode(r, m, &im, &unit, trace, &err);
     const float *images = im.pixels ? im.pixels : unit;
     if (rc == 0 && (!(attr = malloc((size_t)im.n * d * sizeof *attr)) ||
                     !(ex = malloc((size_t)im.n * sizeof *ex))))
@@ -135,8 +140,10 @@ enum MHD_Result h_explain(Request *r)
     if (rc) {
         ret = respond_mn_error(r, &err);
     } else if (!im.batch) {
-        ret = respond_json(r, MHD_HTTP_OK, torchserve ? map_json(m, attr)
-                                                      : result_json(e, ex, attr, images, steps));
+        cJSON *o = torchserve ? map_json(m, attr) : result_json(e, ex, attr, images, steps);
+        if (trace && !im.pixels) /* JSON pixels have no preprocessing */
+            cJSON_AddItemToObject(o, "preprocessing", infer_image_trace_json(trace));
+        ret = respond_json(r, MHD_HTTP_OK, o);
     } else {
         cJSON *arr = cJSON_CreateArray();
         for (int i = 0; i < im.n; i++) {
@@ -154,6 +161,7 @@ enum MHD_Result h_explain(Request *r)
     free(unit);
     free(attr);
     free(ex);
+    free(trace);
     return ret;
 }
 

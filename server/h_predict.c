@@ -1,12 +1,12 @@
 /* h_predict.c - POST /predict (and TorchServe's /predictions/{name}):
  * multipart files in the field "image" (or "data"; several = a batch), a
- * raw image/png or image/jpeg body (the bytes say which, whatever the
- * image Content-Type), or JSON {"pixels": [...]} / {"pixels": [[...], ...]}
- * of values in [0, 1]; with no Content-Type or a generic one, the body's
- * first bytes tell an image from JSON. One image answers an object, a
- * batch an array; ?trace=1 adds the layers' outputs and the preprocessing's
- * steps. TorchServe's PUT and POST /predictions/{name}[/{version}] land
- * here too. */
+ * raw image/png, image/jpeg or image/webp body (the bytes say which,
+ * whatever the image Content-Type), or JSON {"pixels": [...]} /
+ * {"pixels": [[...], ...]} of values in [0, 1]; with no Content-Type or a
+ * generic one, the body's first bytes tell an image from JSON. One image
+ * answers an object, a batch an array; ?trace=1 adds the layers' outputs
+ * and the preprocessing's steps. TorchServe's PUT and POST
+ * /predictions/{name}[/{version}] land here too. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,9 +97,10 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
             return mn_fail(err, MN_EINVAL, "no file in the multipart field \"image\"");
         im->batch = im->n > 1;
     } else if (request_is_type(r, "image/png") || request_is_type(r, "image/jpeg") ||
-               (generic_type(r) && sniffed_image(r))) {
+               request_is_type(r, "image/webp") || (generic_type(r) && sniffed_image(r))) {
         if (r->len == 0)
-            return mn_fail(err, MN_EINVAL, "the request body is empty: send the PNG or JPEG file");
+            return mn_fail(err, MN_EINVAL,
+                           "the request body is empty: send the PNG, JPEG or WebP file");
         im->png = calloc(1, sizeof *im->png);
         im->png_len = calloc(1, sizeof *im->png_len);
         if (!im->png || !im->png_len)
@@ -117,7 +118,7 @@ int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err)
     } else {
         return mn_fail(err, MN_EFORMAT,
                        "Content-Type \"%.64s\" is not multipart/form-data, image/png, "
-                       "image/jpeg or application/json",
+                       "image/jpeg, image/webp or application/json",
                        r->content_type);
     }
     if (im->n > r->srv->cfg.max_batch)
@@ -160,8 +161,7 @@ enum MHD_Result h_predict(Request *r)
     cJSON *trace = NULL;
     ImageTrace *steps = NULL; /* the first image's preprocessing, with ?trace=1 */
     enum MHD_Result ret;
-    const char *want_trace = request_arg(r, "trace");
-    bool tracing = want_trace && strcmp(want_trace, "0") && strcmp(want_trace, "false");
+    bool tracing = infer_wants_trace(r);
     int rc = predict_collect(r, d, &im, &err);
     if (rc == 0 && tracing && !(steps = calloc(1, sizeof *steps)))
         rc = mn_fail(&err, MN_ENOMEM, "out of memory");

@@ -48,6 +48,12 @@ cJSON *infer_image_trace_json(const ImageTrace *t)
     return steps;
 }
 
+bool infer_wants_trace(Request *r)
+{
+    const char *v = request_arg(r, "trace");
+    return v && strcmp(v, "0") && strcmp(v, "false");
+}
+
 static void add_trace(cJSON *trace, const Model *m, const ModelRun *run)
 {
     for (int i = 0; i < m->spec.n_layers; i++) {

@@ -8,7 +8,7 @@
 #include "image.h"
 #include "server.h"
 
-/* Decodes a PNG or JPEG (told by its bytes) into the model's input size
+/* Decodes a PNG, JPEG or WebP (told by its bytes) into the model's input size
  * with the model's preprocessing (or mode, when not NULL), under the
  * server's image limits; trace (may be NULL) gets the preprocessing's
  * intermediate images. infer_png is the same without a trace. */
@@ -19,6 +19,9 @@ int infer_png(const Server *srv, const Model *m, const char *mode, const void *p
 
 /* [{step, width, height, pixels: [0-255, row-major]}, ...] for ?trace=1. */
 cJSON *infer_image_trace_json(const ImageTrace *t);
+
+/* Whether ?trace= asks for a trace (anything but absent, 0 or false). */
+bool infer_wants_trace(Request *r);
 
 /* Forward n images given in [0,1] (n x input numel) through e's model on a
  * pooled run; probs gets n x classes. trace (may be NULL) receives each
@@ -37,8 +40,8 @@ const StoreEntry *infer_pick_model(Request *r, const char *name, const char *ver
                                    MnError *err);
 
 /* The images of a /predict body (h_predict.c), by Content-Type: the
- * multipart parts in the fields "image" or "data", a raw PNG or JPEG body, or JSON
- * pixels of d numbers each. png[] and png_len[] (malloc'd) point into r;
+ * multipart parts in the fields "image" or "data", a raw PNG, JPEG or WebP
+ * body, or JSON pixels of d numbers each. png[] and png_len[] (malloc'd) point into r;
  * pixels (malloc'd) holds parsed JSON pixels. The caller frees all three. */
 typedef struct {
     int n;
@@ -49,8 +52,8 @@ typedef struct {
 } PredictImages;
 
 int predict_collect(Request *r, size_t d, PredictImages *im, MnError *err);
-/* The collected images as the model's input in [0, 1]: PNGs and JPEGs
- * decoded with the model's preprocessing (or ?preprocess=) into *unit
+/* The collected images as the model's input in [0, 1]: PNGs, JPEGs and
+ * WebPs decoded with the model's preprocessing (or ?preprocess=) into *unit
  * (malloc'd, the caller frees it, also on error), NULL when im holds JSON
  * pixels; first_steps (may be NULL) gets the first image's steps. */
 int predict_decode(Request *r, const Model *m, const PredictImages *im, float **unit,

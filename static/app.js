@@ -164,14 +164,54 @@ function modelInput() {
   return out;
 }
 
+// Gray pixels (row by row, the canvas's size) times scale, as an opaque image.
 function paintImage(canvas, pixels, scale = 1) {
   const ctx = canvas.getContext('2d');
-  const img = ctx.createImageData(28, 28);
-  for (let i = 0; i < 784; i++) {
+  const img = ctx.createImageData(canvas.width, canvas.height);
+  for (let i = 0; i < canvas.width * canvas.height; i++) {
     const v = Math.round(pixels[i] * scale);
     img.data.set([v, v, v, 255], 4 * i);
   }
   ctx.putImageData(img, 0, 0);
+}
+
+// ---------- a photo's preprocessing steps ----------
+
+// What each of the server's steps (core/image.c) did; a step without a title
+// here is shown by the name the server gave it.
+const STEP_TITLES = {
+  decoded: 'Decoded', illumination: 'Light evened out', ink: 'Ink from paper',
+  digit: 'Digit kept', stroke: 'Pen adjusted', input: 'Model input',
+};
+
+// The server's trace of a photo (?trace=1: [{step, width, height, pixels}]) as
+// a strip of small labelled images, in order; hidden when there is none (a
+// drawing: the page prepares it itself and sends the 28x28 pixels).
+function showSteps(steps = []) {
+  const strip = $('steps-strip');
+  strip.replaceChildren();
+  steps.forEach((s, i) => {
+    const title = STEP_TITLES[s.step] || s.step;
+    const canvas = document.createElement('canvas');
+    canvas.width = s.width;
+    canvas.height = s.height;
+    paintImage(canvas, s.pixels);
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', `Step ${i + 1} of ${steps.length}, ${title} ` +
+                        `(${s.step}): ${s.width}x${s.height}, ink white on black`);
+    const caption = document.createElement('figcaption');
+    caption.textContent = `${i + 1}. ${title}`;
+    const figure = document.createElement('figure');
+    figure.append(canvas, caption);
+    const item = document.createElement('li');
+    item.dataset.step = s.step;
+    item.append(figure);
+    strip.append(item);
+  });
+  $('steps-caption').textContent = steps.length
+    ? `How the server prepared the photo: ${steps.length} steps, from the file to what the model sees`
+    : '';
+  $('steps').hidden = !steps.length;
 }
 
 // ---------- explanations ----------
@@ -221,19 +261,22 @@ async function explainShown(request, seq, what) {
   }
 }
 
-// A photo or scan, preprocessed by the server: the image it saw, its
-// prediction and the explanation (the pad is cleared: one image on show).
+// A photo or scan, preprocessed by the server: its steps, the image it saw,
+// its prediction and the explanation, from one request (the pad is cleared:
+// one image on show).
 async function explainPhoto(file) {
   if (!state.model || !file) return;
   const seq = ++view.seq;
   state.photo = file; // explained again when another model is picked
   pad.strokes = [];
   redrawPad();
+  showSteps();
   const form = new FormData();
   form.append('image', file);
-  const x = await explainShown(() => api(`/explain?${modelQuery()}`, { method: 'POST', body: form }),
+  const x = await explainShown(() => api(`/explain?${modelQuery()}&trace=1`, { method: 'POST', body: form }),
                                seq, 'The photo was refused');
   if (!x) return;
+  showSteps(x.preprocessing);
   paintImage($('preview'), x.image.flat(), 255);
   showPrediction(x);
 }
@@ -258,6 +301,7 @@ function resetPrediction() {
   clearExplanation($('preview-explain'));
   $('explain-caption').textContent = '';
   state.explained = null;
+  showSteps();
   $('guess').textContent = 'Draw a digit';
   drawBars($('bars'), null, state.detail ? state.detail.classes : []);
 }
@@ -273,6 +317,7 @@ async function predictDrawing() {
   const pixels = modelInput();
   if (!pixels) return resetPrediction(); // nothing is predicted while the pad is empty
   const seq = ++view.seq;
+  showSteps(); // a photo's steps go with the photo
   paintImage($('preview'), pixels, 255);
   const body = { pixels: Array.from(pixels, (v) => +v.toFixed(4)) };
   try {

@@ -124,3 +124,22 @@ char *check_http_multipart(const char *field, unsigned char *const *files, const
     *out_len = off;
     return b;
 }
+
+cJSON *check_http_json(const HttpReply *r)
+{
+    cJSON *j = cJSON_Parse(r->body);
+    ck_assert_msg(j != NULL, "not JSON (status %d): %s", r->status, r->body);
+    return j;
+}
+
+void check_http_expect_error(HttpReply r, int status, const char *code, const char *in_message)
+{
+    ck_assert_msg(r.status == status, "status %d, want %d: %s", r.status, status, r.body);
+    cJSON *j = check_http_json(&r);
+    const cJSON *e = cJSON_GetObjectItem(j, "error");
+    ck_assert_str_eq(cJSON_GetObjectItem(e, "code")->valuestring, code);
+    const char *msg = cJSON_GetObjectItem(e, "message")->valuestring;
+    ck_assert_msg(strstr(msg, in_message), "message \"%s\" lacks \"%s\"", msg, in_message);
+    cJSON_Delete(j);
+    check_http_free(&r);
+}

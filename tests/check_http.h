@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include <cJSON.h>
+
 typedef struct {
     int status;    /* 0 if no status line came */
     char *raw;     /* headers and body, NUL-terminated */
@@ -29,6 +31,12 @@ HttpReply check_http_send(int port, const char *head, const void *body, size_t l
 HttpReply check_http_request(int port, const char *method, const char *path, const char *type,
                              const char *extra, const void *body, size_t len);
 void check_http_free(HttpReply *r);
+
+/* r's body as JSON (the caller deletes it); fails the test if it is not. */
+cJSON *check_http_json(const HttpReply *r);
+/* Fails the test unless r has this status and the error body
+ * {"error": {"code": code, "message": ...in_message...}}; frees r. */
+void check_http_expect_error(HttpReply r, int status, const char *code, const char *in_message);
 
 /* A multipart/form-data body (malloc'd) of n PNG files, each in `field`,
  * with the boundary CHECK_HTTP_MULTIPART names. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "dataset.h"
 #include "image.h"
@@ -152,6 +153,134 @@ void check_util_model_gradients(Model *m, const float *x, const unsigned char *l
     }
     free(grads);
     model_run_free(r);
+}
+
+void check_util_gray_pattern(unsigned char *px, int w, int h)
+{
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            px[y * w + x] = (unsigned char)(40 + 150 * x / (w - 1));
+    for (int y = h / 4; y < h / 2; y++)
+        for (int x = w / 4; x < w / 2; x++)
+            px[y * w + x] = 240;
+}
+
+int check_util_decode_none(const unsigned char *bytes, size_t len, int w, int h, float *out,
+                           MnError *err)
+{
+    ImageLimits lim;
+    image_limits_default(&lim);
+    memset(err, 0, sizeof *err);
+    return image_from_bytes(bytes, len, &lim, IMAGE_PRE_NONE, h, w, out, NULL, err);
+}
+
+float check_util_max_diff(const float *out, const unsigned char *want, int n)
+{
+    float d = 0.0f;
+    for (int i = 0; i < n; i++)
+        d = fmaxf(d, fabsf(out[i] - want[i] / 255.0f));
+    return d;
+}
+
+void check_util_bar_photo(unsigned char *px)
+{
+    for (int y = 0; y < CHECK_PHOTO_H; y++)
+        for (int x = 0; x < CHECK_PHOTO_W; x++) {
+            bool ink = x >= 55 && x < 63 && y >= 20 && y < 80;
+            px[y * CHECK_PHOTO_W + x] = ink ? 40 : (unsigned char)(150 + x / 2);
+        }
+}
+
+void check_util_expect_bar_read(const unsigned char *bytes, size_t len)
+{
+    ImageLimits lim;
+    image_limits_default(&lim);
+    float out[28 * 28];
+    ImageTrace *trace = calloc(1, sizeof *trace);
+    MnError err = {0};
+    ck_assert_msg(image_from_bytes(bytes, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, trace, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_float_eq_tol(out[14 * 28 + 14], 1.0f, 0.05f); /* the bar, centred */
+    ck_assert_float_eq_tol(out[14 * 28 + 3], 0.0f, 0.02f);  /* the paper, black */
+    ck_assert_int_ge(trace->n, 5);
+    ck_assert_str_eq(trace->steps[0].step, "decoded");
+    ck_assert_str_eq(trace->steps[trace->n - 1].step, "input");
+    free(trace);
+}
+
+void check_util_expect_ramp_framed(const unsigned char *bytes, size_t len)
+{
+    ImageLimits lim;
+    image_limits_default(&lim);
+    float out[28 * 28];
+    MnError err = {0};
+    ck_assert_msg(image_from_bytes(bytes, len, &lim, IMAGE_PRE_FRAME, 28, 28, out, NULL, &err) == 0,
+                  "%s", err.msg);
+    /* dark on the left (not inverted): the columns' means */
+    ck_assert_float_eq_tol(out[14 * 28 + 27], (40 + 150 * 27.5f / 28) / 255, 0.02f);
+    ck_assert_float_eq_tol(out[14 * 28 + 0], (40 + 150 * 0.5f / 28) / 255, 0.02f);
+}
+
+void check_util_expect_bomb_refused(const unsigned char *bytes, size_t len, const char *says)
+{
+    ImageLimits lim;
+    image_limits_default(&lim);
+    float out[28 * 28];
+    MnError err = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = image_from_bytes(bytes, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, NULL, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_msg(rc == MN_ELIMIT, "rc %d (%s)", rc, err.msg);
+    ck_assert_str_eq(err.msg, says);
+    ck_assert_double_lt((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, 50.0);
+}
+
+/* image_from_bytes under lim, digit preprocessing: its code; err.msg the message. */
+static int digit_under(const unsigned char *bytes, size_t len, const ImageLimits *lim,
+                       MnError *err)
+{
+    float out[28 * 28];
+    memset(err, 0, sizeof *err);
+    return image_from_bytes(bytes, len, lim, IMAGE_PRE_DIGIT, 28, 28, out, NULL, err);
+}
+
+void check_util_expect_limits_exact(const unsigned char *bytes, size_t len, int w, int h)
+{
+    ImageLimits lim;
+    image_limits_default(&lim);
+    MnError err;
+    char want[128];
+    lim.max_width = w - 1;
+    ck_assert_int_eq(digit_under(bytes, len, &lim, &err), MN_ELIMIT);
+    snprintf(want, sizeof want, "image %dx%d exceeds the %dx%d limit", w, h, w - 1, lim.max_height);
+    ck_assert_str_eq(err.msg, want);
+    lim.max_width = w;
+    lim.max_height = h - 1;
+    ck_assert_int_eq(digit_under(bytes, len, &lim, &err), MN_ELIMIT);
+    snprintf(want, sizeof want, "image %dx%d exceeds the %dx%d limit", w, h, w, h - 1);
+    ck_assert_str_eq(err.msg, want);
+    lim.max_height = h;
+    ck_assert_msg(digit_under(bytes, len, &lim, &err) == 0, "%s", err.msg);
+    lim.max_bytes = len - 1;
+    ck_assert_int_eq(digit_under(bytes, len, &lim, &err), MN_ELIMIT);
+    snprintf(want, sizeof want, "image of %zu bytes exceeds the %zu-byte limit", len, len - 1);
+    ck_assert_str_eq(err.msg, want);
+    lim.max_bytes = len;
+    ck_assert_msg(digit_under(bytes, len, &lim, &err) == 0, "%s", err.msg);
+}
+
+void check_util_expect_cuts_refused(const unsigned char *bytes, size_t len, size_t from, int w,
+                                    int h, const char *says)
+{
+    float *out = malloc((size_t)w * h * sizeof *out);
+    for (size_t cut = from; cut < len; cut += cut < 40 || cut + 3 >= len ? 1 : 17) {
+        MnError err;
+        int rc = check_util_decode_none(bytes, cut, w, h, out, &err);
+        ck_assert_msg(rc == MN_ECORRUPT, "cut at %zu of %zu: rc %d (%s)", cut, len, rc, err.msg);
+        ck_assert_msg(strstr(err.msg, says), "cut at %zu: %s", cut, err.msg);
+    }
+    free(out);
 }
 
 unsigned char *check_util_digit_png(int index, size_t *len, int *label)

@@ -39,6 +39,36 @@ char *check_util_run_cmd(const char *cmd, int *status);
  * (may be NULL). */
 unsigned char *check_util_digit_png(int index, size_t *len, int *label);
 
+/* Image fixtures: a smooth gray ramp (40 to 190, left to right) with a
+ * bright (240) square in the second quarter, w x h; an encoded image
+ * decoded with the default limits and no preprocessing into out (h x w);
+ * the largest difference between out and want/255. */
+void check_util_gray_pattern(unsigned char *px, int w, int h);
+int check_util_decode_none(const unsigned char *bytes, size_t len, int w, int h, float *out,
+                           MnError *err);
+float check_util_max_diff(const float *out, const unsigned char *want, int n);
+/* The photo-decoder suites' common checks (test_jpeg, test_webp):
+ * - a dark bar on paper lit from one side, CHECK_PHOTO_W x CHECK_PHOTO_H,
+ *   and its encoded file read by the digit preprocessing with a trace:
+ *   the bar centred at full ink, the paper black, the steps from
+ *   "decoded" to "input";
+ * - a big check_util_gray_pattern file framed into 28x28 (any decode
+ *   scaling keeps the ramp, not inverted). */
+enum { CHECK_PHOTO_W = 120, CHECK_PHOTO_H = 100 };
+void check_util_bar_photo(unsigned char *px);
+void check_util_expect_bar_read(const unsigned char *bytes, size_t len);
+void check_util_expect_ramp_framed(const unsigned char *bytes, size_t len);
+/* A file whose header claims huge dimensions: refused in under 50 ms
+ * with exactly `says`. A real w x h file: refused by a side limit one
+ * short of it, each named, and by a byte limit one short of its size;
+ * taken at exactly them. */
+void check_util_expect_bomb_refused(const unsigned char *bytes, size_t len, const char *says);
+void check_util_expect_limits_exact(const unsigned char *bytes, size_t len, int w, int h);
+/* An encoded w x h file cut at every few bytes from `from` to its last
+ * byte: each cut refused as MN_ECORRUPT with `says` in the message. */
+void check_util_expect_cuts_refused(const unsigned char *bytes, size_t len, size_t from, int w,
+                                    int h, const char *says);
+
 /* A model built from a JSON spec with the default limits; fails the test
  * with the error otherwise. */
 Model *check_util_build_model(const char *json);

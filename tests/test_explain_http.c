@@ -160,6 +160,46 @@ START_TEST(test_explain_png_predicted_and_chosen_class)
 }
 END_TEST
 
+/* ?trace=1: the preprocessing's steps of the one file explained, ending
+ * in the very image the model saw and the answer explains; no layers. */
+START_TEST(test_explain_trace_shows_the_steps)
+{
+    cJSON *o = explain_png("/explain?steps=8&trace=1", 0, NULL);
+    ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(o, "layers"));
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(o, "preprocessing");
+    ck_assert(cJSON_IsArray(steps));
+    int n = cJSON_GetArraySize(steps);
+    ck_assert_int_ge(n, 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(steps->child, "step")->valuestring, "decoded");
+    const cJSON *last = cJSON_GetArrayItem(steps, n - 1);
+    ck_assert_str_eq(cJSON_GetObjectItem(last, "step")->valuestring, "input");
+    ck_assert_int_eq((int)number(last, "width"), 28);
+    const cJSON *px = cJSON_GetObjectItem(last, "pixels")->child;
+    int i = 0;
+    for (const cJSON *row = cJSON_GetObjectItem(o, "image")->child; row; row = row->next)
+        for (const cJSON *v = row->child; v; v = v->next, px = px->next, i++) {
+            ck_assert_ptr_nonnull(px);
+            ck_assert_msg(fabs(px->valuedouble - v->valuedouble * 255) <= 0.5 + 1e-3,
+                          "input step pixel %d is %g, the image's %g", i, px->valuedouble,
+                          v->valuedouble * 255);
+        }
+    ck_assert_int_eq(i, 784);
+    cJSON_Delete(o);
+    /* without it, and for JSON pixels, none */
+    o = explain_png("/explain?steps=8", 0, NULL);
+    ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(o, "preprocessing"));
+    cJSON_Delete(o);
+    char body[784 * 2 + 16] = "{\"pixels\": [0";
+    for (int k = 1; k < 784; k++)
+        strcat(body, ",0");
+    strcat(body, "]}");
+    HttpReply r = post("/explain?steps=8&trace=1", "application/json", body, strlen(body));
+    o = json_ok(&r);
+    ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(o, "preprocessing"));
+    cJSON_Delete(o);
+}
+END_TEST
+
 /* The served model is folded, and its explanation still adds up. */
 START_TEST(test_explain_folded_batchnorm)
 {
@@ -310,6 +350,7 @@ static Suite *explain_http_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120); /* a thousand steps of the CNN under make asan */
     tcase_add_test(tc, test_explain_png_predicted_and_chosen_class);
+    tcase_add_test(tc, test_explain_trace_shows_the_steps);
     tcase_add_test(tc, test_explain_folded_batchnorm);
     tcase_add_test(tc, test_explain_routes_agree);
     tcase_add_loop_test(tc, test_explain_refusals, 0, sizeof refusals / sizeof *refusals);

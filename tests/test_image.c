@@ -724,7 +724,7 @@ START_TEST(test_not_a_png_refused)
         ck_assert_int_eq(decode((const unsigned char *)texts[i], strlen(texts[i]), IMAGE_PRE_DIGIT,
                                 out, &err),
                          MN_EFORMAT);
-        ck_assert_str_eq(err.msg, "not a PNG or JPEG file (unrecognised first bytes)");
+        ck_assert_str_eq(err.msg, "not a PNG, JPEG or WebP file (unrecognised first bytes)");
     }
 }
 END_TEST

@@ -9,47 +9,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
 
 #include "check_jpeg.h"
 #include "check_util.h"
 #include "image.h"
 #include "jpeg_decode.h"
 
-/* A smooth gray ramp with a bright square: every value is exact-ish at quality 95. */
-static void gray_pattern(unsigned char *px, int w, int h)
-{
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            px[y * w + x] = (unsigned char)(40 + 150 * x / (w - 1));
-    for (int y = h / 4; y < h / 2; y++)
-        for (int x = w / 4; x < w / 2; x++)
-            px[y * w + x] = 240;
-}
-
-static int decode_none(const unsigned char *jpeg, size_t len, int w, int h, float *out, MnError *err)
-{
-    ImageLimits lim;
-    image_limits_default(&lim);
-    memset(err, 0, sizeof *err);
-    return image_from_bytes(jpeg, len, &lim, IMAGE_PRE_NONE, h, w, out, NULL, err);
-}
-
-static float max_diff(const float *out, const unsigned char *want, int n)
-{
-    float d = 0.0f;
-    for (int i = 0; i < n; i++)
-        d = fmaxf(d, fabsf(out[i] - want[i] / 255.0f));
-    return d;
-}
-
 enum { PW = 48, PH = 32 };
 
 START_TEST(test_gray_baseline_and_progressive)
 {
     unsigned char px[PW * PH];
-    gray_pattern(px, PW, PH);
+    check_util_gray_pattern(px, PW, PH);
     for (int prog = 0; prog < 2; prog++) {
         JpegKind k = {.in = JCS_GRAYSCALE, .progressive = prog};
         size_t len;
@@ -57,8 +28,8 @@ START_TEST(test_gray_baseline_and_progressive)
         ck_assert_str_eq(image_sniff(jpeg, len), "image/jpeg");
         float out[PW * PH];
         MnError err;
-        ck_assert_msg(decode_none(jpeg, len, PW, PH, out, &err) == 0, "%s", err.msg);
-        float d = max_diff(out, px, PW * PH);
+        ck_assert_msg(check_util_decode_none(jpeg, len, PW, PH, out, &err) == 0, "%s", err.msg);
+        float d = check_util_max_diff(out, px, PW * PH);
         ck_assert_msg(d < 12.0f / 255, "%s: max difference %g", prog ? "progressive" : "baseline", d);
         free(jpeg);
     }
@@ -83,7 +54,7 @@ START_TEST(test_ycbcr_gives_luma)
         unsigned char *jpeg = check_jpeg_write(rgb, PW, PH, &k, &len);
         float out[PW * PH];
         MnError err;
-        ck_assert_msg(decode_none(jpeg, len, PW, PH, out, &err) == 0, "%s", err.msg);
+        ck_assert_msg(check_util_decode_none(jpeg, len, PW, PH, out, &err) == 0, "%s", err.msg);
         /* away from the colour edges, where chroma subsampling blurs nothing of luma */
         for (int y = 0; y < PH; y++)
             for (int x = 0; x < PW; x++)
@@ -115,7 +86,7 @@ START_TEST(test_cmyk_converted)
     unsigned char *jpeg = check_jpeg_write(cmyk, PW, PH, &k, &len);
     float out[PW * PH];
     MnError err;
-    ck_assert_msg(decode_none(jpeg, len, PW, PH, out, &err) == 0, "%s", err.msg);
+    ck_assert_msg(check_util_decode_none(jpeg, len, PW, PH, out, &err) == 0, "%s", err.msg);
     ck_assert_msg(fabsf(out[PH / 2 * PW + 4] * 255 - 128) < 6, "50%% black: %g", out[PH / 2 * PW + 4] * 255);
     ck_assert_msg(fabsf(out[PH / 2 * PW + PW - 5] * 255 - 179) < 6, "cyan: %g",
                   out[PH / 2 * PW + PW - 5] * 255);
@@ -163,7 +134,7 @@ START_TEST(test_big_images_scaled_by_the_dct)
 {
     enum { BW = 2048, BH = 1024 };
     unsigned char *px = malloc(BW * BH);
-    gray_pattern(px, BW, BH);
+    check_util_gray_pattern(px, BW, BH);
     JpegKind k = {.in = JCS_GRAYSCALE, .quality = 80};
     size_t len;
     unsigned char *jpeg = check_jpeg_write(px, BW, BH, &k, &len);
@@ -184,13 +155,8 @@ START_TEST(test_big_images_scaled_by_the_dct)
     ck_assert_int_eq(img.w, BW);
     ck_assert_int_eq(img.h, BH);
     free(img.ga);
-    /* and the preprocessing asks for a small decode: the frame still holds
-     * the ramp (dark on the left: not inverted), right column's mean */
-    float out[28 * 28];
-    ck_assert_msg(image_from_bytes(jpeg, len, &lim, IMAGE_PRE_FRAME, 28, 28, out, NULL, &err) == 0,
-                  "%s", err.msg);
-    ck_assert_float_eq_tol(out[14 * 28 + 27], (40 + 150 * 27.5f / 28) / 255, 0.02f);
-    ck_assert_float_eq_tol(out[14 * 28 + 0], (40 + 150 * 0.5f / 28) / 255, 0.02f);
+    /* and the preprocessing asks for a small decode: the frame still holds the ramp */
+    check_util_expect_ramp_framed(jpeg, len);
     free(jpeg);
     free(px);
 }
@@ -198,30 +164,12 @@ END_TEST
 
 START_TEST(test_digit_mode_on_a_jpeg_photo)
 {
-    /* dark ink on light paper, through the digit preprocessing with a trace */
-    enum { DW = 120, DH = 100 };
-    unsigned char px[DW * DH];
-    for (int y = 0; y < DH; y++)
-        for (int x = 0; x < DW; x++) {
-            bool ink = (x >= 55 && x < 63 && y >= 20 && y < 80);
-            px[y * DW + x] = ink ? 40 : (unsigned char)(150 + x / 2);
-        }
+    unsigned char px[CHECK_PHOTO_W * CHECK_PHOTO_H];
+    check_util_bar_photo(px);
     JpegKind k = {.in = JCS_GRAYSCALE, .quality = 75};
     size_t len;
-    unsigned char *jpeg = check_jpeg_write(px, DW, DH, &k, &len);
-    ImageLimits lim;
-    image_limits_default(&lim);
-    float out[28 * 28];
-    ImageTrace *trace = calloc(1, sizeof *trace);
-    MnError err = {0};
-    ck_assert_msg(image_from_bytes(jpeg, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, trace, &err) == 0,
-                  "%s", err.msg);
-    ck_assert_float_eq_tol(out[14 * 28 + 14], 1.0f, 0.05f); /* the bar, centred */
-    ck_assert_float_eq_tol(out[14 * 28 + 3], 0.0f, 0.02f);  /* the paper, black */
-    ck_assert_int_ge(trace->n, 5);
-    ck_assert_str_eq(trace->steps[0].step, "decoded");
-    ck_assert_str_eq(trace->steps[trace->n - 1].step, "input");
-    free(trace);
+    unsigned char *jpeg = check_jpeg_write(px, CHECK_PHOTO_W, CHECK_PHOTO_H, &k, &len);
+    check_util_expect_bar_read(jpeg, len);
     free(jpeg);
 }
 END_TEST
@@ -231,22 +179,13 @@ END_TEST
 START_TEST(test_truncated_refused)
 {
     unsigned char px[PW * PH];
-    gray_pattern(px, PW, PH);
+    check_util_gray_pattern(px, PW, PH);
     for (int prog = 0; prog < 2; prog++) {
         JpegKind k = {.in = JCS_GRAYSCALE, .progressive = prog};
         size_t len;
         unsigned char *jpeg = check_jpeg_write(px, PW, PH, &k, &len);
         /* every cut: inside the header, inside the scans, just before EOI */
-        for (size_t cut = 3; cut < len; cut += cut < 40 ? 7 : 23) {
-            float out[PW * PH];
-            MnError err;
-            int rc = decode_none(jpeg, cut, PW, PH, out, &err);
-            ck_assert_msg(rc == MN_ECORRUPT, "cut at %zu of %zu: rc %d (%s)", cut, len, rc, err.msg);
-            ck_assert_msg(strstr(err.msg, "truncated or corrupt JPEG"), "%s", err.msg);
-        }
-        float out[PW * PH];
-        MnError err;
-        ck_assert_int_eq(decode_none(jpeg, len - 2, PW, PH, out, &err), MN_ECORRUPT);
+        check_util_expect_cuts_refused(jpeg, len, 3, PW, PH, "truncated or corrupt JPEG");
         free(jpeg);
     }
 }
@@ -255,7 +194,7 @@ END_TEST
 START_TEST(test_corrupt_refused)
 {
     unsigned char px[PW * PH];
-    gray_pattern(px, PW, PH);
+    check_util_gray_pattern(px, PW, PH);
     JpegKind k = {.in = JCS_GRAYSCALE};
     size_t len;
     unsigned char *jpeg = check_jpeg_write(px, PW, PH, &k, &len);
@@ -269,15 +208,15 @@ START_TEST(test_corrupt_refused)
         sof += 2 + (size_t)(bad[sof + 2] << 8 | bad[sof + 3]);
     ck_assert_uint_lt(sof + 4, len);
     bad[sof + 4] = 12;
-    ck_assert_int_eq(decode_none(bad, len, PW, PH, out, &err), MN_ECORRUPT);
+    ck_assert_int_eq(check_util_decode_none(bad, len, PW, PH, out, &err), MN_ECORRUPT);
     ck_assert_msg(strstr(err.msg, "precision"), "%s", err.msg);
     /* a restart marker in the middle of the scan, where none belongs */
     memcpy(bad, jpeg, len);
     bad[len - 40] = 0xFF, bad[len - 39] = 0xD3;
-    ck_assert_int_eq(decode_none(bad, len, PW, PH, out, &err), MN_ECORRUPT);
+    ck_assert_int_eq(check_util_decode_none(bad, len, PW, PH, out, &err), MN_ECORRUPT);
     ck_assert_msg(strstr(err.msg, "truncated or corrupt JPEG: "), "%s", err.msg);
     /* SOI and then nothing a JPEG has */
-    ck_assert_int_eq(decode_none((const unsigned char *)"\xff\xd8\xff\xe0 JFIF", 9, PW, PH, out, &err),
+    ck_assert_int_eq(check_util_decode_none((const unsigned char *)"\xff\xd8\xff\xe0 JFIF", 9, PW, PH, out, &err),
                      MN_ECORRUPT);
     free(bad);
     free(jpeg);
@@ -288,7 +227,7 @@ START_TEST(test_dimension_bomb_refused)
 {
     /* a real 48x32 file whose SOF0 claims 60000x50000: refused from the header */
     unsigned char px[PW * PH];
-    gray_pattern(px, PW, PH);
+    check_util_gray_pattern(px, PW, PH);
     JpegKind k = {.in = JCS_GRAYSCALE};
     size_t len;
     unsigned char *jpeg = check_jpeg_write(px, PW, PH, &k, &len);
@@ -297,30 +236,10 @@ START_TEST(test_dimension_bomb_refused)
         sof += 2 + (size_t)(jpeg[sof + 2] << 8 | jpeg[sof + 3]);
     jpeg[sof + 5] = 50000 >> 8, jpeg[sof + 6] = 50000 & 0xFF;
     jpeg[sof + 7] = 60000 >> 8, jpeg[sof + 8] = 60000 & 0xFF;
-    ImageLimits lim;
-    image_limits_default(&lim);
-    float out[28 * 28];
-    MnError err = {0};
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    ck_assert_int_eq(image_from_bytes(jpeg, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, NULL, &err),
-                     MN_ELIMIT);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    ck_assert_str_eq(err.msg, "image 60000x50000 exceeds the 4096x4096 limit");
-    ck_assert_double_lt((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, 50.0);
-    /* the configured side, named */
-    lim.max_width = 47;
+    check_util_expect_bomb_refused(jpeg, len, "image 60000x50000 exceeds the 4096x4096 limit");
+    /* the configured side and bytes, named */
     jpeg[sof + 5] = 0, jpeg[sof + 6] = PH, jpeg[sof + 7] = 0, jpeg[sof + 8] = PW;
-    ck_assert_int_eq(image_from_bytes(jpeg, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, NULL, &err),
-                     MN_ELIMIT);
-    ck_assert_str_eq(err.msg, "image 48x32 exceeds the 47x4096 limit");
-    lim.max_width = 48;
-    ck_assert_int_eq(image_from_bytes(jpeg, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, NULL, &err), 0);
-    /* and the byte limit */
-    lim.max_bytes = len - 1;
-    ck_assert_int_eq(image_from_bytes(jpeg, len, &lim, IMAGE_PRE_DIGIT, 28, 28, out, NULL, &err),
-                     MN_ELIMIT);
-    ck_assert_ptr_nonnull(strstr(err.msg, "byte limit"));
+    check_util_expect_limits_exact(jpeg, len, PW, PH);
     free(jpeg);
 }
 END_TEST
@@ -330,7 +249,7 @@ START_TEST(test_scan_limit)
     /* 64 scans (one DC, 63 single-coefficient AC): the default limit takes
      * exactly that many; one fewer allowed refuses it. */
     unsigned char px[PW * PH];
-    gray_pattern(px, PW, PH);
+    check_util_gray_pattern(px, PW, PH);
     JpegKind k = {.in = JCS_GRAYSCALE, .scans = 64};
     size_t len;
     unsigned char *jpeg = check_jpeg_write(px, PW, PH, &k, &len);
@@ -341,7 +260,7 @@ START_TEST(test_scan_limit)
     MnError err = {0};
     ck_assert_msg(image_from_bytes(jpeg, len, &lim, IMAGE_PRE_NONE, PH, PW, out, NULL, &err) == 0,
                   "%s", err.msg);
-    ck_assert_float_le(max_diff(out, px, PW * PH), 12.0f / 255);
+    ck_assert_float_le(check_util_max_diff(out, px, PW * PH), 12.0f / 255);
     lim.max_jpeg_scans = 63;
     ck_assert_int_eq(image_from_bytes(jpeg, len, &lim, IMAGE_PRE_NONE, PH, PW, out, NULL, &err),
                      MN_ELIMIT);
@@ -355,7 +274,7 @@ START_TEST(test_decoder_memory_limit)
     /* a progressive 1024x1024 gray image holds 2 MiB of coefficients */
     enum { S = 1024 };
     unsigned char *px = malloc(S * S);
-    gray_pattern(px, S, S);
+    check_util_gray_pattern(px, S, S);
     JpegKind k = {.in = JCS_GRAYSCALE, .progressive = true, .quality = 50};
     size_t len;
     unsigned char *jpeg = check_jpeg_write(px, S, S, &k, &len);

@@ -46,12 +46,6 @@ static HttpReply post(const char *path, const char *type, const void *body, size
     return check_http_request(srv.cfg.port, "POST", path, type, NULL, body, len);
 }
 
-static cJSON *json_of(const HttpReply *r)
-{
-    cJSON *j = cJSON_Parse(r->body);
-    ck_assert_msg(j != NULL, "not JSON (status %d): %s", r->status, r->body);
-    return j;
-}
 
 enum { PW = 150, PH = 130, SCALE = 4 };
 
@@ -87,7 +81,7 @@ static unsigned char *photo_jpeg(int i, bool progressive, size_t *len)
 static int prediction_of(const HttpReply *r)
 {
     ck_assert_msg(r->status == 200, "%d %s", r->status, r->body);
-    cJSON *j = json_of(r);
+    cJSON *j = check_http_json(r);
     int p = cJSON_GetObjectItem(j, "prediction")->valueint;
     cJSON_Delete(j);
     return p;
@@ -136,7 +130,7 @@ START_TEST(test_trace_shows_the_steps)
     unsigned char *jpeg = photo_jpeg(0, false, &len);
     HttpReply r = post("/predict?trace=1", "image/jpeg", jpeg, len);
     ck_assert_int_eq(r.status, 200);
-    cJSON *j = json_of(&r);
+    cJSON *j = check_http_json(&r);
     ck_assert_ptr_nonnull(cJSON_GetObjectItem(j, "layers"));
     const cJSON *steps = cJSON_GetObjectItem(j, "preprocessing");
     ck_assert(cJSON_IsArray(steps));
@@ -162,7 +156,7 @@ START_TEST(test_trace_shows_the_steps)
     check_http_free(&r);
     /* without trace, no steps */
     r = post("/predict", "image/jpeg", jpeg, len);
-    j = json_of(&r);
+    j = check_http_json(&r);
     ck_assert_ptr_null(cJSON_GetObjectItem(j, "preprocessing"));
     cJSON_Delete(j);
     check_http_free(&r);
@@ -170,23 +164,12 @@ START_TEST(test_trace_shows_the_steps)
 }
 END_TEST
 
-static void expect_error(HttpReply r, int status, const char *code, const char *in_message)
-{
-    ck_assert_msg(r.status == status, "status %d, want %d: %s", r.status, status, r.body);
-    cJSON *j = json_of(&r);
-    const cJSON *e = cJSON_GetObjectItem(j, "error");
-    ck_assert_str_eq(cJSON_GetObjectItem(e, "code")->valuestring, code);
-    const char *msg = cJSON_GetObjectItem(e, "message")->valuestring;
-    ck_assert_msg(strstr(msg, in_message), "message \"%s\" lacks \"%s\"", msg, in_message);
-    cJSON_Delete(j);
-    check_http_free(&r);
-}
 
 START_TEST(test_bad_jpegs_refused)
 {
     size_t len;
     unsigned char *jpeg = photo_jpeg(0, true, &len);
-    expect_error(post("/predict", "image/jpeg", jpeg, len / 2), 400, "corrupt_file",
+    check_http_expect_error(post("/predict", "image/jpeg", jpeg, len / 2), 400, "corrupt_file",
                  "truncated or corrupt JPEG");
     /* SOF claims 60000x50000 */
     unsigned char *bomb = malloc(len);
@@ -196,15 +179,15 @@ START_TEST(test_bad_jpegs_refused)
         sof += 2 + (size_t)(bomb[sof + 2] << 8 | bomb[sof + 3]);
     bomb[sof + 5] = 50000 >> 8, bomb[sof + 6] = 50000 & 0xFF;
     bomb[sof + 7] = 60000 >> 8, bomb[sof + 8] = 60000 & 0xFF;
-    expect_error(post("/predict", "image/jpeg", bomb, len), 413, "limit_exceeded",
+    check_http_expect_error(post("/predict", "image/jpeg", bomb, len), 413, "limit_exceeded",
                  "image 60000x50000 exceeds the 4096x4096 limit");
-    expect_error(post("/predict", "image/jpeg", "GIF89a", 6), 415, "unsupported_media_type",
-                 "not a PNG or JPEG");
+    check_http_expect_error(post("/predict", "image/jpeg", "GIF89a", 6), 415, "unsupported_media_type",
+                 "not a PNG, JPEG or WebP");
     free(bomb);
     /* --max-jpeg-scans: libjpeg's simple progression has 10 scans for YCbCr */
     server_stop(&srv);
     start(4);
-    expect_error(post("/predict", "image/jpeg", jpeg, len), 413, "limit_exceeded",
+    check_http_expect_error(post("/predict", "image/jpeg", jpeg, len), 413, "limit_exceeded",
                  "more than 4 scans");
     free(jpeg);
     jpeg = photo_jpeg(0, false, &len); /* a baseline file: one scan */

@@ -79,6 +79,8 @@ await check('draw', async () => {
   assert(preview.lit > 20, `preview has ${preview.lit} lit pixels`);
   assert(Math.abs(preview.cx - 14) < 1.5 && Math.abs(preview.cy - 14) < 1.5,
          `preview centre of mass at (${preview.cx.toFixed(1)}, ${preview.cy.toFixed(1)})`);
+  // a drawing is prepared by the page itself: no server steps to show
+  assert(await page.$eval('#steps', (f) => f.hidden), 'preprocessing steps shown for a drawing');
   await page.screenshot({ path: path.join(outDir, 'draw-predicted.png') });
   await page.click('#clear');
   assert((await page.locator('#guess').textContent()) === 'Draw a digit', 'Clear resets the guess');
@@ -121,13 +123,10 @@ await check('gallery-explained', async () => {
 });
 
 // A photo-like image (dark ink on off-white paper lit from one side, sensor
-// noise, the digit off-centre, 150x140 RGB), made as a PNG by the page's own
-// canvas and uploaded through the file input: the server's 28x28 image on
-// the preview, its prediction in the bars, its explanation over the preview.
-await check('photo-upload', async () => {
-  const capture = await page.$eval('#photo', (i) => [i.accept, i.getAttribute('capture')]);
-  assert(capture[0] === 'image/*' && capture[1] === 'environment', `file input ${capture}`);
-  const dataUrl = await page.evaluate(() => {
+// noise, the digit off-centre, 150x140 RGB), encoded as `type` by the page's
+// own canvas.
+async function photoLike(type) {
+  const dataUrl = await page.evaluate((type) => {
     const c = document.createElement('canvas');
     c.width = 150; c.height = 140;
     const ctx = c.getContext('2d');
@@ -150,13 +149,76 @@ await check('photo-upload', async () => {
       for (let k = 0; k < 3; k++) img.data[i + k] = Math.max(0, Math.min(255, img.data[i + k] + n));
     }
     ctx.putImageData(img, 0, 0);
-    return c.toDataURL('image/png');
-  });
-  const png = Buffer.from(dataUrl.split(',')[1], 'base64');
-  fs.writeFileSync(path.join(outDir, 'photo-input.png'), png);
-  await page.setInputFiles('#photo', { name: 'photo.png', mimeType: 'image/png', buffer: png });
-  await page.waitForFunction(() => document.getElementById('explain-caption').textContent.startsWith('Explanation of'),
+    return c.toDataURL(type);
+  }, type);
+  assert(dataUrl.startsWith(`data:${type};`), `the canvas made ${dataUrl.slice(0, 30)}, not ${type}`);
+  return Buffer.from(dataUrl.split(',')[1], 'base64');
+}
+
+// Uploads a file through the photo input; the answer the page got once it shows.
+async function uploadPhoto(name, mimeType, buffer) {
+  await page.evaluate(() => { window.mnistd.state.explained = null; });
+  await page.setInputFiles('#photo', { name, mimeType, buffer });
+  await page.waitForFunction(() => window.mnistd.state.explained &&
+                             document.getElementById('explain-caption').textContent.startsWith('Explanation of'),
                              null, { timeout: 30000 });
+}
+
+// The strip of preprocessing steps against the server's trace in the answer
+// on show: the same steps in the same order, each labelled, captioned and
+// painted at its size, the last one the very image the model saw.
+async function checkSteps() {
+  const s = await page.evaluate(() => {
+    const x = window.mnistd.state.explained;
+    const items = [...document.querySelectorAll('#steps-strip li')];
+    const image = x.image.flat();
+    return {
+      hidden: document.getElementById('steps').hidden,
+      caption: document.getElementById('steps-caption').textContent,
+      server: (x.preprocessing || []).map((t) => [t.step, t.width, t.height]),
+      shown: items.map((li) => {
+        const c = li.querySelector('canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let lit = 0;
+        for (let i = 0; i < d.length; i += 4) lit += d[i] > 64;
+        const r = c.getBoundingClientRect();
+        return { step: li.dataset.step, w: c.width, h: c.height, shownH: r.height, lit,
+                 label: c.getAttribute('aria-label') || '', role: c.getAttribute('role'),
+                 caption: li.querySelector('figcaption').textContent,
+                 off: c.width * c.height === image.length
+                   ? Math.max(...image.map((v, i) => Math.abs(d[4 * i] - Math.round(v * 255)))) : null };
+      }),
+    };
+  });
+  assert(!s.hidden, 'the preprocessing steps are hidden');
+  const names = s.server.map(([n]) => n);
+  assert(names.length >= 5 && names[0] === 'decoded' && names[names.length - 1] === 'input' &&
+         ['illumination', 'ink', 'digit'].every((n) => names.includes(n)), `the server's steps: ${names}`);
+  assert(JSON.stringify(s.shown.map((t) => [t.step, t.w, t.h])) === JSON.stringify(s.server),
+         `the strip shows ${JSON.stringify(s.shown.map((t) => [t.step, t.w, t.h]))}, the server sent ${JSON.stringify(s.server)}`);
+  s.shown.forEach((t, i) => {
+    assert(t.role === 'img' && t.label.includes(`Step ${i + 1} of ${names.length}`) && t.label.includes(`(${t.step})`),
+           `step ${t.step}: label "${t.label}", role ${t.role}`);
+    assert(t.caption.startsWith(`${i + 1}. `) && t.caption.length > 4, `step ${t.step}: caption "${t.caption}"`);
+    assert(t.shownH > 40, `step ${t.step} is drawn ${t.shownH}px high`);
+    assert(t.lit > 10, `step ${t.step} has ${t.lit} lit pixels`);
+  });
+  const last = s.shown[s.shown.length - 1];
+  assert(last.off !== null && last.off <= 1, `the "input" step is off the model's image by ${last.off}`);
+  assert(s.caption.includes(`${names.length} steps`), `steps caption "${s.caption}"`);
+  return names;
+}
+
+// A photo-like PNG uploaded through the file input: the server's steps in a
+// strip, the server's 28x28 image on the preview, its prediction in the bars,
+// its explanation over the preview.
+await check('photo-upload', async () => {
+  const capture = await page.$eval('#photo', (i) => [i.accept, i.getAttribute('capture')]);
+  assert(capture[0] === 'image/*' && capture[1] === 'environment', `file input ${capture}`);
+  const png = await photoLike('image/png');
+  fs.writeFileSync(path.join(outDir, 'photo-input.png'), png);
+  await uploadPhoto('photo.png', 'image/png', png);
+  await checkSteps();
   const shown = await page.evaluate(() => {
     const x = window.mnistd.state.explained;
     const pre = document.getElementById('preview').getContext('2d').getImageData(0, 0, 28, 28).data;
@@ -194,6 +256,25 @@ await check('photo-upload', async () => {
   await page.click('#clear');
   const cleared = await page.$eval('#explain-caption', (c) => c.textContent);
   assert(cleared === '', `Clear leaves "${cleared}"`);
+  const strip = await page.$eval('#steps', (f) => [f.hidden, f.querySelectorAll('li').length]);
+  assert(strip[0] && strip[1] === 0, `Clear leaves the steps (hidden ${strip[0]}, ${strip[1]} shown)`);
+});
+
+// The same photo as a WebP, as a phone's gallery may hold it: read by the
+// server's libwebp path, with its steps and the same answer as the PNG's.
+await check('photo-upload-webp', async () => {
+  await uploadPhoto('photo.png', 'image/png', await photoLike('image/png'));
+  const asPng = await page.evaluate(() => window.mnistd.state.explained.prediction);
+  const webp = await photoLike('image/webp');
+  assert(webp.subarray(0, 4).toString() === 'RIFF' && webp.subarray(8, 12).toString() === 'WEBP',
+         'the canvas did not make a WebP');
+  fs.writeFileSync(path.join(outDir, 'photo-input.webp'), webp);
+  await uploadPhoto('photo.webp', 'image/webp', webp);
+  await checkSteps();
+  const asWebp = await page.evaluate(() => window.mnistd.state.explained.prediction);
+  assert(asWebp === asPng, `the WebP is read as ${asWebp}, the PNG as ${asPng}`);
+  await page.locator('#draw-section').screenshot({ path: path.join(outDir, 'photo-webp-steps.png') });
+  await page.click('#clear');
 });
 
 await check('confusion', async () => {
@@ -238,6 +319,12 @@ await check('phone', async () => {
   assert(overflow <= 1, `the page is ${overflow}px wider than a phone`);
   const touch = await page.$eval('#pad', (c) => getComputedStyle(c).touchAction);
   assert(touch === 'none', `touch-action is ${touch}`);
+  // a photo's strip of steps scrolls inside its box, never widens the page
+  await uploadPhoto('photo.png', 'image/png', await photoLike('image/png'));
+  await checkSteps();
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(wide <= 1, `with a photo's steps the page is ${wide}px wider than a phone`);
+  await page.locator('#steps').screenshot({ path: path.join(outDir, 'phone-steps.png') });
 });
 
 await check('no-console-errors', async () => {

@@ -111,6 +111,11 @@ try {
   await check('PUT', '/predictions/mnist-cnn/1', '/predictions/{name}/{version}', { body: Buffer.from(JSON.stringify({ pixels })), want: 200 });
   await check('PUT', '/predictions/mnist-cnn', '/predictions/{name}', { body: Buffer.from('GIF89a'), want: 415 });
   await check('POST', '/explain?steps=8', '/explain', { body: JSON.stringify({ pixels }), type: json, want: 200 });
+  // WebP files (fuzz_webp's seeds): a photo-like one with its preprocessing steps, an animation refused
+  const webp = (name) => fs.readFileSync(new URL(`../fuzz/corpus/webp/${name}`, import.meta.url));
+  await check('POST', '/predict?trace=1', '/predict', { body: webp('lossy.webp'), type: 'image/webp', want: 200 });
+  await check('POST', '/explain?steps=8&trace=1', '/explain', { body: webp('lossy.webp'), type: 'image/webp', want: 200 });
+  await check('POST', '/predict', '/predict', { body: webp('animated.webp'), type: 'image/webp', want: 415 });
   await check('POST', '/explain?model=fashion-cnn&steps=4&class=2', '/explain', { body: JSON.stringify({ pixels: [pixels, pixels] }), type: json, want: 200 });
   await check('POST', '/explain?class=10', '/explain', { body: JSON.stringify({ pixels }), type: json, want: 400 });
   await check('POST', '/explain?steps=5000', '/explain', { body: JSON.stringify({ pixels }), type: json, want: 413 });
