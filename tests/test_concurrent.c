@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check_http.h"
+#include "check_server.h"
 #include "check_util.h"
 #include "dataset.h"
 #include "server.h"
@@ -114,16 +115,12 @@ static void setup(void)
     ck_assert_int_eq(mkdir(data, 0755), 0);
     ck_assert_int_eq(check_util_copy_models(store), 0);
     write_small_dataset(data);
-    memset(&srv, 0, sizeof srv);
-    ck_assert_int_eq(config_load(&srv.cfg, 0, NULL), 0);
-    srv.cfg.port = 0;
+    check_server_config(&srv, store);
     srv.cfg.threads = 2;
     srv.cfg.train_threads = 2; /* two jobs at once, beside the requests */
     srv.cfg.watch_interval = 1;
-    memcpy(srv.cfg.models_dir, store, sizeof store);
     memcpy(srv.cfg.data_dir, data, sizeof data);
-    char why[512];
-    ck_assert_msg(server_start(&srv, why, sizeof why) == 0, "%s", why);
+    check_server_start(&srv);
     atomic_store(&stopping, false);
     atomic_store(&unexplained, 0);
     first_problem[0] = '\0';

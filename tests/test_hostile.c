@@ -20,6 +20,7 @@
 
 #include "check_http.h"
 #include "check_pipe.h"
+#include "check_server.h"
 #include "check_util.h"
 #include "dataset.h"
 #include "image.h"
@@ -44,9 +45,7 @@ static char *store;
 
 static void start_server(const char *token, long max_jobs, long conn_timeout)
 {
-    memset(&srv, 0, sizeof srv);
-    ck_assert_int_eq(config_load(&srv.cfg, 0, NULL), 0);
-    srv.cfg.port = 0;
+    check_server_config(&srv, store);
     srv.cfg.max_body = MAX_BODY;
     srv.cfg.max_batch = 8;
     srv.cfg.max_jobs = max_jobs;
@@ -55,10 +54,7 @@ static void start_server(const char *token, long max_jobs, long conn_timeout)
     if (conn_timeout)
         srv.cfg.connection_timeout = conn_timeout;
     snprintf(srv.cfg.token, sizeof srv.cfg.token, "%s", token ? token : "");
-    snprintf(srv.cfg.models_dir, sizeof srv.cfg.models_dir, "%s", store);
-    snprintf(srv.cfg.data_dir, sizeof srv.cfg.data_dir, "%s", check_util_data_dir());
-    char why[512];
-    ck_assert_msg(server_start(&srv, why, sizeof why) == 0, "%s", why);
+    check_server_start(&srv);
 }
 
 static void setup(void)
@@ -68,12 +64,7 @@ static void setup(void)
     start_server("tok", 16, 0);
 }
 
-static void teardown(void)
-{
-    server_stop(&srv);
-    check_util_rmtree(store);
-    free(store);
-}
+static void teardown(void) { check_server_stop(&srv, store); }
 
 /* ---- requests ---- */
 

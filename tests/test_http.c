@@ -16,6 +16,7 @@
 
 #include "blas.h"
 #include "check_http.h"
+#include "check_server.h"
 #include "check_util.h"
 #include "dataset.h"
 #include "image.h"
@@ -29,17 +30,12 @@ static char *store; /* a copy of the shipped models: jobs write versions and a j
 
 static void start_server(const char *token, long max_jobs)
 {
-    memset(&srv, 0, sizeof srv);
-    ck_assert_int_eq(config_load(&srv.cfg, 0, NULL), 0);
-    srv.cfg.port = 0;
+    check_server_config(&srv, store);
     srv.cfg.max_body = 1 << 20;
     srv.cfg.max_batch = 8;
     srv.cfg.max_jobs = max_jobs;
     snprintf(srv.cfg.token, sizeof srv.cfg.token, "%s", token ? token : "");
-    snprintf(srv.cfg.models_dir, sizeof srv.cfg.models_dir, "%s", store);
-    snprintf(srv.cfg.data_dir, sizeof srv.cfg.data_dir, "%s", check_util_data_dir());
-    char why[512];
-    ck_assert_msg(server_start(&srv, why, sizeof why) == 0, "%s", why);
+    check_server_start(&srv);
     ck_assert_int_gt(srv.cfg.port, 0);
 }
 
@@ -55,12 +51,7 @@ static void setup(void)
     start_server(NULL, 16);
 }
 
-static void teardown(void)
-{
-    server_stop(&srv);
-    check_util_rmtree(store);
-    free(store);
-}
+static void teardown(void) { check_server_stop(&srv, store); }
 
 /* One request over a fresh connection (check_http.h), no extra headers. */
 static HttpReply http(const char *method, const char *path, const char *type, const void *body,

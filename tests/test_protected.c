@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check_http.h"
+#include "check_server.h"
 #include "check_util.h"
 #include "server.h"
 
@@ -18,16 +19,11 @@ static char *store;
 /* host, token ("" none) and the opt-out, on a copy of the shipped models. */
 static void start(const char *host, const char *token, long insecure_writes)
 {
-    memset(&srv, 0, sizeof srv);
-    ck_assert_int_eq(config_load(&srv.cfg, 0, NULL), 0);
-    srv.cfg.port = 0;
+    check_server_config(&srv, store);
     snprintf(srv.cfg.host, sizeof srv.cfg.host, "%s", host);
     snprintf(srv.cfg.token, sizeof srv.cfg.token, "%s", token);
     srv.cfg.insecure_writes = insecure_writes;
-    snprintf(srv.cfg.models_dir, sizeof srv.cfg.models_dir, "%s", store);
-    snprintf(srv.cfg.data_dir, sizeof srv.cfg.data_dir, "%s", check_util_data_dir());
-    char why[512];
-    ck_assert_msg(server_start(&srv, why, sizeof why) == 0, "%s", why);
+    check_server_start(&srv);
 }
 
 static void setup(void)
@@ -37,12 +33,7 @@ static void setup(void)
     ck_assert_int_eq(check_util_copy_models(store), 0);
 }
 
-static void teardown(void)
-{
-    server_stop(&srv);
-    check_util_rmtree(store);
-    free(store);
-}
+static void teardown(void) { check_server_stop(&srv, store); }
 
 static HttpReply request(const char *method, const char *path, const char *type,
                          const char *extra, const char *body)
