@@ -60,6 +60,18 @@ static void delete_version(const char *name, int v)
     ck_assert_msg(store_remove(store, name, v, &err) == 0, "%s v%d: %s", name, v, err.msg);
 }
 
+/* root/name/vN.mnm written by hand (model_save), as a store from before
+ * marks has it, or the shipped models. */
+static void save_version(const char *root, const char *name, int v)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", root, name);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/%s/v%d.mnm", root, name, v);
+    MnError err = {0};
+    ck_assert_msg(model_save(model, path, &err) == 0, "%s", err.msg);
+}
+
 static void restart(void)
 {
     store_close(store);
@@ -98,12 +110,7 @@ END_TEST
 /* A store from before marks: its latest deleted still counts. */
 START_TEST(test_store_without_mark)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/old", dir);
-    ck_assert_int_eq(mkdir(path, 0755), 0);
-    snprintf(path, sizeof path, "%s/old/v5.mnm", dir);
-    MnError err = {0};
-    ck_assert_msg(model_save(model, path, &err) == 0, "%s", err.msg);
+    save_version(dir, "old", 5);
     restart();
     delete_version("old", 5);
     ck_assert_int_eq(publish("old"), 6);
@@ -114,12 +121,9 @@ END_TEST
  * already had: its deleted versions keep theirs. */
 START_TEST(test_seed_skips_numbers_given)
 {
-    char *shipped = check_util_tmpdir(), path[4200];
-    snprintf(path, sizeof path, "%s/m", shipped);
-    ck_assert_int_eq(mkdir(path, 0755), 0);
-    snprintf(path, sizeof path, "%s/m/v1.mnm", shipped);
+    char *shipped = check_util_tmpdir();
+    save_version(shipped, "m", 1);
     MnError err = {0};
-    ck_assert_msg(model_save(model, path, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(store_seed(dir, shipped, &err), 0);
     ck_assert_int_eq(model_dir_latest(dir, "m"), 1);
     delete_version("m", 1);
