@@ -117,8 +117,12 @@ int model_dir_lock(const char *models_dir, const char *name, MnError *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s/" MODEL_DIR_LOCK, models_dir, name);
-    /* read-write: flock over NFS is a POSIX lock, exclusive only on a writable descriptor */
+    /* read-write: flock over NFS is a POSIX lock, exclusive only on a
+     * writable descriptor; read-only when another user made the file (a
+     * local flock needs no more) */
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EACCES)
+        fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return mn_fail(err, MN_EIO, "%s: cannot open: %s", path, strerror(errno));
     int rc;
