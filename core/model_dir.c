@@ -158,7 +158,8 @@ static int read_mark(const char *models_dir, const char *name, int *mark, MnErro
     errno = 0;
     long v = strtol(buf, &end, 10);
     if (end == buf || (*end && strcmp(end, "\n")) || errno || v < 0 || v > MODEL_DIR_VERSION_MAX)
-        return mn_fail(err, MN_ECORRUPT, "%s is not a version number (\"%.20s\"): no number is "
+        /* the store's fault, not a request's: EIO (a 500), not ECORRUPT (an upload's 400) */
+        return mn_fail(err, MN_EIO, "%s is not a version number (\"%.20s\"): no number is "
                        "given out until it is mended", path, buf);
     *mark = (int)v;
     return 0;

@@ -41,8 +41,8 @@ int model_dir_next(const char *models_dir, const char *name, char *path, size_t 
 int model_dir_lock(const char *models_dir, const char *name, MnError *err);
 void model_dir_unlock(int fd);
 /* The highest number NAME ever had: its mark, or its highest file when that
- * is higher (a version published before marks existed, or by a writer that
- * died before writing the mark); 0 for a name never published. MN_ECORRUPT
+ * is higher (a version published before marks existed, or copied in by
+ * hand); 0 for a name never published. MN_EIO
  * when the mark is not a number. */
 int model_dir_mark(const char *models_dir, const char *name, int *mark, MnError *err);
 /* Raises NAME's mark to version (never lowers it); with the lock held. */

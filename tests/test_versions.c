@@ -2,7 +2,8 @@
  * after a delete of the latest, of every version, across a restart of the
  * store, while writers publish at once and a shipped model is seeded, the
  * next version takes a number no version of that name ever had. And the
- * refusal: a mark that is not a number stops publishing, changing nothing. */
+ * refusal: a mark that is not a number stops publishing and deleting,
+ * changing nothing (over HTTP, a 500 naming the file). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_http.h"
+#include "check_server.h"
 #include "check_util.h"
 #include "model_dir.h"
 #include "model_file.h"
@@ -147,15 +150,45 @@ START_TEST(test_bad_mark_refused)
     char out[4200];
     int v = 0;
     MnError err = {0};
-    ck_assert_int_eq(model_dir_publish(model, dir, "m", out, sizeof out, &v, &err), MN_ECORRUPT);
+    ck_assert_int_eq(model_dir_publish(model, dir, "m", out, sizeof out, &v, &err), MN_EIO);
     ck_assert_msg(strstr(err.msg, MODEL_DIR_MARK) && strstr(err.msg, "not a version number"),
                   "%s", err.msg);
     ck_assert_int_eq(model_dir_latest(dir, "m"), 1);
     int added, dropped;
     ck_assert_int_eq(store_rescan(store, &added, &dropped, &err), 0);
-    ck_assert_int_eq(store_remove(store, "m", 1, &err), MN_ECORRUPT);
+    ck_assert_int_eq(store_remove(store, "m", 1, &err), MN_EIO);
     snprintf(path, sizeof path, "%s/m/v1.mnm", dir);
     ck_assert_int_eq(access(path, F_OK), 0);
+}
+END_TEST
+
+/* The same over HTTP: the store's fault, so a 500, and the version stays. */
+START_TEST(test_bad_mark_delete_over_http)
+{
+    ck_assert_int_eq(publish("m"), 1);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/m/" MODEL_DIR_MARK, dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("-", f);
+    fclose(f);
+    char *root = check_util_tmpdir(); /* the server's own store: dir is the fixture's */
+    snprintf(path, sizeof path, "cp -a %s/m %s/", dir, root);
+    ck_assert_int_eq(system(path), 0);
+    Server srv;
+    check_server_config(&srv, root);
+    check_server_start(&srv);
+    HttpReply r = check_http_request(srv.cfg.port, "DELETE", "/models/m/versions/1", NULL, NULL,
+                                     NULL, 0);
+    ck_assert_msg(r.status == 500 && strstr(r.body, MODEL_DIR_MARK " is not a version number"),
+                  "%d %s", r.status, r.raw);
+    check_http_free(&r);
+    snprintf(path, sizeof path, "%s/m/v1.mnm", root);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    r = check_http_request(srv.cfg.port, "GET", "/models/m/versions/1", NULL, NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    check_http_free(&r);
+    check_server_stop(&srv, root);
 }
 END_TEST
 
@@ -233,6 +266,7 @@ static Suite *versions_suite(void)
     tcase_add_test(tc, test_store_without_mark);
     tcase_add_test(tc, test_seed_skips_numbers_given);
     tcase_add_test(tc, test_bad_mark_refused);
+    tcase_add_test(tc, test_bad_mark_delete_over_http);
     tcase_add_test(tc, test_concurrent_publishers_and_deletes);
     suite_add_tcase(s, tc);
     return s;
