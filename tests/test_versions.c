@@ -138,16 +138,22 @@ START_TEST(test_seed_skips_numbers_given)
 }
 END_TEST
 
-START_TEST(test_bad_mark_refused)
+/* m's version 1 published, then its mark overwritten with text. */
+static void publish_then_spoil_mark(const char *text)
 {
     ck_assert_int_eq(publish("m"), 1);
     char path[4200];
     snprintf(path, sizeof path, "%s/m/" MODEL_DIR_MARK, dir);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
-    fputs("seven\n", f);
+    fputs(text, f);
     fclose(f);
-    char out[4200];
+}
+
+START_TEST(test_bad_mark_refused)
+{
+    publish_then_spoil_mark("seven\n");
+    char out[4200], path[4200];
     int v = 0;
     MnError err = {0};
     ck_assert_int_eq(model_dir_publish(model, dir, "m", out, sizeof out, &v, &err), MN_EIO);
@@ -165,13 +171,8 @@ END_TEST
 /* The same over HTTP: the store's fault, so a 500, and the version stays. */
 START_TEST(test_bad_mark_delete_over_http)
 {
-    ck_assert_int_eq(publish("m"), 1);
+    publish_then_spoil_mark("-");
     char path[4200];
-    snprintf(path, sizeof path, "%s/m/" MODEL_DIR_MARK, dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs("-", f);
-    fclose(f);
     char *root = check_util_tmpdir(); /* the server's own store: dir is the fixture's */
     snprintf(path, sizeof path, "cp -a %s/m %s/", dir, root);
     ck_assert_int_eq(system(path), 0);
