@@ -227,7 +227,8 @@ asan: data
 # The suites that run the server's threads (workers, acceptor, connection
 # deadlines, request log, jobs, store and its watcher, recovery's child
 # servers, test_concurrent's all at once, protected mode, the worker
-# daemons speaking TLS, and explanations) under ThreadSanitizer, in a
+# daemons speaking TLS, explanations, and version numbers given by writers
+# and a deleter at once) under ThreadSanitizer, in a
 # tree of their own. TSan runs code 5-15 times slower: Check's timeouts are
 # scaled by CK_TIMEOUT_MULTIPLIER. Every process (test binaries, their
 # forked tests, the mnistd children test_recovery starts) writes its reports
@@ -236,7 +237,7 @@ asan: data
 # OpenBLAS and GnuTLS are not instrumented: TSan sees our accesses, not
 # their internal ones.
 TSAN_RUNS ?= test_http test_connections test_access_log test_recovery test_hostile test_concurrent \
-  test_protected test_tls test_protocols test_explain_http test_upload
+  test_protected test_tls test_protocols test_explain_http test_upload test_versions
 tsan: data
 	@scripts/deps.sh libtsan2
 	@rm -rf build/tsan/reports && mkdir -p build/tsan/reports

@@ -10,6 +10,9 @@
 #include "error.h"
 #include "model.h"
 
+/* Version numbers run from 1 to this. */
+#define MODEL_DIR_VERSION_MAX 1000000
+
 /* Parses "NAME" or "NAME:VERSION"; version 0 means the latest. */
 int model_ref_parse(const char *ref, char *name, size_t name_len, int *version, MnError *err);
 /* Highest version present for name (0 when none). */
@@ -18,9 +21,35 @@ int model_dir_latest(const char *models_dir, const char *name);
 int model_dir_path(const char *models_dir, const char *name, int version, char *path, size_t n,
                    int *resolved, MnError *err);
 /* Creates MODELS_DIR/NAME if needed; the path and number of the next
- * version (another process may take it first: publish with the next). */
+ * version: above every number NAME ever had (its mark, below), so a
+ * deleted version's number is never given again (another process may take
+ * it first: publish with the next). */
 int model_dir_next(const char *models_dir, const char *name, char *path, size_t n, int *version,
                    MnError *err);
+
+/* Version numbers are never reused: caches, clients and replicas take a
+ * number for the identity of one set of weights. NAME/.version-mark holds
+ * the highest number NAME ever had; it survives restarts, crashes (written
+ * to a temporary file, fsynced, renamed) and the deletion of every version.
+ * Writers of it (publish, delete, seed), in any process sharing the store,
+ * hold an exclusive flock on NAME/.version-lock while they read, decide
+ * and write. Neither file is a version. */
+#define MODEL_DIR_MARK ".version-mark"
+#define MODEL_DIR_LOCK ".version-lock"
+/* The lock (NAME's directory must exist): a descriptor to pass to
+ * model_dir_unlock, or a negative MnCode. Blocks while another holds it. */
+int model_dir_lock(const char *models_dir, const char *name, MnError *err);
+void model_dir_unlock(int fd);
+/* The highest number NAME ever had: its mark, or its highest file when that
+ * is higher (a version published before marks existed, or copied in by
+ * hand); 0 for a name never published. MN_EIO
+ * when the mark is not a number. */
+int model_dir_mark(const char *models_dir, const char *name, int *mark, MnError *err);
+/* Raises NAME's mark to version (never lowers it); with the lock held. */
+int model_dir_mark_raise_locked(const char *models_dir, const char *name, int version,
+                                MnError *err);
+/* The same, taking and releasing the lock: before a version is deleted. */
+int model_dir_mark_raise(const char *models_dir, const char *name, int version, MnError *err);
 
 /* model_dir_publish's private file, NAME/.publish-XXXXXX, until linked. */
 #define MODEL_DIR_TEMP_PREFIX ".publish-"

@@ -63,7 +63,7 @@ static cJSON *header_json(const Model *m)
     return h;
 }
 
-static int fsync_dir_of(const char *path)
+int model_file_fsync_dir(const char *path)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -140,7 +140,7 @@ int model_save(const Model *m, const char *path, MnError *err)
         unlink(tmp);
     fclose(f); /* flushed and fsynced: nothing left to fail */
     if (rc == 0)
-        fsync_dir_of(path);
+        model_file_fsync_dir(path);
     return rc;
 }
 

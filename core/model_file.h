@@ -29,6 +29,9 @@ int model_save(const Model *m, const char *path, MnError *err);
  * messages. model_save and model_dir_publish write through it. */
 int model_write(const Model *m, FILE *f, const char *name, MnError *err);
 int model_load(const char *path, const SpecLimits *lim, Model **out, MnError *err);
+/* fsyncs the directory holding path, so a name just made there (a rename,
+ * a link) survives a crash; -1 when it cannot. */
+int model_file_fsync_dir(const char *path);
 /* The same from bytes in memory (tests, uploads). */
 int model_load_buffer(const void *buf, size_t len, const char *name, const SpecLimits *lim,
                       Model **out, MnError *err);

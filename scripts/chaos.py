@@ -7,7 +7,7 @@ Repeats, on one store, until --seconds (default 240) or --cycles run out:
   1. start `BIN serve` on the store (port 0, read back from its log);
   2. check the invariants against what the previous life acknowledged:
      - no temporary or partial file in any model directory, nothing but
-       NAME/vN.mnm there;
+       NAME/vN.mnm there (and the version mark and its lock);
      - GET /models lists exactly the versions on disk, each once (none
        lost, none duplicated), and every version acknowledged before (listed,
        or published by a succeeded job) is there unless a DELETE of it was
@@ -18,10 +18,12 @@ Repeats, on one store, until --seconds (default 240) or --cycles run out:
        id once, and nothing else but jobs whose POST was in flight; every job
        is final or `interrupted`; a job that had succeeded still has, with
        the same version;
+     - no version number is given twice: a deleted version's number never
+       comes back, on disk or as a job's result;
   3. run concurrent load for a random time: predictions on random versions,
      training jobs that publish versions, cancels, and deletes of the
-     published versions but each name's latest (whose number the next
-     version would take again); model upload does not exist yet;
+     published versions, each name's latest among them; model upload
+     does not exist yet;
   4. SIGKILL the server, at a random moment; in one cycle of three, the
      moment a short window chosen at random opens (a DELETE, a cancel, a
      publish, a submit in flight); in one of eight, within its first 60 ms
@@ -48,6 +50,8 @@ import time
 
 NAMES = ("chaos-a", "chaos-b")  # what the load trains and deletes
 FINAL = {"succeeded", "failed", "cancelled", "interrupted"}
+# Not versions: the highest number a name ever had, and the lock its writers take.
+BOOKKEEPING = (".version-mark", ".version-lock")
 KILL_POINTS = ("publishing", "training", "deleting", "cancelling", "submitting", "predicting",
                "starting")
 
@@ -159,7 +163,7 @@ def store_versions(store):
         d = os.path.join(store, name)
         if name.startswith(".") or not os.path.isdir(d):
             continue
-        for f in sorted(os.listdir(d)):
+        for f in sorted(set(os.listdir(d)) - set(BOOKKEEPING)):
             v = f[1:-4] if f.startswith("v") and f.endswith(".mnm") else ""
             if not v.isdigit():
                 raise Violation("%s/%s: a temporary or partial file is visible" % (name, f))
@@ -293,7 +297,11 @@ class Load:
             with self.led.lock:
                 self.led.jobs[jid] = (status, version)
                 if status == "succeeded":
-                    self.led.versions.add((o["spec"]["name"], version))
+                    key = (o["spec"]["name"], version)
+                    if key in self.led.deleted:
+                        self.errors.append("job %d published %s v%d, a deleted version's number"
+                                           % (jid, key[0], key[1]))
+                    self.led.versions.add(key)
             if status in FINAL:
                 return
             if status == "running":
@@ -315,12 +323,9 @@ class Load:
         rng = random.Random(self.rng.random())
         while not self.stop.is_set():
             time.sleep(rng.uniform(0.05, 0.3))
-            # Never a name's latest: a new version takes the latest's number
-            # plus one, so deleting the latest would give its number again
-            # to the next, and "deleted" and "there" could not be told apart.
-            known = self.known()
-            latest = {n: max((v for m, v in known if m == n), default=0) for n in NAMES}
-            ours = [k for k in known if k[0] in NAMES and k[1] < latest[k[0]]]
+            # The latest too: its number is never given again, so "deleted"
+            # and "there" stay apart (check_invariants' "came back").
+            ours = [k for k in self.known() if k[0] in NAMES]
             if len(ours) < 2:
                 continue
             key = rng.choice(ours)

@@ -1,9 +1,11 @@
 /* h_models.c - GET /models and GET /models/{name}[/versions/{n}]: what is
  * served, and for one version its spec, summary table, history and test
- * metrics (from the model file's header). */
+ * metrics (from the model file's header); GET /models/{name}/grid, the
+ * grid sweep's table of its versions (mnistd grid-report's). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "grid_report.h"
 #include "infer.h"
 #include "respond.h"
 
@@ -108,4 +110,40 @@ enum MHD_Result h_model_get(Request *r)
         cJSON_AddItemToObject(o, "training", meta);
     store_release(r->srv->store, e);
     return respond_json(r, MHD_HTTP_OK, o);
+}
+
+/* The versions served, not the files: each was loaded and checked, and one
+ * that failed is not a row (mnistd grid-report names it instead). */
+enum MHD_Result h_model_grid(Request *r)
+{
+    const char *name = r->params[0];
+    if (!infer_name_ok(name))
+        return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", "model \"%.64s%s\" not found",
+                             name, strlen(name) > 64 ? "..." : "");
+    VersionQuery q = {name, NULL};
+    store_each(r->srv->store, collect_versions, &q);
+    if (!q.versions)
+        return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", "model \"%s\" not found", name);
+    GridReport *g = grid_report_new();
+    MnError err = {0};
+    int rc = g ? 0 : mn_fail(&err, MN_ENOMEM, "out of memory");
+    for (const cJSON *v = q.versions->child; v && rc >= 0; v = v->next) {
+        const StoreEntry *e = store_acquire(r->srv->store, name, v->valueint, &err);
+        if (!e)
+            continue; /* deleted since the listing */
+        rc = grid_report_add(g, name, e->model->meta_json, e->version, &err);
+        store_release(r->srv->store, e);
+    }
+    cJSON_Delete(q.versions);
+    if (rc >= 0)
+        rc = grid_report_finish(g, name, &err);
+    enum MHD_Result ret;
+    if (rc == MN_ELIMIT) /* the store's state, not the request's size */
+        ret = respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "too_many_versions", "%s",
+                            err.msg);
+    else
+        ret = rc < 0 ? respond_mn_error(r, &err) : respond_json(r, MHD_HTTP_OK,
+                                                                grid_report_json(g, name));
+    grid_report_free(g);
+    return ret;
 }

@@ -46,6 +46,7 @@ static const Route routes[] = {
     {"DELETE", "/models/*/versions/*", h_model_delete, true},
     {"POST", "/models/*/versions", h_model_upload, true},
     {"GET", "/models/*/versions/*/model.onnx", h_model_onnx, false},
+    {"GET", "/models/*/grid", h_model_grid, false},
     /* TF Serving: NAME[/versions/N] with :predict on the last segment;
      * KServe v1: NAME:explain */
     {"POST", "/v1/models/*", h_tf_predict, false},

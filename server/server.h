@@ -81,6 +81,7 @@ enum MHD_Result h_model_get(Request *r);
 enum MHD_Result h_model_delete(Request *r);
 enum MHD_Result h_model_upload(Request *r);
 enum MHD_Result h_model_onnx(Request *r);
+enum MHD_Result h_model_grid(Request *r);
 /* True for POST /models/NAME/versions: the upload, with its own body limit. */
 bool h_model_is_upload(const char *method, const char *path);
 enum MHD_Result h_tf_predict(Request *r);

@@ -351,9 +351,12 @@ int store_remove(Store *s, const char *name, int version, MnError *err)
     } else {
         char path[2200];
         snprintf(path, sizeof path, "%s/%s/v%d.mnm", s->dir, name, version);
-        if (unlink(path) != 0 && errno != ENOENT) {
+        /* the number stays given once its file is gone: the mark is raised
+         * first (a version from before marks, or one copied in by hand) */
+        rc = model_dir_mark_raise(s->dir, name, version, err);
+        if (rc == 0 && unlink(path) != 0 && errno != ENOENT)
             rc = mn_fail(err, MN_EIO, "%s: %s", path, strerror(errno));
-        } else {
+        if (rc == 0) {
             *link = slot->next;
             slot_unref(slot);
         }
@@ -414,15 +417,23 @@ int store_seed(const char *dir, const char *from, MnError *err)
             continue;
         if (mkdir(dst_dir, 0755) && errno != EEXIST)
             rc = mn_fail(err, MN_EIO, "cannot create %s: %s", dst_dir, strerror(errno));
+        /* A shipped version whose number the name already had (its versions
+         * were all deleted, or a replica seeding the same store beat us) is
+         * not copied: the number would name other weights, or be written twice. */
+        int lock = rc ? rc : model_dir_lock(dir, name, err), mark = 0;
+        rc = lock < 0 ? lock : model_dir_mark(dir, name, &mark, err);
         struct dirent *f;
         while (rc == 0 && (f = readdir(versions))) {
             char tail[8], src[4400], dst[4400];
-            if (sscanf(f->d_name, "v%d.mn%7s", &v, tail) != 2 || strcmp(tail, "m") || v < 1)
+            if (sscanf(f->d_name, "v%d.mn%7s", &v, tail) != 2 || strcmp(tail, "m") || v < 1 ||
+                v <= mark)
                 continue;
             snprintf(src, sizeof src, "%s/%s", src_dir, f->d_name);
             snprintf(dst, sizeof dst, "%s/%s", dst_dir, f->d_name);
-            rc = copy_file(src, dst, err);
+            rc = model_dir_mark_raise_locked(dir, name, v, err);
+            rc = rc ? rc : copy_file(src, dst, err);
         }
+        model_dir_unlock(lock);
         closedir(versions);
     }
     closedir(d);

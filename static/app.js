@@ -1,5 +1,5 @@
 // mnistd's page: drawing pad or photo, probability bars, explanations, gallery,
-// training, model view.
+// training, model view, grid sweep.
 // Plain JavaScript against the HTTP API (openapi.yaml); no framework, no build.
 'use strict';
 
@@ -396,6 +396,7 @@ async function chooseModel() {
   else if (state.photo) explainPhoto(state.photo);
   // drawing makes little sense for clothes: the gallery leads there
   $('draw-section').style.order = state.detail.image_preprocess === 'digit' ? 0 : 1;
+  showGridReport(state.detail).catch((e) => showError(e.message));
   await loadGallery();
 }
 
@@ -749,6 +750,58 @@ function renderJobs() {
       actions.append(b);
     }
   }
+}
+
+// ---------- grid sweep ----------
+
+// A version trained as a grid point (`mnistd train --grid-index`, its meta's
+// grid) shows the whole grid's table, read back from the model's versions
+// (GET /models/{name}/grid, as `mnistd grid-report`); any other hides it.
+async function showGridReport(detail) {
+  const section = $('grid-section');
+  if (!detail.training?.grid) {
+    section.hidden = true;
+    return;
+  }
+  const g = await api(`/models/${encodeURIComponent(detail.name)}/grid`);
+  if (state.detail !== detail) return; // another model was chosen meanwhile
+  $('grid-title').textContent = `Grid sweep: ${g.name}`;
+  const best = g.rows.find((r) => r.version === g.best_version);
+  $('grid-summary').textContent = `${g.points} points, ${g.rows.length} trained; ` +
+    `not trained yet: ${g.missing.length ? g.missing.join(', ') : 'none'}. ` +
+    `Best: point ${best.index} (v${best.version}), test accuracy ${(best.test_accuracy * 100).toFixed(2)}%.`;
+  const body = $('grid-table').tBodies[0];
+  body.replaceChildren();
+  for (const r of g.rows) {
+    const row = body.insertRow();
+    row.dataset.version = r.version;
+    if (r === best) {
+      row.className = 'best';
+      row.setAttribute('aria-label', `best point, version ${r.version}`);
+    }
+    const cells = [[r.index, 'num'], [+r.learning_rate.toPrecision(6), 'num'], [r.activation, ''], [r.epochs, 'num'],
+                   [r.seconds.toFixed(2), 'num'], [r.best_train_accuracy.toFixed(4), 'num'],
+                   [r.test_accuracy.toFixed(4), 'num']];
+    for (const [text, cls] of cells) {
+      const cell = row.insertCell();
+      cell.textContent = text;
+      cell.className = cls;
+    }
+    // the version serves the drawing pad and the gallery when chosen
+    const pick = document.createElement('button');
+    pick.type = 'button';
+    pick.className = 'secondary version';
+    pick.textContent = `v${r.version}`;
+    pick.title = `Use ${g.name} v${r.version}`;
+    pick.addEventListener('click', () => {
+      $('model').value = `${g.name}:${r.version}`;
+      chooseModel().catch((e) => showError(e.message));
+    });
+    const cell = row.insertCell();
+    cell.className = 'num';
+    cell.append(pick);
+  }
+  section.hidden = false;
 }
 
 // ---------- start ----------

@@ -4,13 +4,16 @@
  * `mnistd grid-report NAME` reading the table back: each row the point's
  * own rate and activation (spec_grid_trial's), the points not trained yet,
  * the best; and the refusals (no grid, an index past it, a bad value, a
- * version that does not load). */
+ * version that does not load). The server answers the same table at GET
+ * /models/{name}/grid, from the versions it serves. */
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "check_http.h"
+#include "check_server.h"
 #include "check_util.h"
 #include "spec.h"
 
@@ -66,6 +69,45 @@ static void train_point(int index, int want_version)
     free(out);
 }
 
+static HttpReply get(const Server *srv, const char *method, const char *path)
+{
+    return check_http_request(srv->cfg.port, method, path, NULL, NULL, NULL, 0);
+}
+
+/* The server on store (the shipped models beside the sweep) answers
+ * want, the CLI's --json, for the sweep, and names what it refuses. */
+static void server_table(const char *store, const char *want)
+{
+    ck_assert_int_eq(check_util_copy_models(store), 0);
+    Server srv;
+    check_server_config(&srv, store);
+    check_server_start(&srv);
+    HttpReply r = get(&srv, "GET", "/models/sweep/grid");
+    ck_assert_msg(r.status == 200 && strstr(r.raw, "Content-Type: application/json"), "%d %s",
+                  r.status, r.raw);
+    cJSON *got = cJSON_Parse(r.body), *cli = cJSON_Parse(want);
+    ck_assert_msg(cJSON_Compare(got, cli, 1), "server %s\ncli %s", r.body, want);
+    cJSON_Delete(got);
+    cJSON_Delete(cli);
+    check_http_free(&r);
+    const struct {
+        const char *method, *path, *says;
+        int status;
+    } refused[] = {
+        {"GET", "/models/digits/grid", "of \\\"digits\\\" was trained with", 404},
+        {"GET", "/models/absent/grid", "model \\\"absent\\\" not found", 404},
+        {"GET", "/models/.sweep/grid", "not found", 404},
+        {"POST", "/models/sweep/grid", "\"error\"", 405},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        r = get(&srv, refused[i].method, refused[i].path);
+        ck_assert_msg(r.status == refused[i].status && strstr(r.body, refused[i].says),
+                      "%s %s: %d %s", refused[i].method, refused[i].path, r.status, r.raw);
+        check_http_free(&r);
+    }
+    check_server_stop(&srv, strdup(store));
+}
+
 START_TEST(points_and_their_table)
 {
     char store[600];
@@ -109,7 +151,7 @@ START_TEST(points_and_their_table)
     double a3 = cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 1), "test_accuracy")->valuedouble;
     ck_assert_int_eq(cJSON_GetObjectItem(report, "best_version")->valueint, a0 >= a3 ? 2 : 1);
     cJSON_Delete(report);
-    free(out);
+    char *json = out;
     /* the table for people says the same */
     out = mnistd("grid-report sweep", true, &status);
     ck_assert_msg(status == 0 && strstr(out, "4 points, 2 versions trained") &&
@@ -125,6 +167,9 @@ START_TEST(points_and_their_table)
     out = mnistd("grid-report sweep", false, &status);
     ck_assert_msg(status == 1 && strstr(out, "v9.mnm"), "%s", out);
     free(out);
+    /* the server does not serve v9, so its table is the one before it */
+    server_table(store, json);
+    free(json);
 }
 END_TEST
 

@@ -263,6 +263,7 @@ static void snapshot(Snapshot *s, const char *allow)
         while ((f = readdir(versions))) {
             int v, end = 0;
             if (!strcmp(f->d_name, ".") || !strcmp(f->d_name, "..") ||
+                !strcmp(f->d_name, MODEL_DIR_MARK) || !strcmp(f->d_name, MODEL_DIR_LOCK) ||
                 (allow && !strcmp(f->d_name, allow)))
                 continue;
             sscanf(f->d_name, "v%d.mnm%n", &v, &end);

@@ -5,6 +5,7 @@ import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { makeGrid } from '../lib/grid.mjs';
 import { startServer } from '../lib/serve.mjs';
 
 const [bin, src, dataDir, outDir] = process.argv.slice(2);
@@ -15,6 +16,8 @@ let passed = 0, failed = 0;
 
 const store = fs.mkdtempSync(path.join(os.tmpdir(), 'mnistd-page-'));
 fs.cpSync(path.join(src, 'models'), store, { recursive: true });
+// points 3 and 0 of a 2 x 2 grid, as two Indexed Job pods would leave them
+const gridPoints = makeGrid(bin, store, dataDir, 'page-grid', [3, 0]);
 const { base, stop } = await startServer(bin, ['--models', store, '--data', dataDir,
                                                 '--static', path.join(src, 'static'),
                                                 '--specs', path.join(src, 'specs'), '--token', TOKEN]);
@@ -309,6 +312,37 @@ await check('train', async () => {
   assert(status === 'succeeded', `the job ended ${status}`);
   await page.waitForFunction(() => +document.getElementById('curves').dataset.points === 2);
   await page.locator('#train-section').scrollIntoViewIfNeeded();
+});
+
+await check('grid-sweep', async () => {
+  const before = await page.locator('#model').inputValue();
+  assert(await page.locator('#grid-section').isHidden(), `no grid table for ${before}`);
+  await page.selectOption('#model', `page-grid:${gridPoints[1].version}`);
+  await page.locator('#grid-section').waitFor({ state: 'visible' });
+  const rows = await page.$$eval('#grid-table tbody tr', (trs) => trs.map((tr) => ({
+    best: tr.classList.contains('best'), version: +tr.dataset.version,
+    cells: [...tr.cells].map((c) => c.textContent) })));
+  assert(rows.length === 2, `${rows.length} rows, 2 points trained`);
+  // sorted by point; each point's own version, rate and activation (trial t: rate t % 2, activation t / 2)
+  const want = [[0, gridPoints[1].version, '0.002', 'relu'], [3, gridPoints[0].version, '0.02', 'tanh']];
+  want.forEach(([index, version, rate, act], i) => {
+    const { cells } = rows[i];
+    assert(+cells[0] === index && rows[i].version === version && cells[1] === rate && cells[2] === act,
+           `row ${i}: ${cells.join(' | ')}, wanted point ${index} v${version} ${rate} ${act}`);
+  });
+  const acc = rows.map((r) => +r.cells[6]);
+  const bestRows = rows.filter((r) => r.best);
+  assert(bestRows.length === 1, `${bestRows.length} rows marked best`);
+  assert(+bestRows[0].cells[6] === Math.max(...acc), `best row ${bestRows[0].cells.join(' | ')} of ${acc}`);
+  const summary = await page.locator('#grid-summary').textContent();
+  assert(summary.includes('4 points, 2 trained') && summary.includes('not trained yet: 1, 2'), summary);
+  await page.locator('#grid-section').screenshot({ path: path.join(outDir, 'grid-sweep-table.png') });
+  // a row's version button serves that version
+  await page.locator('#grid-table tbody tr').nth(1).locator('button').click();
+  await page.waitForFunction((v) => document.getElementById('model').value === `page-grid:${v}`,
+                             gridPoints[0].version);
+  await page.selectOption('#model', before);
+  await page.locator('#grid-section').waitFor({ state: 'hidden' });
 });
 
 await check('phone', async () => {

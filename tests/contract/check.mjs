@@ -7,6 +7,7 @@ import Ajv from 'ajv';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { makeGrid } from '../lib/grid.mjs';
 import { startServer } from '../lib/serve.mjs';
 
 const [bin, specPath, modelsDir, dataDir] = process.argv.slice(2);
@@ -21,6 +22,7 @@ const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
 // A private copy of the store: the run trains a model and writes a journal.
 const store = fs.mkdtempSync(path.join(os.tmpdir(), 'mnistd-contract-'));
 fs.cpSync(modelsDir, store, { recursive: true });
+makeGrid(bin, store, dataDir, 'contract-grid', [0, 3]);
 const staticDir = new URL('../../static', import.meta.url).pathname;
 const specsDir = new URL('../../specs', import.meta.url).pathname;
 const { base, stop } = await startServer(bin, ['--models', store, '--data', dataDir,
@@ -132,6 +134,8 @@ try {
   await check('GET', '/models/mnist-cnn', '/models/{name}', { want: 200 });
   await check('GET', '/models/fashion-cnn/versions/1', '/models/{name}/versions/{version}', { want: 200 });
   await check('GET', '/models/nosuch', '/models/{name}', { want: 404 });
+  await check('GET', '/models/contract-grid/grid', '/models/{name}/grid', { want: 200 });
+  await check('GET', '/models/mnist-cnn/grid', '/models/{name}/grid', { want: 404 });
   await check('GET', '/datasets', '/datasets', { want: 200 });
   await check('GET', '/datasets/mnist/samples/0?format=json', '/datasets/{name}/samples/{index}', { want: 200 });
   await check('GET', '/datasets/fashion-mnist/samples/1', '/datasets/{name}/samples/{index}', { want: 200 });

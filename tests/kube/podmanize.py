@@ -14,12 +14,17 @@ from Kubernetes YAML, with the gaps this fills, and nothing else changed:
     are written: mnistd-token with TOKEN, and the TLS Secret mnistd-tls
     with the PEM files given, as podman 4.3 refuses a secret volume that is
     `optional` and absent ("no secret with name or id");
-  - one more replica, mnistd-tls, is the Deployment with HTTPS switched on
-    the way its header says: MNISTD_TLS_CERT/KEY uncommented, probes HTTPS.
+  - as many replicas again, mnistd-tls-r0, ..., are the Deployment with
+    HTTPS switched on (`serve --tls-cert --tls-key`, probes HTTPS), their
+    certificate and key in a ConfigMap, mnistd-tls-test (tls-configmap.yaml, for `podman
+    kube play --configmap`) mounted where the Secret would be: podman 4.3
+    creates a secret volume's directory but puts no file of the Secret in
+    it, while it does mount a ConfigMap's keys as files. A test-only
+    overlay: deploy/k8s keeps the Secret, as a real cluster wants.
 The HorizontalPodAutoscaler and the Service have no podman equivalent and
 are left out (the test talks to each replica's pod address).
-Writes store.yaml, secret-NAME.json, serve-rN.yaml, serve-tls.yaml,
-train.yaml; prints the replica count."""
+Writes store.yaml, secret-NAME.json, serve-rN.yaml, tls-configmap.yaml,
+serve-tls-rN.yaml, train.yaml; prints the replica count."""
 import base64
 import copy
 import json
@@ -90,17 +95,34 @@ def replica(name):
     return d
 
 
+def with_tls(d):
+    """The replica serving HTTPS, the pair from the ConfigMap mnistd-tls-test."""
+    spec = d["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == "tls"]
+    c["args"] = c["args"] + ["--tls-cert", mount["mountPath"] + "/tls.crt",
+                             "--tls-key", mount["mountPath"] + "/tls.key"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        c[probe]["httpGet"]["scheme"] = "HTTPS"
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "tls"]
+    volume.pop("secret")
+    volume["configMap"] = {"name": "mnistd-tls-test"}
+    return d
+
+
 for r in range(replicas):
     write("serve-r%d.yaml" % r, [replica("mnistd-r%d" % r)])
-# HTTPS as the Deployment's header says: the commented variables, HTTPS probes.
-d = replica("mnistd-tls")
-c = d["spec"]["template"]["spec"]["containers"][0]
-c["env"] += [{"name": "MNISTD_TLS_CERT", "value": "/etc/mnistd/tls/tls.crt"},
-             {"name": "MNISTD_TLS_KEY", "value": "/etc/mnistd/tls/tls.key"}]
-assert any(m["mountPath"] == "/etc/mnistd/tls" for m in c["volumeMounts"])
-for probe in ("readinessProbe", "livenessProbe"):
-    c[probe]["httpGet"]["scheme"] = "HTTPS"
-write("serve-tls.yaml", [d])
+    write("serve-tls-r%d.yaml" % r, [with_tls(replica("mnistd-tls-r%d" % r))])
+
+
+def text(path):
+    with open(path) as f:
+        return f.read()
+
+
+write("tls-configmap.yaml", [{"apiVersion": "v1", "kind": "ConfigMap",
+                              "metadata": {"name": "mnistd-tls-test"},
+                              "data": {"tls.crt": text(cert), "tls.key": text(key)}}])
 config, job = load("train-job.yaml")
 pod = {"apiVersion": "v1", "kind": "Pod",
        "metadata": {"name": "mnistd-train", "labels": job["spec"]["template"]["metadata"]["labels"]},
