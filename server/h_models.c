@@ -7,6 +7,7 @@
 
 #include "grid_report.h"
 #include "infer.h"
+#include "model_dir.h"
 #include "respond.h"
 
 static void add_name(const char *name, const int *versions, int n, void *ctx)
@@ -63,7 +64,7 @@ enum MHD_Result h_model_delete(Request *r)
 {
     char *end;
     long v = strtol(r->params[1], &end, 10);
-    if (*end || v < 1 || v > 1000000)
+    if (*end || v < 1 || v > MODEL_DIR_VERSION_MAX)
         return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no version \"%s\"", r->params[1]);
     if (!infer_name_ok(r->params[0]))
         return respond_error(r, MHD_HTTP_NOT_FOUND, "not_found", "model \"%.64s%s\" not found",

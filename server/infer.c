@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "model_dir.h"
 
 int infer_image(const Server *srv, const Model *m, const char *mode, const void *bytes, size_t len,
                 float *out, ImageTrace *trace, MnError *err)
@@ -130,7 +131,7 @@ const StoreEntry *infer_pick_model(Request *r, const char *name, const char *ver
     if (version) {
         char *end;
         long x = strtol(version, &end, 10);
-        if (!*version || *end || x < 1 || x > 1000000) {
+        if (!*version || *end || x < 1 || x > MODEL_DIR_VERSION_MAX) {
             mn_fail(err, MN_EINVAL, "version must be a positive integer, not \"%.32s\"", version);
             return NULL;
         }
