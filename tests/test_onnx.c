@@ -266,6 +266,17 @@ END_TEST
 
 /* --- the parts of a graph that span nodes: Pad, constant arithmetic, GELU --- */
 
+/* m's export (*buf, free it after the proto), unpacked to edit. */
+static Onnx__ModelProto *proto_of(const Model *m, unsigned char **buf)
+{
+    size_t len;
+    MnError err = {0};
+    ck_assert_msg(onnx_export(m, buf, &len, &err) == 0, "%s", err.msg);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, *buf);
+    ck_assert_ptr_nonnull(mp);
+    return mp;
+}
+
 /* Edits to an unpacked ModelProto: protobuf-c frees what it unpacked with
  * free(), so what is added is malloc'd and freed with the rest. */
 static void set_string(char **field, const char *v)
@@ -303,6 +314,11 @@ static size_t node_index(Onnx__ModelProto *mp, const char *op)
             return i;
     ck_abort_msg("no %s node", op);
     return 0;
+}
+
+static Onnx__NodeProto *find_node(Onnx__ModelProto *mp, const char *op)
+{
+    return mp->graph->node[node_index(mp, op)];
 }
 
 /* An initializer: INT64 (v64) or FLOAT (f) values, dims {n} or a scalar (n 0). */
@@ -392,11 +408,7 @@ static void check_same_outputs(Model *a, Model *b, const char *what)
  * Concat of constants) when computed is true. */
 static Onnx__ModelProto *padded_conv(Model *m, unsigned char **buf, bool computed)
 {
-    size_t len;
-    MnError err = {0};
-    ck_assert_int_eq(onnx_export(m, buf, &len, &err), 0);
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, *buf);
-    ck_assert_ptr_nonnull(mp);
+    Onnx__ModelProto *mp = proto_of(m, buf);
     size_t at = node_index(mp, "Conv");
     Onnx__NodeProto *conv = mp->graph->node[at];
     int64_t pads[4] = {0}, none[4] = {0, 0, 0, 0};
@@ -490,10 +502,8 @@ START_TEST(test_pad_into_pool)
     Model *m = seed_model("fashion-cnn");
     perturb(m);
     unsigned char *buf;
-    size_t len;
     MnError err = {0};
-    ck_assert_int_eq(onnx_export(m, &buf, &len, &err), 0);
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    Onnx__ModelProto *mp = proto_of(m, &buf);
     size_t at = node_index(mp, "MaxPool");
     Onnx__NodeProto *pool = mp->graph->node[at];
     add_initializer(mp, "pads", (const int64_t[]){0, 0, 1, 1, 0, 0, 0, 0}, NULL, 8);
@@ -511,7 +521,7 @@ START_TEST(test_pad_into_pool)
     ck_assert_msg(strstr(err.msg, "before an AveragePool is not supported") &&
                   strstr(err.msg, "Pad (node "), "%s", err.msg);
     set_string(&pool->op_type, "MaxPool");
-    Onnx__NodeProto *relu = mp->graph->node[node_index(mp, "Relu")];
+    Onnx__NodeProto *relu = find_node(mp, "Relu");
     set_string(&relu->op_type, "Tanh");
     ck_assert_int_eq(import_model(mp, &back, &err), MN_ESPEC);
     ck_assert_msg(strstr(err.msg, "only after a Relu"), "%s", err.msg);
@@ -526,7 +536,7 @@ START_TEST(test_pad_refusals)
     Model *m = seed_model("fashion-cnn");
     unsigned char *buf;
     Onnx__ModelProto *mp = padded_conv(m, &buf, false);
-    Onnx__NodeProto *pad = mp->graph->node[node_index(mp, "Pad")];
+    Onnx__NodeProto *pad = find_node(mp, "Pad");
     Onnx__TensorProto *pads = mp->graph->initializer[mp->graph->n_initializer - 1];
     Model *back;
     MnError err;
@@ -567,7 +577,7 @@ START_TEST(test_pad_refusals)
     ck_assert_msg(strstr(err.msg, "input 1 must be a constant"), "%s", err.msg);
     set_string(&pad->input[1], "pads");
     /* read by something other than a Conv or pool */
-    Onnx__NodeProto *conv = mp->graph->node[node_index(mp, "Conv")];
+    Onnx__NodeProto *conv = find_node(mp, "Conv");
     set_string(&conv->op_type, "Relu");
     conv->n_input = 1;
     ck_assert_int_eq(import_model(mp, &back, &err), MN_ESPEC);
@@ -605,10 +615,8 @@ START_TEST(test_gelu_pattern)
     Model *m = check_util_build_model(GELU_SPEC);
     perturb(m);
     unsigned char *buf;
-    size_t len;
     MnError err = {0};
-    ck_assert_int_eq(onnx_export(m, &buf, &len, &err), 0);
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    Onnx__ModelProto *mp = proto_of(m, &buf);
     Model *back;
     ck_assert_msg(import_model(mp, &back, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(back->spec.n_layers, 3); /* the gelu is the dense layer's */
@@ -616,7 +624,7 @@ START_TEST(test_gelu_pattern)
     check_same_outputs(m, back, "gelu");
     model_free(back);
     /* the products the other way round: x * 0.5 first, then times 1 + erf */
-    Onnx__NodeProto *div = mp->graph->node[node_index(mp, "Div")];
+    Onnx__NodeProto *div = find_node(mp, "Div");
     size_t e = node_index(mp, "Erf");
     Onnx__NodeProto *m1 = mp->graph->node[e + 2], *m2 = mp->graph->node[e + 3];
     ck_assert_str_eq(m1->op_type, "Mul");
@@ -672,36 +680,23 @@ static int import_bytes(const void *buf, size_t len, MnError *err)
     return rc;
 }
 
-/* An exported model's ModelProto, to edit into a bad one. */
+/* An exported seed's ModelProto, to edit into a bad one. */
 static Onnx__ModelProto *exported(const char *spec_name, unsigned char **buf)
 {
     Model *m = seed_model(spec_name);
-    size_t len;
-    MnError err = {0};
-    ck_assert_int_eq(onnx_export(m, buf, &len, &err), 0);
+    Onnx__ModelProto *mp = proto_of(m, buf);
     model_free(m);
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, *buf);
-    ck_assert_ptr_nonnull(mp);
     return mp;
 }
 
+/* Imports mp, refused or not, keeping nothing. */
 static int import_proto(Onnx__ModelProto *mp, MnError *err)
 {
-    size_t len = onnx__model_proto__get_packed_size(mp);
-    unsigned char *buf = malloc(len);
-    onnx__model_proto__pack(mp, buf);
-    int rc = import_bytes(buf, len, err);
-    free(buf);
+    Model *m;
+    int rc = import_model(mp, &m, err);
+    ck_assert(rc != 0 || m != NULL);
+    model_free(m);
     return rc;
-}
-
-static Onnx__NodeProto *find_node(Onnx__ModelProto *mp, const char *op)
-{
-    for (size_t i = 0; i < mp->graph->n_node; i++)
-        if (!strcmp(mp->graph->node[i]->op_type, op))
-            return mp->graph->node[i];
-    ck_abort_msg("no %s node", op);
-    return NULL;
 }
 
 START_TEST(test_refuses_garbage)
@@ -817,20 +812,11 @@ START_TEST(test_activation_attributes)
     Onnx__NodeProto *act = find_node(mp, "Relu");
     char *saved = act->op_type;
     act->op_type = "Gelu";
-    size_t len = onnx__model_proto__get_packed_size(mp);
-    unsigned char *bytes = malloc(len);
-    onnx__model_proto__pack(mp, bytes);
-    OnnxImportOptions opt;
-    default_options(&opt);
-    SpecLimits lim;
-    spec_limits_default(&lim);
-    Model *m = NULL;
-    MnError err = {0};
-    ck_assert_msg(onnx_import(bytes, len, &opt, &lim, &m, &err) == 0, "%s", err.msg);
+    Model *m;
+    MnError err;
+    ck_assert_msg(import_model(mp, &m, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(m->spec.layers[1].act, ACT_GELU);
-
     model_free(m);
-    free(bytes);
     Onnx__AttributeProto a = ONNX__ATTRIBUTE_PROTO__INIT, *list[1] = {&a};
     a.name = "approximate";
     a.has_type = 1;
