@@ -550,7 +550,8 @@ START_TEST(test_pad_refusals)
                   "%s", err.msg);
     memcpy(mode->s.data, "constant", 7); /* "constan": still not a mode */
     ck_assert_int_eq(import_model(mp, &back, &err), MN_ESPEC);
-    pad->n_attribute = 0; /* the default, constant (the attribute is freed below) */
+    onnx__attribute_proto__free_unpacked(mode, NULL); /* back to the default, constant */
+    pad->n_attribute = 0;
     /* a value other than zero */
     add_initializer(mp, "one", NULL, (const float[]){1.0f}, 0);
     char **in = realloc(pad->input, 3 * sizeof *in);
