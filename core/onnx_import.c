@@ -1348,6 +1348,8 @@ static int fold_node(Importer *im)
         if ((rc = onnx_tensor_int64s(v->t, fill.v, 1, &one, what, im->err)) ||
             (rc = fold_dims(im, a.v, a.n, &r)))
             return rc;
+        if (one != 1)
+            return node_fail(im, MN_EINVAL, "value must hold one value");
         for (size_t i = 0; i < r.n; i++)
             r.v[i] = fill.v[0];
     } else if (!strcmp(op, "Concat")) {

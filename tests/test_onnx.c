@@ -586,6 +586,15 @@ START_TEST(test_pad_refusals)
     conv->n_input = 3;
     onnx__model_proto__free_unpacked(mp, NULL);
     free(buf);
+    /* pads computed from constants: a Cast to anything but INT64 is not evaluated */
+    mp = padded_conv(m, &buf, true);
+    Onnx__NodeProto *cast = find_node(mp, "Cast");
+    cast->attribute[0]->i = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    ck_assert_int_eq(import_model(mp, &back, &err), MN_ESPEC);
+    ck_assert_msg(strstr(err.msg, "Cast of a constant to type 1: only INT64") && strstr(err.msg, "Cast"),
+                  "%s", err.msg);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    free(buf);
     model_free(m);
 }
 END_TEST
