@@ -3,7 +3,11 @@
  * with the same probabilities; metadata comes back; bad files are refused
  * naming the problem (not ONNX, over the limit, unsupported operator or
  * attribute, external data, dims that lie about their data, nesting past
- * the limit); weights go into a matching spec and not into another.
+ * the limit); weights go into a matching spec and not into another; a zero
+ * Pad (constant pads, or computed as torch computes them) becomes the
+ * padding of the Conv or MaxPool after it, GELU's erf arithmetic a gelu in
+ * either product order, LeakyRelu/Elu of any slope a layer, and each
+ * variant mnistd cannot compute is refused naming the node.
  * Torch (make onnx, with MNISTD_ONNX_DIR from tests/onnx/torch_models.py):
  * PyTorch's exports imported give PyTorch's probabilities within 1e-5 on
  * its 1,000 test images; and every seed, shipped and imported model is
