@@ -22,8 +22,10 @@ __attribute__((simd("notinbranch"))) float expm1f(float);
 #endif
 
 /* Keras 3's string activations: leaky_relu's negative_slope is 0.2 (the
- * LeakyReLU layer's default, 0.3, is not the string's); elu's alpha 1. */
+ * LeakyReLU layer's default, 0.3, is not the string's); elu's alpha 1.
+ * The LeakyReLU and ELU layers (leaky_elu.c) take any. */
 #define LEAKY_RELU_SLOPE 0.2f
+#define ELU_ALPHA 1.0f
 #define SQRT1_2 0.70710678118654752f     /* 1 / sqrt(2) */
 #define INV_SQRT_2PI 0.39894228040143268f /* 1 / sqrt(2 pi) */
 
@@ -141,6 +143,59 @@ static inline __attribute__((always_inline)) void softmax_rows(float *restrict a
     }
 }
 
+static inline __attribute__((always_inline)) void leaky_relu(float *restrict a, size_t n,
+                                                              float slope)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] = a[i] > 0.0f ? a[i] : slope * a[i];
+}
+
+/* alpha (e^z - 1) below 0: e^z - 1 first, then the slope as leaky_relu's
+ * (skipped at 1, which changes nothing). */
+static inline __attribute__((always_inline)) void elu(float *restrict a, size_t n, float alpha)
+{
+    exp_blocks(ACT_ELU, a, n);
+    if (alpha != 1.0f)
+        leaky_relu(a, n, alpha);
+}
+
+/* a > 0 exactly where z > 0 (slope >= 0). */
+static inline __attribute__((always_inline)) void leaky_relu_backward(const float *restrict a,
+                                                                       float *restrict d, size_t n,
+                                                                       float slope)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] = a[i] > 0.0f ? d[i] : slope * d[i];
+}
+
+/* For z <= 0, a = alpha (e^z - 1): the slope alpha e^z is a + alpha. */
+static inline __attribute__((always_inline)) void elu_backward(const float *restrict a,
+                                                                float *restrict d, size_t n,
+                                                                float alpha)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] *= a[i] > 0.0f ? 1.0f : a[i] + alpha;
+}
+
+MN_VECTOR_CLONES
+void activation_leaky_relu(float *restrict a, size_t n, float slope) { leaky_relu(a, n, slope); }
+
+MN_VECTOR_CLONES
+void activation_elu(float *restrict a, size_t n, float alpha) { elu(a, n, alpha); }
+
+MN_VECTOR_CLONES
+void activation_leaky_relu_backward(const float *restrict a, float *restrict d, size_t n,
+                                    float slope)
+{
+    leaky_relu_backward(a, d, n, slope);
+}
+
+MN_VECTOR_CLONES
+void activation_elu_backward(const float *restrict a, float *restrict d, size_t n, float alpha)
+{
+    elu_backward(a, d, n, alpha);
+}
+
 MN_VECTOR_CLONES
 void activation_forward(Activation act, float *restrict a, int rows, int n)
 {
@@ -166,11 +221,10 @@ void activation_forward(Activation act, float *restrict a, int rows, int n)
         exp_blocks(ACT_SWISH, a, total);
         break;
     case ACT_ELU:
-        exp_blocks(ACT_ELU, a, total);
+        elu(a, total, ELU_ALPHA);
         break;
     case ACT_LEAKY_RELU:
-        for (size_t i = 0; i < total; i++)
-            a[i] = a[i] > 0.0f ? a[i] : LEAKY_RELU_SLOPE * a[i];
+        leaky_relu(a, total, LEAKY_RELU_SLOPE);
         break;
     case ACT_COUNT:
         break;
@@ -217,13 +271,11 @@ void activation_backward(Activation act, const float *restrict z, const float *r
     case ACT_SWISH:
         slope_blocks(ACT_SWISH, z, d, total);
         break;
-    case ACT_LEAKY_RELU: /* a > 0 exactly where z > 0 */
-        for (size_t i = 0; i < total; i++)
-            d[i] = a[i] > 0.0f ? d[i] : LEAKY_RELU_SLOPE * d[i];
+    case ACT_LEAKY_RELU:
+        leaky_relu_backward(a, d, total, LEAKY_RELU_SLOPE);
         break;
-    case ACT_ELU: /* for z <= 0, a = e^z - 1: the slope e^z is a + 1 (alpha 1) */
-        for (size_t i = 0; i < total; i++)
-            d[i] *= a[i] > 0.0f ? 1.0f : a[i] + 1.0f;
+    case ACT_ELU:
+        elu_backward(a, d, total, ELU_ALPHA);
         break;
     case ACT_COUNT:
         break;

@@ -23,6 +23,8 @@ static const LayerOps *const ops_by_type[LAYER_TYPE_COUNT] = {
     [LAYER_RANDOM_ZOOM] = &random_zoom_ops,
     [LAYER_RANDOM_FLIP] = &random_flip_ops,
     [LAYER_BATCHNORM] = &batchnorm_ops,
+    [LAYER_LEAKY_RELU] = &leaky_relu_ops,
+    [LAYER_ELU] = &elu_ops,
 };
 
 static const char *const activation_names[ACT_COUNT] = {

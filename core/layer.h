@@ -2,7 +2,7 @@
  * A Layer is a small descriptor: type, shapes, offsets into the model's one
  * parameter buffer, and a per-type config union. Each type lives in its own
  * file (dense.c, conv2d.c, pool.c, reshape.c, add.c, concatenate.c,
- * activation_layer.c, batchnorm.c, augment.c) and answers every question
+ * activation_layer.c, batchnorm.c, augment.c, leaky_elu.c) and answers every question
  * about itself through LayerOps; the model never looks inside a type
  * (fold.c folds a normalization into the layer before it through them).
  * Forward computes the pre-activation and the model applies the activation,
@@ -36,6 +36,8 @@ typedef enum {
     LAYER_RANDOM_ZOOM,
     LAYER_RANDOM_FLIP,
     LAYER_BATCHNORM,
+    LAYER_LEAKY_RELU,
+    LAYER_ELU,
     LAYER_TYPE_COUNT
 } LayerType;
 
@@ -113,6 +115,13 @@ typedef struct {
     bool center, scale; /* beta, gamma */
 } BatchNormConfig;
 
+/* Keras's LeakyReLU (negative_slope) and ELU (alpha) layers: the slope
+ * below zero, 0 to LAYER_SLOPE_MAX. */
+typedef struct {
+    float alpha;
+} SlopeConfig;
+#define LAYER_SLOPE_MAX 100.0f
+
 /* A model is a graph of layers in topological order: each reads the
  * outputs of earlier layers (the previous one unless the spec names its
  * inputs, as Keras's functional API does), the last one is the output. */
@@ -139,6 +148,7 @@ typedef struct {
         ConcatConfig concat;
         AugmentConfig augment;
         BatchNormConfig bn;
+        SlopeConfig slope;
     } cfg;
 } Layer;
 
@@ -324,6 +334,7 @@ void init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, Rng *rng);
 extern const LayerOps dense_ops, conv2d_ops, maxpool2d_ops, flatten_ops, dropout_ops, add_ops,
     avgpool2d_ops, global_avgpool2d_ops, concatenate_ops, activation_ops, batchnorm_ops;
 extern const LayerOps random_translation_ops, random_rotation_ops, random_zoom_ops, random_flip_ops;
+extern const LayerOps leaky_relu_ops, elu_ops;
 
 /* activation.c: in place over a whole batch of rows of width n. */
 void activation_forward(Activation act, float *a, int rows, int n);
@@ -334,5 +345,11 @@ bool activation_needs_input(Activation act);
  * its input z where activation_needs_input (NULL for the others). */
 void activation_backward(Activation act, const float *z, const float *a, float *d, int rows,
                          int n);
+/* leaky_relu of any slope and elu of any alpha (>= 0), in place over n
+ * values; the backward passes turn dL/da into dL/dz from the output a. */
+void activation_leaky_relu(float *a, size_t n, float slope);
+void activation_elu(float *a, size_t n, float alpha);
+void activation_leaky_relu_backward(const float *a, float *d, size_t n, float slope);
+void activation_elu_backward(const float *a, float *d, size_t n, float alpha);
 
 #endif

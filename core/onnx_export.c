@@ -259,6 +259,15 @@ static Val as_nchw(Builder *b, Val v)
 
 /* --- activations --- */
 
+/* LeakyRelu or Elu (op) of v with its alpha: the activations', or the layers'. */
+static Val with_slope(Builder *b, Val v, const char *op, float alpha)
+{
+    Onnx__NodeProto *n = node(b, op, &v.name, 1);
+    attr_float(b, n, "alpha", alpha);
+    v.name = out_of(n);
+    return v;
+}
+
 static Val activation(Builder *b, Val v, Activation act)
 {
     const char *x = v.name;
@@ -291,18 +300,10 @@ static Val activation(Builder *b, Val v, Activation act)
     case ACT_SWISH:
         v.name = op2(b, "Mul", x, op1(b, "Sigmoid", x));
         return v;
-    case ACT_LEAKY_RELU: {
-        Onnx__NodeProto *n = node(b, "LeakyRelu", &x, 1);
-        attr_float(b, n, "alpha", 0.2f); /* activation.c's LEAKY_RELU_SLOPE */
-        v.name = out_of(n);
-        return v;
-    }
-    case ACT_ELU: {
-        Onnx__NodeProto *n = node(b, "Elu", &x, 1);
-        attr_float(b, n, "alpha", 1.0f);
-        v.name = out_of(n);
-        return v;
-    }
+    case ACT_LEAKY_RELU:
+        return with_slope(b, v, "LeakyRelu", 0.2f); /* activation.c's LEAKY_RELU_SLOPE */
+    case ACT_ELU:
+        return with_slope(b, v, "Elu", 1.0f);
     }
     return v;
 }
@@ -457,6 +458,10 @@ static Val layer(Builder *b, const Model *m, int i, Val *in)
         break;
     case LAYER_CONCATENATE:
         y = concat(b, l, in, l->n_inputs);
+        break;
+    case LAYER_LEAKY_RELU:
+    case LAYER_ELU:
+        y = with_slope(b, in[0], l->type == LAYER_ELU ? "Elu" : "LeakyRelu", l->cfg.slope.alpha);
         break;
     case LAYER_ACTIVATION:
     case LAYER_DROPOUT: /* inference: the identity, as the augmentations */

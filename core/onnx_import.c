@@ -9,7 +9,12 @@
  * with one channel, or 1x1 pixels, is the same bytes in both. A Flatten of
  * a C>1, HxW>1 tensor orders its features C,H,W in ONNX and H,W,C here:
  * the flat value remembers it, and the Gemm/MatMul reading it takes its
- * weight rows in that order. Conv weights OIHW become (kh, kw, cin, f). */
+ * weight rows in that order. Conv weights OIHW become (kh, kw, cin, f).
+ * Three things span several nodes: a zero Pad is a name for its input
+ * that the Conv or pool reading it takes as padding; integer shape
+ * arithmetic on constants (how torch computes a Pad's pads) is evaluated
+ * into constants; and the erf form of GELU (Div, Erf, Add, Mul, Mul) is
+ * found before conversion and becomes one gelu. */
 #include "onnx_import.h"
 
 #include <cJSON.h>
@@ -20,10 +25,15 @@
 #include <string.h>
 
 #include "onnx_file.h"
+#include "spec_read.h"
 
-/* mnistd's leaky_relu and elu (activation.c) have fixed slopes. */
+/* mnistd's leaky_relu and elu activations (activation.c) have fixed
+ * slopes; other slopes become leaky_relu and elu layers (leaky_elu.c). */
 #define MNISTD_LEAKY_SLOPE 0.2f
 #define MNISTD_ELU_ALPHA 1.0f
+/* Values of an integer tensor computed from constants (torch's pads). */
+#define FOLD_MAX 64
+#define FOLD_RANK 4
 
 typedef struct {
     const char *name;    /* the ONNX value's (borrowed from the proto) */
@@ -38,6 +48,12 @@ typedef struct {
      * export writes before a Flatten): only a Flatten or Reshape may read it,
      * and its features are then in mnistd's order. */
     bool nhwc;
+    /* The output of a zero Pad (node pad_node) of the value pad_of: only a
+     * Conv or pool may read it, as its padding [top, left, bottom, right]. */
+    bool padded;
+    int pad_node;
+    int pad[4];
+    const char *pad_of;
 } Value;
 
 typedef struct {
@@ -60,6 +76,13 @@ typedef struct {
     const char **const_names;
     const Onnx__TensorProto **const_tensors;
     size_t n_consts;
+    /* Constants evaluated here (fold_node), owned. */
+    Onnx__TensorProto **folded;
+    size_t n_folded;
+    /* Per node: the last node of the gelu pattern it is part of, or -1;
+     * gelu_x[last] is the pattern's input (find_gelus). */
+    int *gelu_last;
+    const char **gelu_x;
     Pending layers[SPEC_MAX_LAYERS];
     int n_layers;
     int node;            /* the node being converted, for messages */
@@ -122,16 +145,49 @@ static const Onnx__TensorProto *find_constant(const Importer *im, const char *na
     return NULL;
 }
 
-/* How many node inputs and graph outputs read the value. */
+/* How many node inputs and graph outputs read the value; a gelu pattern
+ * is one reader, of its x. */
 static int uses(const Importer *im, const char *name)
 {
     int n = 0;
-    for (size_t k = 0; k < im->g->n_node; k++)
+    for (size_t k = 0; k < im->g->n_node; k++) {
+        if (im->gelu_last && im->gelu_last[k] >= 0) {
+            n += im->gelu_last[k] == (int)k && !strcmp(im->gelu_x[k], name);
+            continue;
+        }
         for (size_t i = 0; i < im->g->node[k]->n_input; i++)
             n += strcmp(im->g->node[k]->input[i], name) == 0;
+    }
     for (size_t i = 0; i < im->g->n_output; i++)
         n += im->g->output[i]->name && strcmp(im->g->output[i]->name, name) == 0;
     return n;
+}
+
+/* Whether the current node may read v: a transposed or padded value is
+ * only for the operators that take it in (a Flatten, a Conv or pool). */
+static int readable(Importer *im, const Value *v)
+{
+    const char *op = cur(im)->op_type;
+    if (v->nhwc && strcmp(op, "Flatten") && strcmp(op, "Reshape"))
+        return node_fail(im, MN_ESPEC, "input \"%.60s\" is transposed to NHWC: only a Flatten "
+                         "or Reshape may read it", v->name);
+    if (v->padded && strcmp(op, "Conv") && strcmp(op, "MaxPool") && strcmp(op, "AveragePool"))
+        return node_fail(im, MN_ESPEC, "input \"%.60s\" is the output of Pad node %d: only a "
+                         "Conv, MaxPool or AveragePool may read it (as its padding)", v->name,
+                         v->pad_node);
+    return 0;
+}
+
+/* The value called name, computed earlier. */
+static int named_value(Importer *im, const char *name, Value **v)
+{
+    if (!(*v = find_value(im, name)))
+        return node_fail(im, find_constant(im, name) ? MN_ESPEC : MN_EINVAL,
+                         find_constant(im, name)
+                             ? "input \"%.60s\" is a constant where mnistd needs a computed value"
+                             : "input \"%.60s\" is not computed by an earlier node",
+                         name);
+    return readable(im, *v);
 }
 
 /* Input i of the current node as a value computed earlier. */
@@ -140,16 +196,7 @@ static int input_value(Importer *im, size_t i, Value **v)
     const Onnx__NodeProto *n = cur(im);
     if (i >= n->n_input || !*n->input[i])
         return node_fail(im, MN_EINVAL, "input %zu is missing", i);
-    if (!(*v = find_value(im, n->input[i])))
-        return node_fail(im, find_constant(im, n->input[i]) ? MN_ESPEC : MN_EINVAL,
-                         find_constant(im, n->input[i])
-                             ? "input \"%.60s\" is a constant where mnistd needs a computed value"
-                             : "input \"%.60s\" is not computed by an earlier node",
-                         n->input[i]);
-    if ((*v)->nhwc && strcmp(n->op_type, "Flatten") && strcmp(n->op_type, "Reshape"))
-        return node_fail(im, MN_ESPEC, "input \"%.60s\" is transposed to NHWC: only a Flatten "
-                         "or Reshape may read it", n->input[i]);
-    return 0;
+    return named_value(im, n->input[i], v);
 }
 
 /* Input i as a FLOAT constant of exactly `want` elements (0: any, then *numel). */
@@ -174,6 +221,32 @@ static int input_constant(Importer *im, size_t i, size_t want, const Onnx__Tenso
     if (numel)
         *numel = got;
     return 0;
+}
+
+/* A constant INT64 tensor (shape arithmetic, pads). */
+typedef struct {
+    int rank;
+    int64_t dims[FOLD_RANK];
+    int64_t v[FOLD_MAX];
+    size_t n;
+} Ints;
+
+/* Input i as a constant INT64 tensor of up to FOLD_MAX values. */
+static int input_ints(Importer *im, size_t i, Ints *out)
+{
+    const Onnx__NodeProto *n = cur(im);
+    const Onnx__TensorProto *t = i < n->n_input && *n->input[i] ? find_constant(im, n->input[i]) : NULL;
+    if (!t)
+        return node_fail(im, MN_ESPEC, "input %zu must be a constant", i);
+    if (t->n_dims > FOLD_RANK)
+        return node_fail(im, MN_ESPEC, "input %zu has %zu dimensions (at most %d)", i, t->n_dims,
+                         FOLD_RANK);
+    char what[120];
+    snprintf(what, sizeof what, "node %d: tensor \"%.60s\"", im->node, n->input[i]);
+    out->rank = (int)t->n_dims;
+    for (int d = 0; d < out->rank; d++)
+        out->dims[d] = t->dims[d];
+    return onnx_tensor_int64s(t, out->v, FOLD_MAX, &out->n, what, im->err);
 }
 
 /* The node's only output must be the only one anybody reads. */
@@ -335,10 +408,54 @@ static Pending *fusable(Importer *im, const Value *v)
 
 /* --- operators --- */
 
+/* act (a spec activation) of x, as the node's output: the activation of
+ * the dense or conv2d that computes x when nothing else reads x, else an
+ * activation layer. */
+static int activation_of(Importer *im, Value *x, const char *act)
+{
+    Pending *p = fusable(im, x);
+    if (p && !p->has_act && (strcmp(act, "softmax") || !x->nchw)) {
+        cJSON_ReplaceItemInObject(p->json, "activation", cJSON_CreateString(act));
+        p->has_act = true;
+        p->out = cur(im)->output[0]; /* a bias can no longer follow */
+        p->fusable = false;
+        return alias(im, x);
+    }
+    Pending *made;
+    int rc = emit(im, "activation", &x, 1, x->nchw, x->shape, &made);
+    if (rc)
+        return rc;
+    cJSON_AddStringToObject(made->json, "activation", act);
+    im->values[im->n_values - 1].chw_order = x->chw_order;
+    im->values[im->n_values - 1].chw = x->chw;
+    return 0;
+}
+
+/* LeakyRelu and Elu: mnistd's activation at its fixed slope, else a
+ * leaky_relu or elu layer with the node's (Keras's LeakyReLU and ELU). */
+static int op_slope(Importer *im, Value *x, bool leaky)
+{
+    const char *const alpha[] = {"alpha", NULL};
+    float a;
+    int rc;
+    if ((rc = check_attrs(im, alpha)) || (rc = attr_float(im, "alpha", leaky ? 0.01f : 1.0f, &a)))
+        return rc;
+    if (a == (leaky ? MNISTD_LEAKY_SLOPE : MNISTD_ELU_ALPHA))
+        return activation_of(im, x, leaky ? "leaky_relu" : "elu");
+    if (!(a >= 0.0f && a <= LAYER_SLOPE_MAX))
+        return node_fail(im, MN_ESPEC, "alpha %g is not supported (0 to %g)", a, LAYER_SLOPE_MAX);
+    Pending *p;
+    if ((rc = emit(im, leaky ? "leaky_relu" : "elu", &x, 1, x->nchw, x->shape, &p)))
+        return rc;
+    cJSON_AddNumberToObject(p->json, leaky ? "negative_slope" : "alpha", a);
+    im->values[im->n_values - 1].chw_order = x->chw_order;
+    im->values[im->n_values - 1].chw = x->chw;
+    return 0;
+}
+
 static int op_activation(Importer *im, const char *act)
 {
     const char *const none[] = {NULL};
-    const char *const alpha[] = {"alpha", NULL};
     const char *const axis[] = {"axis", NULL};
     const char *const approx[] = {"approximate", NULL};
     Value *x;
@@ -346,13 +463,7 @@ static int op_activation(Importer *im, const char *act)
     if ((rc = input_value(im, 0, &x)) || (rc = single_output(im, "")))
         return rc;
     if (!strcmp(act, "leaky_relu") || !strcmp(act, "elu")) {
-        bool leaky = act[0] == 'l';
-        float a, want = leaky ? MNISTD_LEAKY_SLOPE : MNISTD_ELU_ALPHA;
-        if ((rc = check_attrs(im, alpha)) || (rc = attr_float(im, "alpha", leaky ? 0.01f : 1.0f, &a)))
-            return rc;
-        if (fabsf(a - want) > 1e-6f)
-            return node_fail(im, MN_ESPEC, "alpha %g is not supported: mnistd's %s has %g", a,
-                             act, want);
+        return op_slope(im, x, act[0] == 'l');
     } else if (!strcmp(act, "softmax")) {
         long long ax;
         if ((rc = check_attrs(im, axis)) || (rc = attr_int(im, "axis", im->opset < 13 ? 1 : -1, &ax)))
@@ -372,21 +483,7 @@ static int op_activation(Importer *im, const char *act)
     } else if ((rc = check_attrs(im, none))) {
         return rc;
     }
-    Pending *p = fusable(im, x);
-    if (p && !p->has_act && (strcmp(act, "softmax") || !x->nchw)) {
-        cJSON_ReplaceItemInObject(p->json, "activation", cJSON_CreateString(act));
-        p->has_act = true;
-        p->out = cur(im)->output[0]; /* a bias can no longer follow */
-        p->fusable = false;
-        return alias(im, x);
-    }
-    Pending *made;
-    if ((rc = emit(im, "activation", &x, 1, x->nchw, x->shape, &made)))
-        return rc;
-    cJSON_AddStringToObject(made->json, "activation", act);
-    im->values[im->n_values - 1].chw_order = x->chw_order;
-    im->values[im->n_values - 1].chw = x->chw;
-    return 0;
+    return activation_of(im, x, act);
 }
 
 /* Mnistd's row i of a dense kernel reads feature i in H,W,C order; in
@@ -473,9 +570,17 @@ static int op_dense(Importer *im, bool gemm)
     return 0;
 }
 
+/* Keras's "same" padding along one axis: the total that keeps ceil(size / s) outputs. */
+static long long same_total(long long size, long long s, long long k)
+{
+    long long out = (size + s - 1) / s, total = (out - 1) * s + k - size;
+    return total > 0 ? total : 0;
+}
+
 /* Kernel, strides and pads of Conv and the pools into w, from the
- * attributes and the input's size. */
-static int window_attrs(Importer *im, Shape in, Window *w, bool have_kernel)
+ * attributes and the input's size; the input's Pad, if any, added to the
+ * pads (its pads resolve the node's auto_pad on the padded size). */
+static int window_attrs(Importer *im, const Value *x, Window *w, bool have_kernel)
 {
     long long k[2] = {w->kh, w->kw}, s[2] = {1, 1}, d[2] = {1, 1}, pads[4] = {0, 0, 0, 0};
     bool given;
@@ -500,30 +605,32 @@ static int window_attrs(Importer *im, Shape in, Window *w, bool have_kernel)
         return node_fail(im, MN_ESPEC, "kernel %lldx%lld, strides %lldx%lld: each 1 to 64", k[0],
                          k[1], s[0], s[1]);
     *w = (Window){.kh = (int)k[0], .kw = (int)k[1], .sh = (int)s[0], .sw = (int)s[1]};
-    if (!strcmp(auto_pad, "SAME_UPPER")) { /* Keras's "same": the odd pixel at the end */
+    bool upper = !strcmp(auto_pad, "SAME_UPPER"), lower = !strcmp(auto_pad, "SAME_LOWER");
+    if (!upper && !lower && strcmp(auto_pad, "VALID") && strcmp(auto_pad, "NOTSET"))
+        return node_fail(im, MN_ESPEC, "auto_pad \"%s\" is not supported", auto_pad);
+    if (upper && !x->padded) { /* Keras's "same": the odd pixel at the end */
         w->same = true;
         return 0;
     }
     if (!strcmp(auto_pad, "VALID"))
-        return 0;
-    int size[2] = {in.h, in.w};
-    if (!strcmp(auto_pad, "SAME_LOWER")) {
-        for (int a = 0; a < 2; a++) {
-            long long out = (size[a] + s[a] - 1) / s[a], total = (out - 1) * s[a] + k[a] - size[a];
-            total = total > 0 ? total : 0;
-            pads[a + 2] = total / 2;
-            pads[a] = total - total / 2;
+        pads[0] = pads[1] = pads[2] = pads[3] = 0;
+    const int *e = x->padded ? x->pad : (const int[4]){0, 0, 0, 0}; /* top, left, bottom, right */
+    int size[2] = {x->shape.h, x->shape.w};
+    for (int a = 0; a < 2; a++) {
+        if (upper || lower) {
+            long long total = same_total(size[a] + e[a] + e[a + 2], s[a], k[a]);
+            pads[a] = upper ? total / 2 : total - total / 2;
+            pads[a + 2] = total - pads[a];
         }
-    } else if (strcmp(auto_pad, "NOTSET")) {
-        return node_fail(im, MN_ESPEC, "auto_pad \"%s\" is not supported", auto_pad);
+        pads[a] += e[a];
+        pads[a + 2] += e[a + 2];
     }
     /* ONNX pads: [top, left, bottom, right] */
     if (!pads[0] && !pads[1] && !pads[2] && !pads[3])
         return 0;
     bool same = true;
     for (int a = 0; a < 2; a++) {
-        long long out = (size[a] + s[a] - 1) / s[a], total = (out - 1) * s[a] + k[a] - size[a];
-        total = total > 0 ? total : 0;
+        long long total = same_total(size[a], s[a], k[a]);
         same = same && pads[a] == total / 2 && pads[a + 2] == total - total / 2;
     }
     if (same) {
@@ -579,7 +686,7 @@ static int op_conv(Importer *im)
     int f = (int)wt->dims[0], c = x->shape.c;
     Window w = {.kh = (int)wt->dims[2], .kw = (int)wt->dims[3]};
     Shape out;
-    if ((rc = window_attrs(im, x->shape, &w, true)) || (rc = window_out(im, w, x->shape, &out, f)))
+    if ((rc = window_attrs(im, x, &w, true)) || (rc = window_out(im, w, x->shape, &out, f)))
         return rc;
     Pending *p;
     if ((rc = emit(im, "conv2d", &x, 1, true, out, &p)))
@@ -614,6 +721,17 @@ static int op_conv(Importer *im)
     return 0;
 }
 
+/* Whether v is a layer's output after an activation that is never negative. */
+static bool nonnegative(const Importer *im, const Value *v)
+{
+    if (v->source == LAYER_INPUT_MODEL)
+        return false;
+    const Pending *p = &im->layers[v->source];
+    const char *act = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p->json, "activation"));
+    return !strcmp(p->out, v->padded ? v->pad_of : v->name) && act &&
+           (!strcmp(act, "relu") || !strcmp(act, "sigmoid") || !strcmp(act, "softmax"));
+}
+
 static int op_pool(Importer *im, bool max)
 {
     const char *const max_attrs[] = {"auto_pad", "ceil_mode", "dilations", "kernel_shape",
@@ -634,9 +752,17 @@ static int op_pool(Importer *im, bool max)
         return node_fail(im, MN_ESPEC, "storage_order 1 is not supported");
     if (!x->nchw)
         return node_fail(im, MN_ESPEC, "needs a 4-D (N, C, H, W) input");
+    if (x->padded && !max)
+        return node_fail(im, MN_ESPEC, "a Pad (node %d) before an AveragePool is not supported: "
+                         "ONNX averages its zeros, mnistd leaves padding out of the average",
+                         x->pad_node);
+    if (x->padded && !nonnegative(im, x))
+        return node_fail(im, MN_ESPEC, "a Pad (node %d) before a MaxPool folds into the pool "
+                         "only after a Relu, Sigmoid or Softmax: the pool's padding never wins a "
+                         "max, a zero would over negative inputs", x->pad_node);
     Window w = {0};
     Shape out;
-    if ((rc = window_attrs(im, x->shape, &w, false)) ||
+    if ((rc = window_attrs(im, x, &w, false)) ||
         (rc = window_out(im, w, x->shape, &out, x->shape.c)))
         return rc;
     if (include_pad && (w.same || w.explicit_pad))
@@ -839,6 +965,8 @@ static int op_add(Importer *im)
         return node_fail(im, MN_EINVAL, "Add takes 2 inputs, got %zu", n->n_input);
     Value *a = find_value(im, n->input[0]), *b = find_value(im, n->input[1]);
     if (a && b) {
+        if ((rc = readable(im, a)) || (rc = readable(im, b)))
+            return rc;
         if (!same_layout(a, b) || a->shape.c != b->shape.c)
             return node_fail(im, MN_ESPEC, "inputs of shapes %dx%dx%d and %dx%dx%d: only same "
                              "shapes add (no broadcasting)", a->shape.h, a->shape.w, a->shape.c,
@@ -904,6 +1032,21 @@ static int op_concat(Importer *im)
                 shape_make(in[0]->shape.h, in[0]->shape.w, channels), &p);
 }
 
+static int add_constant(Importer *im, const char *name, const Onnx__TensorProto *t)
+{
+    const char **names = realloc(im->const_names, (im->n_consts + 1) * sizeof *names);
+    if (names)
+        im->const_names = names;
+    const Onnx__TensorProto **ts = realloc(im->const_tensors, (im->n_consts + 1) * sizeof *ts);
+    if (ts)
+        im->const_tensors = ts;
+    if (!names || !ts)
+        return mn_fail(im->err, MN_ENOMEM, "out of memory");
+    im->const_names[im->n_consts] = name;
+    im->const_tensors[im->n_consts++] = t;
+    return 0;
+}
+
 static int op_constant(Importer *im)
 {
     const char *const known[] = {"value", NULL};
@@ -913,17 +1056,474 @@ static int op_constant(Importer *im)
     const Onnx__AttributeProto *a = attr(im, "value");
     if (!a || a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR || !a->t)
         return node_fail(im, MN_ESPEC, "only a tensor \"value\" is supported");
-    const char **names = realloc(im->const_names, (im->n_consts + 1) * sizeof *names);
-    if (names)
-        im->const_names = names;
-    const Onnx__TensorProto **ts = realloc(im->const_tensors, (im->n_consts + 1) * sizeof *ts);
-    if (ts)
-        im->const_tensors = ts;
-    if (!names || !ts)
+    return add_constant(im, cur(im)->output[0], a->t);
+}
+
+/* --- Pad: zeros around the height and width, taken in by the reader --- */
+
+static int op_pad(Importer *im)
+{
+    const char *const input_attrs[] = {"mode", NULL};
+    const char *const old_attrs[] = {"mode", "pads", "value", NULL};
+    bool inputs = im->opset >= 11; /* the pads and the value became inputs in opset 11 */
+    Value *x;
+    char mode[16];
+    int rc;
+    if ((rc = check_attrs(im, inputs ? input_attrs : old_attrs)) || (rc = input_value(im, 0, &x)) ||
+        (rc = single_output(im, "")) || (rc = attr_string(im, "mode", "constant", mode, sizeof mode)))
+        return rc;
+    if (strcmp(mode, "constant"))
+        return node_fail(im, MN_ESPEC, "mode \"%s\" is not supported (constant zeros only, which "
+                         "the Conv or MaxPool after it takes as padding)", mode);
+    if (!x->nchw)
+        return node_fail(im, MN_ESPEC, "needs a 4-D (N, C, H, W) input: only a height and "
+                         "width are padded");
+    long long pads[8] = {0}; /* begins of N, C, H, W, then their ends */
+    float value = 0.0f;
+    if (inputs) {
+        const Onnx__NodeProto *n = cur(im);
+        Ints p, axes = {.n = 4, .v = {0, 1, 2, 3}};
+        if ((rc = input_ints(im, 1, &p)) || (n->n_input > 3 && *n->input[3] &&
+                                             (rc = input_ints(im, 3, &axes))))
+            return rc;
+        if (axes.n > 4 || p.n != 2 * axes.n)
+            return node_fail(im, MN_ESPEC, "%zu pads for %zu axes (two per axis of 4)", p.n, axes.n);
+        for (size_t j = 0; j < axes.n; j++) {
+            int64_t a = axes.v[j] < 0 ? axes.v[j] + 4 : axes.v[j];
+            if (a < 0 || a > 3)
+                return node_fail(im, MN_ESPEC, "axis %lld is not one of the 4", (long long)axes.v[j]);
+            pads[a] = p.v[j];
+            pads[a + 4] = p.v[axes.n + j];
+        }
+        const Onnx__TensorProto *t;
+        if (n->n_input > 2 && *n->input[2]) {
+            if ((rc = input_constant(im, 2, 1, &t, NULL)))
+                return rc;
+            value = onnx_tensor_float(t, 0);
+        }
+    } else {
+        bool given;
+        if ((rc = attr_ints(im, "pads", 8, pads, &given)) || (rc = attr_float(im, "value", 0, &value)))
+            return rc;
+    }
+    if (value != 0.0f)
+        return node_fail(im, MN_ESPEC, "constant value %g is not supported (zeros only: the "
+                         "padding of the Conv or MaxPool after it)", value);
+    for (int i = 0; i < 8; i++)
+        if (pads[i] < 0 || pads[i] > SPEC_KERNEL_MAX)
+            return node_fail(im, MN_ESPEC, "pad %lld is not supported (0 to %d: no crops)",
+                             pads[i], SPEC_KERNEL_MAX);
+    if (pads[0] || pads[1] || pads[4] || pads[5])
+        return node_fail(im, MN_ESPEC, "pads the batch or channel axis: only the height and "
+                         "width are padded");
+    Value v = *x;
+    v.name = cur(im)->output[0];
+    if (!pads[2] && !pads[3] && !pads[6] && !pads[7])
+        return add_value(im, v); /* nothing added: the input itself */
+    v.padded = true;
+    v.pad_node = im->node;
+    v.pad_of = x->name;
+    int top_left_bottom_right[4] = {(int)pads[2], (int)pads[3], (int)pads[6], (int)pads[7]};
+    memcpy(v.pad, top_left_bottom_right, sizeof v.pad);
+    return add_value(im, v);
+}
+
+/* --- integer arithmetic on constants ---
+ * torch 1.13 computes nn.ZeroPad2d's pads from constants with
+ * ConstantOfShape, Concat, Reshape, Slice, Transpose and Cast: such a node
+ * whose inputs are all constants is evaluated here into a constant. */
+
+static bool foldable(const Importer *im, const char *op)
+{
+    static const char *const ops[] = {"ConstantOfShape", "Concat", "Reshape", "Slice",
+                                      "Transpose", "Cast", NULL};
+    bool known = false;
+    for (const char *const *o = ops; *o && !known; o++)
+        known = !strcmp(*o, op);
+    const Onnx__NodeProto *n = cur(im);
+    for (size_t i = 0; known && i < n->n_input; i++)
+        known = !*n->input[i] || find_constant(im, n->input[i]);
+    return known && n->n_input > 0;
+}
+
+/* The flat index of multi-index idx in dims. */
+static size_t ints_at(const int64_t *dims, int rank, const int64_t *idx)
+{
+    size_t at = 0;
+    for (int d = 0; d < rank; d++)
+        at = at * (size_t)dims[d] + (size_t)idx[d];
+    return at;
+}
+
+/* Flat index i of dims as a multi-index. */
+static void ints_index(const int64_t *dims, int rank, size_t i, int64_t *idx)
+{
+    for (int d = rank; d-- > 0;) {
+        idx[d] = (int64_t)(i % (size_t)dims[d]);
+        i /= (size_t)dims[d];
+    }
+}
+
+static void free_folded(Onnx__TensorProto *t)
+{
+    if (t) {
+        free(t->dims);
+        free(t->int64_data);
+        free(t);
+    }
+}
+
+/* r as the constant the current node computes. */
+static int put_ints(Importer *im, const Ints *r)
+{
+    Onnx__TensorProto *t = malloc(sizeof *t);
+    Onnx__TensorProto **list = realloc(im->folded, (im->n_folded + 1) * sizeof *list);
+    if (list)
+        im->folded = list;
+    if (t) {
+        onnx__tensor_proto__init(t);
+        t->dims = malloc(FOLD_RANK * sizeof *t->dims);
+        t->int64_data = malloc((r->n ? r->n : 1) * sizeof *t->int64_data);
+    }
+    if (!t || !list || !t->dims || !t->int64_data) {
+        free_folded(t);
         return mn_fail(im->err, MN_ENOMEM, "out of memory");
-    im->const_names[im->n_consts] = cur(im)->output[0];
-    im->const_tensors[im->n_consts++] = a->t;
+    }
+    t->has_data_type = 1;
+    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    t->n_dims = (size_t)r->rank;
+    memcpy(t->dims, r->dims, sizeof r->dims);
+    t->n_int64_data = r->n;
+    memcpy(t->int64_data, r->v, r->n * sizeof *r->v);
+    im->folded[im->n_folded++] = t;
+    return add_constant(im, cur(im)->output[0], t);
+}
+
+/* Output dims from attribute values: each 0 up to FOLD_MAX in all. */
+static int fold_dims(Importer *im, const int64_t *dims, size_t rank, Ints *r)
+{
+    if (rank > FOLD_RANK)
+        return node_fail(im, MN_ESPEC, "a result of %zu dimensions (at most %d)", rank, FOLD_RANK);
+    double n = 1;
+    for (size_t d = 0; d < rank; d++) {
+        if (dims[d] < 0)
+            return node_fail(im, MN_EINVAL, "dimension %zu is %lld", d, (long long)dims[d]);
+        n *= (double)dims[d];
+        r->dims[d] = dims[d];
+    }
+    if (n > FOLD_MAX)
+        return node_fail(im, MN_ELIMIT, "a result of more than %d values", FOLD_MAX);
+    r->rank = (int)rank;
+    r->n = (size_t)n;
     return 0;
+}
+
+static int fold_slice(Importer *im, const Ints *a, Ints *r)
+{
+    const Onnx__NodeProto *n = cur(im);
+    Ints st, en, ax = {.n = (size_t)a->rank, .v = {0, 1, 2, 3}}, sp = {.n = (size_t)a->rank, .v = {1, 1, 1, 1}};
+    int rc;
+    if (n->n_input < 3)
+        return node_fail(im, MN_ESPEC, "Slice needs starts and ends inputs (opset 10)");
+    if ((rc = input_ints(im, 1, &st)) || (rc = input_ints(im, 2, &en)) ||
+        (n->n_input > 3 && *n->input[3] && (rc = input_ints(im, 3, &ax))) ||
+        (n->n_input > 4 && *n->input[4] && (rc = input_ints(im, 4, &sp))))
+        return rc;
+    if (st.n != en.n || (n->n_input > 3 && *n->input[3] && ax.n != st.n) ||
+        (n->n_input > 4 && *n->input[4] && sp.n != st.n) || st.n > (size_t)a->rank)
+        return node_fail(im, MN_EINVAL, "starts, ends, axes and steps of different lengths");
+    int64_t from[FOLD_RANK] = {0}, step[FOLD_RANK] = {1, 1, 1, 1}, dims[FOLD_RANK];
+    memcpy(dims, a->dims, sizeof dims);
+    for (size_t j = 0; j < st.n; j++) {
+        int64_t d = ax.v[j] < 0 ? ax.v[j] + a->rank : ax.v[j];
+        if (d < 0 || d >= a->rank || sp.v[j] == 0)
+            return node_fail(im, MN_EINVAL, "axis %lld or step %lld is not valid",
+                             (long long)ax.v[j], (long long)sp.v[j]);
+        int64_t size = a->dims[d];
+        int64_t s = st.v[j] < 0 ? st.v[j] + size : st.v[j], e = en.v[j] < 0 ? en.v[j] + size : en.v[j];
+        bool up = sp.v[j] > 0; /* ONNX clamps: [0, size] going up, [-1, size - 1] going down */
+        s = s < 0 ? 0 : s > size - !up ? size - !up : s;
+        e = e < -!up ? -!up : e > size - !up ? size - !up : e;
+        int64_t span = up ? e - s : s - e, by = up ? sp.v[j] : -sp.v[j];
+        dims[d] = span > 0 ? (span + by - 1) / by : 0;
+        from[d] = s;
+        step[d] = sp.v[j];
+    }
+    if ((rc = fold_dims(im, dims, (size_t)a->rank, r)))
+        return rc;
+    for (size_t i = 0; i < r->n; i++) {
+        int64_t idx[FOLD_RANK];
+        ints_index(r->dims, r->rank, i, idx);
+        for (int d = 0; d < r->rank; d++)
+            idx[d] = from[d] + idx[d] * step[d];
+        r->v[i] = a->v[ints_at(a->dims, a->rank, idx)];
+    }
+    return 0;
+}
+
+static int fold_reshape(Importer *im, const Ints *a, Ints *r)
+{
+    Ints shape;
+    long long allowzero;
+    int rc;
+    if ((rc = input_ints(im, 1, &shape)) || (rc = attr_int(im, "allowzero", 0, &allowzero)))
+        return rc;
+    if (shape.n > FOLD_RANK)
+        return node_fail(im, MN_ESPEC, "a result of %zu dimensions (at most %d)", shape.n, FOLD_RANK);
+    int64_t dims[FOLD_RANK];
+    int unknown = -1;
+    size_t known = 1;
+    for (size_t d = 0; d < shape.n; d++) {
+        dims[d] = shape.v[d] == 0 && !allowzero ? ((int)d < a->rank ? a->dims[d] : -2) : shape.v[d];
+        if (dims[d] == -1 && unknown < 0)
+            unknown = (int)d;
+        else if (dims[d] < 0 || dims[d] > FOLD_MAX)
+            return node_fail(im, MN_EINVAL, "shape value %lld is not valid", (long long)shape.v[d]);
+        else
+            known *= (size_t)dims[d];
+    }
+    if (unknown >= 0)
+        dims[unknown] = known ? (int64_t)(a->n / known) : 0;
+    if ((rc = fold_dims(im, dims, shape.n, r)))
+        return rc;
+    if (r->n != a->n)
+        return node_fail(im, MN_EINVAL, "%zu values do not reshape to %zu", a->n, r->n);
+    memcpy(r->v, a->v, a->n * sizeof *a->v);
+    return 0;
+}
+
+static int fold_transpose(Importer *im, const Ints *a, Ints *r)
+{
+    long long perm[FOLD_RANK];
+    int64_t dims[FOLD_RANK];
+    bool given, seen[FOLD_RANK] = {false};
+    int rc = attr_ints(im, "perm", (size_t)a->rank, perm, &given);
+    if (rc)
+        return rc;
+    for (int d = 0; d < a->rank; d++) {
+        if (!given)
+            perm[d] = a->rank - 1 - d; /* ONNX's default: reversed */
+        if (perm[d] < 0 || perm[d] >= a->rank || seen[perm[d]])
+            return node_fail(im, MN_EINVAL, "perm is not a permutation");
+        seen[perm[d]] = true;
+        dims[d] = a->dims[perm[d]];
+    }
+    if ((rc = fold_dims(im, dims, (size_t)a->rank, r)))
+        return rc;
+    for (size_t i = 0; i < r->n; i++) {
+        int64_t idx[FOLD_RANK], from[FOLD_RANK];
+        ints_index(r->dims, r->rank, i, idx);
+        for (int d = 0; d < r->rank; d++)
+            from[perm[d]] = idx[d];
+        r->v[i] = a->v[ints_at(a->dims, a->rank, from)];
+    }
+    return 0;
+}
+
+static int fold_node(Importer *im)
+{
+    const Onnx__NodeProto *n = cur(im);
+    const char *op = n->op_type;
+    const char *const value[] = {"value", NULL}, *const axis[] = {"axis", NULL},
+                      *const allowzero[] = {"allowzero", NULL}, *const perm[] = {"perm", NULL},
+                      *const to[] = {"to", NULL}, *const none[] = {NULL};
+    const char *const *known = !strcmp(op, "ConstantOfShape") ? value
+                               : !strcmp(op, "Concat")        ? axis
+                               : !strcmp(op, "Reshape")       ? allowzero
+                               : !strcmp(op, "Transpose")     ? perm
+                               : !strcmp(op, "Cast")          ? to
+                                                              : none;
+    Ints a, r = {0};
+    int rc;
+    if ((rc = check_attrs(im, known)) || (rc = single_output(im, "")) || (rc = input_ints(im, 0, &a)))
+        return rc;
+    if (!strcmp(op, "ConstantOfShape")) {
+        const Onnx__AttributeProto *v = attr(im, "value");
+        Ints fill;
+        size_t one;
+        char what[80];
+        snprintf(what, sizeof what, "node %d: value", im->node);
+        if (!v || v->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR || !v->t)
+            return node_fail(im, MN_ESPEC, "only an INT64 tensor \"value\" is evaluated");
+        if ((rc = onnx_tensor_int64s(v->t, fill.v, 1, &one, what, im->err)) ||
+            (rc = fold_dims(im, a.v, a.n, &r)))
+            return rc;
+        if (one != 1)
+            return node_fail(im, MN_EINVAL, "value must hold one value");
+        for (size_t i = 0; i < r.n; i++)
+            r.v[i] = fill.v[0];
+    } else if (!strcmp(op, "Concat")) {
+        long long ax;
+        if ((rc = attr_int(im, "axis", 0, &ax)))
+            return rc;
+        if (a.rank != 1 || (ax != 0 && ax != -1))
+            return node_fail(im, MN_ESPEC, "only vectors are concatenated here (axis 0)");
+        for (size_t i = 0; i < n->n_input; i++) {
+            Ints b;
+            if ((rc = input_ints(im, i, &b)))
+                return rc;
+            if (b.rank != 1 || r.n + b.n > FOLD_MAX)
+                return node_fail(im, MN_ESPEC, "only vectors of up to %d values in all are "
+                                 "concatenated here", FOLD_MAX);
+            memcpy(r.v + r.n, b.v, b.n * sizeof *b.v);
+            r.n += b.n;
+        }
+        r.rank = 1;
+        r.dims[0] = (int64_t)r.n;
+    } else if (!strcmp(op, "Reshape")) {
+        rc = fold_reshape(im, &a, &r);
+    } else if (!strcmp(op, "Slice")) {
+        rc = fold_slice(im, &a, &r);
+    } else if (!strcmp(op, "Transpose")) {
+        rc = fold_transpose(im, &a, &r);
+    } else { /* Cast */
+        long long type;
+        if ((rc = attr_int(im, "to", 0, &type)))
+            return rc;
+        if (type != ONNX__TENSOR_PROTO__DATA_TYPE__INT64)
+            return node_fail(im, MN_ESPEC, "Cast of a constant to type %lld: only INT64 (7)", type);
+        r = a;
+    }
+    return rc ? rc : put_ints(im, &r);
+}
+
+/* --- GELU's erf form: x * 0.5 * (1 + erf(x / sqrt 2)) ---
+ * What torch exports for nn.GELU and mnistd's own export writes (opset 13
+ * has no Gelu): Div, Erf, Add, Mul, Mul, the products in any order. Found
+ * before conversion: its nodes are then skipped, and the last is a gelu. */
+
+/* A scalar FLOAT constant, an initializer or a Constant node's, within
+ * float rounding of want. */
+static bool scalar_is(const Importer *im, const char *name, double want)
+{
+    const Onnx__TensorProto *t = find_constant(im, name);
+    for (size_t k = 0; !t && k < im->g->n_node; k++) {
+        const Onnx__NodeProto *n = im->g->node[k];
+        if (n->op_type && !strcmp(n->op_type, "Constant") && n->n_output && !strcmp(n->output[0], name))
+            for (size_t i = 0; i < n->n_attribute; i++)
+                if (n->attribute[i]->name && !strcmp(n->attribute[i]->name, "value"))
+                    t = n->attribute[i]->t;
+    }
+    size_t numel;
+    return t && onnx_tensor_check_float(t, 1, &numel, "", NULL) == 0 && numel == 1 &&
+           fabs(onnx_tensor_float(t, 0) - want) <= 1e-6 * want;
+}
+
+static int producer(const Importer *im, const char *name)
+{
+    for (size_t k = 0; k < im->g->n_node; k++)
+        if (im->g->node[k]->n_output && !strcmp(im->g->node[k]->output[0], name))
+            return (int)k;
+    return -1;
+}
+
+/* The node that is the only reader of name, or -1. */
+static int only_reader(const Importer *im, const char *name)
+{
+    if (uses(im, name) != 1)
+        return -1;
+    for (size_t k = 0; k < im->g->n_node; k++)
+        for (size_t i = 0; i < im->g->node[k]->n_input; i++)
+            if (!strcmp(im->g->node[k]->input[i], name))
+                return (int)k;
+    return -1;
+}
+
+/* Node k is op of two inputs, one of them `in` (the first, for Div), with
+ * no attributes and one output; *other: its other input. */
+static bool binary(const Importer *im, int k, const char *op, const char *in, const char **other)
+{
+    if (k < 0)
+        return false;
+    const Onnx__NodeProto *n = im->g->node[k];
+    if (strcmp(n->op_type, op) || n->n_input != 2 || n->n_output != 1 || n->n_attribute)
+        return false;
+    bool first = !strcmp(n->input[0], in);
+    if (!first && (op[0] == 'D' || strcmp(n->input[1], in)))
+        return false;
+    *other = n->input[first ? 1 : 0];
+    return true;
+}
+
+/* The pattern around Erf node e: NULL and nodes[5] (the last computes
+ * gelu(x)), or what does not match. */
+static const char *match_gelu(const Importer *im, int e, int nodes[5], const char **x)
+{
+    const Onnx__NodeProto *erf = im->g->node[e];
+    const char *c;
+    if (erf->n_input != 1 || erf->n_output != 1 || erf->n_attribute)
+        return "one input and one output";
+    int d = producer(im, erf->input[0]);
+    if (d < 0 || only_reader(im, erf->input[0]) != e)
+        return "its input is not x / sqrt(2), read by the Erf alone";
+    const Onnx__NodeProto *dn = im->g->node[d];
+    if (binary(im, d, "Div", dn->input[0], &c) && scalar_is(im, c, M_SQRT2))
+        *x = dn->input[0];
+    else if (binary(im, d, "Mul", dn->input[0], &c) && scalar_is(im, c, M_SQRT1_2))
+        *x = dn->input[0];
+    else if (binary(im, d, "Mul", dn->input[1], &c) && scalar_is(im, c, M_SQRT1_2))
+        *x = dn->input[1];
+    else
+        return "its input is not x / sqrt(2)";
+    int a = only_reader(im, erf->output[0]);
+    if (!binary(im, a, "Add", erf->output[0], &c) || !scalar_is(im, c, 1.0))
+        return "its output is not added to 1, and read by nothing else";
+    const char *plus = im->g->node[a]->output[0];
+    int m1 = only_reader(im, plus), m2;
+    if (!binary(im, m1, "Mul", plus, &c))
+        return "1 + erf(x / sqrt(2)) is not multiplied by x and 0.5";
+    bool by_x = !strcmp(c, *x);
+    if (by_x || scalar_is(im, c, 0.5)) { /* (x * A) * 0.5, or (A * 0.5) * x */
+        const char *p = im->g->node[m1]->output[0];
+        m2 = only_reader(im, p);
+        if (!binary(im, m2, "Mul", p, &c) || !(by_x ? scalar_is(im, c, 0.5) : !strcmp(c, *x)))
+            return "1 + erf(x / sqrt(2)) is not multiplied by x and 0.5";
+    } else { /* (x * 0.5) * A */
+        m2 = m1;
+        m1 = producer(im, c);
+        if (only_reader(im, c) != m2 || !binary(im, m1, "Mul", *x, &c) || !scalar_is(im, c, 0.5))
+            return "1 + erf(x / sqrt(2)) is not multiplied by x and 0.5";
+    }
+    int found[5] = {d, e, a, m1, m2};
+    for (int i = 0; i < 5; i++)
+        if (found[i] > m2)
+            return "its nodes are out of order";
+    memcpy(nodes, found, sizeof found);
+    return NULL;
+}
+
+/* Every Erf must be part of a gelu: marks each pattern's nodes. */
+static int find_gelus(Importer *im)
+{
+    size_t n = im->g->n_node;
+    if (!(im->gelu_last = malloc((n ? n : 1) * sizeof *im->gelu_last)) ||
+        !(im->gelu_x = calloc(n ? n : 1, sizeof *im->gelu_x)))
+        return mn_fail(im->err, MN_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n; k++)
+        im->gelu_last[k] = -1;
+    for (size_t k = 0; k < n; k++) {
+        if (!im->g->node[k]->op_type || strcmp(im->g->node[k]->op_type, "Erf"))
+            continue;
+        int nodes[5];
+        const char *x = NULL;
+        im->node = (int)k;
+        const char *why = match_gelu(im, (int)k, nodes, &x);
+        if (why)
+            return node_fail(im, MN_ESPEC, "Erf is supported only in gelu's erf form, x * 0.5 * "
+                             "(1 + erf(x / sqrt(2))): %s", why);
+        for (int i = 0; i < 5; i++)
+            im->gelu_last[nodes[i]] = nodes[4];
+        im->gelu_x[nodes[4]] = x;
+    }
+    return 0;
+}
+
+/* The last node of a gelu pattern: gelu of its x. */
+static int op_gelu_pattern(Importer *im)
+{
+    Value *x;
+    int rc = named_value(im, im->gelu_x[im->node], &x);
+    return rc ? rc : activation_of(im, x, "gelu");
 }
 
 static int convert_node(Importer *im)
@@ -933,6 +1533,10 @@ static int convert_node(Importer *im)
     if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
         return node_fail(im, MN_ESPEC, "domain \"%.40s\" is not supported (ONNX's own operators "
                          "only)", n->domain);
+    if (im->gelu_last[im->node] >= 0)
+        return op_gelu_pattern(im);
+    if (foldable(im, op))
+        return fold_node(im);
     static const struct {
         const char *op, *act;
     } acts[] = {{"Relu", "relu"}, {"Sigmoid", "sigmoid"}, {"Tanh", "tanh"}, {"Softmax", "softmax"},
@@ -964,6 +1568,8 @@ static int convert_node(Importer *im)
         return op_constant(im);
     if (!strcmp(op, "Transpose"))
         return op_transpose(im);
+    if (!strcmp(op, "Pad"))
+        return op_pad(im);
     /* the list would not fit in a message: README.md's ONNX table has it */
     return node_fail(im, MN_ESPEC, "operator %.30s is not supported (README.md lists the ONNX "
                      "operators mnistd imports)", op);
@@ -1041,7 +1647,7 @@ static int check_output(Importer *im)
         return mn_fail(im->err, MN_ESPEC, "the graph has %zu outputs: mnistd models have one",
                        im->g->n_output);
     Value *v = find_value(im, im->g->output[0]->name);
-    if (!v || v->source == LAYER_INPUT_MODEL)
+    if (!v || v->source == LAYER_INPUT_MODEL || v->padded)
         return mn_fail(im->err, MN_ESPEC, "output \"%.60s\" is not computed by any layer",
                        im->g->output[0]->name);
     if (v->source != im->n_layers - 1)
@@ -1184,13 +1790,18 @@ int onnx_import(const void *buf, size_t len, const OnnxImportOptions *opt, const
     if (rc == 0 && im.g->n_node > ONNX_MAX_NODES)
         rc = mn_fail(err, MN_ELIMIT, "the graph has %zu nodes, over the limit of %d",
                      im.g->n_node, ONNX_MAX_NODES);
-    if (rc == 0)
-        rc = read_input(&im);
     for (size_t k = 0; rc == 0 && k < im.g->n_node; k++) {
         im.node = (int)k;
         if (!im.g->node[k]->op_type || im.g->node[k]->n_output < 1)
             rc = node_fail(&im, MN_EINVAL, "no operator or no output");
-        else
+    }
+    if (rc == 0)
+        rc = find_gelus(&im);
+    if (rc == 0)
+        rc = read_input(&im);
+    for (size_t k = 0; rc == 0 && k < im.g->n_node; k++) {
+        im.node = (int)k;
+        if (im.gelu_last[k] < 0 || im.gelu_last[k] == (int)k) /* the rest of a gelu: skipped */
             rc = convert_node(&im);
     }
     if (rc == 0)
@@ -1210,6 +1821,11 @@ int onnx_import(const void *buf, size_t len, const OnnxImportOptions *opt, const
         free(im.layers[i].b);
         free(im.layers[i].state);
     }
+    for (size_t i = 0; i < im.n_folded; i++)
+        free_folded(im.folded[i]);
+    free(im.folded);
+    free(im.gelu_last);
+    free(im.gelu_x);
     free(im.values);
     free(im.const_names);
     free(im.const_tensors);

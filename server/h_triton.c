@@ -60,7 +60,8 @@ static cJSON *duration(uint64_t count, uint64_t ns)
 
 /* One entry of Triton's ModelStatistics. mnistd neither queues nor caches
  * a request apart from computing it: those durations are zero, and
- * compute_infer is the request's whole time. */
+ * compute_infer is the request's whole time, in all and per batch size
+ * (batch_stats: each size's successful executions, model_stats.h). */
 static cJSON *model_statistics(ModelStats *stats, const char *name, int version)
 {
     ModelCounters c = model_stats_get(stats, name, version);
@@ -81,7 +82,17 @@ static cJSON *model_statistics(ModelStats *stats, const char *name, int version)
     cJSON_AddItemToObject(s, "compute_output", duration(c.success, 0));
     cJSON_AddItemToObject(s, "cache_hit", duration(0, 0));
     cJSON_AddItemToObject(s, "cache_miss", duration(0, 0));
-    cJSON_AddArrayToObject(o, "batch_stats");
+    cJSON *batches = cJSON_AddArrayToObject(o, "batch_stats");
+    BatchCounters b[MODEL_STATS_BATCH_SLOTS];
+    int n = model_stats_batches(stats, name, version, b);
+    for (int i = 0; i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "batch_size", b[i].batch_size);
+        cJSON_AddItemToObject(e, "compute_input", duration(b[i].count, 0));
+        cJSON_AddItemToObject(e, "compute_infer", duration(b[i].count, b[i].ns));
+        cJSON_AddItemToObject(e, "compute_output", duration(b[i].count, 0));
+        cJSON_AddItemToArray(batches, e);
+    }
     return o;
 }
 

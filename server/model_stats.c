@@ -9,10 +9,35 @@
 #include <time.h>
 
 typedef struct {
+    uint64_t count, ns;
+} Slot;
+
+typedef struct {
     char name[64];
     int version;
     ModelCounters c;
+    Slot batches[MODEL_STATS_BATCH_SLOTS]; /* see batch_slot */
 } Row;
+
+/* Sizes up to MODEL_STATS_EXACT_BATCH have a slot each; then one per power of two. */
+static int batch_slot(int batch)
+{
+    if (batch <= MODEL_STATS_EXACT_BATCH)
+        return batch < 1 ? 0 : batch - 1;
+    int slot = MODEL_STATS_EXACT_BATCH, top = 2 * MODEL_STATS_EXACT_BATCH;
+    while (top < batch && slot < MODEL_STATS_BATCH_SLOTS - 1) {
+        top *= 2;
+        slot++;
+    }
+    return slot;
+}
+
+/* The largest batch a slot covers. */
+static int slot_batch(int slot)
+{
+    return slot < MODEL_STATS_EXACT_BATCH ? slot + 1
+                                          : (2 * MODEL_STATS_EXACT_BATCH) << (slot - MODEL_STATS_EXACT_BATCH);
+}
 
 struct ModelStats {
     pthread_mutex_t lock;
@@ -73,6 +98,9 @@ void model_stats_record(ModelStats *s, const char *name, int version, int batch,
         row->c.inferences += (uint64_t)batch;
         row->c.executions++;
         row->c.last_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+        Slot *b = &row->batches[batch_slot(batch)];
+        b->count++;
+        b->ns += ns;
     } else if (row) {
         row->c.fail++;
         row->c.fail_ns += ns;
@@ -89,4 +117,17 @@ ModelCounters model_stats_get(ModelStats *s, const char *name, int version)
         c = row->c;
     pthread_mutex_unlock(&s->lock);
     return c;
+}
+
+int model_stats_batches(ModelStats *s, const char *name, int version,
+                        BatchCounters out[MODEL_STATS_BATCH_SLOTS])
+{
+    int n = 0;
+    pthread_mutex_lock(&s->lock);
+    const Row *row = find(s, name, version);
+    for (int i = 0; row && i < MODEL_STATS_BATCH_SLOTS; i++)
+        if (row->batches[i].count)
+            out[n++] = (BatchCounters){slot_batch(i), row->batches[i].count, row->batches[i].ns};
+    pthread_mutex_unlock(&s->lock);
+    return n;
 }

@@ -417,7 +417,8 @@ function renderModelView(d) {
                   activation: ['activation', 'Activation'],
                   random_translation: ['random_translation', 'RandomTranslation'],
                   random_rotation: ['random_rotation', 'RandomRotation'],
-                  random_zoom: ['random_zoom', 'RandomZoom'], random_flip: ['random_flip', 'RandomFlip'] };
+                  random_zoom: ['random_zoom', 'RandomZoom'], random_flip: ['random_flip', 'RandomFlip'],
+                  leaky_relu: ['leaky_re_lu', 'LeakyReLU'], elu: ['elu', 'ELU'] };
   const counts = {};
   for (const l of d.layers) {
     const [name, cls] = keras[l.type] || [l.type, l.type];

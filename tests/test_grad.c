@@ -19,7 +19,7 @@ typedef struct {
     int batch;
     /* conv2d: filters, kernel, stride; pooling: pool, stride; dense: units; dropout: rate*100;
      * augmentation: factor*100 (both axes), kh the FillMode, kw the Interpolation;
-     * batch_normalization: 1 without beta, 2 without gamma */
+     * batch_normalization: 1 without beta, 2 without gamma; leaky_relu, elu: the slope*100 */
     int a, kh, kw, sh, sw;
     bool same;
     bool no_bias; /* dense, conv2d: use_bias false */
@@ -62,6 +62,9 @@ static const GradCase cases[] = {
     {"batch_normalization, whole-batch statistics", LAYER_BATCHNORM, {2, 3, 3}, 3, 0, 0, 0, 0, 0, false, false},
     {"batch_normalization without beta", LAYER_BATCHNORM, {1, 1, 4}, 5, 1, 0, 0, 0, 0, false, false},
     {"batch_normalization without gamma", LAYER_BATCHNORM, {3, 2, 2}, 2, 2, 0, 0, 0, 0, false, false},
+    {"leaky_relu negative_slope 0.1", LAYER_LEAKY_RELU, {2, 3, 2}, 2, 10, 0, 0, 0, 0, false, false},
+    {"elu alpha 0.5", LAYER_ELU, {2, 3, 2}, 2, 50, 0, 0, 0, 0, false, false},
+    {"elu alpha 1.7", LAYER_ELU, {1, 1, 7}, 3, 170, 0, 0, 0, 0, false, false},
 };
 
 static void configure(const GradCase *c, Layer *l)
@@ -97,6 +100,10 @@ static void configure(const GradCase *c, Layer *l)
     case LAYER_BATCHNORM:
         l->cfg.bn = (BatchNormConfig){.momentum = 0.99f, .epsilon = 1e-3f, .center = c->a != 1,
                                       .scale = c->a != 2};
+        break;
+    case LAYER_LEAKY_RELU:
+    case LAYER_ELU:
+        l->cfg.slope.alpha = c->a / 100.0f;
         break;
     default:
         break;

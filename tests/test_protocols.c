@@ -18,6 +18,7 @@
 #include "content_coding.h"
 #include "dataset.h"
 #include "image.h"
+#include "model_stats.h"
 #include "server.h"
 
 /* ---- content codings, without a server ---- */
@@ -351,6 +352,65 @@ static void stats_of(const char *path, const char *name, const char *version, do
     check_http_free(&r);
 }
 
+/* An entry's batch_stats as "size:executions ..." (each size's three durations
+ * counting the same executions), into out. */
+static void batch_stats_of(const char *path, const char *name, const char *version, char *out,
+                           size_t n)
+{
+    HttpReply r = http("GET", path, NULL, NULL, NULL, 0);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    cJSON *j = json_of(&r), *it, *b;
+    size_t used = 0;
+    out[0] = '\0';
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "model_stats"))
+    {
+        if (strcmp(cJSON_GetObjectItem(it, "name")->valuestring, name) ||
+            strcmp(cJSON_GetObjectItem(it, "version")->valuestring, version))
+            continue;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItem(it, "batch_stats"))
+        {
+            double count = -1;
+            const char *const parts[] = {"compute_input", "compute_infer", "compute_output"};
+            for (int k = 0; k < 3; k++) {
+                double c = cJSON_GetObjectItem(cJSON_GetObjectItem(b, parts[k]), "count")->valuedouble;
+                ck_assert_msg(count < 0 || c == count, "%s: %s", parts[k], r.body);
+                count = c;
+            }
+            ck_assert(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "compute_infer"), "ns")->valuedouble > 0);
+            used += (size_t)snprintf(out + used, n - used, "%s%d:%g", used ? " " : "",
+                                     cJSON_GetObjectItem(b, "batch_size")->valueint, count);
+        }
+    }
+    cJSON_Delete(j);
+    check_http_free(&r);
+}
+
+/* batch_stats stays bounded: sizes past MODEL_STATS_EXACT_BATCH by powers of two. */
+START_TEST(test_batch_stats_slots)
+{
+    ModelStats *st = model_stats_new();
+    const int sizes[] = {3, 1, 64, 65, 128, 129, 300, 65536, 100000, 3};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        model_stats_record(st, "m", 1, sizes[i], true, 1e-3);
+    model_stats_record(st, "m", 1, 7, false, 1e-3); /* a failure: no execution */
+    model_stats_record(st, "m", 2, 5, true, 2e-3);
+    BatchCounters b[MODEL_STATS_BATCH_SLOTS];
+    int n = model_stats_batches(st, "m", 1, b);
+    const int want_size[] = {1, 3, 64, 128, 256, 512, 65536};
+    const int want_count[] = {1, 2, 1, 2, 1, 1, 2};
+    ck_assert_int_eq(n, 7);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(b[i].batch_size, want_size[i]);
+        ck_assert_int_eq(b[i].count, want_count[i]);
+        ck_assert_int_eq(b[i].ns, want_count[i] * 1000000);
+    }
+    ck_assert_int_eq(model_stats_batches(st, "m", 2, b), 1);
+    ck_assert(b[0].batch_size == 5 && b[0].ns == 2000000);
+    ck_assert_int_eq(model_stats_batches(st, "other", 1, b), 0);
+    model_stats_free(st);
+}
+END_TEST
+
 START_TEST(test_triton_config_stats_and_index)
 {
     HttpReply r = http("GET", "/v2/models/fashion-cnn/versions/1/config", NULL, NULL, NULL, 0);
@@ -414,6 +474,12 @@ START_TEST(test_triton_config_stats_and_index)
     stats_of("/v2/models/stats", "mnist-cnn", "2", &s2, &n2, &f2);
     ck_assert_msg(s1 == 2 && n1 == 3 && f1 == 0, "v1: %g %g %g", s1, n1, f1);
     ck_assert_msg(s2 == 1 && n2 == 1 && f2 == 1, "v2: %g %g %g", s2, n2, f2);
+    /* per batch size: v1's batch of 2 and of 1; v2's failure is not an execution */
+    char batches[256];
+    batch_stats_of("/v2/models/mnist-cnn/stats", "mnist-cnn", "1", batches, sizeof batches);
+    ck_assert_str_eq(batches, "1:1 2:1");
+    batch_stats_of("/v2/models/stats", "mnist-cnn", "2", batches, sizeof batches);
+    ck_assert_str_eq(batches, "1:1");
     expect_protocol_error(http("GET", "/v2/models/mnist-cnn/versions/9/stats", NULL, NULL, NULL, 0),
                           404, "no version 9");
 }
@@ -606,6 +672,7 @@ static Suite *protocols_suite(void)
     tcase_add_test(tc, test_v2_request_keys_and_names);
     tcase_add_test(tc, test_v2_every_status_in_its_shape);
     tcase_add_test(tc, test_triton_config_stats_and_index);
+    tcase_add_test(tc, test_batch_stats_slots);
     tcase_add_test(tc, test_compressed_bodies_and_answers);
     tcase_add_test(tc, test_torchserve_put_raw_and_versions);
     tcase_add_test(tc, test_tf_serving_status_metadata_and_forms);

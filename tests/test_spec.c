@@ -186,6 +186,18 @@ static const struct {
     {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"activation\","
      "\"activation\":\"mish\"},{\"type\":\"dense\",\"units\":10}]}",
      MN_EINVAL, "layers[1].activation: unknown value \"mish\" (expected one of: linear, relu"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"leaky_relu\","
+     "\"alpha\":0.1,\"negative_slope\":0.1},{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "layers[1] (leaky_relu): \"negative_slope\" and \"alpha\""},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"LeakyReLU\","
+     "\"negative_slope\":-0.1},{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "layers[1].negative_slope must be between 0"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"elu\","
+     "\"alpha\":1000},{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "layers[1].alpha must be between 0"},
+    {"{\"name\":\"a\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"elu\","
+     "\"activation\":\"relu\"},{\"type\":\"dense\",\"units\":10}]}",
+     MN_EINVAL, "activation"},
 };
 
 START_TEST(test_bad_spec_refused)
@@ -448,6 +460,8 @@ START_TEST(test_new_layers_round_trip)
         "{\"type\":\"AveragePooling2D\",\"pool_size\":3,\"strides\":2,\"padding\":\"same\"},"
         "{\"type\":\"Activation\",\"activation\":\"leaky_relu\"},"
         "{\"type\":\"GlobalAveragePooling2D\",\"keepdims\":true},"
+        "{\"type\":\"LeakyReLU\",\"alpha\":0.1},{\"type\":\"elu\"},{\"type\":\"leaky_relu\"},"
+        "{\"type\":\"ELU\",\"alpha\":0.5},"
         "{\"type\":\"dense\",\"units\":3,\"activation\":\"elu\"}]}";
     ModelSpec s, back;
     MnError err;
@@ -456,6 +470,13 @@ START_TEST(test_new_layers_round_trip)
     ck_assert(s.layers[1].cfg.conv.no_bias);
     ck_assert(!s.layers[0].cfg.conv.no_bias);
     ck_assert(s.layers[5].cfg.global_pool.keepdims);
+    /* Keras 2's alpha for LeakyReLU's negative_slope; Keras's defaults 0.3 and 1 */
+    const float slopes[4] = {0.1f, 1.0f, 0.3f, 0.5f};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(s.layers[6 + i].type, i % 2 ? LAYER_ELU : LAYER_LEAKY_RELU);
+        ck_assert_float_eq(s.layers[6 + i].cfg.slope.alpha, slopes[i]);
+        ck_assert_int_eq(s.layers[6 + i].act, ACT_LINEAR);
+    }
     cJSON *o = spec_to_json(&s);
     char *text = cJSON_PrintUnformatted(o);
     ck_assert_msg(parse(text, &back, &err) == 0, "%s: %s", text, err.msg);
@@ -463,6 +484,8 @@ START_TEST(test_new_layers_round_trip)
     ck_assert_ptr_nonnull(strstr(text, "\"activation\":\"swish\",\"use_bias\":false"));
     ck_assert_ptr_nonnull(strstr(text, "\"type\":\"average_pooling2d\",\"pool_size\":[3,3],\"strides\":[2,2],\"padding\":\"same\""));
     ck_assert_ptr_null(strstr(strstr(text, "use_bias") + 1, "use_bias")); /* the one false */
+    ck_assert_msg(strstr(text, "\"type\":\"leaky_relu\",\"negative_slope\":0.1") &&
+                  strstr(text, "\"type\":\"elu\",\"alpha\":1}"), "%s", text);
     for (int i = 0; i < s.n_layers; i++) {
         ck_assert_int_eq(back.layers[i].type, s.layers[i].type);
         ck_assert_int_eq(back.layers[i].act, s.layers[i].act);

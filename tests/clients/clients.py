@@ -177,6 +177,13 @@ try:
     check("get_inference_statistics counts", done == 10 and
           after["inference_count"] - before["inference_count"] == 8 * 9 + 3 and
           after["last_inference"] > 0, after)
+    # batch_stats: the 10 executions were 9 batches of 8 and one of 3
+    def per_size(stats):
+        return {b["batch_size"]: b["compute_infer"]["count"] for b in stats["batch_stats"]}
+    grew = {k: v - per_size(before).get(k, 0) for k, v in per_size(after).items()}
+    check("get_inference_statistics batch_stats", {k: v for k, v in grew.items() if v} == {8: 9, 3: 1}
+          and all(b["compute_infer"]["ns"] > 0 and b["compute_input"]["count"] == b["compute_infer"]["count"]
+                  for b in after["batch_stats"]), after["batch_stats"])
     allstats = c.get_inference_statistics()["model_stats"]
     check("get_inference_statistics all", {(s["name"], s["version"]) for s in allstats} >=
           {(model, "1"), ("fashion-cnn", "1")})

@@ -51,12 +51,31 @@ def cnn_basic():
 
 
 def cnn_tutorial():
-    # The tutorial's Conv 64 k2, MaxPool 2, Dense 10, with "valid" padding: its "same"
-    # (a pixel at the bottom and right) is a ZeroPad2d in PyTorch, which torch 1.13
-    # exports as a Pad whose pads are computed (ConstantOfShape, Slice, ...), not a
-    # constant. The Flatten of 64 channels orders the features C,H,W.
-    return nn.Sequential(nn.Conv2d(1, 64, 2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(13 * 13 * 64, 10), nn.Softmax(dim=1))
+    # The tutorial's Conv 64 k2 "same", MaxPool 2, Dense 10. Keras's "same" puts the
+    # kernel's odd pixel of padding at the bottom and right: a ZeroPad2d in PyTorch,
+    # which torch 1.13 exports as a Pad whose pads are computed from constants
+    # (ConstantOfShape, Concat, Reshape, Slice, Transpose, Cast). The Flatten of 64
+    # channels orders the features C,H,W.
+    return nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(1, 64, 2), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(14 * 14 * 64, 10),
+                         nn.Softmax(dim=1))
+
+
+def mlp_gelu_leaky():
+    # nn.GELU exports as its erf arithmetic (Div, Erf, Add, Mul, Mul); LeakyReLU(0.1) is
+    # not mnistd's leaky_relu activation (0.2): a leaky_relu layer.
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.GELU(), nn.Linear(32, 24),
+                         nn.LeakyReLU(0.1), nn.Linear(24, 10), nn.Softmax(dim=1))
+
+
+def cnn_pad_elu():
+    # ELU(0.5) (an elu layer); a lopsided ZeroPad2d before a stride-2 Conv, and one
+    # before a MaxPool after a ReLU (where a zero never wins the max over mnistd's
+    # padding, so it folds into the pool).
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ELU(0.5), nn.ZeroPad2d((1, 2, 0, 1)), nn.Conv2d(8, 8, 3, stride=2),
+        nn.ReLU(), nn.ZeroPad2d(1), nn.MaxPool2d(3, 2), nn.Flatten(), nn.Linear(8 * 7 * 7, 10),
+        nn.Softmax(dim=1))
 
 
 class BatchNormNet(nn.Module):
@@ -105,7 +124,9 @@ NETS = {
     "fashion-homework-relu": (lambda: mlp([784, 20, 40, 20, 10], nn.ReLU), (784,), {"Gemm"}),
     "mlp-elu": (lambda: mlp([784, 24, 10], nn.ELU), (1, 28, 28), {"Flatten", "Elu"}),
     "mnist-cnn": (cnn_basic, (1, 28, 28), {"Conv", "Flatten", "Gemm"}),
-    "fashion-cnn": (cnn_tutorial, (1, 28, 28), {"Conv", "MaxPool", "Gemm"}),
+    "fashion-cnn": (cnn_tutorial, (1, 28, 28), {"Pad", "Conv", "MaxPool", "Gemm"}),
+    "mlp-gelu-leaky": (mlp_gelu_leaky, (784,), {"Erf", "LeakyRelu"}),
+    "cnn-pad-elu": (cnn_pad_elu, (1, 28, 28), {"Pad", "Elu", "MaxPool"}),
     "batchnorm": (BatchNormNet, (1, 28, 28), {"BatchNormalization", "AveragePool", "Tanh"}),
     "residual": (ResidualNet, (1, 28, 28), {"Add", "Concat", "GlobalAveragePool", "LeakyRelu"}),
 }
