@@ -13,6 +13,10 @@
 
 #define PACK_LEN 16        /* filters are padded to a multiple of this when not one */
 #define MAX_BLOCK_PIXELS 12
+/* Taps one reduction sums before it sets its partial sum aside (a multiple
+ * of 4, for one_pixel's four sums): past a few thousand float32 terms, the
+ * rounding of one long running sum reached 2.4e-5 in a logit. */
+#define SUM_CHUNK 1024
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 12")
 

@@ -5,7 +5,7 @@
  * strides and kernels of every kind), relu, scratch and output of exactly
  * the sizes the kernel asks for (AddressSanitizer sees any write past),
  * and the same bits for the same inputs; and the one-pixel product a
- * dense layer's single row runs on. */
+ * dense layer's single row runs on; and a long sum's rounding. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +174,48 @@ START_TEST(test_one_pixel_agrees_with_reference)
 }
 END_TEST
 
+/* A dense layer over a whole feature map (the tutorial CNN's 12,544
+ * features) with terms of one sign, as after a relu: its sums must stay
+ * within a chunk's rounding, not grow with one running sum of every term
+ * (4.0e-6 of the terms' size here before it was summed in chunks). */
+START_TEST(test_long_sums_stay_accurate)
+{
+    enum { IN_C = 12544, FILTERS = 10, ROWS = 4 };
+    Rng rng;
+    rng_seed(&rng, 99);
+    float *x = malloc(sizeof(float) * ROWS * IN_C), *w = malloc(sizeof(float) * IN_C * FILTERS);
+    float bias[FILTERS] = {0}, y[ROWS * FILTERS], one[FILTERS];
+    for (int i = 0; i < ROWS * IN_C; i++)
+        x[i] = rng_uniform(&rng);
+    for (int i = 0; i < IN_C * FILTERS; i++)
+        w[i] = rng_uniform(&rng);
+    ConvGeometry g = geometry_of((const int[]){1, ROWS, IN_C, FILTERS, 1, 1, 1, 1, 0}, false);
+    const char *variants[3];
+    int n = runnable_variants(variants);
+    for (int v = 0; v < n; v++) {
+        conv_kernel_use(variants[v]);
+        size_t ws_n = conv_kernel_workspace(&g);
+        float *ws = malloc((ws_n ? ws_n : 1) * sizeof *ws);
+        conv_kernel_forward(&g, w, bias, x, y, 1, ws);
+        free(ws);
+        bool took = conv_kernel_one_pixel(x, w, bias, IN_C, FILTERS, one); /* not in sse2 */
+        double worst = 0.0;
+        for (int r = 0; r < ROWS; r++)
+            for (int f = 0; f < FILTERS; f++) {
+                double sum = 0.0;
+                for (int k = 0; k < IN_C; k++)
+                    sum += (double)x[(size_t)r * IN_C + k] * w[(size_t)k * FILTERS + f];
+                worst = fmax(worst, fabs(y[r * FILTERS + f] - sum) / sum);
+                if (r == 0 && took)
+                    worst = fmax(worst, fabs(one[f] - sum) / sum);
+            }
+        printf("%s: a sum of %d positive terms within %.2g of its size\n", variants[v], IN_C, worst);
+        ck_assert_msg(worst < 1e-6, "%s: %d terms summed %.3g off", variants[v], IN_C, worst);
+    }
+    free(x), free(w);
+}
+END_TEST
+
 /* A name it has no variant for runs the one every x86-64 has. */
 START_TEST(test_other_names_run_sse2)
 {
@@ -189,6 +231,7 @@ static Suite *conv_kernel_suite(void)
     TCase *t = tcase_create("Core");
     tcase_add_loop_test(t, test_agrees_with_reference, 0, 2 * N_SHAPES);
     tcase_add_loop_test(t, test_one_pixel_agrees_with_reference, 0, 10);
+    tcase_add_test(t, test_long_sums_stay_accurate);
     tcase_add_test(t, test_other_names_run_sse2);
     tcase_set_timeout(t, 120);
     suite_add_tcase(s, t);

@@ -29,12 +29,6 @@
 #include "spec.h"
 
 #define TOLERANCE 1e-5
-/* The tutorial CNN's dense layer reads 12,544 features (14x14x64, "same"):
- * mnistd's direct kernel sums them in order in float32, 2.4e-5 off in a
- * logit (PyTorch's blocked sums are within 7e-7 of float64), 1.1e-5 in a
- * probability. Its PyTorch check allows that rounding and no more. */
-#define TOLERANCE_WIDE 2e-5
-#define WIDE_FEATURES 10000
 #define BATCH 100
 
 static const char *const SEEDS[] = {
@@ -1037,16 +1031,6 @@ static void write_file(const char *path, const void *buf, size_t len)
 #define TORCH_IMAGES 1000
 
 /* Writes DIR/export/NAME.onnx and NAME.probs (mnistd's probabilities). */
-/* What mnistd's probabilities may differ by from another's (TOLERANCE_WIDE). */
-static double tolerance(const Model *m)
-{
-    for (int i = 0; i < m->spec.n_layers; i++)
-        if (m->spec.layers[i].type == LAYER_DENSE && shape_numel(m->spec.layers[i].in) > WIDE_FEATURES)
-            return TOLERANCE_WIDE;
-    return TOLERANCE;
-}
-
-/* NAME.onnx, NAME.probs and, when not TOLERANCE, NAME.tolerance for ort.mjs. */
 static void export_for_ort(Model *m, const char *name, const float *images)
 {
     char path[4096];
@@ -1063,12 +1047,6 @@ static void export_for_ort(Model *m, const char *name, const float *images)
     snprintf(path, sizeof path, "%s/export/%s.probs", onnx_dir(), name);
     write_file(path, p, (size_t)TORCH_IMAGES * m->n_classes * sizeof *p);
     free(p);
-    if (tolerance(m) != TOLERANCE) {
-        char text[32];
-        int n = snprintf(text, sizeof text, "%g\n", tolerance(m));
-        snprintf(path, sizeof path, "%s/export/%s.tolerance", onnx_dir(), name);
-        write_file(path, text, (size_t)n);
-    }
 }
 
 START_TEST(test_torch_imports)
@@ -1106,10 +1084,9 @@ START_TEST(test_torch_imports)
         snprintf(path, sizeof path, "%s/torch/%s.probs", onnx_dir(), name);
         float *want = read_floats(path, (size_t)TORCH_IMAGES * m->n_classes);
         double diff = max_diff(p, want, (size_t)TORCH_IMAGES * m->n_classes);
-        double tol = tolerance(m);
-        printf("onnx: torch %s imported: %d layers, max |mnistd - torch| = %.3g over %d images "
-               "(tolerance %g)\n", name, m->spec.n_layers, diff, TORCH_IMAGES, tol);
-        ck_assert_msg(diff < tol, "%s: mnistd and PyTorch differ by %g", name, diff);
+        printf("onnx: torch %s imported: %d layers, max |mnistd - torch| = %.3g over %d images\n",
+               name, m->spec.n_layers, diff, TORCH_IMAGES);
+        ck_assert_msg(diff < TOLERANCE, "%s: mnistd and PyTorch differ by %g", name, diff);
         snprintf(path, sizeof path, "torch-%s", name);
         export_for_ort(m, path, images);
         free(p);
