@@ -1436,7 +1436,8 @@ static bool binary(const Importer *im, int k, const char *op, const char *in, co
     if (k < 0)
         return false;
     const Onnx__NodeProto *n = im->g->node[k];
-    if (strcmp(n->op_type, op) || n->n_input != 2 || n->n_output != 1 || n->n_attribute)
+    if (!n->op_type || strcmp(n->op_type, op) || n->n_input != 2 || n->n_output != 1 ||
+        n->n_attribute)
         return false;
     bool first = !strcmp(n->input[0], in);
     if (!first && (op[0] == 'D' || strcmp(n->input[1], in)))
@@ -1457,6 +1458,8 @@ static const char *match_gelu(const Importer *im, int e, int nodes[5], const cha
     if (d < 0 || only_reader(im, erf->input[0]) != e)
         return "its input is not x / sqrt(2), read by the Erf alone";
     const Onnx__NodeProto *dn = im->g->node[d];
+    if (dn->n_input != 2) /* binary() says so too, but dn's inputs are read first */
+        return "its input is not x / sqrt(2)";
     if (binary(im, d, "Div", dn->input[0], &c) && scalar_is(im, c, M_SQRT2))
         *x = dn->input[0];
     else if (binary(im, d, "Mul", dn->input[0], &c) && scalar_is(im, c, M_SQRT1_2))
