@@ -1236,7 +1236,7 @@ static int fold_slice(Importer *im, const Ints *a, Ints *r)
     memcpy(dims, a->dims, sizeof dims);
     for (size_t j = 0; j < st.n; j++) {
         int64_t d = ax.v[j] < 0 ? ax.v[j] + a->rank : ax.v[j];
-        if (d < 0 || d >= a->rank || sp.v[j] == 0)
+        if (d < 0 || d >= a->rank || sp.v[j] == 0 || sp.v[j] == INT64_MIN)
             return node_fail(im, MN_EINVAL, "axis %lld or step %lld is not valid",
                              (long long)ax.v[j], (long long)sp.v[j]);
         int64_t size = a->dims[d];
@@ -1245,7 +1245,7 @@ static int fold_slice(Importer *im, const Ints *a, Ints *r)
         s = s < 0 ? 0 : s > size - !up ? size - !up : s;
         e = e < -!up ? -!up : e > size - !up ? size - !up : e;
         int64_t span = up ? e - s : s - e, by = up ? sp.v[j] : -sp.v[j];
-        dims[d] = span > 0 ? (span + by - 1) / by : 0;
+        dims[d] = span > 0 ? (span - 1) / by + 1 : 0; /* no overflow for any step */
         from[d] = s;
         step[d] = sp.v[j];
     }
