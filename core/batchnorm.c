@@ -6,8 +6,11 @@
  * every lane (LayerOps.batch_sums); the moving statistics take the same
  * biased variance, as Keras 3 does, after the step. Inference is the
  * affine y = x * scale + shift of the moving statistics; serving folds it
- * into the layer before when it can (fold.c). Never writes Model.state
- * itself: update_state does, between steps. */
+ * into the layer before when it can (fold.c). In training it also does
+ * the work of a relu layer that alone reads its output (takes_relu): the
+ * relu in forward's affine pass, and its mask, recomputed from x, in
+ * backward's two passes, where apart the relu made a pass of its own each
+ * way. Never writes Model.state itself: update_state does, between steps. */
 #include <cJSON.h>
 #include <math.h>
 #include <string.h>
@@ -17,10 +20,12 @@
 #include "spec_read.h"
 
 /* aux in training: this run's own sums (forward's, then backward's), then
- * the batch statistics forward used, for backward and the state update. */
+ * the batch statistics forward used, for backward and the state update,
+ * and the affine it applied, for backward to recompute a relu's mask. */
 typedef struct {
     double *own;                  /* 2C + 1 */
     float *mean, *inv_std, *var;  /* C each */
+    float *scale, *shift;         /* C each */
 } BatchNormAux;
 
 static BatchNormAux aux_view(const Layer *l, void *aux)
@@ -28,14 +33,15 @@ static BatchNormAux aux_view(const Layer *l, void *aux)
     size_t c = (size_t)l->in.c;
     double *own = aux;
     float *f = (float *)(own + 2 * c + 1);
-    return (BatchNormAux){.own = own, .mean = f, .inv_std = f + c, .var = f + 2 * c};
+    return (BatchNormAux){.own = own, .mean = f, .inv_std = f + c, .var = f + 2 * c,
+                          .scale = f + 3 * c, .shift = f + 4 * c};
 }
 
 static size_t batchnorm_aux(const Layer *l, int batch)
 {
     (void)batch; /* per channel, whatever the batch */
     size_t c = (size_t)l->in.c;
-    return (2 * c + 1) * sizeof(double) + 3 * c * sizeof(float);
+    return (2 * c + 1) * sizeof(double) + 5 * c * sizeof(float);
 }
 
 static int batchnorm_build(Layer *l, const Shape *in, int n_in, MnError *err)
@@ -84,6 +90,17 @@ static int rows_of(const Layer *l, int batch) { return batch * l->in.h * l->in.w
  * rows in order: vectorised across channels, every sum adds its terms in
  * the same order at any vector width. */
 
+/* dL/dz for one element: dy, or 0 where the relu after the affine
+ * z = x * scale + shift (relu_scale, relu_shift; NULL: no relu) let
+ * nothing through. The relu layer's own backward tests its output z > 0 ?
+ * z : 0 for > 0, the same test as z > 0 here; recomputing z from x, which
+ * the passes read anyway, spares reading the output. */
+static inline float through_relu(float x, float dy, const float *relu_scale,
+                                 const float *relu_shift, int j)
+{
+    return relu_scale && !(x * relu_scale[j] + relu_shift[j] > 0.0f) ? 0.0f : dy;
+}
+
 /* sum += x, square += x^2 per channel, in double. */
 MN_VECTOR_CLONES
 static void channel_sums(const float *restrict x, int rows, int c, double *restrict sum,
@@ -97,33 +114,38 @@ static void channel_sums(const float *restrict x, int rows, int c, double *restr
         }
 }
 
-/* sum += dy, dot += dy * x_hat per channel, in double. */
+/* sum += dz, dot += dz * x_hat per channel, in double; dz is dy through
+ * the relu, if any (through_relu). */
 MN_VECTOR_CLONES
 static void channel_grad_sums(const float *restrict x, const float *restrict dy, int rows, int c,
                               const float *restrict mean, const float *restrict inv_std,
+                              const float *restrict relu_scale, const float *restrict relu_shift,
                               double *restrict sum, double *restrict dot)
 {
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < c; j++) {
             size_t i = (size_t)r * c + j;
             float x_hat = (x[i] - mean[j]) * inv_std[j];
-            sum[j] += dy[i];
-            dot[j] += (double)dy[i] * x_hat;
+            float dz = through_relu(x[i], dy[i], relu_scale, relu_shift, j);
+            sum[j] += dz;
+            dot[j] += (double)dz * x_hat;
         }
 }
 
-/* dx = k * (dy - mean_dy - x_hat * mean_dyx) per channel. */
+/* dx = k * (dz - mean_dy - x_hat * mean_dyx) per channel, dz as above. */
 MN_VECTOR_CLONES
 static void input_gradient(const float *restrict x, const float *restrict dy, float *restrict dx,
                            int rows, int c, const float *restrict mean,
-                           const float *restrict inv_std, const float *restrict k,
+                           const float *restrict inv_std, const float *restrict relu_scale,
+                           const float *restrict relu_shift, const float *restrict k,
                            const float *restrict mean_dy, const float *restrict mean_dyx)
 {
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < c; j++) {
             size_t i = (size_t)r * c + j;
             float x_hat = (x[i] - mean[j]) * inv_std[j];
-            dx[i] = k[j] * (dy[i] - mean_dy[j] - x_hat * mean_dyx[j]);
+            float dz = through_relu(x[i], dy[i], relu_scale, relu_shift, j);
+            dx[i] = k[j] * (dz - mean_dy[j] - x_hat * mean_dyx[j]);
         }
 }
 
@@ -136,14 +158,17 @@ static void batchnorm_forward_sums(const Layer *l, const float *x, int batch, do
     sums[2 * c] = rows;
 }
 
-/* y = x * scale + shift, row by row. */
+/* y = x * scale + shift, row by row; then, with relu, z > 0 ? z : 0 as
+ * the relu layer writes it. */
 MN_VECTOR_CLONES
 static void apply_affine(const float *restrict x, float *restrict y, int rows, int c,
-                         const float *restrict scale, const float *restrict shift)
+                         const float *restrict scale, const float *restrict shift, bool relu)
 {
     for (int r = 0; r < rows; r++)
-        for (int j = 0; j < c; j++)
-            y[(size_t)r * c + j] = x[(size_t)r * c + j] * scale[j] + shift[j];
+        for (int j = 0; j < c; j++) {
+            float z = x[(size_t)r * c + j] * scale[j] + shift[j];
+            y[(size_t)r * c + j] = relu && !(z > 0.0f) ? 0.0f : z;
+        }
 }
 
 /* Inference: the moving statistics as scale and shift per channel. */
@@ -172,7 +197,7 @@ static void batchnorm_forward(const Layer *l, const float *params, const float *
     float *scale = run->ws, *shift = run->ws + c;
     if (!run->training) {
         batchnorm_as_affine(l, params, run->state, scale, shift);
-        apply_affine(x, y, rows, c, scale, shift);
+        apply_affine(x, y, rows, c, scale, shift, false);
         return;
     }
     BatchNormAux a = aux_view(l, run->aux);
@@ -189,10 +214,10 @@ static void batchnorm_forward(const Layer *l, const float *params, const float *
         a.mean[j] = (float)mean;
         a.inv_std[j] = (float)inv_std;
         a.var[j] = (float)var;
-        scale[j] = (float)(g * inv_std);
-        shift[j] = (float)((beta ? beta[j] : 0.0) - mean * g * inv_std);
+        a.scale[j] = (float)(g * inv_std);
+        a.shift[j] = (float)((beta ? beta[j] : 0.0) - mean * g * inv_std);
     }
-    apply_affine(x, y, rows, c, scale, shift);
+    apply_affine(x, y, rows, c, a.scale, a.shift, run->relu);
 }
 
 /* Inference's y = x * scale + shift backward: dx = dy * scale. Only the
@@ -204,7 +229,7 @@ static void affine_backward(const Layer *l, const float *params, const float *dy
     float *scale = run->ws, *shift = run->ws + c;
     batchnorm_as_affine(l, params, run->state, scale, shift);
     memset(shift, 0, (size_t)c * sizeof *shift);
-    apply_affine(dy, dx, rows, c, scale, shift);
+    apply_affine(dy, dx, rows, c, scale, shift, false);
 }
 
 /* sums: sum of dy per channel, sum of dy * x_hat, count; kept in aux as
@@ -216,7 +241,8 @@ static void batchnorm_backward_sums(const Layer *l, const float *params, const f
     int c = l->in.c, rows = rows_of(l, run->batch);
     BatchNormAux a = aux_view(l, run->aux);
     memset(sums, 0, (2 * (size_t)c + 1) * sizeof *sums);
-    channel_grad_sums(x, dy, rows, c, a.mean, a.inv_std, sums, sums + c);
+    channel_grad_sums(x, dy, rows, c, a.mean, a.inv_std, run->relu ? a.scale : NULL,
+                      run->relu ? a.shift : NULL, sums, sums + c);
     sums[2 * c] = rows;
     if (sums != a.own)
         memcpy(a.own, sums, (2 * (size_t)c + 1) * sizeof *sums);
@@ -257,7 +283,8 @@ static void batchnorm_backward(const Layer *l, const float *params, float *grads
         mean_dy[j] = (float)(sums[j] / n);
         mean_dyx[j] = (float)(sums[c + j] / n);
     }
-    input_gradient(x, dy, dx, rows, c, a.mean, a.inv_std, k, mean_dy, mean_dyx);
+    input_gradient(x, dy, dx, rows, c, a.mean, a.inv_std, run->relu ? a.scale : NULL,
+                   run->relu ? a.shift : NULL, k, mean_dy, mean_dyx);
 }
 
 /* Keras: moving = moving * momentum + batch * (1 - momentum). */
@@ -316,6 +343,7 @@ const LayerOps batchnorm_ops = {
     .aux = batchnorm_aux,
     .bias_floats = batchnorm_bias_floats,
     .wants_whole_batch = true,
+    .takes_relu = true,
     .init_state = batchnorm_init_state,
     .update_state = batchnorm_update_state,
     .batch_sums = batchnorm_batch_sums,
