@@ -13,6 +13,7 @@
  * way. Never writes Model.state itself: update_state does, between steps. */
 #include <cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "json.h"
@@ -90,17 +91,6 @@ static int rows_of(const Layer *l, int batch) { return batch * l->in.h * l->in.w
  * rows in order: vectorised across channels, every sum adds its terms in
  * the same order at any vector width. */
 
-/* dL/dz for one element: dy, or 0 where the relu after the affine
- * z = x * scale + shift (relu_scale, relu_shift; NULL: no relu) let
- * nothing through. The relu layer's own backward tests its output z > 0 ?
- * z : 0 for > 0, the same test as z > 0 here; recomputing z from x, which
- * the passes read anyway, spares reading the output. */
-static inline float through_relu(float x, float dy, const float *relu_scale,
-                                 const float *relu_shift, int j)
-{
-    return relu_scale && !(x * relu_scale[j] + relu_shift[j] > 0.0f) ? 0.0f : dy;
-}
-
 /* sum += x, square += x^2 per channel, in double. */
 MN_VECTOR_CLONES
 static void channel_sums(const float *restrict x, int rows, int c, double *restrict sum,
@@ -114,25 +104,77 @@ static void channel_sums(const float *restrict x, int rows, int c, double *restr
         }
 }
 
-/* sum += dz, dot += dz * x_hat per channel, in double; dz is dy through
- * the relu, if any (through_relu). */
+/* The backward passes below come in two forms, chosen once per call: dy
+ * as it is, or through the relu after the affine z = x * scale + shift
+ * (relu_scale, relu_shift; NULL: no relu), 0 where z is not above 0. The
+ * relu layer's own backward tests its output z > 0 ? z : 0 for > 0, the
+ * same test as z > 0 here; recomputing z from x, which the passes read
+ * anyway, spares reading the output. Each form is its own loop, with the
+ * scale and shift read unconditionally where there is a relu: a test
+ * inside the loop left GCC's loop scalar. */
+#define BN_INLINE static inline __attribute__((always_inline))
+
+BN_INLINE float through_relu(bool relu, float x, float dy, float scale, float shift)
+{
+    if (!relu)
+        return dy;
+    /* dy's bits, or none (0.0f): a select GCC vectorises into the double
+     * sums of channel_grad_sums, where ?: left the loop scalar */
+    uint32_t bits;
+    memcpy(&bits, &dy, sizeof bits);
+    bits &= -(uint32_t)(x * scale + shift > 0.0f);
+    memcpy(&dy, &bits, sizeof dy);
+    return dy;
+}
+
+/* sum += dz, dot += dz * x_hat per channel, in double. */
+BN_INLINE void grad_sums_rows(bool relu, const float *restrict x, const float *restrict dy,
+                              int rows, int c, const float *restrict mean,
+                              const float *restrict inv_std, const float *restrict scale,
+                              const float *restrict shift, double *restrict sum,
+                              double *restrict dot)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < c; j++) {
+            size_t i = (size_t)r * c + j;
+            float x_hat = (x[i] - mean[j]) * inv_std[j];
+            float dz = through_relu(relu, x[i], dy[i], relu ? scale[j] : 0.0f,
+                                    relu ? shift[j] : 0.0f);
+            sum[j] += dz;
+            dot[j] += (double)dz * x_hat;
+        }
+}
+
 MN_VECTOR_CLONES
 static void channel_grad_sums(const float *restrict x, const float *restrict dy, int rows, int c,
                               const float *restrict mean, const float *restrict inv_std,
                               const float *restrict relu_scale, const float *restrict relu_shift,
                               double *restrict sum, double *restrict dot)
 {
+    if (relu_scale)
+        grad_sums_rows(true, x, dy, rows, c, mean, inv_std, relu_scale, relu_shift, sum, dot);
+    else
+        grad_sums_rows(false, x, dy, rows, c, mean, inv_std, NULL, NULL, sum, dot);
+}
+
+/* dx = k * (dz - mean_dy - x_hat * mean_dyx) per channel. */
+BN_INLINE void input_gradient_rows(bool relu, const float *restrict x, const float *restrict dy,
+                                   float *restrict dx, int rows, int c,
+                                   const float *restrict mean, const float *restrict inv_std,
+                                   const float *restrict scale, const float *restrict shift,
+                                   const float *restrict k, const float *restrict mean_dy,
+                                   const float *restrict mean_dyx)
+{
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < c; j++) {
             size_t i = (size_t)r * c + j;
             float x_hat = (x[i] - mean[j]) * inv_std[j];
-            float dz = through_relu(x[i], dy[i], relu_scale, relu_shift, j);
-            sum[j] += dz;
-            dot[j] += (double)dz * x_hat;
+            float dz = through_relu(relu, x[i], dy[i], relu ? scale[j] : 0.0f,
+                                    relu ? shift[j] : 0.0f);
+            dx[i] = k[j] * (dz - mean_dy[j] - x_hat * mean_dyx[j]);
         }
 }
 
-/* dx = k * (dz - mean_dy - x_hat * mean_dyx) per channel, dz as above. */
 MN_VECTOR_CLONES
 static void input_gradient(const float *restrict x, const float *restrict dy, float *restrict dx,
                            int rows, int c, const float *restrict mean,
@@ -140,13 +182,12 @@ static void input_gradient(const float *restrict x, const float *restrict dy, fl
                            const float *restrict relu_shift, const float *restrict k,
                            const float *restrict mean_dy, const float *restrict mean_dyx)
 {
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < c; j++) {
-            size_t i = (size_t)r * c + j;
-            float x_hat = (x[i] - mean[j]) * inv_std[j];
-            float dz = through_relu(x[i], dy[i], relu_scale, relu_shift, j);
-            dx[i] = k[j] * (dz - mean_dy[j] - x_hat * mean_dyx[j]);
-        }
+    if (relu_scale)
+        input_gradient_rows(true, x, dy, dx, rows, c, mean, inv_std, relu_scale, relu_shift, k,
+                            mean_dy, mean_dyx);
+    else
+        input_gradient_rows(false, x, dy, dx, rows, c, mean, inv_std, NULL, NULL, k, mean_dy,
+                            mean_dyx);
 }
 
 /* sums: sum of x per channel, sum of x^2, count. */
