@@ -383,7 +383,7 @@ static void plan_gradients(const Model *m, const ExecPlan *p, bool to_input, Gra
         const Layer *l = &s->layers[i];
         bool view = p->alias[i]; /* a folded or fused layer passes its gradient on as a view */
         if (g->out[i] < 0)
-            continue; /* only the model's input is upstream: no gradient wanted */
+            continue; /* nothing upstream wants a gradient (plan_wanted) */
         for (int k = 0; k < l->n_inputs; k++) {
             int j = l->inputs[k], *to = grad_slot(g, j);
             g->in[i][k] = -1;
