@@ -93,6 +93,7 @@ const LayerOps activation_ops = {
     .keras_class = "Activation",
     .takes_activation = true,
     .fuses_activation = true,
+    .only_activation = true,
     .build = activation_layer_build,
     .forward = activation_layer_forward,
     .backward = activation_layer_backward,

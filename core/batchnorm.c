@@ -6,10 +6,14 @@
  * every lane (LayerOps.batch_sums); the moving statistics take the same
  * biased variance, as Keras 3 does, after the step. Inference is the
  * affine y = x * scale + shift of the moving statistics; serving folds it
- * into the layer before when it can (fold.c). Never writes Model.state
- * itself: update_state does, between steps. */
+ * into the layer before when it can (fold.c). In training it also does
+ * the work of a relu layer that alone reads its output (takes_relu): the
+ * relu in forward's affine pass, and its mask, recomputed from x, in
+ * backward's two passes, where apart the relu made a pass of its own each
+ * way. Never writes Model.state itself: update_state does, between steps. */
 #include <cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "json.h"
@@ -17,10 +21,12 @@
 #include "spec_read.h"
 
 /* aux in training: this run's own sums (forward's, then backward's), then
- * the batch statistics forward used, for backward and the state update. */
+ * the batch statistics forward used, for backward and the state update,
+ * and the affine it applied, for backward to recompute a relu's mask. */
 typedef struct {
     double *own;                  /* 2C + 1 */
     float *mean, *inv_std, *var;  /* C each */
+    float *scale, *shift;         /* C each */
 } BatchNormAux;
 
 static BatchNormAux aux_view(const Layer *l, void *aux)
@@ -28,14 +34,15 @@ static BatchNormAux aux_view(const Layer *l, void *aux)
     size_t c = (size_t)l->in.c;
     double *own = aux;
     float *f = (float *)(own + 2 * c + 1);
-    return (BatchNormAux){.own = own, .mean = f, .inv_std = f + c, .var = f + 2 * c};
+    return (BatchNormAux){.own = own, .mean = f, .inv_std = f + c, .var = f + 2 * c,
+                          .scale = f + 3 * c, .shift = f + 4 * c};
 }
 
 static size_t batchnorm_aux(const Layer *l, int batch)
 {
     (void)batch; /* per channel, whatever the batch */
     size_t c = (size_t)l->in.c;
-    return (2 * c + 1) * sizeof(double) + 3 * c * sizeof(float);
+    return (2 * c + 1) * sizeof(double) + 5 * c * sizeof(float);
 }
 
 static int batchnorm_build(Layer *l, const Shape *in, int n_in, MnError *err)
@@ -97,34 +104,90 @@ static void channel_sums(const float *restrict x, int rows, int c, double *restr
         }
 }
 
-/* sum += dy, dot += dy * x_hat per channel, in double. */
-MN_VECTOR_CLONES
-static void channel_grad_sums(const float *restrict x, const float *restrict dy, int rows, int c,
-                              const float *restrict mean, const float *restrict inv_std,
-                              double *restrict sum, double *restrict dot)
+/* The backward passes below come in two forms, chosen once per call: dy
+ * as it is, or through the relu after the affine z = x * scale + shift
+ * (relu_scale, relu_shift; NULL: no relu), 0 where z is not above 0. The
+ * relu layer's own backward tests its output z > 0 ? z : 0 for > 0, the
+ * same test as z > 0 here; recomputing z from x, which the passes read
+ * anyway, spares reading the output. Each form is its own loop, with the
+ * scale and shift read unconditionally where there is a relu: a test
+ * inside the loop left GCC's loop scalar. */
+#define BN_INLINE static inline __attribute__((always_inline))
+
+BN_INLINE float through_relu(bool relu, float x, float dy, float scale, float shift)
+{
+    if (!relu)
+        return dy;
+    /* dy's bits, or none (0.0f): a select GCC vectorises into the double
+     * sums of channel_grad_sums, where ?: left the loop scalar */
+    uint32_t bits;
+    memcpy(&bits, &dy, sizeof bits);
+    bits &= -(uint32_t)(x * scale + shift > 0.0f);
+    memcpy(&dy, &bits, sizeof dy);
+    return dy;
+}
+
+/* sum += dz, dot += dz * x_hat per channel, in double. */
+BN_INLINE void grad_sums_rows(bool relu, const float *restrict x, const float *restrict dy,
+                              int rows, int c, const float *restrict mean,
+                              const float *restrict inv_std, const float *restrict scale,
+                              const float *restrict shift, double *restrict sum,
+                              double *restrict dot)
 {
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < c; j++) {
             size_t i = (size_t)r * c + j;
             float x_hat = (x[i] - mean[j]) * inv_std[j];
-            sum[j] += dy[i];
-            dot[j] += (double)dy[i] * x_hat;
+            float dz = through_relu(relu, x[i], dy[i], relu ? scale[j] : 0.0f,
+                                    relu ? shift[j] : 0.0f);
+            sum[j] += dz;
+            dot[j] += (double)dz * x_hat;
         }
 }
 
-/* dx = k * (dy - mean_dy - x_hat * mean_dyx) per channel. */
 MN_VECTOR_CLONES
-static void input_gradient(const float *restrict x, const float *restrict dy, float *restrict dx,
-                           int rows, int c, const float *restrict mean,
-                           const float *restrict inv_std, const float *restrict k,
-                           const float *restrict mean_dy, const float *restrict mean_dyx)
+static void channel_grad_sums(const float *restrict x, const float *restrict dy, int rows, int c,
+                              const float *restrict mean, const float *restrict inv_std,
+                              const float *restrict relu_scale, const float *restrict relu_shift,
+                              double *restrict sum, double *restrict dot)
+{
+    if (relu_scale)
+        grad_sums_rows(true, x, dy, rows, c, mean, inv_std, relu_scale, relu_shift, sum, dot);
+    else
+        grad_sums_rows(false, x, dy, rows, c, mean, inv_std, NULL, NULL, sum, dot);
+}
+
+/* dx = k * (dz - mean_dy - x_hat * mean_dyx) per channel. */
+BN_INLINE void input_gradient_rows(bool relu, const float *restrict x, const float *restrict dy,
+                                   float *restrict dx, int rows, int c,
+                                   const float *restrict mean, const float *restrict inv_std,
+                                   const float *restrict scale, const float *restrict shift,
+                                   const float *restrict k, const float *restrict mean_dy,
+                                   const float *restrict mean_dyx)
 {
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < c; j++) {
             size_t i = (size_t)r * c + j;
             float x_hat = (x[i] - mean[j]) * inv_std[j];
-            dx[i] = k[j] * (dy[i] - mean_dy[j] - x_hat * mean_dyx[j]);
+            float dz = through_relu(relu, x[i], dy[i], relu ? scale[j] : 0.0f,
+                                    relu ? shift[j] : 0.0f);
+            dx[i] = k[j] * (dz - mean_dy[j] - x_hat * mean_dyx[j]);
         }
+}
+
+MN_VECTOR_CLONES
+static void input_gradient(const float *restrict x, const float *restrict dy, float *restrict dx,
+                           int rows, int c, const float *restrict mean,
+                           const float *restrict inv_std, const float *restrict relu_scale,
+                           const float *restrict relu_shift, const float *restrict k,
+                           const float *restrict mean_dy, const float *restrict mean_dyx)
+{
+    if (relu_scale)
+        input_gradient_rows(true, x, dy, dx, rows, c, mean, inv_std, relu_scale, relu_shift, k,
+                            mean_dy, mean_dyx);
+    else
+        input_gradient_rows(false, x, dy, dx, rows, c, mean, inv_std, NULL, NULL, k, mean_dy,
+                            mean_dyx);
 }
 
 /* sums: sum of x per channel, sum of x^2, count. */
@@ -136,14 +199,17 @@ static void batchnorm_forward_sums(const Layer *l, const float *x, int batch, do
     sums[2 * c] = rows;
 }
 
-/* y = x * scale + shift, row by row. */
+/* y = x * scale + shift, row by row; then, with relu, z > 0 ? z : 0 as
+ * the relu layer writes it. */
 MN_VECTOR_CLONES
 static void apply_affine(const float *restrict x, float *restrict y, int rows, int c,
-                         const float *restrict scale, const float *restrict shift)
+                         const float *restrict scale, const float *restrict shift, bool relu)
 {
     for (int r = 0; r < rows; r++)
-        for (int j = 0; j < c; j++)
-            y[(size_t)r * c + j] = x[(size_t)r * c + j] * scale[j] + shift[j];
+        for (int j = 0; j < c; j++) {
+            float z = x[(size_t)r * c + j] * scale[j] + shift[j];
+            y[(size_t)r * c + j] = relu && !(z > 0.0f) ? 0.0f : z;
+        }
 }
 
 /* Inference: the moving statistics as scale and shift per channel. */
@@ -172,7 +238,7 @@ static void batchnorm_forward(const Layer *l, const float *params, const float *
     float *scale = run->ws, *shift = run->ws + c;
     if (!run->training) {
         batchnorm_as_affine(l, params, run->state, scale, shift);
-        apply_affine(x, y, rows, c, scale, shift);
+        apply_affine(x, y, rows, c, scale, shift, false);
         return;
     }
     BatchNormAux a = aux_view(l, run->aux);
@@ -189,10 +255,10 @@ static void batchnorm_forward(const Layer *l, const float *params, const float *
         a.mean[j] = (float)mean;
         a.inv_std[j] = (float)inv_std;
         a.var[j] = (float)var;
-        scale[j] = (float)(g * inv_std);
-        shift[j] = (float)((beta ? beta[j] : 0.0) - mean * g * inv_std);
+        a.scale[j] = (float)(g * inv_std);
+        a.shift[j] = (float)((beta ? beta[j] : 0.0) - mean * g * inv_std);
     }
-    apply_affine(x, y, rows, c, scale, shift);
+    apply_affine(x, y, rows, c, a.scale, a.shift, run->relu);
 }
 
 /* Inference's y = x * scale + shift backward: dx = dy * scale. Only the
@@ -204,7 +270,7 @@ static void affine_backward(const Layer *l, const float *params, const float *dy
     float *scale = run->ws, *shift = run->ws + c;
     batchnorm_as_affine(l, params, run->state, scale, shift);
     memset(shift, 0, (size_t)c * sizeof *shift);
-    apply_affine(dy, dx, rows, c, scale, shift);
+    apply_affine(dy, dx, rows, c, scale, shift, false);
 }
 
 /* sums: sum of dy per channel, sum of dy * x_hat, count; kept in aux as
@@ -216,7 +282,8 @@ static void batchnorm_backward_sums(const Layer *l, const float *params, const f
     int c = l->in.c, rows = rows_of(l, run->batch);
     BatchNormAux a = aux_view(l, run->aux);
     memset(sums, 0, (2 * (size_t)c + 1) * sizeof *sums);
-    channel_grad_sums(x, dy, rows, c, a.mean, a.inv_std, sums, sums + c);
+    channel_grad_sums(x, dy, rows, c, a.mean, a.inv_std, run->relu ? a.scale : NULL,
+                      run->relu ? a.shift : NULL, sums, sums + c);
     sums[2 * c] = rows;
     if (sums != a.own)
         memcpy(a.own, sums, (2 * (size_t)c + 1) * sizeof *sums);
@@ -257,7 +324,8 @@ static void batchnorm_backward(const Layer *l, const float *params, float *grads
         mean_dy[j] = (float)(sums[j] / n);
         mean_dyx[j] = (float)(sums[c + j] / n);
     }
-    input_gradient(x, dy, dx, rows, c, a.mean, a.inv_std, k, mean_dy, mean_dyx);
+    input_gradient(x, dy, dx, rows, c, a.mean, a.inv_std, run->relu ? a.scale : NULL,
+                   run->relu ? a.shift : NULL, k, mean_dy, mean_dyx);
 }
 
 /* Keras: moving = moving * momentum + batch * (1 - momentum). */
@@ -316,6 +384,7 @@ const LayerOps batchnorm_ops = {
     .aux = batchnorm_aux,
     .bias_floats = batchnorm_bias_floats,
     .wants_whole_batch = true,
+    .takes_relu = true,
     .init_state = batchnorm_init_state,
     .update_state = batchnorm_update_state,
     .batch_sums = batchnorm_batch_sums,

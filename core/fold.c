@@ -10,16 +10,6 @@
 
 #include "model.h"
 
-/* How many layers read source's output. */
-static int readers_of(const ModelSpec *s, int source)
-{
-    int n = 0;
-    for (int i = 0; i < s->n_layers; i++)
-        for (int k = 0; k < s->layers[i].n_inputs; k++)
-            n += s->layers[i].inputs[k] == source;
-    return n;
-}
-
 /* Whether layer i's affine may go into the layer before it: linear, read
  * by i alone, able to take one. */
 static bool foldable_into(const ModelSpec *s, int i)
@@ -29,7 +19,7 @@ static bool foldable_into(const ModelSpec *s, int i)
         return false;
     const Layer *before = &s->layers[j];
     return layer_ops(before->type)->fold_affine && before->act == ACT_LINEAR &&
-           readers_of(s, j) == 1;
+           spec_readers(s, j) == 1;
 }
 
 int model_fold_for_serving(Model *m, MnError *err)

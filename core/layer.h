@@ -7,7 +7,8 @@
  * (fold.c folds a normalization into the layer before it through them).
  * Forward computes the pre-activation and the model applies the activation,
  * except where a type applies an elementwise one itself while its output is
- * still in cache (LayerOps.fuses_activation). */
+ * still in cache (LayerOps.fuses_activation), or, in training, the relu of
+ * an activation layer after it (LayerOps.takes_relu). */
 #ifndef MN_LAYER_H
 #define MN_LAYER_H
 
@@ -170,6 +171,10 @@ typedef struct {
      * lane's, added in lane order), from forward_sums before forward and
      * from backward_sums before backward. */
     const double *sums;
+    /* Training, for a type that takes_relu: forward writes relu of its
+     * output into y, and backward's y is that and dy is dL/d(it); the
+     * model runs the relu layer after as a view of this one's output. */
+    bool relu;
 } LayerRun;
 
 struct cJSON;
@@ -221,6 +226,14 @@ typedef struct {
      * elementwise and works from its output alone (not softmax, gelu or
      * swish): per chunk, while the chunk is in cache. */
     bool fuses_activation;
+    /* True when, in training, forward and backward can do the work of a
+     * relu activation layer that alone reads the output (LayerRun.relu),
+     * in the passes they make anyway (batch normalization): the same
+     * float operations on each element as the two layers apart. */
+    bool takes_relu;
+    /* True when the output is the input through l->act and nothing else
+     * (Keras's Activation layer): what takes_relu may take over. */
+    bool only_activation;
     /* True for a GEMM over the batch (dense) or batch statistics (batch
      * normalization): it runs on the whole batch at once rather than in
      * the model's sample chunks (model.c, stages). aux of any other type

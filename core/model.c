@@ -289,6 +289,36 @@ void model_prepare_unit_inputs(const Model *m, const float *unit, int n, float *
 
 /* ---- runs ---- */
 
+/* How a run executes the layer table, worked out once per run: which
+ * layers pass their input on as their output and run nothing (a view, a
+ * layer folded for serving, and in training a relu activation layer whose
+ * work the layer before it does: LayerOps.takes_relu), and which layers do
+ * the relu of the one after them. The spec, summary, files and exports
+ * never see it. */
+typedef struct {
+    bool alias[SPEC_MAX_LAYERS];
+    bool relu[SPEC_MAX_LAYERS];
+} ExecPlan;
+
+static void plan_execution(const Model *m, bool training, ExecPlan *p)
+{
+    const ModelSpec *s = &m->spec;
+    for (int i = 0; i < s->n_layers; i++) {
+        p->alias[i] = layer_ops(s->layers[i].type)->is_view || m->folded[i];
+        p->relu[i] = false;
+    }
+    if (!training)
+        return; /* inference keeps each layer's own output: a request may ask for it */
+    for (int j = 0; j < s->n_layers; j++) {
+        const Layer *l = &s->layers[j];
+        int i = l->inputs[0];
+        if (!layer_ops(l->type)->only_activation || l->act != ACT_RELU || i == LAYER_INPUT_MODEL)
+            continue;
+        if (layer_ops(s->layers[i].type)->takes_relu && !p->alias[i] && spec_readers(s, i) == 1)
+            p->alias[j] = p->relu[i] = true;
+    }
+}
+
 /* Where backward puts each gradient, worked out once per run from the
  * graph: dL/d(each output) lives in a slot (a (max_batch, widest) buffer)
  * from the first write by its last reader until its own layer's backward,
@@ -306,19 +336,21 @@ typedef struct {
 
 #define GRAD_MAX_SLOTS (SPEC_MAX_LAYERS + LAYER_MAX_INPUTS + 1)
 
-/* Layer i's output is its input's buffer: a view, or a folded layer. */
-static bool aliases_input(const Model *m, int i)
+/* Whether backward must reach each layer's output (wanted[i]): a gradient
+ * is wanted for parameters, or for the model's input when to_input, so
+ * only where a layer with parameters, or the input then, is at or before
+ * it. The augmentation layers that read the data have none: their
+ * backward was a pass over the batch that nobody read. */
+static void plan_wanted(const Model *m, bool to_input, bool *wanted)
 {
-    return layer_ops(m->spec.layers[i].type)->is_view || m->folded[i];
-}
-
-/* Whether anything upstream of source needs its gradient: not the model's
- * input, nor a view of it, unless the input's own gradient is wanted. */
-static bool needs_grad(const Model *m, int source, bool to_input)
-{
-    while (source != LAYER_INPUT_MODEL && aliases_input(m, source))
-        source = m->spec.layers[source].inputs[0];
-    return to_input || source != LAYER_INPUT_MODEL;
+    const ModelSpec *s = &m->spec;
+    for (int i = 0; i < s->n_layers; i++) {
+        const Layer *l = &s->layers[i];
+        wanted[i] = l->param_count > 0;
+        for (int k = 0; k < l->n_inputs; k++)
+            wanted[i] = wanted[i] || (l->inputs[k] == LAYER_INPUT_MODEL ? to_input
+                                                                        : wanted[l->inputs[k]]);
+    }
 }
 
 typedef struct {
@@ -336,10 +368,12 @@ static int *grad_slot(GradPlan *g, int source)
 
 /* to_input: the model's input gets a slot too (input gradients), never
  * given back, so it holds the whole sum at the end. */
-static void plan_gradients(const Model *m, bool to_input, GradPlan *g)
+static void plan_gradients(const Model *m, const ExecPlan *p, bool to_input, GradPlan *g)
 {
     const ModelSpec *s = &m->spec;
     SlotPool pool = {.n_free = 0};
+    bool wanted[SPEC_MAX_LAYERS];
+    plan_wanted(m, to_input, wanted);
     int last = s->n_layers - 1;
     for (int i = 0; i < s->n_layers; i++)
         g->out[i] = -1;
@@ -347,14 +381,14 @@ static void plan_gradients(const Model *m, bool to_input, GradPlan *g)
     g->out[last] = slot_take(&pool);
     for (int i = last; i >= 0; i--) {
         const Layer *l = &s->layers[i];
-        bool view = aliases_input(m, i); /* a folded layer passes its gradient on as a view */
+        bool view = p->alias[i]; /* a folded or fused layer passes its gradient on as a view */
         if (g->out[i] < 0)
-            continue; /* only the model's input is upstream: no gradient wanted */
+            continue; /* nothing upstream wants a gradient (plan_wanted) */
         for (int k = 0; k < l->n_inputs; k++) {
             int j = l->inputs[k], *to = grad_slot(g, j);
             g->in[i][k] = -1;
             g->add[i][k] = false;
-            if (!needs_grad(m, j, to_input))
+            if (!(j == LAYER_INPUT_MODEL ? to_input : wanted[j]))
                 continue;
             if (*to < 0) /* the first gradient to reach j: written in place */
                 *to = view ? g->out[i] : slot_take(&pool);
@@ -388,6 +422,7 @@ struct ModelRun {
     void **aux;        /* per layer, training only */
     float **pre;       /* per layer, training only: the output before an activation
                         * whose backward needs it (activation_needs_input), else NULL */
+    ExecPlan exec;
     GradPlan plan;     /* training and input gradient runs only, as slot */
     float *slot[GRAD_MAX_SLOTS]; /* dL/d(activation) buffers */
     int n;             /* samples in the last forward */
@@ -410,8 +445,9 @@ static float *source_buffer(const ModelRun *r, int source)
 }
 
 /* backward: keep aux, the inputs of activations that need them and the
- * gradient slots (training, and input gradient runs). */
-static ModelRun *run_new(const Model *m, int max_batch, bool training, bool to_input,
+ * gradient slots (training, and input gradient runs). fuse: a training run
+ * may hand a layer's work to the one before it (plan_execution). */
+static ModelRun *run_new(const Model *m, int max_batch, bool training, bool to_input, bool fuse,
                          MnError *err)
 {
     assert(!(training && m->serve_params)); /* a model folded for serving never trains */
@@ -423,13 +459,15 @@ static ModelRun *run_new(const Model *m, int max_batch, bool training, bool to_i
     size_t pre_off[SPEC_MAX_LAYERS], pre_len[SPEC_MAX_LAYERS];
     size_t input_off = bytes;
     bytes += align64(b * shape_numel(s->input) * sizeof(float));
+    ExecPlan exec;
+    plan_execution(m, training && fuse, &exec);
     for (int i = 0; i < nl; i++) {
         const Layer *l = &s->layers[i];
         const LayerOps *ops = layer_ops(l->type);
         size_t numel = shape_numel(l->out);
         widest = numel > widest ? numel : widest;
         act_off[i] = bytes;
-        if (!aliases_input(m, i))
+        if (!exec.alias[i])
             bytes += align64(b * numel * sizeof(float));
         if (training && ops->batch_sums && ops->batch_sums(l) > sums)
             sums = ops->batch_sums(l);
@@ -453,7 +491,7 @@ static ModelRun *run_new(const Model *m, int max_batch, bool training, bool to_i
     size_t grad_off = bytes, slot_bytes = align64(b * widest * sizeof(float));
     GradPlan plan = {.n_slots = 0};
     if (backward) {
-        plan_gradients(m, to_input, &plan);
+        plan_gradients(m, &exec, to_input, &plan);
         bytes += (size_t)plan.n_slots * slot_bytes;
     }
     size_t scratch_off = bytes;
@@ -484,13 +522,14 @@ static ModelRun *run_new(const Model *m, int max_batch, bool training, bool to_i
     r->pre = pre;
     for (int i = 0; i < nl; i++) {
         const Layer *l = &s->layers[i];
-        act[i] = aliases_input(m, i) ? source_buffer(r, l->inputs[0])
+        act[i] = exec.alias[i] ? source_buffer(r, l->inputs[0])
                                      : (float *)(base + act_off[i]);
         aux[i] = aux_len[i] ? base + aux_off[i] : NULL;
         pre[i] = pre_len[i] ? (float *)(base + pre_off[i]) : NULL;
     }
     r->logits = (float *)(base + logits_off);
     r->ws = (float *)(base + ws_off);
+    r->exec = exec;
     r->plan = plan;
     r->sums = (double *)(base + sums_off);
     r->n_sums = sums;
@@ -502,12 +541,17 @@ static ModelRun *run_new(const Model *m, int max_batch, bool training, bool to_i
 
 ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *err)
 {
-    return run_new(m, max_batch, training, false, err);
+    return run_new(m, max_batch, training, false, true, err);
+}
+
+ModelRun *model_run_new_unfused(const Model *m, int max_batch, MnError *err)
+{
+    return run_new(m, max_batch, true, false, false, err);
 }
 
 ModelRun *model_run_new_input_gradient(const Model *m, int max_batch, MnError *err)
 {
-    return run_new(m, max_batch, false, true, err);
+    return run_new(m, max_batch, false, true, true, err);
 }
 
 void model_run_free(ModelRun *r)
@@ -546,11 +590,12 @@ static void forward_layer(const Model *m, ModelRun *r, int i, int from, int n, b
         in[k] = source_buffer(r, l->inputs[k]) +
                 (size_t)from * shape_numel(spec_source_shape(s, l->inputs[k]));
     float *y = r->act[i] + (size_t)from * width;
-    if (!aliases_input(m, i)) {
+    if (!r->exec.alias[i]) {
         void *aux = r->aux[i] ? (char *)r->aux[i] + (size_t)from * ops->aux(l, 1) : NULL;
         LayerRun run = {.batch = n, .training = training, .ws = r->ws, .aux = aux,
                         .rng = training ? &r->rng : NULL, .in = in, .n_in = l->n_inputs,
-                        .state = m->state + l->state_offset, .sums = sums};
+                        .state = m->state + l->state_offset, .sums = sums,
+                        .relu = r->exec.relu[i]};
         const float *params = !training && m->serve_params ? m->serve_params : m->params;
         ops->forward(l, params + l->param_offset, in[0], y, &run);
     }
@@ -572,21 +617,21 @@ static void forward_layer(const Model *m, ModelRun *r, int i, int from, int n, b
  * A dense layer is a stage of its own over the whole batch, its GEMM as
  * wide as can be. Returns the stage's end from `first`; *chunk samples. */
 /* A folded layer (nothing to run) does not end a stage. */
-static bool whole_batch(const Model *m, int i)
+static bool whole_batch(const Model *m, const ExecPlan *p, int i)
 {
-    return layer_ops(m->spec.layers[i].type)->wants_whole_batch && !m->folded[i];
+    return layer_ops(m->spec.layers[i].type)->wants_whole_batch && !p->alias[i];
 }
 
-static int stage_end(const Model *m, int first, int n, int *chunk)
+static int stage_end(const Model *m, const ExecPlan *p, int first, int n, int *chunk)
 {
     const ModelSpec *s = &m->spec;
     *chunk = n;
-    if (whole_batch(m, first))
+    if (whole_batch(m, p, first))
         return first + 1;
     size_t per = 0;
     int end = first;
-    for (; end < s->n_layers && !whole_batch(m, end); end++)
-        if (!aliases_input(m, end))
+    for (; end < s->n_layers && !whole_batch(m, p, end); end++)
+        if (!p->alias[end])
             per += shape_numel(s->layers[end].out) * sizeof(float);
     int fits = (int)(STAGE_BYTES / (per ? per : 1));
     *chunk = fits < 1 ? 1 : fits < n ? fits : n;
@@ -613,7 +658,7 @@ static bool forward_from(const Model *m, ModelRun *r, int n, bool training, bool
 {
     const ModelSpec *s = &m->spec;
     for (int first = r->resume, end, chunk; first < s->n_layers; first = end) {
-        end = stage_end(m, first, n, &chunk);
+        end = stage_end(m, &r->exec, first, n, &chunk);
         const Layer *l = &s->layers[first];
         const LayerOps *ops = layer_ops(l->type);
         const double *sums = NULL;
@@ -702,10 +747,11 @@ static bool backward_from(const Model *m, ModelRun *r, int n, float *grads, bool
             din[k] = g->in[i][k] >= 0 ? r->slot[g->in[i][k]] : NULL;
         }
         /* a view's gradient is its input's: same numbers, another shape */
-        if (!aliases_input(m, i)) {
+        if (!r->exec.alias[i]) {
             LayerRun run = {.batch = n, .training = r->training, .ws = r->ws, .aux = r->aux[i],
                             .rng = r->training ? &r->rng : NULL, .in = in, .din = din,
-                            .n_in = l->n_inputs, .state = m->state + l->state_offset};
+                            .n_in = l->n_inputs, .state = m->state + l->state_offset,
+                            .relu = r->exec.relu[i]};
             if (in_parts && ops->batch_sums) {
                 if (!resumed) {
                     ops->backward_sums(l, params + l->param_offset, in[0], d, &run, r->sums);

@@ -80,6 +80,10 @@ ModelRun *model_run_new(const Model *m, int max_batch, bool training, MnError *e
 /* An inference run (the served weights, inference behaviour of every
  * layer) that also keeps what backward needs, for model_input_gradient. */
 ModelRun *model_run_new_input_gradient(const Model *m, int max_batch, MnError *err);
+/* A training run that runs every layer on its own, as the spec lists
+ * them (model_run_new's may do a relu layer's work in the layer before it,
+ * LayerOps.takes_relu): the reference that fused runs must equal bit for bit. */
+ModelRun *model_run_new_unfused(const Model *m, int max_batch, MnError *err);
 void model_run_free(ModelRun *r);
 /* Restarts the run's dropout masks from seed (at creation: the spec's). */
 void model_run_reseed(ModelRun *r, uint64_t seed);

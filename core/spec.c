@@ -243,6 +243,15 @@ bool spec_is_chain(const ModelSpec *s)
     return true;
 }
 
+int spec_readers(const ModelSpec *s, int source)
+{
+    int n = 0;
+    for (int i = 0; i < s->n_layers; i++)
+        for (int k = 0; k < s->layers[i].n_inputs; k++)
+            n += s->layers[i].inputs[k] == source;
+    return n;
+}
+
 void spec_layer_label(const ModelSpec *s, int i, char *buf, size_t n)
 {
     const Layer *l = &s->layers[i];

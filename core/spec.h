@@ -84,6 +84,8 @@ typedef struct {
 Activation spec_hidden_activation(const ModelSpec *s);
 /* True when every layer reads the one before it (the first, the input). */
 bool spec_is_chain(const ModelSpec *s);
+/* How many inputs of layers read source's output (a layer or LAYER_INPUT_MODEL). */
+int spec_readers(const ModelSpec *s, int source);
 /* "layer 3 (conv2d)" for messages; with its name, "layer 3 (add, \"res1\")",
  * when the spec gave one or the model is a graph. */
 void spec_layer_label(const ModelSpec *s, int i, char *buf, size_t n);

@@ -1,6 +1,8 @@
 /* test_batchnorm.c - batch normalization through the whole model: its
  * backward in training against central differences (after a conv and a
- * dense layer), whole-batch statistics however lanes and threads split a
+ * dense layer, and with the relu layer after it that training fuses into
+ * it), fused training against every layer run apart (the same bits),
+ * whole-batch statistics however lanes and threads split a
  * batch (the same bits on one thread and two), folding for serving against
  * the unfolded affine, spec refusals, and model files with moving
  * statistics (and version 1 files, which have none, still loading). */
@@ -60,6 +62,16 @@ static const char *const grad_specs[] = {
     "{\"type\":\"dense\",\"units\":4},"
     "{\"type\":\"batch_normalization\",\"scale\":false,\"epsilon\":0.01},"
     "{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}],\"seed\":4}",
+    /* a relu layer after each: training does its work in the
+     * normalization's passes (LayerOps.takes_relu); seed 5 put an input
+     * of a relu within eps of its kink, fused or not */
+    "{\"name\":\"g\",\"input_shape\":[6,6,2],\"layers\":["
+    "{\"type\":\"conv2d\",\"filters\":3,\"kernel_size\":3,\"use_bias\":false},"
+    "{\"type\":\"batch_normalization\"},{\"type\":\"activation\",\"activation\":\"relu\"},"
+    "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":4},"
+    "{\"type\":\"batch_normalization\",\"center\":false},"
+    "{\"type\":\"activation\",\"activation\":\"relu\"},"
+    "{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}],\"seed\":6}",
 };
 
 START_TEST(test_backward_against_differences)
@@ -79,10 +91,12 @@ END_TEST
 
 /* ---- lanes: whole-batch statistics, the same bits on one thread and two ---- */
 
+/* the first normalization's relu layer is fused into it in training */
 static const char *const lanes_spec =
     "{\"name\":\"l\",\"layers\":["
     "{\"type\":\"conv2d\",\"filters\":12,\"kernel_size\":3},"
     "{\"type\":\"batch_normalization\",\"momentum\":0.5},"
+    "{\"type\":\"activation\",\"activation\":\"relu\"},"
     "{\"type\":\"maxpool2d\",\"pool_size\":2},"
     "{\"type\":\"conv2d\",\"filters\":8,\"kernel_size\":3,\"activation\":\"relu\"},"
     "{\"type\":\"batch_normalization\"},{\"type\":\"flatten\"},"
@@ -187,6 +201,82 @@ START_TEST(test_lanes_use_whole_batch_statistics)
     model_free(whole);
     free(d.images);
     free(d.labels);
+}
+END_TEST
+
+/* ---- a relu layer fused into the normalization before it ---- */
+
+/* Augmented data (whose layers need no gradient), normalizations after a
+ * conv without bias, a conv with one and a dense layer, each followed by
+ * a relu layer that training fuses into it; and one whose output a second
+ * layer reads too, which keeps its relu layer apart. */
+static const char *const fused_spec =
+    "{\"name\":\"r\",\"input_shape\":[12,12,1],\"layers\":["
+    "{\"type\":\"random_translation\",\"height_factor\":0.1,\"width_factor\":0.1,"
+    "\"fill_mode\":\"constant\"},{\"type\":\"random_flip\",\"mode\":\"horizontal\"},"
+    "{\"type\":\"conv2d\",\"filters\":6,\"kernel_size\":3,\"padding\":\"same\","
+    "\"use_bias\":false},"
+    "{\"type\":\"batch_normalization\"},{\"type\":\"activation\",\"activation\":\"relu\"},"
+    "{\"type\":\"maxpool2d\",\"pool_size\":2},"
+    "{\"type\":\"conv2d\",\"filters\":5,\"kernel_size\":3,\"padding\":\"same\"},"
+    "{\"type\":\"batch_normalization\",\"name\":\"twice\",\"scale\":false},"
+    "{\"type\":\"activation\",\"activation\":\"relu\",\"name\":\"r1\"},"
+    "{\"type\":\"add\",\"inputs\":[\"r1\",\"twice\"]},"
+    "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":8},"
+    "{\"type\":\"batch_normalization\",\"center\":false},"
+    "{\"type\":\"activation\",\"activation\":\"relu\"},"
+    "{\"type\":\"dense\",\"units\":4,\"activation\":\"softmax\"}],\"seed\":7}";
+
+enum { FUSED_BATCH = 9, FUSED_STEPS = 4 };
+
+/* A few gradient steps on one run, the moving statistics updated after
+ * each; the last step's loss. */
+static double train_run(Model *m, ModelRun *r)
+{
+    size_t d = shape_numel(m->spec.input);
+    float *grads = malloc(m->n_params * sizeof *grads);
+    uint8_t labels[FUSED_BATCH];
+    double loss = 0.0;
+    for (int step = 0; step < FUSED_STEPS; step++) {
+        fill_inputs(model_run_input(r), FUSED_BATCH * d, 40 + step);
+        for (int i = 0; i < FUSED_BATCH; i++)
+            labels[i] = (uint8_t)((i + step) % 4);
+        memset(grads, 0, m->n_params * sizeof *grads);
+        model_forward(m, r, FUSED_BATCH, true);
+        loss = model_backward(m, r, labels, FUSED_BATCH, FUSED_BATCH, grads);
+        for (size_t i = 0; i < m->n_params; i++)
+            m->params[i] -= 0.1f * grads[i];
+        model_update_state(m, r);
+    }
+    free(grads);
+    return loss;
+}
+
+START_TEST(test_fused_relu_same_bits)
+{
+    Model *fused = build(fused_spec), *apart = build(fused_spec);
+    MnError err = {0};
+    ModelRun *rf = model_run_new(fused, FUSED_BATCH, true, &err);
+    ck_assert_msg(rf != NULL, "%s", err.msg);
+    ModelRun *ra = model_run_new_unfused(apart, FUSED_BATCH, &err);
+    ck_assert_msg(ra != NULL, "%s", err.msg);
+    double lf = train_run(fused, rf), la = train_run(apart, ra);
+    ck_assert_mem_eq(&lf, &la, sizeof lf);
+    ck_assert_mem_eq(fused->params, apart->params, fused->n_params * sizeof *fused->params);
+    ck_assert_mem_eq(fused->state, apart->state, fused->n_state * sizeof *fused->state);
+    /* the output of the last forward, and the relu layers' outputs */
+    int last = fused->spec.n_layers - 1;
+    ck_assert_mem_eq(model_run_activation(rf, last), model_run_activation(ra, last),
+                     FUSED_BATCH * (size_t)fused->n_classes * sizeof(float));
+    for (int i = 0; i < last; i++)
+        if (fused->spec.layers[i].type == LAYER_ACTIVATION)
+            ck_assert_mem_eq(model_run_activation(rf, i), model_run_activation(ra, i),
+                             FUSED_BATCH * shape_numel(fused->spec.layers[i].out) *
+                                 sizeof(float));
+    model_run_free(rf);
+    model_run_free(ra);
+    model_free(fused);
+    model_free(apart);
 }
 END_TEST
 
@@ -423,6 +513,9 @@ static Suite *batchnorm_suite(void)
     tcase_add_loop_test(grad, test_backward_against_differences, 0,
                         sizeof grad_specs / sizeof *grad_specs);
     suite_add_tcase(s, grad);
+    TCase *fuse = tcase_create("Fused relu");
+    tcase_add_test(fuse, test_fused_relu_same_bits);
+    suite_add_tcase(s, fuse);
     TCase *lanes = tcase_create("Lanes");
     tcase_set_timeout(lanes, 60);
     tcase_add_test(lanes, test_one_thread_and_two_same_bits);
