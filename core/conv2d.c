@@ -117,16 +117,74 @@ static PhaseAxis phase_axis(int in, int k, int s, int pad, int p)
     return a;
 }
 
+/* Every phase reads dY inside one zero-bordered copy of it, h by w, dY
+ * `top` rows and `left` columns in: the border the most padded phase
+ * needs before, room for the furthest reads after. The kernel then copies
+ * nothing; left to it, each phase reading past an edge copied dY again
+ * (three of the four of a 3x3 kernel with stride 2). */
+typedef struct {
+    int top, left, h, w;
+} DyFrame;
+
+static void frame_axis(int in, int out, int k, int s, int pad, int *before, int *size)
+{
+    *before = 0;
+    for (int p = 0; p < s; p++) {
+        PhaseAxis a = phase_axis(in, k, s, pad, p);
+        if (a.count && a.pad > *before)
+            *before = a.pad;
+    }
+    *size = *before + out;
+    for (int p = 0; p < s; p++) {
+        PhaseAxis a = phase_axis(in, k, s, pad, p);
+        int end = *before - a.pad + a.count - 1 + a.taps;
+        if (a.count && end > *size)
+            *size = end;
+    }
+}
+
+static DyFrame dy_frame(const Layer *l)
+{
+    const Window *w = &l->cfg.conv.win;
+    DyFrame f;
+    frame_axis(l->in.h, l->out.h, w->kh, w->sh, w->pad_top, &f.top, &f.h);
+    frame_axis(l->in.w, l->out.w, w->kw, w->sw, w->pad_left, &f.left, &f.w);
+    return f;
+}
+
+/* Whether the frame differs from dY itself (a pointwise kernel's does not). */
+static bool framed(const Layer *l, const DyFrame *f)
+{
+    return f->top || f->left || f->h > l->out.h || f->w > l->out.w;
+}
+
+static size_t frame_floats(const Layer *l, const DyFrame *f, int samples)
+{
+    return framed(l, f) ? whole_lines((size_t)samples * f->h * f->w * l->out.c) : 0;
+}
+
+/* dY's images into the frame's interior; nothing writes its border. */
+static void frame_dy(const Layer *l, const DyFrame *f, const float *dy, float *frame, int n)
+{
+    size_t c = l->out.c, row = (size_t)l->out.w * c;
+    for (int b = 0; b < n; b++)
+        for (int r = 0; r < l->out.h; r++)
+            memcpy(frame + (((size_t)b * f->h + f->top + r) * f->w + f->left) * c,
+                   dy + ((size_t)b * l->out.h + r) * row, row * sizeof *frame);
+}
+
 typedef struct {
     PhaseAxis y, x;
-    ConvGeometry g;  /* dY (out_h, out_w, filters) to the phase's dX pixels */
-    size_t offset;   /* of its first pixel in one image of dX */
-    size_t kernel;   /* floats of its turned kernel, in whole lines */
+    ConvGeometry g;   /* the frame of dY to the phase's dX pixels */
+    size_t dy_offset; /* of its first read in one image of the frame */
+    size_t offset;    /* of its first pixel in one image of dX */
+    size_t kernel;    /* floats of its turned kernel, in whole lines */
 } InputGradPhase;
 
 /* Phase (py, px); false when it holds no pixel (an input smaller than
  * the stride). */
-static bool input_grad_phase(const Layer *l, int py, int px, InputGradPhase *ph)
+static bool input_grad_phase(const Layer *l, const DyFrame *f, int py, int px,
+                             InputGradPhase *ph)
 {
     const Window *w = &l->cfg.conv.win;
     int cin = l->in.c;
@@ -135,35 +193,36 @@ static bool input_grad_phase(const Layer *l, int py, int px, InputGradPhase *ph)
     if (!ph->y.count || !ph->x.count)
         return false;
     ConvGeometry g = {
-        .in_h = l->out.h, .in_w = l->out.w, .in_c = l->out.c,
+        .in_h = f->h, .in_w = f->w, .in_c = l->out.c,
         .out_h = ph->y.count, .out_w = ph->x.count, .filters = cin,
         .kh = ph->y.taps, .kw = ph->x.taps, .sh = 1, .sw = 1,
-        .pad_top = ph->y.pad, .pad_left = ph->x.pad,
         .out_pixel = (size_t)w->sw * cin,
         .out_row = (size_t)w->sh * l->in.w * cin,
         .out_image = shape_numel(l->in),
     };
     ph->g = g;
+    ph->dy_offset = ((size_t)(f->top - ph->y.pad) * f->w + (f->left - ph->x.pad)) * l->out.c;
     ph->offset = ((size_t)ph->y.first * l->in.w + ph->x.first) * cin;
     ph->kernel = whole_lines((size_t)g.kh * g.kw * g.in_c * g.filters);
     return true;
 }
 
-/* After Col: every phase's turned kernel, zeros for their bias, then the
- * scratch of the phase needing most. */
-static size_t input_grad_floats(const Layer *l)
+/* After Col: every phase's turned kernel, zeros for their bias, the
+ * frame of dY for `samples`, then the scratch of the phase needing most. */
+static size_t input_grad_floats(const Layer *l, int samples)
 {
     const Window *w = &l->cfg.conv.win;
+    DyFrame f = dy_frame(l);
     size_t kernels = 0, scratch = 0;
     InputGradPhase ph;
     for (int py = 0; py < w->sh; py++)
         for (int px = 0; px < w->sw; px++)
-            if (input_grad_phase(l, py, px, &ph)) {
+            if (input_grad_phase(l, &f, py, px, &ph)) {
                 size_t need = conv_kernel_workspace(&ph.g);
                 kernels += ph.kernel;
                 scratch = need > scratch ? need : scratch;
             }
-    return kernels + zero_bias_floats(l->in.c) + scratch;
+    return kernels + zero_bias_floats(l->in.c) + frame_floats(l, &f, samples) + scratch;
 }
 
 /* The phase's kernel (taps_y, taps_x, filters, cin) [my][mx][f][c] = w
@@ -192,13 +251,13 @@ static void turn_kernel(const Layer *l, int py, int px, const InputGradPhase *ph
 }
 
 /* Every phase's kernel into ws, and the zeros after them; returns those. */
-static float *turn_kernels(const Layer *l, const float *w, float *ws)
+static float *turn_kernels(const Layer *l, const DyFrame *f, const float *w, float *ws)
 {
     const Window *win = &l->cfg.conv.win;
     InputGradPhase ph;
     for (int py = 0; py < win->sh; py++)
         for (int px = 0; px < win->sw; px++)
-            if (input_grad_phase(l, py, px, &ph)) {
+            if (input_grad_phase(l, f, py, px, &ph)) {
                 turn_kernel(l, py, px, &ph, w, ws);
                 ws += ph.kernel;
             }
@@ -206,16 +265,18 @@ static float *turn_kernels(const Layer *l, const float *w, float *ws)
     return ws;
 }
 
-/* dx (n, in) = the input gradient of dy (n, out), every phase in turn. */
-static void input_grad(const Layer *l, const float *turned, const float *zeros,
+/* dx (n, in) = the input gradient of dy (n, out), every phase in turn,
+ * dy read from the frame when there is one. */
+static void input_grad(const Layer *l, const DyFrame *f, const float *turned, const float *zeros,
                        const float *dy, float *dx, int n, float *scratch)
 {
     const Window *win = &l->cfg.conv.win;
     InputGradPhase ph;
     for (int py = 0; py < win->sh; py++)
         for (int px = 0; px < win->sw; px++)
-            if (input_grad_phase(l, py, px, &ph)) {
-                conv_kernel_forward(&ph.g, turned, zeros, dy, dx + ph.offset, n, scratch);
+            if (input_grad_phase(l, f, py, px, &ph)) {
+                conv_kernel_forward(&ph.g, turned, zeros, dy + ph.dy_offset, dx + ph.offset, n,
+                                    scratch);
                 turned += ph.kernel;
             }
 }
@@ -228,8 +289,9 @@ static size_t conv2d_workspace(const Layer *l, int batch)
     ConvGeometry g = geometry(l);
     size_t forward =
         zero_bias_room(l->cfg.conv.no_bias, g.filters) + conv_kernel_workspace(&g);
-    size_t col = is_pointwise(l) ? 0 : whole_lines(col_floats(l, chunk_samples(l, batch)));
-    size_t backward = col + input_grad_floats(l);
+    int chunk = chunk_samples(l, batch);
+    size_t col = is_pointwise(l) ? 0 : whole_lines(col_floats(l, chunk));
+    size_t backward = col + input_grad_floats(l, chunk);
     return forward > backward ? forward : backward;
 }
 
@@ -324,8 +386,13 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
     bool pointwise = is_pointwise(l);
     float *col = run->ws;
     float *turned = pointwise ? run->ws : run->ws + whole_lines(col_floats(l, chunk));
-    float *zeros = dx ? turn_kernels(l, params, turned) : NULL;
-    float *dx_scratch = dx ? zeros + zero_bias_floats(l->in.c) : NULL;
+    DyFrame frame = dy_frame(l);
+    float *zeros = dx ? turn_kernels(l, &frame, params, turned) : NULL;
+    float *dy_copy = dx && framed(l, &frame) ? zeros + zero_bias_floats(l->in.c) : NULL;
+    float *dx_scratch = dx ? zeros + zero_bias_floats(l->in.c) + frame_floats(l, &frame, chunk)
+                           : NULL;
+    if (dy_copy) /* its border, once: each chunk rewrites only the interior */
+        memset(dy_copy, 0, frame_floats(l, &frame, chunk) * sizeof *dy_copy);
     for (int b = 0; b < run->batch; b += chunk) {
         int n = run->batch - b < chunk ? run->batch - b : chunk;
         const float *xb = x + (size_t)b * in_per;
@@ -344,8 +411,11 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
             xb = col;
         }
         blas_gemm(true, false, k, c->filters, n * per, 1.0f, xb, dyb, 1.0f, dw);
-        if (dx)
-            input_grad(l, turned, zeros, dyb, dxb, n, dx_scratch);
+        if (!dx)
+            continue;
+        if (dy_copy)
+            frame_dy(l, &frame, dyb, dy_copy, n);
+        input_grad(l, &frame, turned, zeros, dy_copy ? dy_copy : dyb, dxb, n, dx_scratch);
     }
 }
 
