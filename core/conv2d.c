@@ -58,12 +58,22 @@ static size_t col_floats(const Layer *l, int samples)
 }
 
 #define CHUNK_FLOATS (64 * 1024) /* 256 KiB of im2col and output per GEMM: stays in L2 */
+/* OpenBLAS's SkylakeX build multiplies products of up to 100^3
+ * multiply-adds in place (its small-matrix kernel) and packs bigger ones
+ * first; for dW's shapes the packed path took longer for more work: the
+ * 7x7 conv of cnn-basic took 197 us a batch in chunks of 7 samples, 113 us
+ * in chunks of 4 (bench of blas_gemm alone, min of 15). */
+#define SMALL_GEMM_MACS (100L * 100 * 100)
 
-/* Samples per chunk: at least one. */
+/* Samples per chunk: at least one; no more than keep dW's product small
+ * when one sample's is. */
 static int chunk_samples(const Layer *l, int batch)
 {
     size_t per = col_floats(l, 1) + shape_numel(l->out);
     int n = (int)(CHUNK_FLOATS / per);
+    long macs = (long)col_floats(l, 1) * l->cfg.conv.filters;
+    if (macs <= SMALL_GEMM_MACS && n > SMALL_GEMM_MACS / macs)
+        n = (int)(SMALL_GEMM_MACS / macs);
     return n < 1 ? 1 : n > batch ? batch : n;
 }
 
