@@ -30,9 +30,10 @@ typedef struct {
 /* Floats of scratch conv_kernel_forward needs, for any variant. */
 size_t conv_kernel_workspace(const ConvGeometry *g);
 
-/* y (n, out_h, out_w, filters), or where the out_ strides say, = bias + x (n, in_h, in_w, in_c) convolved
- * with weights stored (kh, kw, in_c, filters), then relu if asked. The sum
- * over taps runs in one fixed order: the same inputs give the same bits. */
+/* y (n, out_h, out_w, filters), or where the out_ strides say, = bias +
+ * x (n, in_h, in_w, in_c) convolved with weights stored (kh, kw, in_c,
+ * filters), then relu if asked. The sum over taps runs in one fixed
+ * order: the same inputs give the same bits. */
 void conv_kernel_forward(const ConvGeometry *g, const float *weights, const float *bias,
                          const float *x, float *y, int n, float *ws);
 
