@@ -61,10 +61,6 @@ $(FLAGS_STAMP):
 # The direct convolution's variants: a multiply and an add as one FMA where
 # the instruction set has it (conv_kernel.c says why; C11 mode forbids it).
 $(BUILD)/core/conv_kernel.o: ALL_CFLAGS += -ffp-contract=fast
-# im2col's copies of a row of taps (3 floats for a one-channel image) stay
-# loops: GCC otherwise turns them back into a memcpy call each, which cost
-# more than the copy (a twentieth of a training epoch in memmove).
-$(BUILD)/core/conv2d.o: ALL_CFLAGS += -fno-tree-loop-distribute-patterns
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

@@ -305,20 +305,13 @@ static size_t conv2d_workspace(const Layer *l, int batch)
     return forward > backward ? forward : backward;
 }
 
-/* Copies of a few floats: inline loops the compiler vectorises (the
- * Makefile keeps GCC from making them memcpy calls again). A libc call
- * for each row of taps cost more than the copy (three floats when cin is
- * 1: a seventh of a training epoch went to memmove). */
+/* Copies of a few floats: inline loops the compiler vectorises.
+ * A libc call for each row of taps cost more than the copy (three floats
+ * when cin is 1: a seventh of a training epoch went to memmove). */
 static inline void copy_floats(float *restrict dst, const float *restrict src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dst[i] = src[i];
-}
-
-static inline void zero_floats(float *dst, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        dst[i] = 0.0f;
 }
 
 /* col (batch*oh*ow, kh*kw*cin), row order (b, oy, ox), column order (ky, kx, ci). */
@@ -339,14 +332,14 @@ static void im2col(const Layer *l, const float *restrict x, float *restrict col,
                     int iy = window_tap(oy, ky, w->sh, w->pad_top, ih);
                     float *dst = row + (size_t)ky * taps_row;
                     if (iy < 0) {
-                        zero_floats(dst, taps_row);
+                        memset(dst, 0, taps_row * sizeof *dst);
                     } else if (inside) { /* the whole row of taps: one copy */
                         copy_floats(dst, xb + ((size_t)iy * iw + ix0) * cin, taps_row);
                     } else {
                         for (int kx = 0; kx < w->kw; kx++) {
                             int ix = window_tap(ox, kx, w->sw, w->pad_left, iw);
                             if (ix < 0)
-                                zero_floats(dst + (size_t)kx * cin, (size_t)cin);
+                                memset(dst + (size_t)kx * cin, 0, (size_t)cin * sizeof *dst);
                             else
                                 copy_floats(dst + (size_t)kx * cin,
                                             xb + ((size_t)iy * iw + ix) * cin, (size_t)cin);
