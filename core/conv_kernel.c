@@ -46,13 +46,15 @@ static FilterSlice filter_slice(const FilterSet *f, int first_filter)
     return s;
 }
 
-/* Where the first tap of each of `pixels` output pixels from `first` is. */
+/* Where the first tap of each of `pixels` output pixels from `first` is,
+ * and where that pixel's output goes. */
 ALWAYS_INLINE void pixel_offsets(const ConvGeometry *g, const Image *img, int first, int pixels,
-                                 size_t *offset)
+                                 size_t *offset, size_t *out_offset)
 {
     int oy = first / g->out_w, ox = first % g->out_w;
     UNROLL for (int p = 0; p < pixels; p++) {
         offset[p] = (size_t)oy * g->sh * img->row_floats + (size_t)ox * g->sw * g->in_c;
+        out_offset[p] = (size_t)oy * g->out_row + (size_t)ox * g->out_pixel;
         if (++ox == g->out_w) {
             ox = 0;
             oy++;
@@ -248,17 +250,22 @@ static Image bordered(const ConvGeometry *g, const float *x, float *buf)
     return img;
 }
 
-void conv_kernel_forward(const ConvGeometry *g, const float *weights, const float *bias,
+void conv_kernel_forward(const ConvGeometry *given, const float *weights, const float *bias,
                          const float *x, float *y, int n, float *ws)
 {
+    ConvGeometry dense = *given, *g = &dense;
+    if (!g->out_pixel) { /* the strides of the dense tensor */
+        g->out_pixel = (size_t)g->filters;
+        g->out_row = (size_t)g->out_w * g->filters;
+        g->out_image = (size_t)g->out_h * g->out_row;
+    }
     float *border = needs_border(g) ? ws : NULL;
     FilterSet f = filter_set(g, weights, bias, ws + border_floats(g));
     if (border)
         clear_border(g, border);
     size_t in_per = (size_t)g->in_h * g->in_w * g->in_c;
-    size_t out_per = (size_t)g->out_h * g->out_w * g->filters;
     for (int b = 0; b < n; b++) {
         Image img = bordered(g, x + b * in_per, border);
-        variant->forward_image(g, &img, &f, y + b * out_per);
+        variant->forward_image(g, &img, &f, y + b * g->out_image);
     }
 }

@@ -19,14 +19,21 @@ typedef struct {
     int kh, kw, sh, sw;
     int pad_top, pad_left;
     bool relu; /* max(0, .) applied as each output is stored */
+    /* Where output (b, oy, ox) starts, in floats from y: b * out_image +
+     * oy * out_row + ox * out_pixel. All 0 (the default) for the dense
+     * (n, out_h, out_w, filters) tensor; others write a sub-grid of a
+     * bigger one, as a strided convolution's input gradient does, one
+     * phase of it at a time (conv2d.c), without a copy to scatter. */
+    size_t out_pixel, out_row, out_image;
 } ConvGeometry;
 
 /* Floats of scratch conv_kernel_forward needs, for any variant. */
 size_t conv_kernel_workspace(const ConvGeometry *g);
 
-/* y (n, out_h, out_w, filters) = bias + x (n, in_h, in_w, in_c) convolved
- * with weights stored (kh, kw, in_c, filters), then relu if asked. The sum
- * over taps runs in one fixed order: the same inputs give the same bits. */
+/* y (n, out_h, out_w, filters), or where the out_ strides say, = bias +
+ * x (n, in_h, in_w, in_c) convolved with weights stored (kh, kw, in_c,
+ * filters), then relu if asked. The sum over taps runs in one fixed
+ * order: the same inputs give the same bits. */
 void conv_kernel_forward(const ConvGeometry *g, const float *weights, const float *bias,
                          const float *x, float *y, int n, float *ws);
 

@@ -137,6 +137,50 @@ START_TEST(test_agrees_with_reference)
 }
 END_TEST
 
+/* Output strides: the same bits as the dense output, at every other
+ * pixel of every other row of a tensor twice as deep, offset by one
+ * pixel; the floats between stay as they were (a phase of a strided
+ * input gradient writes beside the others, conv2d.c). */
+START_TEST(test_strided_output_writes_its_sub_grid)
+{
+    const int *s = shapes[_i];
+    ConvGeometry g = geometry_of(s, false);
+    Rng rng;
+    rng_seed(&rng, 90 + (uint64_t)_i);
+    size_t taps = (size_t)g.kh * g.kw * g.in_c, f = (size_t)g.filters;
+    size_t in_n = (size_t)BATCH * g.in_h * g.in_w * g.in_c;
+    size_t out_n = (size_t)BATCH * g.out_h * g.out_w * f;
+    size_t row = (size_t)g.out_w * 2 * f, image = (size_t)2 * g.out_h * row;
+    size_t big_n = (size_t)BATCH * image + f;
+    float *x = random_floats(&rng, in_n), *w = random_floats(&rng, taps * f);
+    float *bias = random_floats(&rng, g.filters);
+    size_t ws_n = conv_kernel_workspace(&g);
+    float *ws = malloc((ws_n ? ws_n : 1) * sizeof *ws);
+    float *dense = malloc(out_n * sizeof *dense), *big = malloc(big_n * sizeof *big);
+    const char *variants[3];
+    int n = runnable_variants(variants);
+    for (int v = 0; v < n; v++) {
+        conv_kernel_use(variants[v]);
+        conv_kernel_forward(&g, w, bias, x, dense, BATCH, ws);
+        ConvGeometry strided = g;
+        strided.out_pixel = 2 * f, strided.out_row = 2 * row, strided.out_image = image;
+        for (size_t i = 0; i < big_n; i++)
+            big[i] = -1234.5f;
+        conv_kernel_forward(&strided, w, bias, x, big + f, BATCH, ws);
+        for (size_t i = 0; i < big_n; i++) {
+            size_t at = i - f, b = at / image, r = at % image / row, p = at % row / f;
+            bool ours = i >= f && r % 2 == 0 && p % 2 == 0;
+            float want = ours ? dense[((b * g.out_h + r / 2) * g.out_w + p / 2) * f + at % f]
+                              : -1234.5f;
+            ck_assert_msg(memcmp(&big[i], &want, sizeof want) == 0,
+                          "%s, shape %d: float %zu is %g, not %g", variants[v], _i, i, big[i],
+                          want);
+        }
+    }
+    free(x), free(w), free(bias), free(ws), free(dense), free(big);
+}
+END_TEST
+
 /* One pixel (a dense layer's one row): weights read in place, never past
  * the matrix (allocated to the float, for AddressSanitizer), within each
  * variant's width; wider asks are refused and leave y alone. */
@@ -230,6 +274,7 @@ static Suite *conv_kernel_suite(void)
     Suite *s = suite_create("conv_kernel");
     TCase *t = tcase_create("Core");
     tcase_add_loop_test(t, test_agrees_with_reference, 0, 2 * N_SHAPES);
+    tcase_add_loop_test(t, test_strided_output_writes_its_sub_grid, 0, N_SHAPES);
     tcase_add_loop_test(t, test_one_pixel_agrees_with_reference, 0, 10);
     tcase_add_test(t, test_long_sums_stay_accurate);
     tcase_add_test(t, test_other_names_run_sse2);

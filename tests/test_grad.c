@@ -454,6 +454,95 @@ START_TEST(test_forward_matches_naive)
 }
 END_TEST
 
+/* conv2d's dX, by phase of the stride (conv2d.c), against the adjoint of
+ * the convolution written from its definition: dx[iy][ix][c] = sum of
+ * dy[oy][ox][f] w[ky][kx][c][f] over iy = oy*sh + ky - pad_top. Strides
+ * 1 to 3 and mixed, kernels smaller than the stride (phases without a
+ * tap), explicit padding that starts a phase's reads inside dY, odd sizes,
+ * channels off the vector width. dx starts as NaN: every pixel must be
+ * written, the zeros of pixels no window reads too. */
+typedef struct {
+    Shape in;
+    int filters, kh, kw, sh, sw;
+    int pad; /* 0 valid, 1 same, 2 explicit pads[] */
+    int pads[4]; /* top, bottom, left, right */
+} InputGradCase;
+
+static const InputGradCase input_grad_cases[] = {
+    {{28, 28, 16}, 64, 3, 3, 2, 2, 1, {0}}, /* cnn-basic */
+    {{14, 14, 16}, 32, 3, 3, 2, 2, 1, {0}},
+    {{7, 5, 3}, 4, 3, 3, 2, 2, 1, {0}},
+    {{9, 8, 5}, 17, 3, 3, 2, 2, 0, {0}},
+    {{8, 9, 2}, 3, 2, 2, 2, 2, 1, {0}},
+    {{11, 10, 3}, 5, 5, 4, 2, 3, 1, {0}},
+    {{10, 11, 4}, 6, 3, 3, 3, 3, 0, {0}},   /* pixels no window reads */
+    {{7, 7, 2}, 3, 1, 1, 2, 2, 0, {0}},     /* three phases without a tap */
+    {{8, 7, 3}, 2, 2, 1, 3, 2, 1, {0}},
+    {{6, 7, 2}, 3, 3, 3, 2, 2, 2, {2, 1, 2, 0}}, /* leading zero taps */
+    {{9, 6, 3}, 4, 4, 3, 3, 1, 2, {3, 2, 1, 2}},
+    {{5, 6, 3}, 17, 2, 3, 1, 1, 1, {0}},    /* stride 1: one phase */
+    {{6, 5, 19}, 7, 1, 1, 1, 1, 0, {0}},    /* pointwise */
+    {{1, 1, 5}, 3, 1, 1, 2, 2, 0, {0}},
+};
+
+START_TEST(test_input_grad_matches_naive)
+{
+    const InputGradCase *c = &input_grad_cases[_i];
+    enum { BATCH = 3 };
+    Layer l;
+    MnError err = {0};
+    memset(&l, 0, sizeof l);
+    l.type = LAYER_CONV2D;
+    l.cfg.conv.filters = c->filters;
+    Window *w = &l.cfg.conv.win;
+    *w = (Window){.kh = c->kh, .kw = c->kw, .sh = c->sh, .sw = c->sw, .same = c->pad == 1};
+    if (c->pad == 2)
+        w->explicit_pad = true, w->pad_top = c->pads[0], w->pad_bottom = c->pads[1],
+        w->pad_left = c->pads[2], w->pad_right = c->pads[3];
+    l.in = c->in;
+    ck_assert_msg(conv2d_ops.build(&l, &c->in, 1, &err) == 0, "case %d: %s", _i, err.msg);
+    int cin = l.in.c, f = c->filters;
+    size_t nx = shape_numel(l.in) * BATCH, ny = shape_numel(l.out) * BATCH;
+    float *x = calloc(nx, sizeof *x), *dx = malloc(nx * sizeof *dx), *dy = malloc(ny * sizeof *dy);
+    float *y = calloc(ny, sizeof *y), *params = malloc(l.param_count * sizeof *params);
+    float *grads = calloc(l.param_count, sizeof *grads);
+    double *want = calloc(nx, sizeof *want), *size = calloc(nx, sizeof *size);
+    float *ws = calloc(conv2d_ops.workspace(&l, BATCH) + 1, sizeof *ws);
+    Rng rng;
+    rng_seed(&rng, 77 + _i);
+    for (size_t i = 0; i < ny; i++)
+        dy[i] = rng_normal(&rng);
+    for (size_t i = 0; i < l.param_count; i++)
+        params[i] = rng_normal(&rng);
+    for (size_t i = 0; i < nx; i++)
+        dx[i] = NAN;
+    for (int b = 0; b < BATCH; b++)
+        for (int oy = 0; oy < l.out.h; oy++)
+            for (int ox = 0; ox < l.out.w; ox++)
+                for (int ky = 0; ky < w->kh; ky++)
+                    for (int kx = 0; kx < w->kw; kx++) {
+                        int iy = oy * w->sh + ky - w->pad_top, ix = ox * w->sw + kx - w->pad_left;
+                        if (iy < 0 || ix < 0 || iy >= l.in.h || ix >= l.in.w)
+                            continue;
+                        for (int ci = 0; ci < cin; ci++)
+                            for (int fi = 0; fi < f; fi++) {
+                                size_t at = (((size_t)b * l.in.h + iy) * l.in.w + ix) * cin + ci;
+                                double t = (double)dy[(((size_t)b * l.out.h + oy) * l.out.w + ox) * f + fi] *
+                                           params[(((size_t)ky * w->kw + kx) * cin + ci) * f + fi];
+                                want[at] += t, size[at] += fabs(t);
+                            }
+                    }
+    LayerRun run = {.batch = BATCH, .training = true, .ws = ws};
+    conv2d_ops.backward(&l, params, grads, x, y, dy, dx, &run);
+    for (size_t i = 0; i < nx; i++)
+        ck_assert_msg(fabs(dx[i] - want[i]) <= 1e-6 * size[i] + 1e-7,
+                      "case %d (%dx%d stride %dx%d, pad %d/%d): dx[%zu] = %g, naive %g", _i, c->kh,
+                      c->kw, c->sh, c->sw, w->pad_top, w->pad_left, i, dx[i], want[i]);
+    free(x), free(dx), free(dy), free(y), free(params), free(grads), free(want), free(size);
+    free(ws);
+}
+END_TEST
+
 /* Keras: "same" with an even kernel pads only after (bottom/right). */
 START_TEST(test_same_padding_placement)
 {
@@ -573,6 +662,8 @@ static Suite *grad_suite(void)
     tcase_add_loop_test(tc, test_layer_gradients, 0, sizeof cases / sizeof *cases);
     tcase_add_loop_test(tc, test_forward_matches_naive, 0, sizeof cases / sizeof *cases);
     tcase_add_test(tc, test_same_padding_placement);
+    tcase_add_loop_test(tc, test_input_grad_matches_naive, 0,
+                        sizeof input_grad_cases / sizeof *input_grad_cases);
     suite_add_tcase(s, tc);
     TCase *act = tcase_create("Activations");
     tcase_add_loop_test(act, test_activation_gradients, 0,
