@@ -213,6 +213,31 @@ static void check_completeness(const Model *m, const float *unit, int cls, int s
     explainer_free(e);
 }
 
+/* The first class from start on (cyclically) whose score at the image is
+ * at least MIN_GAP from its score at black. A 1% check of a smaller gap is
+ * finer than the path's 1,024 steps resolve: a shipped CNN had a gap of
+ * 0.027 for one class, and 1% of it is less than the Riemann sum's error. */
+#define MIN_GAP 0.5
+static int class_with_gap(const Model *m, const float *unit, int start)
+{
+    MnError err = {0};
+    Explainer *e = explainer_new(m, &err);
+    ck_assert_msg(e != NULL, "%s", err.msg);
+    float *attr = malloc(shape_numel(m->spec.input) * sizeof *attr);
+    int found = -1;
+    for (int k = 0; k < m->n_classes && found < 0; k++) {
+        int cls = (start + k) % m->n_classes;
+        Explanation ex;
+        ck_assert_int_eq(explain_integrated_gradients(e, unit, cls, 1, attr, &ex, &err), 0);
+        if (fabs((double)ex.score - ex.baseline_score) >= MIN_GAP)
+            found = cls;
+    }
+    ck_assert_msg(found >= 0, "no class's score moves by %g from black", MIN_GAP);
+    free(attr);
+    explainer_free(e);
+    return found;
+}
+
 static Model *shipped(const char *name)
 {
     char path[1024];
@@ -253,7 +278,8 @@ START_TEST(test_completeness_shipped_models)
     for (int i = 0; i < n; i++) {
         snprintf(what, sizeof what, "%s, test image %d", models[_i][0], i);
         check_completeness(m, unit + (size_t)i * d, -1, 1024, what);
-        check_completeness(m, unit + (size_t)i * d, (labels[i] + 1) % m->n_classes, 1024, what);
+        int other = class_with_gap(m, unit + (size_t)i * d, (labels[i] + 1) % m->n_classes);
+        check_completeness(m, unit + (size_t)i * d, other, 1024, what);
     }
     free(unit);
     model_free(m);
