@@ -127,6 +127,16 @@ BN_INLINE float through_relu(bool relu, float x, float dy, float scale, float sh
     return dy;
 }
 
+/* Element i (channel j): x_hat, and dL/dz, dy through the relu if any. */
+BN_INLINE float normalised_grad(bool relu, const float *restrict x, const float *restrict dy,
+                                size_t i, int j, const float *restrict mean,
+                                const float *restrict inv_std, const float *restrict scale,
+                                const float *restrict shift, float *x_hat)
+{
+    *x_hat = (x[i] - mean[j]) * inv_std[j];
+    return through_relu(relu, x[i], dy[i], relu ? scale[j] : 0.0f, relu ? shift[j] : 0.0f);
+}
+
 /* sum += dz, dot += dz * x_hat per channel, in double. */
 BN_INLINE void grad_sums_rows(bool relu, const float *restrict x, const float *restrict dy,
                               int rows, int c, const float *restrict mean,
@@ -136,10 +146,9 @@ BN_INLINE void grad_sums_rows(bool relu, const float *restrict x, const float *r
 {
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < c; j++) {
-            size_t i = (size_t)r * c + j;
-            float x_hat = (x[i] - mean[j]) * inv_std[j];
-            float dz = through_relu(relu, x[i], dy[i], relu ? scale[j] : 0.0f,
-                                    relu ? shift[j] : 0.0f);
+            float x_hat;
+            float dz = normalised_grad(relu, x, dy, (size_t)r * c + j, j, mean, inv_std, scale,
+                                       shift, &x_hat);
             sum[j] += dz;
             dot[j] += (double)dz * x_hat;
         }
@@ -168,9 +177,8 @@ BN_INLINE void input_gradient_rows(bool relu, const float *restrict x, const flo
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < c; j++) {
             size_t i = (size_t)r * c + j;
-            float x_hat = (x[i] - mean[j]) * inv_std[j];
-            float dz = through_relu(relu, x[i], dy[i], relu ? scale[j] : 0.0f,
-                                    relu ? shift[j] : 0.0f);
+            float x_hat;
+            float dz = normalised_grad(relu, x, dy, i, j, mean, inv_std, scale, shift, &x_hat);
             dx[i] = k[j] * (dz - mean_dy[j] - x_hat * mean_dyx[j]);
         }
 }

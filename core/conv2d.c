@@ -397,12 +397,18 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
     float *col = run->ws;
     float *turned = pointwise ? run->ws : run->ws + whole_lines(col_floats(l, chunk));
     DyFrame frame = dy_frame(l);
-    float *zeros = dx ? turn_kernels(l, &frame, params, turned) : NULL;
-    float *dy_copy = dx && framed(l, &frame) ? zeros + zero_bias_floats(l->in.c) : NULL;
-    float *dx_scratch = dx ? zeros + zero_bias_floats(l->in.c) + frame_floats(l, &frame, chunk)
-                           : NULL;
-    if (dy_copy) /* its border, once: each chunk rewrites only the interior */
-        memset(dy_copy, 0, frame_floats(l, &frame, chunk) * sizeof *dy_copy);
+    /* after the kernels: their zero bias, dY's frame (none when dY is its
+     * own), the kernel's scratch (input_grad_floats) */
+    float *zeros = NULL, *dy_copy = NULL, *dx_scratch = NULL;
+    if (dx) {
+        zeros = turn_kernels(l, &frame, params, turned);
+        float *after = zeros + zero_bias_floats(l->in.c);
+        size_t frame_n = frame_floats(l, &frame, chunk);
+        dy_copy = frame_n ? after : NULL;
+        dx_scratch = after + frame_n;
+        if (dy_copy) /* its border, once: each chunk rewrites only the interior */
+            memset(dy_copy, 0, frame_n * sizeof *dy_copy);
+    }
     for (int b = 0; b < run->batch; b += chunk) {
         int n = run->batch - b < chunk ? run->batch - b : chunk;
         const float *xb = x + (size_t)b * in_per;
