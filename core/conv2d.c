@@ -291,6 +291,55 @@ static void input_grad(const Layer *l, const DyFrame *f, const float *turned, co
             }
 }
 
+/* dW of a one-channel kernel with stride 1 (a network's first layer) is
+ * a convolution too: each image, the window's padding around it,
+ * correlated with its dY, whose (oy, ox, f) layout is a kernel's (kh, kw,
+ * in_c 1, filters), gives (ky, kx, f). The direct kernel runs it where
+ * im2col copied 3 floats a call and the GEMM had 9 rows. */
+static bool weight_grad_is_convolution(const Layer *l)
+{
+    const Window *w = &l->cfg.conv.win;
+    return l->in.c == 1 && w->sh == 1 && w->sw == 1 && !is_pointwise(l);
+}
+
+static ConvGeometry weight_grad_geometry(const Layer *l)
+{
+    const Window *w = &l->cfg.conv.win;
+    ConvGeometry g = {
+        .in_h = l->in.h, .in_w = l->in.w, .in_c = 1,
+        .out_h = w->kh, .out_w = w->kw, .filters = l->cfg.conv.filters,
+        .kh = l->out.h, .kw = l->out.w, .sh = 1, .sw = 1,
+        .pad_top = w->pad_top, .pad_left = w->pad_left,
+    };
+    return g;
+}
+
+/* One image's dW, its zero bias, the kernel's scratch. */
+static size_t weight_grad_floats(const Layer *l)
+{
+    ConvGeometry g = weight_grad_geometry(l);
+    return whole_lines((size_t)g.out_h * g.out_w * g.filters) + zero_bias_floats(g.filters) +
+           conv_kernel_workspace(&g);
+}
+
+/* dw += the weight gradient of n images x and their dy, one at a time
+ * (each has its own dY for a kernel). */
+static void weight_grad(const Layer *l, const float *x, const float *dy, float *restrict dw,
+                        int n, float *ws)
+{
+    ConvGeometry g = weight_grad_geometry(l);
+    size_t floats = (size_t)g.out_h * g.out_w * g.filters;
+    float *one = ws, *zeros = ws + whole_lines(floats);
+    float *scratch = zeros + zero_bias_floats(g.filters);
+    memset(zeros, 0, (size_t)g.filters * sizeof *zeros);
+    for (int b = 0; b < n; b++) {
+        conv_kernel_forward(&g, dy + (size_t)b * shape_numel(l->out), zeros,
+                            x + (size_t)b * shape_numel(l->in), one, 1, scratch);
+        for (size_t i = 0; i < floats; i++)
+            dw[i] += one[i];
+    }
+}
+
 static size_t conv2d_workspace(const Layer *l, int batch)
 {
     /* Forward: the kernel's scratch. Backward: Col (none for pointwise),
@@ -301,6 +350,8 @@ static size_t conv2d_workspace(const Layer *l, int batch)
         zero_bias_room(l->cfg.conv.no_bias, g.filters) + conv_kernel_workspace(&g);
     int chunk = chunk_samples(l, batch);
     size_t col = is_pointwise(l) ? 0 : whole_lines(col_floats(l, chunk));
+    if (weight_grad_is_convolution(l))
+        col = whole_lines(weight_grad_floats(l));
     size_t backward = col + input_grad_floats(l, chunk);
     return forward > backward ? forward : backward;
 }
@@ -394,8 +445,11 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
     float *dw = grads, *db = c->no_bias ? NULL : grads + (size_t)k * c->filters;
     int chunk = chunk_samples(l, run->batch);
     bool pointwise = is_pointwise(l);
+    bool dw_direct = weight_grad_is_convolution(l);
     float *col = run->ws;
-    float *turned = pointwise ? run->ws : run->ws + whole_lines(col_floats(l, chunk));
+    float *turned = pointwise   ? run->ws
+                    : dw_direct ? run->ws + whole_lines(weight_grad_floats(l))
+                                : run->ws + whole_lines(col_floats(l, chunk));
     DyFrame frame = dy_frame(l);
     /* after the kernels: their zero bias, dY's frame (none when dY is its
      * own), the kernel's scratch (input_grad_floats) */
@@ -422,11 +476,15 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
             if (db)
                 add_column_sums(db, dyb, n * per, c->filters);
         }
-        if (!pointwise) {
-            im2col(l, xb, col, n); /* the workspace is shared: rebuild it */
-            xb = col;
+        if (dw_direct) {
+            weight_grad(l, xb, dyb, dw, n, col);
+        } else {
+            if (!pointwise) {
+                im2col(l, xb, col, n); /* the workspace is shared: rebuild it */
+                xb = col;
+            }
+            blas_gemm(true, false, k, c->filters, n * per, 1.0f, xb, dyb, 1.0f, dw);
         }
-        blas_gemm(true, false, k, c->filters, n * per, 1.0f, xb, dyb, 1.0f, dw);
         if (!dx)
             continue;
         if (dy_copy)
