@@ -18,6 +18,7 @@
 #include "check_http.h"
 #include "check_server.h"
 #include "check_util.h"
+#include "connections.h"
 #include "dataset.h"
 #include "image.h"
 #include "server.h"
@@ -861,6 +862,21 @@ static HttpReply get_on(int fd, const char *path)
     return check_http_read(fd);
 }
 
+/* Waits until the server counts n connections open: a connect or a close
+ * is the client's at once and the server's a moment later, longer on a
+ * loaded machine, and each step below depends on the count before it. */
+static void wait_for_open(long n)
+{
+    ConnectionStats st = {0};
+    for (int i = 0; i < 1000; i++) {
+        connections_stats(srv.connections, &st);
+        if (st.open == n)
+            return;
+        usleep(10 * 1000);
+    }
+    ck_abort_msg("the server counts %ld connections open, not %ld", st.open, n);
+}
+
 /* At --max-connections a newcomer is answered 503, with Retry-After,
  * unless its request head has arrived and a connection has waited past
  * --evict-idle-ms for its own: then that one gives way. A newcomer that
@@ -886,8 +902,10 @@ START_TEST(test_connection_limits)
 
     /* Two idle connections from 127.0.0.1 fill its share: a third is 429. */
     int a = check_http_connect(srv.cfg.port);
+    wait_for_open(1);
     usleep(100 * 1000); /* so that a has waited longest */
     int b = check_http_connect(srv.cfg.port);
+    wait_for_open(2);
     usleep(100 * 1000);
     HttpReply r = get_on(check_http_connect(srv.cfg.port), "/v2/health/live");
     ck_assert_int_eq(r.status, 429);
@@ -897,6 +915,7 @@ START_TEST(test_connection_limits)
     check_http_free(&r);
     /* Another address is served, and its idle connection fills the server. */
     int c = check_http_connect_from("127.0.0.2", srv.cfg.port);
+    wait_for_open(3);
     usleep(200 * 1000);
     int d = check_http_connect_from("127.0.0.3", srv.cfg.port);
     r = get_on(d, "/v2/health/live"); /* none has waited a second yet: refused */
@@ -915,8 +934,10 @@ START_TEST(test_connection_limits)
     check_http_free(&r);
     close(d);
     ck_assert(closed_by_server(a, 1000));
+    wait_for_open(2); /* b and c: d's close is counted before f comes */
     /* Full again (b, c, f): a newcomer that sends nothing is refused, b stays. */
     int f = check_http_connect_from("127.0.0.4", srv.cfg.port);
+    wait_for_open(3);
     usleep(100 * 1000);
     int e = check_http_connect_from("127.0.0.5", srv.cfg.port);
     r = check_http_read(e);
