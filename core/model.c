@@ -258,22 +258,23 @@ static inline float unit_pixel(uint8_t k)
 MN_VECTOR_CLONES
 void model_prepare_inputs(const Model *m, const uint8_t *pixels, int n, float *x)
 {
-    size_t d = shape_numel(m->spec.input);
-    /* fmaf is a library call where the CPU has no FMA: divide there */
-    bool fused = __builtin_cpu_supports("fma");
-    for (int i = 0; i < n; i++) {
-        const uint8_t *src = pixels + (size_t)i * d;
-        float *dst = x + (size_t)i * d;
-        if (m->input_mean)
+    size_t d = shape_numel(m->spec.input), total = (size_t)n * d;
+    if (m->input_mean) {
+        for (int i = 0; i < n; i++)
             for (size_t j = 0; j < d; j++)
-                dst[j] = ((float)src[j] - m->input_mean[j]) / m->input_std[j];
-        else if (fused)
-            for (size_t j = 0; j < d; j++)
-                dst[j] = unit_pixel(src[j]);
-        else
-            for (size_t j = 0; j < d; j++)
-                dst[j] = (float)src[j] / 255.0f;
+                x[(size_t)i * d + j] =
+                    ((float)pixels[(size_t)i * d + j] - m->input_mean[j]) / m->input_std[j];
+        return;
     }
+    /* fmaf is a library call where the CPU has no FMA: divide there. The
+     * n images are one run of bytes, so the vector loop leaves one short
+     * tail for all, not one an image (784 = 12 x 64 + 16). */
+    if (__builtin_cpu_supports("fma"))
+        for (size_t j = 0; j < total; j++)
+            x[j] = unit_pixel(pixels[j]);
+    else
+        for (size_t j = 0; j < total; j++)
+            x[j] = (float)pixels[j] / 255.0f;
 }
 
 void model_prepare_unit_inputs(const Model *m, const float *unit, int n, float *x)
