@@ -4,7 +4,10 @@
   /usr/bin/python3 bench/ort/export.py OUT_DIR NET...
 
 Weights are the peer's initial ones (torch.manual_seed(0)): inference speed
-does not depend on them. The batch axis is dynamic, so one file serves
+does not depend on them. Each network ends in a softmax, as mnistd's do
+(Keras's Dense(10, activation="softmax")): both engines answer the 10
+probabilities, where the peer's training network stops at the logits for
+its cross-entropy loss. The batch axis is dynamic, so one file serves
 batch-1 calls and the 10,000-image batch. Debian's torch 1.13 cannot export
 padding="same", so such convolutions get the same taps spelt out. Also
 writes identity.onnx (input straight to output, one Identity node): timed
@@ -40,7 +43,8 @@ def main():
         for m in net.modules():
             if isinstance(m, torch.nn.Conv2d) and m.padding == "same":
                 m.padding = tuple(k // 2 for k in m.kernel_size)
-        export(net, not conv, os.path.join(out, name + ".onnx"))
+        export(torch.nn.Sequential(net, torch.nn.Softmax(dim=1)).eval(), not conv,
+               os.path.join(out, name + ".onnx"))
     export(Identity(), True, os.path.join(out, "identity.onnx"))
 
 
