@@ -123,6 +123,10 @@ static inline __attribute__((always_inline)) void slope_blocks(Activation act, c
     }
 }
 
+/* Each row less its maximum, then e^ over all rows at once (a row of 10
+ * alone would be one padded vector call, its copies in and out), then
+ * each row over its sum. The vector exp works lane by lane, so a value's
+ * e^ does not depend on where in the block it lands. */
 static inline __attribute__((always_inline)) void softmax_rows(float *restrict a, int rows,
                                                                  int n)
 {
@@ -134,7 +138,10 @@ static inline __attribute__((always_inline)) void softmax_rows(float *restrict a
                 max = row[j];
         for (int j = 0; j < n; j++)
             row[j] -= max;
-        exp_blocks(ACT_SOFTMAX, row, (size_t)n);
+    }
+    exp_blocks(ACT_SOFTMAX, a, (size_t)rows * n);
+    for (int r = 0; r < rows; r++) {
+        float *row = a + (size_t)r * n;
         float sum = 0.0f;
         for (int j = 0; j < n; j++)
             sum += row[j];
