@@ -27,6 +27,9 @@ int json_check_keys(const struct cJSON *obj, const char *where, const char *cons
 /* A JSON array of floats printed with the 9 significant digits that give
  * each float back exactly (not the 17 of its double). */
 struct cJSON *json_float_array(const float *v, int n);
+/* The same array as one raw item holding its text: two allocations, not
+ * two an element, for answers that are printed and never read back. */
+struct cJSON *json_float_array_raw(const float *v, int n);
 /* A float as the number item of the shortest decimal that gives it back
  * exactly: a spec's 0.99 is written 0.99, not its double's
  * 0.9900000095367432 (and, unlike a raw item, reads back as a number). */
