@@ -160,6 +160,13 @@ cJSON *json_float_array_raw(const float *v, int n)
     return raw;
 }
 
+cJSON *json_int_raw(long v)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%ld", v);
+    return cJSON_CreateRaw(num);
+}
+
 cJSON *json_float(float v)
 {
     char num[32];

@@ -104,8 +104,8 @@ cJSON *infer_result_json(const StoreEntry *e, const float *probs)
      * node and a copy for each key, name and number made 55. */
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObjectCS(o, "model", cJSON_CreateStringReference(e->name));
-    cJSON_AddItemToObjectCS(o, "version", cJSON_CreateNumber(e->version));
-    cJSON_AddItemToObjectCS(o, "prediction", cJSON_CreateNumber(best));
+    cJSON_AddItemToObjectCS(o, "version", json_int_raw(e->version));
+    cJSON_AddItemToObjectCS(o, "prediction", json_int_raw(best));
     cJSON_AddItemToObjectCS(o, "label", cJSON_CreateStringReference(m->class_names[best]));
     cJSON_AddItemToObjectCS(o, "probabilities", json_float_array_raw(probs, m->n_classes));
     cJSON_AddItemToObjectCS(o, "classes", cJSON_CreateArrayReference(e->classes->child));

@@ -552,6 +552,24 @@ START_TEST(test_float_array_raw_is_array)
 }
 END_TEST
 
+/* What cJSON prints for the number, for the integers an answer holds
+ * (classes, versions, counts) and the ends of the range it is used for. */
+START_TEST(test_int_raw_is_number)
+{
+    const long v[] = {0, 1, -1, 9, 10, 99, 100, 12345, 2147483647L, -2147483647L - 1,
+                      999999999999999L, -999999999999999L};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        cJSON *num = cJSON_CreateNumber((double)v[i]), *raw = json_int_raw(v[i]);
+        char *want = cJSON_PrintUnformatted(num);
+        ck_assert(cJSON_IsRaw(raw));
+        ck_assert_str_eq(raw->valuestring, want);
+        cJSON_free(want);
+        cJSON_Delete(num);
+        cJSON_Delete(raw);
+    }
+}
+END_TEST
+
 static Suite *spec_suite(void)
 {
     Suite *s = suite_create("spec");
@@ -565,6 +583,7 @@ static Suite *spec_suite(void)
     tcase_add_test(tc, test_graph_names_and_round_trip);
     tcase_add_test(tc, test_float_array_is_printf);
     tcase_add_test(tc, test_float_array_raw_is_array);
+    tcase_add_test(tc, test_int_raw_is_number);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("Limits");
     tcase_add_loop_test(lim, test_bad_spec_refused, 0, sizeof bad_specs / sizeof *bad_specs);
