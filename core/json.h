@@ -27,6 +27,14 @@ int json_check_keys(const struct cJSON *obj, const char *where, const char *cons
 /* A JSON array of floats printed with the 9 significant digits that give
  * each float back exactly (not the 17 of its double). */
 struct cJSON *json_float_array(const float *v, int n);
+/* The same array as one raw item holding its text: two allocations, not
+ * two an element, for answers that are printed and never read back. */
+struct cJSON *json_float_array_raw(const float *v, int n);
+/* An integer as a raw item of its digits: the text cJSON prints for the
+ * number (|v| < 10^15), without the %1.15g and the sscanf that checks it
+ * with which cJSON 1.7.15 prints every number (over half of printing a
+ * prediction's answer went there). */
+struct cJSON *json_int_raw(long v);
 /* A float as the number item of the shortest decimal that gives it back
  * exactly: a spec's 0.99 is written 0.99, not its double's
  * 0.9900000095367432 (and, unlike a raw item, reads back as a number). */

@@ -29,7 +29,9 @@ bool infer_wants_trace(Request *r);
 int infer_run(const StoreEntry *e, const float *unit, int n, float *probs, cJSON *trace,
               MnError *err);
 
-/* {model, version, prediction, label, probabilities, classes} for one row. */
+/* {model, version, prediction, label, probabilities, classes} for one row.
+ * The names and the class list are e's, referred to, not copied: print the
+ * answer before releasing e. */
 cJSON *infer_result_json(const StoreEntry *e, const float *probs);
 
 /* Whether name can be a model's (openapi.yaml's ModelName pattern). */

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cJSON.h>
+
 #include "model_dir.h"
 #include "model_file.h"
 
@@ -46,6 +48,7 @@ struct Store {
 static void slot_unref(Slot *slot)
 {
     if (--slot->refs == 0) {
+        cJSON_Delete((cJSON *)slot->entry.classes);
         run_pool_free(slot->entry.runs);
         model_free(slot->entry.model);
         free(slot);
@@ -297,6 +300,20 @@ void store_release(Store *s, const StoreEntry *e)
     pthread_mutex_unlock(&s->lock);
 }
 
+static cJSON *classes_json(const Model *m)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int c = 0; arr && c < m->n_classes; c++) {
+        cJSON *name = cJSON_CreateString(m->class_names[c]);
+        if (!name || !cJSON_AddItemToArray(arr, name)) {
+            cJSON_Delete(name);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
 /* Adds the model unless that version is there already; with a path, also
  * unless its file is gone: a rescan that loaded a file a DELETE then
  * removed (the DELETE unlinks under the same lock) must not serve it. */
@@ -308,12 +325,15 @@ static int add_slot(Store *s, const char *name, int version, Model *m, const cha
         return -1;
     Slot *slot = calloc(1, sizeof *slot);
     RunPool *runs = run_pool_new(m);
-    if (!slot || !runs) {
+    cJSON *classes = classes_json(m);
+    if (!slot || !runs || !classes) {
         free(slot);
         run_pool_free(runs);
+        cJSON_Delete(classes);
         return mn_fail(err, MN_ENOMEM, "out of memory");
     }
     slot->entry.runs = runs;
+    slot->entry.classes = classes;
     snprintf(slot->entry.name, sizeof slot->entry.name, "%s", name);
     slot->entry.version = version;
     slot->entry.model = m;

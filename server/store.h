@@ -13,11 +13,16 @@
 
 typedef struct Store Store;
 
+struct cJSON;
+
 typedef struct {
     char name[64];
     int version;
     Model *model;   /* read-only while held */
     RunPool *runs;  /* arenas for predictions on this version */
+    /* the class names as a JSON array, made once: each answer that lists
+     * them refers to it (infer_result_json) instead of copying ten names */
+    const struct cJSON *classes;
 } StoreEntry;
 
 /* Loads every valid model under dir; a file that fails its checks is

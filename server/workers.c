@@ -2,8 +2,9 @@
  * daemon's epoll descriptor (readable when any connection or MHD's
  * inter-thread channel has an event) and an eventfd the acceptor writes
  * when it queues a socket. It waits no longer than MHD_get_timeout says
- * (0 while MHD has data in hand), then adds the queued sockets and lets
- * MHD_run do one pass that does not block. */
+ * (0 while MHD has data in hand), then adds the queued sockets (when the
+ * eventfd is among the events) and lets MHD_run do one pass that does not
+ * block. */
 #include "workers.h"
 
 #include <errno.h>
@@ -83,8 +84,13 @@ static void *worker_main(void *arg)
         if (MHD_get_timeout(w->daemon, &due) == MHD_YES && due < (MHD_UNSIGNED_LONG_LONG)wait_ms)
             wait_ms = (int)due;
         struct epoll_event ev[2];
-        epoll_wait(w->epoll_fd, ev, 2, wait_ms); /* EINTR or not, the pass below is due */
-        add_queued(w);
+        int n = epoll_wait(w->epoll_fd, ev, 2, wait_ms); /* EINTR or not, the pass below is due */
+        /* The eventfd stays readable until add_queued reads it, so a wake-up
+         * not reported here is reported on the next wait: no read (and no
+         * EAGAIN) on the passes that only serve connections. */
+        for (int i = 0; i < n; i++)
+            if (ev[i].data.fd == w->wake_fd)
+                add_queued(w);
         MHD_run(w->daemon);
     }
     return NULL;

@@ -524,6 +524,52 @@ START_TEST(test_float_array_is_printf)
 }
 END_TEST
 
+/* The raw array is the printed array, byte for byte: empty, one number,
+ * an answer's ten (its stack buffer), the bit patterns above (malloc'd). */
+START_TEST(test_float_array_raw_is_array)
+{
+    enum { N = 20000 };
+    static float v[N];
+    const float special[] = {0.0f, -0.0f, FLT_MIN / 8, -FLT_MIN, FLT_MAX, -FLT_MAX,
+                             NAN, INFINITY, -1.17549435e-38f, 0.1f};
+    memcpy(v, special, sizeof special);
+    uint32_t x = 88675123u;
+    for (size_t i = sizeof special / sizeof *special; i < N; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        memcpy(&v[i], &x, sizeof x);
+    }
+    const int sizes[] = {0, 1, 10, 16, 17, N};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        cJSON *arr = json_float_array(v, sizes[k]), *raw = json_float_array_raw(v, sizes[k]);
+        char *want = cJSON_PrintUnformatted(arr);
+        ck_assert(cJSON_IsRaw(raw));
+        ck_assert_msg(strcmp(raw->valuestring, want) == 0, "%d floats: %.80s, want %.80s",
+                      sizes[k], raw->valuestring, want);
+        cJSON_free(want);
+        cJSON_Delete(arr);
+        cJSON_Delete(raw);
+    }
+}
+END_TEST
+
+/* What cJSON prints for the number, for the integers an answer holds
+ * (classes, versions, counts) and the ends of the range it is used for. */
+START_TEST(test_int_raw_is_number)
+{
+    const long v[] = {0, 1, -1, 9, 10, 99, 100, 12345, 2147483647L, -2147483647L - 1,
+                      999999999999999L, -999999999999999L};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        cJSON *num = cJSON_CreateNumber((double)v[i]), *raw = json_int_raw(v[i]);
+        char *want = cJSON_PrintUnformatted(num);
+        ck_assert(cJSON_IsRaw(raw));
+        ck_assert_str_eq(raw->valuestring, want);
+        cJSON_free(want);
+        cJSON_Delete(num);
+        cJSON_Delete(raw);
+    }
+}
+END_TEST
+
 static Suite *spec_suite(void)
 {
     Suite *s = suite_create("spec");
@@ -536,6 +582,8 @@ static Suite *spec_suite(void)
     tcase_add_test(tc, test_new_layers_round_trip);
     tcase_add_test(tc, test_graph_names_and_round_trip);
     tcase_add_test(tc, test_float_array_is_printf);
+    tcase_add_test(tc, test_float_array_raw_is_array);
+    tcase_add_test(tc, test_int_raw_is_number);
     suite_add_tcase(s, tc);
     TCase *lim = tcase_create("Limits");
     tcase_add_loop_test(lim, test_bad_spec_refused, 0, sizeof bad_specs / sizeof *bad_specs);
