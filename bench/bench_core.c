@@ -77,7 +77,7 @@ static double gemm_gflops(int n)
     }
     blas_gemm(false, false, n, n, n, 1.0f, a, b, 0.0f, c);
     double best = 0;
-    for (int rep = -1; rep < 3; rep++) { /* -1: the untimed pass */
+    for (int rep = 0; rep < 3; rep++) {
         long iters = 0;
         double t0 = now(), t;
         do {
@@ -161,7 +161,7 @@ static int infer_throughput(const Model *m, const Dataset *test, int threads, do
             goto done;
     }
     double best = 1e30;
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = -1; rep < 3; rep++) { /* -1: the untimed pass */
         double t0 = now();
         int started = 1;
         for (; started < threads; started++)
