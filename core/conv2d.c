@@ -340,19 +340,25 @@ static void weight_grad(const Layer *l, const float *x, const float *dy, float *
     }
 }
 
+/* The start of the backward workspace, for dW: Col for a chunk, one
+ * image's dW for a direct one, nothing for a pointwise kernel (x is its
+ * own Col). What follows it is input_grad_floats'. */
+static size_t weight_grad_room(const Layer *l, int chunk)
+{
+    if (weight_grad_is_convolution(l))
+        return whole_lines(weight_grad_floats(l));
+    return is_pointwise(l) ? 0 : whole_lines(col_floats(l, chunk));
+}
+
 static size_t conv2d_workspace(const Layer *l, int batch)
 {
-    /* Forward: the kernel's scratch. Backward: Col (none for pointwise),
-     * then what the convolutions giving dX need. The two never run at
-     * once. */
+    /* Forward: the kernel's scratch. Backward: dW's room, then what the
+     * convolutions giving dX need. The two never run at once. */
     ConvGeometry g = geometry(l);
     size_t forward =
         zero_bias_room(l->cfg.conv.no_bias, g.filters) + conv_kernel_workspace(&g);
     int chunk = chunk_samples(l, batch);
-    size_t col = is_pointwise(l) ? 0 : whole_lines(col_floats(l, chunk));
-    if (weight_grad_is_convolution(l))
-        col = whole_lines(weight_grad_floats(l));
-    size_t backward = col + input_grad_floats(l, chunk);
+    size_t backward = weight_grad_room(l, chunk) + input_grad_floats(l, chunk);
     return forward > backward ? forward : backward;
 }
 
@@ -447,9 +453,7 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
     bool pointwise = is_pointwise(l);
     bool dw_direct = weight_grad_is_convolution(l);
     float *col = run->ws;
-    float *turned = pointwise   ? run->ws
-                    : dw_direct ? run->ws + whole_lines(weight_grad_floats(l))
-                                : run->ws + whole_lines(col_floats(l, chunk));
+    float *turned = run->ws + weight_grad_room(l, chunk);
     DyFrame frame = dy_frame(l);
     /* after the kernels: their zero bias, dY's frame (none when dY is its
      * own), the kernel's scratch (input_grad_floats) */
