@@ -80,8 +80,8 @@ int image_check_dimensions(unsigned long w, unsigned long h, const ImageLimits *
  * when the median is nearer the brightest pixel than the darkest. The
  * border alone would be fooled by a shadow or a
  * dark table at the edge of a photo. */
-static void resample(const float *src, int sw, int sh, size_t stride, float *dst, int dw, int dh,
-                     float *tmp);
+static int resample(const float *src, int sw, int sh, size_t stride, float *dst, int dw, int dh,
+                    MnError *err);
 
 /* An opaque image's background is light. A border of one level (within
  * BORDER_SPREAD between its 10th and 90th percentiles) says which, as in
@@ -134,16 +134,15 @@ static bool light_background(const GrayAlpha *img)
     int sh = side > POLARITY_SIDE ? (int)lround((double)img->h * POLARITY_SIDE / side) : img->h;
     sw = sw < 1 ? 1 : sw, sh = sh < 1 ? 1 : sh;
     float *gray = malloc(w * h * sizeof *gray), *small = malloc((size_t)sw * sh * sizeof *small);
-    float *tmp = malloc(h * (size_t)sw * sizeof *tmp);
     bool dark = p50 > 127; /* out of memory: the border's word */
-    if (gray && small && tmp) {
+    if (gray && small) {
         for (size_t i = 0; i < w * h; i++)
             gray[i] = img->ga[2 * i] / 255.0f;
-        resample(gray, img->w, img->h, w, small, sw, sh, tmp);
-        if (photo_strokes_are_dark(small, sw, sh, &dark, NULL))
+        if (resample(gray, img->w, img->h, w, small, sw, sh, NULL) ||
+            photo_strokes_are_dark(small, sw, sh, &dark, NULL))
             dark = p50 > 127;
     }
-    free(gray), free(small), free(tmp);
+    free(gray), free(small);
     return dark;
 }
 
@@ -182,44 +181,85 @@ static void ink_from_gray_alpha(const GrayAlpha *img, bool invertible, bool phot
     }
 }
 
-/* One axis of a resample: box filter when shrinking (each output averages
- * the input it covers), linear interpolation when growing. */
-static void resample_axis(const float *src, int sn, size_t sstride, float *dst, int dn,
-                          size_t dstride, int lines, size_t sline, size_t dline)
+/* Where each output of one resampled axis reads, worked out once for the
+ * axis rather than again for every line: box filter when shrinking (the
+ * inputs an output covers, each weighted by how much of it), linear
+ * interpolation when growing (two inputs). Output o sums taps
+ * [start[o], start[o + 1]) of index and weight, then a box divides by scale. */
+typedef struct {
+    bool box;
+    double scale;
+    int *start, *index;
+    double *weight;
+} AxisTaps;
+
+/* Taps for dn outputs from sn inputs; at most sn + 2 dn of them. */
+static void axis_taps(int sn, int dn, AxisTaps *a)
 {
-    double scale = (double)sn / dn;
-    for (int l = 0; l < lines; l++) {
-        const float *s = src + (size_t)l * sline;
-        float *d = dst + (size_t)l * dline;
-        for (int o = 0; o < dn; o++) {
-            double v = 0.0;
-            if (scale >= 1.0) {
-                double lo = o * scale, hi = lo + scale;
-                for (int i = (int)lo; i < sn && i < hi; i++) {
-                    double cover = fmin(hi, i + 1.0) - fmax(lo, (double)i);
-                    if (cover > 0.0)
-                        v += cover * s[(size_t)i * sstride];
-                }
-                v /= scale;
-            } else {
-                double pos = (o + 0.5) * scale - 0.5;
-                int i0 = (int)floor(pos);
-                double t = pos - i0;
-                int a = i0 < 0 ? 0 : i0, b = i0 + 1 >= sn ? sn - 1 : i0 + 1;
-                v = (1.0 - t) * s[(size_t)a * sstride] + t * s[(size_t)b * sstride];
+    a->scale = (double)sn / dn;
+    a->box = a->scale >= 1.0;
+    int k = 0;
+    for (int o = 0; o < dn; o++) {
+        a->start[o] = k;
+        if (a->box) {
+            double lo = o * a->scale, hi = lo + a->scale;
+            for (int i = (int)lo; i < sn && i < hi; i++) {
+                double cover = fmin(hi, i + 1.0) - fmax(lo, (double)i);
+                if (cover > 0.0)
+                    a->index[k] = i, a->weight[k++] = cover;
             }
-            d[(size_t)o * dstride] = (float)v;
+        } else {
+            double pos = (o + 0.5) * a->scale - 0.5;
+            int i0 = (int)floor(pos);
+            double t = pos - i0;
+            a->index[k] = i0 < 0 ? 0 : i0, a->weight[k++] = 1.0 - t;
+            a->index[k] = i0 + 1 >= sn ? sn - 1 : i0 + 1, a->weight[k++] = t;
         }
     }
+    a->start[dn] = k;
 }
 
 /* src (sh x sw, rows `stride` floats apart, so a crop needs no copy) ->
- * dst (dh x dw), separable; tmp holds sh x dw floats. */
-static void resample(const float *src, int sw, int sh, size_t stride, float *dst, int dw, int dh,
-                     float *tmp)
+ * dst (dh x dw), separable: along each row, then down the columns a whole
+ * output row at a time, so both passes read memory in order. */
+static int resample(const float *src, int sw, int sh, size_t stride, float *dst, int dw, int dh,
+                    MnError *err)
 {
-    resample_axis(src, sw, 1, tmp, dw, 1, sh, stride, (size_t)dw);
-    resample_axis(tmp, sh, (size_t)dw, dst, dh, (size_t)dw, dw, 1, 1);
+    size_t across = (size_t)sw + 2 * (size_t)dw, down = (size_t)sh + 2 * (size_t)dh;
+    float *tmp = malloc((size_t)sh * dw * sizeof *tmp);
+    double *sum = malloc((size_t)dw * sizeof *sum), *weight = malloc((across + down) * sizeof *weight);
+    int *ints = malloc(((size_t)dw + 1 + (size_t)dh + 1 + across + down) * sizeof *ints);
+    if (!tmp || !sum || !weight || !ints) {
+        free(tmp), free(sum), free(weight), free(ints);
+        return mn_fail(err, MN_ENOMEM, "out of memory resampling %dx%d to %dx%d", sw, sh, dw, dh);
+    }
+    AxisTaps x = {.start = ints, .index = ints + dw + 1, .weight = weight};
+    AxisTaps y = {.start = x.index + across, .weight = weight + across};
+    y.index = y.start + dh + 1;
+    axis_taps(sw, dw, &x);
+    axis_taps(sh, dh, &y);
+    for (int row = 0; row < sh; row++) {
+        const float *s = src + (size_t)row * stride;
+        for (int o = 0; o < dw; o++) {
+            double v = 0.0;
+            for (int k = x.start[o]; k < x.start[o + 1]; k++)
+                v += x.weight[k] * s[x.index[k]];
+            tmp[(size_t)row * dw + o] = (float)(x.box ? v / x.scale : v);
+        }
+    }
+    for (int o = 0; o < dh; o++) {
+        for (int col = 0; col < dw; col++)
+            sum[col] = 0.0;
+        for (int k = y.start[o]; k < y.start[o + 1]; k++) {
+            const float *s = tmp + (size_t)y.index[k] * dw;
+            for (int col = 0; col < dw; col++)
+                sum[col] += y.weight[k] * s[col];
+        }
+        for (int col = 0; col < dw; col++)
+            dst[(size_t)o * dw + col] = (float)(y.box ? sum[col] / y.scale : sum[col]);
+    }
+    free(tmp), free(sum), free(weight), free(ints);
+    return 0;
 }
 
 /* Records img (w x h, [0, 1]) as trace step `step`, reduced to fit
@@ -234,9 +274,8 @@ static void trace_add(ImageTrace *t, const char *step, const float *img, int w, 
         th = (int)lround((double)h * IMAGE_TRACE_SIDE / side);
         tw = tw < 1 ? 1 : tw, th = th < 1 ? 1 : th;
     }
-    float *small = malloc((size_t)tw * th * sizeof *small), *tmp = malloc((size_t)h * tw * sizeof *tmp);
-    if (small && tmp) {
-        resample(img, w, h, (size_t)w, small, tw, th, tmp);
+    float *small = malloc((size_t)tw * th * sizeof *small);
+    if (small && resample(img, w, h, (size_t)w, small, tw, th, NULL) == 0) {
         t->steps[t->n].step = step;
         t->steps[t->n].w = tw;
         t->steps[t->n].h = th;
@@ -246,7 +285,7 @@ static void trace_add(ImageTrace *t, const char *step, const float *img, int w, 
         }
         t->n++;
     }
-    free(small), free(tmp);
+    free(small);
 }
 
 /* The box of in (w x h) holding its ink: pixels above INK_FRACTION of the
@@ -281,15 +320,13 @@ static int fit_into(const float *crop, int bw, int bh, size_t stride, int box, f
     *nw = *nw < 1 ? 1 : *nw;
     *nh = *nh < 1 ? 1 : *nh;
     *fit = malloc((size_t)*nw * *nh * sizeof **fit);
-    float *tmp = malloc((size_t)bh * *nw * sizeof *tmp);
-    if (!*fit || !tmp) {
-        free(*fit), free(tmp);
+    int rc = *fit ? resample(crop, bw, bh, stride, *fit, *nw, *nh, err)
+                  : mn_fail(err, MN_ENOMEM, "out of memory fitting a %dx%d crop", bw, bh);
+    if (rc) {
+        free(*fit);
         *fit = NULL;
-        return mn_fail(err, MN_ENOMEM, "out of memory");
     }
-    resample(crop, bw, bh, stride, *fit, *nw, *nh, tmp);
-    free(tmp);
-    return 0;
+    return rc;
 }
 
 /* The digit (the crop at x0, y0, bw x bh of in, w wide) fit into the box
@@ -419,13 +456,12 @@ static int clean_photo(float **ink, int *w, int *h, ImageTrace *trace, MnError *
         int nw = (int)lround((double)*w * WORK_SIDE / side), nh = (int)lround((double)*h * WORK_SIDE / side);
         nw = nw < 1 ? 1 : nw, nh = nh < 1 ? 1 : nh;
         float *small = malloc((size_t)nw * nh * sizeof *small);
-        float *tmp = malloc((size_t)*h * nw * sizeof *tmp);
-        if (!small || !tmp) {
-            free(small), free(tmp);
-            return mn_fail(err, MN_ENOMEM, "out of memory reducing a %dx%d image", *w, *h);
+        int rc = small ? resample(*ink, *w, *h, (size_t)*w, small, nw, nh, err)
+                       : mn_fail(err, MN_ENOMEM, "out of memory reducing a %dx%d image", *w, *h);
+        if (rc) {
+            free(small);
+            return rc;
         }
-        resample(*ink, *w, *h, (size_t)*w, small, nw, nh, tmp);
-        free(tmp);
         free(*ink);
         *ink = small, *w = nw, *h = nh;
     }
@@ -451,7 +487,7 @@ int image_from_bytes(const void *bytes, size_t len, const ImageLimits *lim, Imag
     if (trace)
         trace->n = 0;
     GrayAlpha img = {0};
-    float *ink = NULL, *tmp = NULL;
+    float *ink = NULL;
     int rc = decode_gray_alpha(bytes, len, lim, mode == IMAGE_PRE_NONE ? INT_MAX : WORK_SIDE, &img,
                                err);
     if (rc)
@@ -480,11 +516,7 @@ int image_from_bytes(const void *bytes, size_t len, const ImageLimits *lim, Imag
         memcpy(out, ink, n * sizeof *out);
     } else {
         trace_add(trace, "decoded", ink, w, h);
-        tmp = malloc((size_t)h * out_w * sizeof *tmp);
-        if (!tmp)
-            rc = mn_fail(err, MN_ENOMEM, "out of memory resizing a %dx%d image", w, h);
-        else
-            resample(ink, w, h, (size_t)w, out, out_w, out_h, tmp);
+        rc = resample(ink, w, h, (size_t)w, out, out_w, out_h, err);
     }
     for (size_t i = 0; rc == 0 && i < (size_t)out_w * out_h; i++)
         out[i] = out[i] < 0.0f ? 0.0f : out[i] > 1.0f ? 1.0f : out[i];
@@ -493,7 +525,6 @@ int image_from_bytes(const void *bytes, size_t len, const ImageLimits *lim, Imag
 done:
     free(img.ga);
     free(ink);
-    free(tmp);
     return rc;
 }
 
