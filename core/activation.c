@@ -48,7 +48,7 @@ static inline float sigmoid(float z)
 static inline float normal_cdf(float z) { return 0.5f * erfcf(-z * SQRT1_2); }
 
 /* f(v) for the activations that call libm; any other act: exp. */
-static inline __attribute__((always_inline)) float vector_one(Activation act, float v)
+MN_CLONE_INLINE float vector_one(Activation act, float v)
 {
     switch (act) {
     case ACT_SIGMOID:
@@ -69,7 +69,7 @@ static inline __attribute__((always_inline)) float vector_one(Activation act, fl
 }
 
 /* f'(z) for the activations whose derivative needs z. */
-static inline __attribute__((always_inline)) float vector_slope(Activation act, float z)
+MN_CLONE_INLINE float vector_slope(Activation act, float z)
 {
     if (act == ACT_GELU)
         return normal_cdf(z) + z * expf(-0.5f * z * z) * INV_SQRT_2PI;
@@ -77,7 +77,7 @@ static inline __attribute__((always_inline)) float vector_slope(Activation act, 
     return s * (1.0f + z * (1.0f - s));
 }
 
-static inline __attribute__((always_inline)) void exp_block(Activation act, float *v)
+MN_CLONE_INLINE void exp_block(Activation act, float *v)
 {
     /* not unrolled first: unrolled, GCC calls the scalar exp 16 times */
 #pragma GCC unroll 1
@@ -85,7 +85,7 @@ static inline __attribute__((always_inline)) void exp_block(Activation act, floa
         v[i] = vector_one(act, v[i]);
 }
 
-static inline __attribute__((always_inline)) void slope_block(Activation act, const float *z,
+MN_CLONE_INLINE void slope_block(Activation act, const float *z,
                                                                 float *d)
 {
 #pragma GCC unroll 1
@@ -94,7 +94,7 @@ static inline __attribute__((always_inline)) void slope_block(Activation act, co
 }
 
 /* v = f(v) over n values (see vector_one). */
-static inline __attribute__((always_inline)) void exp_blocks(Activation act, float *v, size_t n)
+MN_CLONE_INLINE void exp_blocks(Activation act, float *v, size_t n)
 {
     size_t whole = n / EXP_BLOCK * EXP_BLOCK;
     for (size_t i = 0; i < whole; i += EXP_BLOCK)
@@ -108,7 +108,7 @@ static inline __attribute__((always_inline)) void exp_blocks(Activation act, flo
 }
 
 /* d *= f'(z) over n values, the tail padded as exp_blocks pads it. */
-static inline __attribute__((always_inline)) void slope_blocks(Activation act, const float *z,
+MN_CLONE_INLINE void slope_blocks(Activation act, const float *z,
                                                                  float *d, size_t n)
 {
     size_t whole = n / EXP_BLOCK * EXP_BLOCK;
@@ -127,7 +127,7 @@ static inline __attribute__((always_inline)) void slope_blocks(Activation act, c
  * alone would be one padded vector call, its copies in and out), then
  * each row over its sum. The vector exp works lane by lane, so a value's
  * e^ does not depend on where in the block it lands. */
-static inline __attribute__((always_inline)) void softmax_rows(float *restrict a, int rows,
+MN_CLONE_INLINE void softmax_rows(float *restrict a, int rows,
                                                                  int n)
 {
     for (int r = 0; r < rows; r++) {
@@ -150,7 +150,7 @@ static inline __attribute__((always_inline)) void softmax_rows(float *restrict a
     }
 }
 
-static inline __attribute__((always_inline)) void leaky_relu(float *restrict a, size_t n,
+MN_CLONE_INLINE void leaky_relu(float *restrict a, size_t n,
                                                               float slope)
 {
     for (size_t i = 0; i < n; i++)
@@ -159,7 +159,7 @@ static inline __attribute__((always_inline)) void leaky_relu(float *restrict a, 
 
 /* alpha (e^z - 1) below 0: e^z - 1 first, then the slope as leaky_relu's
  * (skipped at 1, which changes nothing). */
-static inline __attribute__((always_inline)) void elu(float *restrict a, size_t n, float alpha)
+MN_CLONE_INLINE void elu(float *restrict a, size_t n, float alpha)
 {
     exp_blocks(ACT_ELU, a, n);
     if (alpha != 1.0f)
@@ -167,7 +167,7 @@ static inline __attribute__((always_inline)) void elu(float *restrict a, size_t 
 }
 
 /* a > 0 exactly where z > 0 (slope >= 0). */
-static inline __attribute__((always_inline)) void leaky_relu_backward(const float *restrict a,
+MN_CLONE_INLINE void leaky_relu_backward(const float *restrict a,
                                                                        float *restrict d, size_t n,
                                                                        float slope)
 {
@@ -176,7 +176,7 @@ static inline __attribute__((always_inline)) void leaky_relu_backward(const floa
 }
 
 /* For z <= 0, a = alpha (e^z - 1): the slope alpha e^z is a + alpha. */
-static inline __attribute__((always_inline)) void elu_backward(const float *restrict a,
+MN_CLONE_INLINE void elu_backward(const float *restrict a,
                                                                 float *restrict d, size_t n,
                                                                 float alpha)
 {

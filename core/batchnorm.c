@@ -112,9 +112,7 @@ static void channel_sums(const float *restrict x, int rows, int c, double *restr
  * anyway, spares reading the output. Each form is its own loop, with the
  * scale and shift read unconditionally where there is a relu: a test
  * inside the loop left GCC's loop scalar. */
-#define BN_INLINE static inline __attribute__((always_inline))
-
-BN_INLINE float through_relu(bool relu, float x, float dy, float scale, float shift)
+MN_CLONE_INLINE float through_relu(bool relu, float x, float dy, float scale, float shift)
 {
     if (!relu)
         return dy;
@@ -128,7 +126,7 @@ BN_INLINE float through_relu(bool relu, float x, float dy, float scale, float sh
 }
 
 /* Element i (channel j): x_hat, and dL/dz, dy through the relu if any. */
-BN_INLINE float normalised_grad(bool relu, const float *restrict x, const float *restrict dy,
+MN_CLONE_INLINE float normalised_grad(bool relu, const float *restrict x, const float *restrict dy,
                                 size_t i, int j, const float *restrict mean,
                                 const float *restrict inv_std, const float *restrict scale,
                                 const float *restrict shift, float *x_hat)
@@ -138,7 +136,7 @@ BN_INLINE float normalised_grad(bool relu, const float *restrict x, const float 
 }
 
 /* sum += dz, dot += dz * x_hat per channel, in double. */
-BN_INLINE void grad_sums_rows(bool relu, const float *restrict x, const float *restrict dy,
+MN_CLONE_INLINE void grad_sums_rows(bool relu, const float *restrict x, const float *restrict dy,
                               int rows, int c, const float *restrict mean,
                               const float *restrict inv_std, const float *restrict scale,
                               const float *restrict shift, double *restrict sum,
@@ -167,7 +165,7 @@ static void channel_grad_sums(const float *restrict x, const float *restrict dy,
 }
 
 /* dx = k * (dz - mean_dy - x_hat * mean_dyx) per channel. */
-BN_INLINE void input_gradient_rows(bool relu, const float *restrict x, const float *restrict dy,
+MN_CLONE_INLINE void input_gradient_rows(bool relu, const float *restrict x, const float *restrict dy,
                                    float *restrict dx, int rows, int c,
                                    const float *restrict mean, const float *restrict inv_std,
                                    const float *restrict scale, const float *restrict shift,

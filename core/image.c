@@ -233,6 +233,7 @@ static int resample(const float *src, int sw, int sh, size_t stride, float *dst,
         free(tmp), free(sum), free(weight), free(ints);
         return mn_fail(err, MN_ENOMEM, "out of memory resampling %dx%d to %dx%d", sw, sh, dw, dh);
     }
+    /* ints: x's start and index, then y's; weight: x's, then y's */
     AxisTaps x = {.start = ints, .index = ints + dw + 1, .weight = weight};
     AxisTaps y = {.start = x.index + across, .weight = weight + across};
     y.index = y.start + dh + 1;

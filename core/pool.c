@@ -50,12 +50,9 @@ static size_t maxpool2d_aux(const Layer *l, int batch)
  * is copied, each later one replaces the channels it beats (strictly, so a
  * tie keeps the earlier tap). The channel loops are branch-free and contiguous,
  * so they vectorise; comparing channel by channel with a branch mispredicted
- * half the time, and took most of an epoch of the tutorial's CNN.
- * Always inlined: a function of its own is compiled once for the
- * baseline and would run at SSE2's width under every clone of the caller. */
-static inline __attribute__((always_inline)) void pool_pixel(const Layer *l, const float *xb,
-                                                             int oy, int ox, float *restrict y,
-                                                             int32_t *restrict arg)
+ * half the time, and took most of an epoch of the tutorial's CNN. */
+MN_CLONE_INLINE void pool_pixel(const Layer *l, const float *xb, int oy, int ox, float *restrict y,
+                                int32_t *restrict arg)
 {
     const Window *w = &l->cfg.pool;
     int ih = l->in.h, iw = l->in.w, ch = l->in.c;

@@ -19,4 +19,10 @@
 #define MN_VECTOR_CLONES
 #endif
 
+/* On a helper that a cloned function calls: inlined into each clone, so it
+ * is compiled at that clone's width. A helper left a function of its own is
+ * compiled once, for the baseline, and runs at SSE2's width under all of
+ * them (max pooling's pool_pixel did, README Performance). */
+#define MN_CLONE_INLINE static inline __attribute__((always_inline))
+
 #endif
