@@ -187,7 +187,7 @@ void blas_info_json(char *out, size_t cap)
     const BlasInfo *b = &lib.info;
     snprintf(out, cap,
              "\"cpu\":\"%s\",\"isa\":\"%s\",\"kernel\":\"%s\",\"kernel_chosen_by\":\"%s\","
-             "\"conv_kernel\":\"direct-%s\"",
+             "\"conv_kernel\":\"direct-%s+winograd\"",
              b->cpu.brand, b->isa, b->kernel, b->chosen_by, b->conv_isa);
 }
 

@@ -50,7 +50,7 @@ typedef struct {
 } BlasInfo;
 const BlasInfo *blas_info(void);
 
-/* `"cpu":"..","isa":"..","kernel":"..","kernel_chosen_by":"..","conv_kernel":"direct-.."` into out:
+/* `"cpu":"..","isa":"..","kernel":"..","kernel_chosen_by":"..","conv_kernel":"direct-..+winograd"` into out:
  * the fields every log line and benchmark record that names the kernel has. */
 void blas_info_json(char *out, size_t cap);
 

@@ -11,6 +11,8 @@
 
 #include <string.h>
 
+#include "winograd.h"
+
 #define PACK_LEN 16        /* filters are padded to a multiple of this when not one */
 #define MAX_BLOCK_PIXELS 12
 /* Taps one reduction sums before it sets its partial sum aside (a multiple
@@ -184,7 +186,11 @@ static size_t packed_floats(const ConvGeometry *g)
 
 size_t conv_kernel_workspace(const ConvGeometry *g)
 {
-    return border_floats(g) + packed_floats(g);
+    size_t direct = border_floats(g) + packed_floats(g);
+    if (!winograd_fits(g))
+        return direct;
+    size_t winograd = winograd_workspace(g);
+    return winograd > direct ? winograd : direct;
 }
 
 static FilterSet filter_set(const ConvGeometry *g, const float *weights, const float *bias,
@@ -258,6 +264,10 @@ void conv_kernel_forward(const ConvGeometry *given, const float *weights, const 
         g->out_pixel = (size_t)g->filters;
         g->out_row = (size_t)g->out_w * g->filters;
         g->out_image = (size_t)g->out_h * g->out_row;
+    }
+    if (winograd_pays(g)) {
+        winograd_forward(g, weights, bias, x, y, n, ws);
+        return;
     }
     float *border = needs_border(g) ? ws : NULL;
     FilterSet f = filter_set(g, weights, bias, ws + border_floats(g));

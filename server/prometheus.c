@@ -123,7 +123,7 @@ static void write_build_info(FILE *out)
     fprintf(out, "# HELP mnistd_build_info The version, the CPU, and the GEMM kernel chosen "
                  "for its instruction set.\n# TYPE mnistd_build_info gauge\n"
                  "mnistd_build_info{version=\"%s\",cpu=\"%s\",isa=\"%s\",kernel=\"%s\","
-                 "kernel_chosen_by=\"%s\",conv_kernel=\"direct-%s\"} 1\n",
+                 "kernel_chosen_by=\"%s\",conv_kernel=\"direct-%s+winograd\"} 1\n",
             MNISTD_VERSION, b->cpu.brand, b->isa, b->kernel, b->chosen_by, b->conv_isa);
 }
 

@@ -4,8 +4,10 @@
  * output pixels than a block, valid windows that do not fit exactly,
  * strides and kernels of every kind), relu, scratch and output of exactly
  * the sizes the kernel asks for (AddressSanitizer sees any write past),
- * and the same bits for the same inputs; and the one-pixel product a
- * dense layer's single row runs on; and a long sum's rounding. */
+ * and the same bits for the same inputs; the 3x3 stride-1 shapes that go
+ * by Winograd's transforms (winograd.h) the same way, and their outputs
+ * the same bits whatever the batch around them; and the one-pixel
+ * product a dense layer's single row runs on; and a long sum's rounding. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "check_util.h"
 #include "conv_kernel.h"
 #include "rng.h"
+#include "winograd.h"
 
 /* in_h, in_w, in_c, filters, kh, kw, sh, sw, same */
 static const int shapes[][9] = {
@@ -33,6 +36,10 @@ static const int shapes[][9] = {
     {6, 6, 1, 1, 1, 1, 1, 1, 1},     /* one filter */
     {1, 20, 784, 50, 1, 1, 1, 1, 0}, /* a dense layer over a batch of 20 (dense.c) */
     {1, 9, 64, 10, 1, 1, 1, 1, 0},
+    {28, 28, 16, 32, 3, 3, 1, 1, 1}, /* cnn-bn and the shipped digits */
+    {14, 14, 32, 64, 3, 3, 1, 1, 1}, /* these three by Winograd (winograd_pays) */
+    {15, 15, 64, 64, 3, 3, 1, 1, 1}, /* odd sides: the last tiles half outside */
+    {25, 19, 32, 48, 3, 3, 1, 1, 0}, /* valid, odd sides */
 };
 enum { N_SHAPES = sizeof shapes / sizeof *shapes, BATCH = 3 };
 
@@ -260,6 +267,77 @@ START_TEST(test_long_sums_stay_accurate)
 }
 END_TEST
 
+static ConvGeometry with_dense_strides(ConvGeometry g)
+{
+    g.out_pixel = (size_t)g.filters, g.out_row = (size_t)g.out_w * g.filters;
+    g.out_image = (size_t)g.out_h * g.out_row;
+    return g;
+}
+
+/* winograd_forward itself, also where the direct kernel would run:
+ * images smaller than a tile, one pixel (all border), 16 channels. */
+static const int winograd_shapes[][9] = {
+    {7, 7, 64, 64, 3, 3, 1, 1, 1}, {14, 14, 32, 64, 3, 3, 1, 1, 1}, {5, 3, 16, 32, 3, 3, 1, 1, 0},
+    {1, 1, 16, 16, 3, 3, 1, 1, 1}, {2, 3, 32, 16, 3, 3, 1, 1, 1},   {28, 28, 16, 32, 3, 3, 1, 1, 1},
+};
+enum { N_WINOGRAD = sizeof winograd_shapes / sizeof *winograd_shapes };
+
+START_TEST(test_winograd_agrees_with_reference)
+{
+    ConvGeometry g = with_dense_strides(geometry_of(winograd_shapes[_i / 2], _i % 2));
+    ck_assert(winograd_fits(&g));
+    Rng rng;
+    rng_seed(&rng, 60 + (uint64_t)_i);
+    size_t out_n = (size_t)BATCH * g.out_h * g.out_w * g.filters;
+    float *x = random_floats(&rng, (size_t)BATCH * g.in_h * g.in_w * g.in_c);
+    float *w = random_floats(&rng, (size_t)9 * g.in_c * g.filters), *bias = random_floats(&rng, g.filters);
+    size_t ws_n = winograd_workspace(&g);
+    float *ws = malloc(ws_n * sizeof *ws), *y = malloc(out_n * sizeof *y);
+    memset(y, 0xff, out_n * sizeof *y);
+    winograd_forward(&g, w, bias, x, y, BATCH, ws);
+    check_against_reference(&g, w, bias, x, y, "winograd");
+    free(x), free(w), free(bias), free(ws), free(y);
+}
+END_TEST
+
+/* Winograd's tiles are taken in groups over the whole batch: each
+ * image's outputs must not depend on the images grouped with it. */
+START_TEST(test_winograd_outputs_do_not_depend_on_the_batch)
+{
+    enum { IMAGES = 7 };
+    ConvGeometry g = with_dense_strides(geometry_of(winograd_shapes[_i], true));
+    Rng rng;
+    rng_seed(&rng, 40 + (uint64_t)_i);
+    size_t in_one = (size_t)g.in_h * g.in_w * g.in_c, out_one = (size_t)g.out_h * g.out_w * g.filters;
+    float *x = random_floats(&rng, IMAGES * in_one);
+    float *w = random_floats(&rng, (size_t)9 * g.in_c * g.filters), *bias = random_floats(&rng, g.filters);
+    float *ws = malloc(winograd_workspace(&g) * sizeof *ws);
+    float *all = malloc(IMAGES * out_one * sizeof *all), *one = malloc(out_one * sizeof *one);
+    winograd_forward(&g, w, bias, x, all, IMAGES, ws);
+    for (int b = 0; b < IMAGES; b++) {
+        winograd_forward(&g, w, bias, x + b * in_one, one, 1, ws);
+        ck_assert_msg(memcmp(one, all + b * out_one, out_one * sizeof *one) == 0,
+                      "shape %d: image %d alone gives other bits", _i, b);
+    }
+    free(x), free(w), free(bias), free(ws), free(all), free(one);
+}
+END_TEST
+
+/* Winograd where it fits and pays: 3x3, stride 1, whole vectors of
+ * channels, 32 or more each side, 14x14 outputs or more; never by the batch. */
+START_TEST(test_winograd_takes_what_pays)
+{
+    ConvGeometry g = geometry_of((const int[]){14, 14, 32, 64, 3, 3, 1, 1, 1}, false);
+    ck_assert(winograd_fits(&g) && winograd_pays(&g));
+    ConvGeometry strided = g, wide = g, odd = g, sixteen = g;
+    strided.sh = 2, wide.kw = 5, odd.filters = 40, sixteen.in_c = 16;
+    ck_assert(!winograd_fits(&strided) && !winograd_fits(&wide) && !winograd_fits(&odd));
+    ck_assert(winograd_fits(&sixteen) && !winograd_pays(&sixteen));
+    ConvGeometry small = geometry_of((const int[]){12, 12, 64, 64, 3, 3, 1, 1, 1}, false);
+    ck_assert(winograd_fits(&small) && !winograd_pays(&small));
+}
+END_TEST
+
 /* A name it has no variant for runs the one every x86-64 has. */
 START_TEST(test_other_names_run_sse2)
 {
@@ -278,6 +356,9 @@ static Suite *conv_kernel_suite(void)
     tcase_add_loop_test(t, test_one_pixel_agrees_with_reference, 0, 10);
     tcase_add_test(t, test_long_sums_stay_accurate);
     tcase_add_test(t, test_other_names_run_sse2);
+    tcase_add_loop_test(t, test_winograd_agrees_with_reference, 0, 2 * N_WINOGRAD);
+    tcase_add_loop_test(t, test_winograd_outputs_do_not_depend_on_the_batch, 0, N_WINOGRAD);
+    tcase_add_test(t, test_winograd_takes_what_pays);
     tcase_set_timeout(t, 120);
     suite_add_tcase(s, t);
     return s;

@@ -449,7 +449,7 @@ START_TEST(test_models_and_aliases)
     char info[512];
     snprintf(info, sizeof info,
              "mnistd_build_info{version=\"%s\",cpu=\"%s\",isa=\"%s\",kernel=\"%s\","
-             "kernel_chosen_by=\"%s\",conv_kernel=\"direct-%s\"} 1\n",
+             "kernel_chosen_by=\"%s\",conv_kernel=\"direct-%s+winograd\"} 1\n",
              MNISTD_VERSION, b->cpu.brand, b->isa, b->kernel, b->chosen_by, b->conv_isa);
     ck_assert_msg(strstr(r.body, info), "no %s in %s", info, r.body);
     check_http_free(&r);

@@ -1,0 +1,301 @@
+/* winograd.c - F(2x2, 3x3): the transforms, and the 16 products between
+ * them run by the direct kernel. With B, G and A the algorithm's
+ * matrices, a 4x4 patch d of one channel and a 3x3 kernel k of one
+ * (channel, filter) pair, the 2x2 outputs are A^T [(G k G^T) .* (B^T d B)] A;
+ * summed over channels, the 16 elementwise products become, for each of
+ * the 16 points, the matrix product of every tile's transformed patch
+ * (tiles, in_c) with the transformed kernels (in_c, filters).
+ *
+ * Tiles are taken a group at a time over the whole batch (a 7x7 image
+ * has 16 of them), so that a group's transformed inputs and products stay
+ * in L2 between the three passes. The transforms run over the channels,
+ * which NHWC keeps contiguous, 16 at a time (one AVX-512 register, two
+ * AVX2 ones, four SSE2 ones, by the clone that runs); their arithmetic is
+ * adds and halvings, and C11 mode contracts nothing into an FMA here, so
+ * they give the same bits whichever clone runs. */
+#include "winograd.h"
+
+#include <string.h>
+
+#include "vector_clones.h"
+
+enum {
+    POINTS = 16, /* transformed values of a 4x4 patch */
+    LANES = 16,  /* channels a transform step takes; in_c and filters are multiples */
+    MIN_TILES = 49, /* an image's: 14x14 outputs */
+};
+/* A group's transformed inputs and products, in floats: 256 KiB, in L2. */
+#define GROUP_FLOATS (64 * 1024)
+
+typedef float Lanes __attribute__((vector_size(LANES * sizeof(float)), aligned(4)));
+typedef int LaneInts __attribute__((vector_size(LANES * sizeof(int)), aligned(4)));
+#define AT(p) (*(const Lanes *)(p))
+#define PUT(p) (*(Lanes *)(p))
+
+typedef struct {
+    int tiles_y, tiles_x;   /* 2x2 tiles covering one image's outputs */
+    size_t tiles;           /* in the whole batch */
+    int group;              /* tiles one pass of the products takes */
+    int reach_h, reach_w;   /* input rows and columns a wanted output reads */
+} Plan;
+
+/* Channels in whole steps of LANES on both sides (every 3x3 layer of the
+ * shipped and bench networks has 16, 32 or 64): no tails. */
+bool winograd_fits(const ConvGeometry *g)
+{
+    return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->in_c % LANES == 0 &&
+           g->filters % LANES == 0;
+}
+
+/* Measured against the direct kernel on an AVX-512 Xeon (README,
+ * Performance): with 16 channels on either side the products' sums or
+ * their filter vectors are too short to gain, and on a 7x7 image's 16
+ * tiles transforming the kernels, 16 x in_c x filters floats, costs more
+ * than they save. The choice is the geometry's alone, never the batch's:
+ * an image gets the same bits however the batch is cut (threads,
+ * chunks). */
+bool winograd_pays(const ConvGeometry *g)
+{
+    int tiles = ((g->out_h + 1) / 2) * ((g->out_w + 1) / 2);
+    return winograd_fits(g) && g->in_c >= 2 * LANES && g->filters >= 2 * LANES &&
+           tiles >= MIN_TILES;
+}
+
+static Plan plan_for(const ConvGeometry *g, int n)
+{
+    Plan p;
+    p.tiles_y = (g->out_h + 1) / 2;
+    p.tiles_x = (g->out_w + 1) / 2;
+    p.tiles = (size_t)n * p.tiles_y * p.tiles_x;
+    size_t group = GROUP_FLOATS / ((size_t)POINTS * (g->in_c + g->filters));
+    p.group = group < 12 ? 12 : (int)group; /* at least one block of the kernel */
+    /* Rows past these are read only by the tile's outputs past out_h
+     * (an odd count): read as zeros, never from memory, which a caller's
+     * x need not have there (conv2d.c's input gradient points into a
+     * frame). */
+    int reach_h = g->out_h + 2 - g->pad_top, reach_w = g->out_w + 2 - g->pad_left;
+    p.reach_h = reach_h < g->in_h ? reach_h : g->in_h;
+    p.reach_w = reach_w < g->in_w ? reach_w : g->in_w;
+    return p;
+}
+
+/* The scratch, in order: the transformed kernels (POINTS, in_c, filters),
+ * zeros for the products' bias, a group's transformed inputs (POINTS,
+ * group, in_c) and products (POINTS, group, filters), and one bordered
+ * patch (4, 4, in_c) or one edge tile's outputs (2, 2, filters). */
+typedef struct {
+    float *kernels, *zeros, *inputs, *products, *patch;
+} Scratch;
+
+static size_t scratch_floats(const ConvGeometry *g, const Plan *p, Scratch *s, float *ws)
+{
+    size_t c = (size_t)g->in_c, f = (size_t)g->filters, group = (size_t)p->group;
+    size_t widest = c > f ? c : f;
+    size_t sizes[] = {POINTS * c * f, f, POINTS * group * c, POINTS * group * f, POINTS * widest};
+    float **parts[] = {&s->kernels, &s->zeros, &s->inputs, &s->products, &s->patch};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        if (ws)
+            *parts[i] = ws + total;
+        total += (sizes[i] + 15) / 16 * 16; /* each part on a 64-byte line */
+    }
+    return total;
+}
+
+size_t winograd_workspace(const ConvGeometry *g)
+{
+    Plan p = plan_for(g, 1);
+    Scratch s;
+    return scratch_floats(g, &p, &s, NULL);
+}
+
+/* U = G k G^T for every (channel, filter), G = [1 0 0; 1/2 1/2 1/2;
+ * 1/2 -1/2 1/2; 0 0 1]; kernels (3, 3, in_c, filters) as Keras stores
+ * them, U (POINTS, in_c, filters). */
+MN_VECTOR_CLONES
+static void transform_kernels(const ConvGeometry *g, const float *restrict w, float *restrict u)
+{
+    size_t c_count = (size_t)g->in_c, fs = (size_t)g->filters;
+    size_t point = c_count * fs; /* also from one tap to the next in w */
+    for (size_t at = 0; at < point; at += LANES) {
+        Lanes a[4][3]; /* G k, down each column of the kernel */
+        for (int kx = 0; kx < 3; kx++) {
+            Lanes k0 = AT(w + kx * point + at), k1 = AT(w + (3 + kx) * point + at),
+                  k2 = AT(w + (6 + kx) * point + at);
+            a[0][kx] = k0;
+            a[1][kx] = 0.5f * (k0 + k1 + k2);
+            a[2][kx] = 0.5f * (k0 - k1 + k2);
+            a[3][kx] = k2;
+        }
+        for (int r = 0; r < 4; r++) { /* (G k) G^T along each row */
+            PUT(u + (4 * r + 0) * point + at) = a[r][0];
+            PUT(u + (4 * r + 1) * point + at) = 0.5f * (a[r][0] + a[r][1] + a[r][2]);
+            PUT(u + (4 * r + 2) * point + at) = 0.5f * (a[r][0] - a[r][1] + a[r][2]);
+            PUT(u + (4 * r + 3) * point + at) = a[r][2];
+        }
+    }
+}
+
+/* Tile t of the batch: its image and the top-left output it covers. */
+typedef struct {
+    int image, oy, ox;
+} Tile;
+
+static Tile tile_at(const Plan *p, size_t t)
+{
+    size_t per_image = (size_t)p->tiles_y * p->tiles_x, r = t % per_image;
+    Tile tile = {(int)(t / per_image), (int)(r / p->tiles_x) * 2, (int)(r % p->tiles_x) * 2};
+    return tile;
+}
+
+/* V = B^T d B of one patch for every channel, B^T = [1 0 -1 0; 0 1 1 0;
+ * 0 -1 1 0; 0 1 0 -1]; d's rows row_floats apart, its pixels in_c apart;
+ * point i's channels go to v + i * point_stride. */
+MN_CLONE_INLINE void transform_patch(const float *restrict d, size_t row_floats, size_t c_count,
+                                     float *restrict v, size_t point_stride)
+{
+    for (size_t c = 0; c < c_count; c += LANES) {
+        Lanes t[4][4]; /* B^T d, down each column of the patch */
+        for (int j = 0; j < 4; j++) {
+            const float *x = d + j * c_count + c;
+            Lanes x0 = AT(x), x1 = AT(x + row_floats), x2 = AT(x + 2 * row_floats),
+                  x3 = AT(x + 3 * row_floats);
+            t[0][j] = x0 - x2;
+            t[1][j] = x1 + x2;
+            t[2][j] = x2 - x1;
+            t[3][j] = x1 - x3;
+        }
+        for (int r = 0; r < 4; r++) { /* (B^T d) B along each row */
+            float *out = v + (size_t)(4 * r) * point_stride + c;
+            PUT(out) = t[r][0] - t[r][2];
+            PUT(out + point_stride) = t[r][1] + t[r][2];
+            PUT(out + 2 * point_stride) = t[r][2] - t[r][1];
+            PUT(out + 3 * point_stride) = t[r][1] - t[r][3];
+        }
+    }
+}
+
+/* The 4x4 patch at input (iy, ix) of one image, zeros where it leaves the
+ * reach, into patch (4, 4, in_c). */
+static void border_patch(const ConvGeometry *g, const Plan *p, const float *image, int iy,
+                         int ix, float *patch)
+{
+    size_t c_count = (size_t)g->in_c;
+    for (int r = 0; r < 4; r++)
+        for (int j = 0; j < 4; j++) {
+            float *dst = patch + (size_t)(4 * r + j) * c_count;
+            int y = iy + r, x = ix + j;
+            if (y < 0 || y >= p->reach_h || x < 0 || x >= p->reach_w)
+                memset(dst, 0, c_count * sizeof *dst);
+            else
+                memcpy(dst, image + ((size_t)y * g->in_w + x) * c_count,
+                       c_count * sizeof *dst);
+        }
+}
+
+/* The transformed patches of tiles [first, first + count) into v (POINTS,
+ * count, in_c). */
+MN_VECTOR_CLONES
+static void transform_inputs(const ConvGeometry *g, const Plan *p, const float *x, size_t first,
+                             int count, const Scratch *s)
+{
+    size_t c_count = (size_t)g->in_c, row = (size_t)g->in_w * c_count;
+    size_t image = (size_t)g->in_h * row, point_stride = (size_t)count * c_count;
+    for (int i = 0; i < count; i++) {
+        Tile t = tile_at(p, first + (size_t)i);
+        int iy = t.oy - g->pad_top, ix = t.ox - g->pad_left;
+        const float *src = x + (size_t)t.image * image;
+        float *v = s->inputs + (size_t)i * c_count;
+        if (iy >= 0 && ix >= 0 && iy + 4 <= p->reach_h && ix + 4 <= p->reach_w) {
+            transform_patch(src + (size_t)iy * row + (size_t)ix * c_count, row, c_count, v,
+                            point_stride);
+        } else {
+            border_patch(g, p, src, iy, ix, s->patch);
+            transform_patch(s->patch, 4 * c_count, c_count, v, point_stride);
+        }
+    }
+}
+
+/* Y = A^T M A + bias of one tile for every filter, A^T = [1 1 1 0;
+ * 0 1 -1 -1], relu if asked; point i's products at m + i * point_stride;
+ * the 2x2 outputs to out (row 0) and out + row_floats (row 1),
+ * pixel_floats apart. */
+MN_CLONE_INLINE void transform_products(const ConvGeometry *g, const float *restrict m,
+                                        size_t point_stride, const float *restrict bias,
+                                        float *restrict out, size_t row_floats,
+                                        size_t pixel_floats)
+{
+    for (size_t f = 0; f < (size_t)g->filters; f += LANES) {
+        Lanes s[4][2]; /* M A, along each row */
+        for (int r = 0; r < 4; r++) {
+            const float *p = m + (size_t)(4 * r) * point_stride + f;
+            Lanes m0 = AT(p), m1 = AT(p + point_stride), m2 = AT(p + 2 * point_stride),
+                  m3 = AT(p + 3 * point_stride);
+            s[r][0] = m0 + m1 + m2;
+            s[r][1] = m1 - m2 - m3;
+        }
+        Lanes b = AT(bias + f);
+        for (int j = 0; j < 2; j++) { /* A^T (M A), down each column */
+            Lanes y0 = b + (s[0][j] + s[1][j] + s[2][j]);
+            Lanes y1 = b + (s[1][j] - s[2][j] - s[3][j]);
+            if (g->relu) {
+                y0 = (Lanes)((LaneInts)y0 & (y0 > 0.0f)); /* max(0, y), as the kernel's */
+                y1 = (Lanes)((LaneInts)y1 & (y1 > 0.0f));
+            }
+            PUT(out + j * pixel_floats + f) = y0;
+            PUT(out + row_floats + j * pixel_floats + f) = y1;
+        }
+    }
+}
+
+/* The outputs of tiles [first, first + count) from their products
+ * (POINTS, count, filters); a tile half past the output's edge
+ * (an odd side) goes through `patch`, and only its wanted outputs on. */
+MN_VECTOR_CLONES
+static void transform_outputs(const ConvGeometry *g, const Plan *p, const float *bias,
+                              size_t first, int count, const Scratch *s, float *y)
+{
+    size_t fs = (size_t)g->filters, point_stride = (size_t)count * fs;
+    for (int i = 0; i < count; i++) {
+        Tile t = tile_at(p, first + (size_t)i);
+        int rows = g->out_h - t.oy < 2 ? 1 : 2, cols = g->out_w - t.ox < 2 ? 1 : 2;
+        const float *m = s->products + (size_t)i * fs;
+        float *out = y + t.image * g->out_image + (size_t)t.oy * g->out_row +
+                     (size_t)t.ox * g->out_pixel;
+        if (rows == 2 && cols == 2) {
+            transform_products(g, m, point_stride, bias, out, g->out_row, g->out_pixel);
+            continue;
+        }
+        transform_products(g, m, point_stride, bias, s->patch, 2 * fs, fs);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                memcpy(out + r * g->out_row + c * g->out_pixel, s->patch + (size_t)(2 * r + c) * fs,
+                       fs * sizeof *out);
+    }
+}
+
+void winograd_forward(const ConvGeometry *g, const float *weights, const float *bias,
+                      const float *x, float *y, int n, float *ws)
+{
+    Plan p = plan_for(g, n);
+    Scratch s;
+    scratch_floats(g, &p, &s, ws);
+    transform_kernels(g, weights, s.kernels);
+    memset(s.zeros, 0, (size_t)g->filters * sizeof *s.zeros);
+    size_t kernel_floats = (size_t)g->in_c * g->filters;
+    for (size_t first = 0; first < p.tiles; first += (size_t)p.group) {
+        int count = p.tiles - first < (size_t)p.group ? (int)(p.tiles - first) : p.group;
+        transform_inputs(g, &p, x, first, count, &s);
+        /* Each point's product as a 1x1 convolution of a 1 x count image. */
+        ConvGeometry product = {
+            .in_h = 1, .in_w = count, .in_c = g->in_c,
+            .out_h = 1, .out_w = count, .filters = g->filters,
+            .kh = 1, .kw = 1, .sh = 1, .sw = 1,
+        };
+        for (int i = 0; i < POINTS; i++)
+            conv_kernel_forward(&product, s.kernels + i * kernel_floats, s.zeros,
+                                s.inputs + (size_t)i * count * g->in_c,
+                                s.products + (size_t)i * count * g->filters, 1, s.patch);
+        transform_outputs(g, &p, bias, first, count, &s, y);
+    }
+}
