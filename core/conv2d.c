@@ -8,7 +8,9 @@
  * a sample): dY through the activation, db += column sums of dY,
  * dW += Col^T dY. dX is a convolution of dY too, one per phase of the
  * stride, run by the direct kernel (input_grad_phase). A 1x1 kernel with
- * stride 1 needs no im2col: the input already is that matrix. */
+ * stride 1 needs no im2col: the input already is that matrix; a 3x3
+ * stride-1 one that Winograd's transforms pay for takes dW from them
+ * (winograd.h), over the whole batch at once. */
 #include <cJSON.h>
 #include <string.h>
 
@@ -16,6 +18,7 @@
 #include "conv_kernel.h"
 #include "layer.h"
 #include "spec_read.h"
+#include "winograd.h"
 
 static int conv2d_build(Layer *l, const Shape *inputs, int n_in, MnError *err)
 {
@@ -340,11 +343,21 @@ static void weight_grad(const Layer *l, const float *x, const float *dy, float *
     }
 }
 
+/* dW by Winograd's transforms, where they pay for it. */
+static bool weight_grad_is_winograd(const Layer *l)
+{
+    ConvGeometry g = geometry(l);
+    return winograd_weight_grad_pays(&g);
+}
+
 /* The start of the backward workspace, for dW: Col for a chunk, one
  * image's dW for a direct one, nothing for a pointwise kernel (x is its
- * own Col). What follows it is input_grad_floats'. */
+ * own Col) or Winograd's (which runs after dX, in the whole workspace).
+ * What follows it is input_grad_floats'. */
 static size_t weight_grad_room(const Layer *l, int chunk)
 {
+    if (weight_grad_is_winograd(l))
+        return 0;
     if (weight_grad_is_convolution(l))
         return whole_lines(weight_grad_floats(l));
     return is_pointwise(l) ? 0 : whole_lines(col_floats(l, chunk));
@@ -359,6 +372,10 @@ static size_t conv2d_workspace(const Layer *l, int batch)
         zero_bias_room(l->cfg.conv.no_bias, g.filters) + conv_kernel_workspace(&g);
     int chunk = chunk_samples(l, batch);
     size_t backward = weight_grad_room(l, chunk) + input_grad_floats(l, chunk);
+    if (weight_grad_is_winograd(l)) {
+        size_t winograd = winograd_weight_grad_workspace(&g);
+        backward = winograd > backward ? winograd : backward;
+    }
     return forward > backward ? forward : backward;
 }
 
@@ -451,7 +468,7 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
     float *dw = grads, *db = c->no_bias ? NULL : grads + (size_t)k * c->filters;
     int chunk = chunk_samples(l, run->batch);
     bool pointwise = is_pointwise(l);
-    bool dw_direct = weight_grad_is_convolution(l);
+    bool dw_direct = weight_grad_is_convolution(l), dw_winograd = weight_grad_is_winograd(l);
     float *col = run->ws;
     float *turned = run->ws + weight_grad_room(l, chunk);
     DyFrame frame = dy_frame(l);
@@ -482,7 +499,7 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
         }
         if (dw_direct) {
             weight_grad(l, xb, dyb, dw, n, col);
-        } else {
+        } else if (!dw_winograd) {
             if (!pointwise) {
                 im2col(l, xb, col, n); /* the workspace is shared: rebuild it */
                 xb = col;
@@ -494,6 +511,10 @@ static void conv2d_backward(const Layer *l, const float *params, float *grads, c
         if (dy_copy)
             frame_dy(l, &frame, dyb, dy_copy, n);
         input_grad(l, &frame, turned, zeros, dy_copy ? dy_copy : dyb, dxb, n, dx_scratch);
+    }
+    if (dw_winograd) { /* dY is through the activation now, every chunk of it */
+        ConvGeometry g = geometry(l);
+        winograd_weight_grad(&g, x, dy, dw, run->batch, run->ws);
     }
 }
 

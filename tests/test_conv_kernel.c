@@ -300,6 +300,47 @@ START_TEST(test_winograd_agrees_with_reference)
 }
 END_TEST
 
+/* The weights' gradient by Winograd's transforms run backwards, added to
+ * what dw held, against the sum over every output in double; worst
+ * error printed. */
+START_TEST(test_winograd_weight_grad_agrees_with_reference)
+{
+    ConvGeometry g = with_dense_strides(geometry_of(winograd_shapes[_i], false));
+    Rng rng;
+    rng_seed(&rng, 80 + (uint64_t)_i);
+    size_t taps = (size_t)9 * g.in_c * g.filters;
+    float *x = random_floats(&rng, (size_t)BATCH * g.in_h * g.in_w * g.in_c);
+    float *dy = random_floats(&rng, (size_t)BATCH * g.out_h * g.out_w * g.filters);
+    float *dw = random_floats(&rng, taps), *before = malloc(taps * sizeof *before);
+    memcpy(before, dw, taps * sizeof *dw);
+    float *ws = malloc(winograd_weight_grad_workspace(&g) * sizeof *ws);
+    winograd_weight_grad(&g, x, dy, dw, BATCH, ws);
+    double worst = 0.0;
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++)
+            for (int c = 0; c < g.in_c; c++)
+                for (int f = 0; f < g.filters; f++) {
+                    size_t at = (((size_t)ky * 3 + kx) * g.in_c + c) * g.filters + f;
+                    double sum = before[at], size = fabs(before[at]);
+                    for (int b = 0; b < BATCH; b++)
+                        for (int oy = 0; oy < g.out_h; oy++)
+                            for (int ox = 0; ox < g.out_w; ox++) {
+                                double t = (double)input_at(&g, x, b, oy + ky - g.pad_top,
+                                                            ox + kx - g.pad_left, c) *
+                                           dy[(((size_t)b * g.out_h + oy) * g.out_w + ox) *
+                                                  g.filters + f];
+                                sum += t, size += fabs(t);
+                            }
+                    worst = fmax(worst, fabs(dw[at] - sum) / (size + 1e-30));
+                    ck_assert_msg(fabs(dw[at] - sum) <= 1e-6 * size + 1e-7,
+                                  "shape %d: dw[%d,%d,%d,%d] %.9g, not %.9g", _i, ky, kx, c, f,
+                                  dw[at], sum);
+                }
+    printf("winograd dW, shape %d: within %.2g of the terms' size\n", _i, worst);
+    free(x), free(dy), free(dw), free(before), free(ws);
+}
+END_TEST
+
 /* Winograd's tiles are taken in groups over the whole batch: each
  * image's outputs must not depend on the images grouped with it. */
 START_TEST(test_winograd_outputs_do_not_depend_on_the_batch)
@@ -324,7 +365,8 @@ START_TEST(test_winograd_outputs_do_not_depend_on_the_batch)
 END_TEST
 
 /* Winograd where it fits and pays: 3x3, stride 1, whole vectors of
- * channels, 32 or more each side, 14x14 outputs or more; never by the batch. */
+ * channels, 32 or more each side, 14x14 outputs or more; never by the
+ * batch. The weights' gradient from 16 channels and 7x7 outputs. */
 START_TEST(test_winograd_takes_what_pays)
 {
     ConvGeometry g = geometry_of((const int[]){14, 14, 32, 64, 3, 3, 1, 1, 1}, false);
@@ -333,8 +375,11 @@ START_TEST(test_winograd_takes_what_pays)
     strided.sh = 2, wide.kw = 5, odd.filters = 40, sixteen.in_c = 16;
     ck_assert(!winograd_fits(&strided) && !winograd_fits(&wide) && !winograd_fits(&odd));
     ck_assert(winograd_fits(&sixteen) && !winograd_pays(&sixteen));
+    ck_assert(winograd_weight_grad_pays(&sixteen)); /* its sums run over tiles, not channels */
     ConvGeometry small = geometry_of((const int[]){12, 12, 64, 64, 3, 3, 1, 1, 1}, false);
-    ck_assert(winograd_fits(&small) && !winograd_pays(&small));
+    ck_assert(winograd_fits(&small) && !winograd_pays(&small) && winograd_weight_grad_pays(&small));
+    ConvGeometry tiny = geometry_of((const int[]){6, 6, 64, 64, 3, 3, 1, 1, 1}, false);
+    ck_assert(!winograd_weight_grad_pays(&tiny) && !winograd_weight_grad_pays(&strided));
 }
 END_TEST
 
@@ -358,6 +403,7 @@ static Suite *conv_kernel_suite(void)
     tcase_add_test(t, test_other_names_run_sse2);
     tcase_add_loop_test(t, test_winograd_agrees_with_reference, 0, 2 * N_WINOGRAD);
     tcase_add_loop_test(t, test_winograd_outputs_do_not_depend_on_the_batch, 0, N_WINOGRAD);
+    tcase_add_loop_test(t, test_winograd_weight_grad_agrees_with_reference, 0, N_WINOGRAD);
     tcase_add_test(t, test_winograd_takes_what_pays);
     tcase_set_timeout(t, 120);
     suite_add_tcase(s, t);
