@@ -97,18 +97,28 @@ static Plan plan_for(const ConvGeometry *g, int n, int min_group)
 
 /* The scratch, in order: the transformed kernels (POINTS, in_c, filters),
  * zeros for the products' bias, a group's transformed inputs (POINTS,
- * group, in_c) and products (POINTS, group, filters), and one bordered
- * patch (4, 4, in_c) or one edge tile's outputs (2, 2, filters). */
+ * group, in_c) and products (POINTS, group, filters), one edge tile's
+ * outputs or output gradients (2, 2, filters), and the framed image
+ * (frame_image). */
 typedef struct {
-    float *kernels, *zeros, *inputs, *products, *patch;
+    float *kernels, *zeros, *inputs, *products, *patch, *frame;
+    int framed; /* the image of the batch the frame holds, -1 before the first */
 } Scratch;
+
+static int frame_w(const Plan *p) { return 2 * p->tiles_x + 2; }
+
+static size_t frame_floats(const ConvGeometry *g, const Plan *p)
+{
+    return (size_t)(2 * p->tiles_y + 2) * frame_w(p) * g->in_c;
+}
 
 static size_t scratch_floats(const ConvGeometry *g, const Plan *p, Scratch *s, float *ws)
 {
     size_t c = (size_t)g->in_c, f = (size_t)g->filters, group = (size_t)p->group;
-    size_t widest = c > f ? c : f;
-    size_t sizes[] = {POINTS * c * f, f, POINTS * group * c, POINTS * group * f, POINTS * widest};
-    float **parts[] = {&s->kernels, &s->zeros, &s->inputs, &s->products, &s->patch};
+    size_t sizes[] = {POINTS * c * f,         f, POINTS * group * c, POINTS * group * f, 4 * f,
+                      frame_floats(g, p)};
+    float **parts[] = {&s->kernels, &s->zeros, &s->inputs, &s->products, &s->patch, &s->frame};
+    s->framed = -1;
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         if (ws)
@@ -191,44 +201,37 @@ MN_CLONE_INLINE void transform_patch(const float *restrict d, size_t row_floats,
     }
 }
 
-/* The 4x4 patch at input (iy, ix) of one image, zeros where it leaves the
- * reach, into patch (4, 4, in_c). */
-static void border_patch(const ConvGeometry *g, const Plan *p, const float *image, int iy,
-                         int ix, float *patch)
+/* One image of the batch into the frame, (2 tiles_y + 2, 2 tiles_x + 2,
+ * in_c) with the input at (pad_top, pad_left) and zeros around it (set
+ * once a call: every image rewrites the same interior), so that no tile
+ * needs a bounds check; one copy of each image where bordering each edge
+ * tile's patch copied a quarter of the tiles pixel by pixel. */
+static void frame_image(const ConvGeometry *g, const Plan *p, const float *x, int image,
+                        Scratch *s)
 {
-    size_t c_count = (size_t)g->in_c;
-    for (int r = 0; r < 4; r++)
-        for (int j = 0; j < 4; j++) {
-            float *dst = patch + (size_t)(4 * r + j) * c_count;
-            int y = iy + r, x = ix + j;
-            if (y < 0 || y >= p->reach_h || x < 0 || x >= p->reach_w)
-                memset(dst, 0, c_count * sizeof *dst);
-            else
-                memcpy(dst, image + ((size_t)y * g->in_w + x) * c_count,
-                       c_count * sizeof *dst);
-        }
+    size_t c_count = (size_t)g->in_c, row = (size_t)g->in_w * c_count;
+    const float *src = x + (size_t)image * g->in_h * row;
+    float *dst = s->frame + ((size_t)g->pad_top * frame_w(p) + g->pad_left) * c_count;
+    for (int r = 0; r < p->reach_h; r++)
+        memcpy(dst + (size_t)r * frame_w(p) * c_count, src + (size_t)r * row,
+               (size_t)p->reach_w * c_count * sizeof *dst);
+    s->framed = image;
 }
 
 /* The transformed patches of tiles [first, first + count) into v (POINTS,
  * count, in_c). */
 MN_VECTOR_CLONES
 static void transform_inputs(const ConvGeometry *g, const Plan *p, const float *x, size_t first,
-                             int count, const Scratch *s)
+                             int count, Scratch *s)
 {
-    size_t c_count = (size_t)g->in_c, row = (size_t)g->in_w * c_count;
-    size_t image = (size_t)g->in_h * row, point_stride = (size_t)count * c_count;
+    size_t c_count = (size_t)g->in_c, row = (size_t)frame_w(p) * c_count;
+    size_t point_stride = (size_t)count * c_count;
     for (int i = 0; i < count; i++) {
         Tile t = tile_at(p, first + (size_t)i);
-        int iy = t.oy - g->pad_top, ix = t.ox - g->pad_left;
-        const float *src = x + (size_t)t.image * image;
-        float *v = s->inputs + (size_t)i * c_count;
-        if (iy >= 0 && ix >= 0 && iy + 4 <= p->reach_h && ix + 4 <= p->reach_w) {
-            transform_patch(src + (size_t)iy * row + (size_t)ix * c_count, row, c_count, v,
-                            point_stride);
-        } else {
-            border_patch(g, p, src, iy, ix, s->patch);
-            transform_patch(s->patch, 4 * c_count, c_count, v, point_stride);
-        }
+        if (t.image != s->framed)
+            frame_image(g, p, x, t.image, s);
+        transform_patch(s->frame + (size_t)t.oy * row + (size_t)t.ox * c_count, row, c_count,
+                        s->inputs + (size_t)i * c_count, point_stride);
     }
 }
 
@@ -296,6 +299,7 @@ void winograd_forward(const ConvGeometry *g, const float *weights, const float *
     Plan p = plan_for(g, n, FORWARD_GROUP);
     Scratch s;
     scratch_floats(g, &p, &s, ws);
+    memset(s.frame, 0, frame_floats(g, &p) * sizeof *s.frame);
     transform_kernels(g, weights, s.kernels);
     memset(s.zeros, 0, (size_t)g->filters * sizeof *s.zeros);
     size_t kernel_floats = (size_t)g->in_c * g->filters;
@@ -396,6 +400,7 @@ void winograd_weight_grad(const ConvGeometry *g, const float *x, const float *dy
     Plan p = plan_for(g, n, WEIGHT_GRAD_GROUP);
     Scratch s;
     scratch_floats(g, &p, &s, ws);
+    memset(s.frame, 0, frame_floats(g, &p) * sizeof *s.frame);
     size_t c_count = (size_t)g->in_c, fs = (size_t)g->filters;
     memset(s.kernels, 0, POINTS * c_count * fs * sizeof *s.kernels);
     for (size_t first = 0; first < p.tiles; first += (size_t)p.group) {
