@@ -68,18 +68,6 @@ static size_t col_floats(const Layer *l, int samples)
  * in chunks of 4 (bench of blas_gemm alone, min of 15). */
 #define SMALL_GEMM_MACS (100L * 100 * 100)
 
-/* Samples per chunk: at least one; no more than keep dW's product small
- * when one sample's is. */
-static int chunk_samples(const Layer *l, int batch)
-{
-    size_t per = col_floats(l, 1) + shape_numel(l->out);
-    int n = (int)(CHUNK_FLOATS / per);
-    long macs = (long)col_floats(l, 1) * l->cfg.conv.filters;
-    if (macs <= SMALL_GEMM_MACS && n > SMALL_GEMM_MACS / macs)
-        n = (int)(SMALL_GEMM_MACS / macs);
-    return n < 1 ? 1 : n > batch ? batch : n;
-}
-
 static ConvGeometry geometry(const Layer *l)
 {
     const Conv2dConfig *c = &l->cfg.conv;
@@ -348,6 +336,21 @@ static bool weight_grad_is_winograd(const Layer *l)
 {
     ConvGeometry g = geometry(l);
     return winograd_weight_grad_pays(&g);
+}
+
+/* Samples per chunk of the backward pass: at least one; no more than keep
+ * dW's product small when one sample's is. Winograd's dW runs over the
+ * whole batch after the chunks, which then hold no im2col: their dX
+ * convolutions then take more samples a call. */
+static int chunk_samples(const Layer *l, int batch)
+{
+    bool col = !weight_grad_is_winograd(l);
+    size_t per = (col ? col_floats(l, 1) : 0) + shape_numel(l->out);
+    int n = (int)(CHUNK_FLOATS / per);
+    long macs = (long)col_floats(l, 1) * l->cfg.conv.filters;
+    if (col && macs <= SMALL_GEMM_MACS && n > SMALL_GEMM_MACS / macs)
+        n = (int)(SMALL_GEMM_MACS / macs);
+    return n < 1 ? 1 : n > batch ? batch : n;
 }
 
 /* The start of the backward workspace, for dW: Col for a chunk, one
