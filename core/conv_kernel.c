@@ -187,7 +187,7 @@ static size_t packed_floats(const ConvGeometry *g)
 size_t conv_kernel_workspace(const ConvGeometry *g)
 {
     size_t direct = border_floats(g) + packed_floats(g);
-    if (!winograd_fits(g))
+    if (!winograd_pays(g))
         return direct;
     size_t winograd = winograd_workspace(g);
     return winograd > direct ? winograd : direct;

@@ -4,7 +4,9 @@
  * big matrices cost more than the products (README, Performance). One
  * variant per instruction set (AVX-512, AVX2+FMA, SSE2), each with its
  * native vector width; the one that runs is chosen once, before main,
- * from what the CPU can do (blas.c). Nothing here allocates. */
+ * from what the CPU can do (blas.c). The 3x3 stride-1 convolutions that
+ * Winograd's transforms pay for go through them (winograd.h), their
+ * products on this kernel. Nothing here allocates. */
 #ifndef MN_CONV_KERNEL_H
 #define MN_CONV_KERNEL_H
 

@@ -41,6 +41,12 @@ typedef struct {
     int reach_h, reach_w;   /* input rows and columns a wanted output reads */
 } Plan;
 
+/* The 2x2 tiles covering one image's outputs. */
+static int image_tiles(const ConvGeometry *g)
+{
+    return ((g->out_h + 1) / 2) * ((g->out_w + 1) / 2);
+}
+
 /* Channels in whole steps of LANES on both sides (every 3x3 layer of the
  * shipped and bench networks has 16, 32 or 64): no tails. */
 bool winograd_fits(const ConvGeometry *g)
@@ -58,33 +64,30 @@ bool winograd_fits(const ConvGeometry *g)
  * chunks). */
 bool winograd_pays(const ConvGeometry *g)
 {
-    int tiles = ((g->out_h + 1) / 2) * ((g->out_w + 1) / 2);
     return winograd_fits(g) && g->in_c >= 2 * LANES && g->filters >= 2 * LANES &&
-           tiles >= MIN_TILES;
+           image_tiles(g) >= MIN_TILES;
 }
-
-/* Tiles a group takes at least: forward, one block of the direct kernel;
- * the weights' gradient, a reduction long enough for OpenBLAS's GEMM. */
-enum { FORWARD_GROUP = 12, WEIGHT_GRAD_GROUP = 128 };
 
 /* The weights' gradient transforms no kernels and sums over every tile
  * of the batch: it pays with 16 channels too (28x28, 16 -> 32, batch 32:
- * 2,759 against im2col and GEMM's 3,486 µs), from a 7x7 image up
- * (7x7, 64 -> 64: 931 against 1,134). */
+ * 1,346 against im2col and GEMM's 3,063 µs), from a 7x7 image up
+ * (7x7, 64 -> 64: 817 against 1,021). */
 bool winograd_weight_grad_pays(const ConvGeometry *g)
 {
-    int tiles = ((g->out_h + 1) / 2) * ((g->out_w + 1) / 2);
-    return winograd_fits(g) && tiles >= MIN_WEIGHT_GRAD_TILES;
+    return winograd_fits(g) && image_tiles(g) >= MIN_WEIGHT_GRAD_TILES;
 }
 
-static Plan plan_for(const ConvGeometry *g, int n, int min_group)
+static Plan plan_for(const ConvGeometry *g, int n)
 {
     Plan p;
     p.tiles_y = (g->out_h + 1) / 2;
     p.tiles_x = (g->out_w + 1) / 2;
-    p.tiles = (size_t)n * p.tiles_y * p.tiles_x;
+    p.tiles = (size_t)n * image_tiles(g);
     size_t group = GROUP_FLOATS / ((size_t)POINTS * (g->in_c + g->filters));
-    p.group = group < (size_t)min_group ? min_group : (int)group;
+    /* At least one block of the direct kernel. The weights' gradient was
+     * slower with groups past L2 (128 tiles, to lengthen its GEMMs' sums:
+     * 1.6-1.9 times the time of these on 16 and 32 channels). */
+    p.group = group < 12 ? 12 : (int)group;
     /* Rows past these are read only by the tile's outputs past out_h
      * (an odd count): read as zeros, never from memory, which a caller's
      * x need not have there (conv2d.c's input gradient points into a
@@ -115,8 +118,8 @@ static size_t frame_floats(const ConvGeometry *g, const Plan *p)
 static size_t scratch_floats(const ConvGeometry *g, const Plan *p, Scratch *s, float *ws)
 {
     size_t c = (size_t)g->in_c, f = (size_t)g->filters, group = (size_t)p->group;
-    size_t sizes[] = {POINTS * c * f,         f, POINTS * group * c, POINTS * group * f, 4 * f,
-                      frame_floats(g, p)};
+    size_t sizes[] = {POINTS * c * f,     f, POINTS * group * c, POINTS * group * f,
+                      4 * f, frame_floats(g, p)};
     float **parts[] = {&s->kernels, &s->zeros, &s->inputs, &s->products, &s->patch, &s->frame};
     s->framed = -1;
     size_t total = 0;
@@ -130,7 +133,7 @@ static size_t scratch_floats(const ConvGeometry *g, const Plan *p, Scratch *s, f
 
 size_t winograd_workspace(const ConvGeometry *g)
 {
-    Plan p = plan_for(g, 1, FORWARD_GROUP);
+    Plan p = plan_for(g, 1);
     Scratch s;
     return scratch_floats(g, &p, &s, NULL);
 }
@@ -296,7 +299,7 @@ static void transform_outputs(const ConvGeometry *g, const Plan *p, const float 
 void winograd_forward(const ConvGeometry *g, const float *weights, const float *bias,
                       const float *x, float *y, int n, float *ws)
 {
-    Plan p = plan_for(g, n, FORWARD_GROUP);
+    Plan p = plan_for(g, n);
     Scratch s;
     scratch_floats(g, &p, &s, ws);
     memset(s.frame, 0, frame_floats(g, &p) * sizeof *s.frame);
@@ -389,7 +392,7 @@ static void add_kernel_grads(const ConvGeometry *g, const float *restrict du, fl
 
 size_t winograd_weight_grad_workspace(const ConvGeometry *g)
 {
-    Plan p = plan_for(g, 1, WEIGHT_GRAD_GROUP);
+    Plan p = plan_for(g, 1);
     Scratch s;
     return scratch_floats(g, &p, &s, NULL);
 }
@@ -397,11 +400,13 @@ size_t winograd_weight_grad_workspace(const ConvGeometry *g)
 void winograd_weight_grad(const ConvGeometry *g, const float *x, const float *dy, float *dw,
                           int n, float *ws)
 {
-    Plan p = plan_for(g, n, WEIGHT_GRAD_GROUP);
+    Plan p = plan_for(g, n);
     Scratch s;
     scratch_floats(g, &p, &s, ws);
     memset(s.frame, 0, frame_floats(g, &p) * sizeof *s.frame);
     size_t c_count = (size_t)g->in_c, fs = (size_t)g->filters;
+    /* dU where the forward keeps the transformed kernels, dM where it keeps
+     * the products */
     memset(s.kernels, 0, POINTS * c_count * fs * sizeof *s.kernels);
     for (size_t first = 0; first < p.tiles; first += (size_t)p.group) {
         int count = p.tiles - first < (size_t)p.group ? (int)(p.tiles - first) : p.group;

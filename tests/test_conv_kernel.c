@@ -290,7 +290,8 @@ START_TEST(test_winograd_agrees_with_reference)
     rng_seed(&rng, 60 + (uint64_t)_i);
     size_t out_n = (size_t)BATCH * g.out_h * g.out_w * g.filters;
     float *x = random_floats(&rng, (size_t)BATCH * g.in_h * g.in_w * g.in_c);
-    float *w = random_floats(&rng, (size_t)9 * g.in_c * g.filters), *bias = random_floats(&rng, g.filters);
+    float *w = random_floats(&rng, (size_t)9 * g.in_c * g.filters);
+    float *bias = random_floats(&rng, g.filters);
     size_t ws_n = winograd_workspace(&g);
     float *ws = malloc(ws_n * sizeof *ws), *y = malloc(out_n * sizeof *y);
     memset(y, 0xff, out_n * sizeof *y);
@@ -349,9 +350,11 @@ START_TEST(test_winograd_outputs_do_not_depend_on_the_batch)
     ConvGeometry g = with_dense_strides(geometry_of(winograd_shapes[_i], true));
     Rng rng;
     rng_seed(&rng, 40 + (uint64_t)_i);
-    size_t in_one = (size_t)g.in_h * g.in_w * g.in_c, out_one = (size_t)g.out_h * g.out_w * g.filters;
+    size_t in_one = (size_t)g.in_h * g.in_w * g.in_c;
+    size_t out_one = (size_t)g.out_h * g.out_w * g.filters;
     float *x = random_floats(&rng, IMAGES * in_one);
-    float *w = random_floats(&rng, (size_t)9 * g.in_c * g.filters), *bias = random_floats(&rng, g.filters);
+    float *w = random_floats(&rng, (size_t)9 * g.in_c * g.filters);
+    float *bias = random_floats(&rng, g.filters);
     float *ws = malloc(winograd_workspace(&g) * sizeof *ws);
     float *all = malloc(IMAGES * out_one * sizeof *all), *one = malloc(out_one * sizeof *one);
     winograd_forward(&g, w, bias, x, all, IMAGES, ws);
