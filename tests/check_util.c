@@ -128,6 +128,24 @@ static double loss_at(const Model *m, ModelRun *r, const float *x, const uint8_t
     return model_loss(m, r, labels, n);
 }
 
+/* The loss's central difference along parameter i, with step eps. */
+static double central_difference(Model *m, ModelRun *r, const float *x, const uint8_t *labels,
+                                 int n, size_t i, float eps)
+{
+    float p0 = m->params[i];
+    m->params[i] = p0 + eps;
+    double lp = loss_at(m, r, x, labels, n);
+    m->params[i] = p0 - eps;
+    double lm = loss_at(m, r, x, labels, n);
+    m->params[i] = p0;
+    return (lp - lm) / (2.0 * eps);
+}
+
+static double relative_gap(double num, double ana)
+{
+    return fabs(num - ana) / fmax(1e-3, fabs(num) + fabs(ana));
+}
+
 void check_util_model_gradients(Model *m, const float *x, const unsigned char *labels, int n,
                                 const char *name)
 {
@@ -140,16 +158,15 @@ void check_util_model_gradients(Model *m, const float *x, const unsigned char *l
     model_backward(m, r, labels, n, n, grads);
     const float eps = 1e-2f;
     for (size_t i = 0; i < m->n_params; i++) {
-        float p0 = m->params[i];
-        m->params[i] = p0 + eps;
-        double lp = loss_at(m, r, x, labels, n);
-        m->params[i] = p0 - eps;
-        double lm = loss_at(m, r, x, labels, n);
-        m->params[i] = p0;
-        double num = (lp - lm) / (2.0 * eps), ana = grads[i];
-        double rel = fabs(num - ana) / fmax(1e-3, fabs(num) + fabs(ana));
-        ck_assert_msg(rel < 2e-2, "%s: dparam[%zu] analytic %.6g numeric %.6g", name, i, ana,
-                      num);
+        double num = central_difference(m, r, x, labels, n, i, eps), ana = grads[i];
+        /* A central difference errs by eps^2 f'''/6. Where the loss curves
+         * sharply along a parameter (batchnorm's seed-4 net on an AVX2
+         * kernel: 0.000334 at eps, 0.000357 at eps/2, analytic 0.000355),
+         * Richardson's extrapolation from eps and eps/2 cancels that term. */
+        if (relative_gap(num, ana) >= 2e-2)
+            num = (4.0 * central_difference(m, r, x, labels, n, i, eps / 2) - num) / 3.0;
+        ck_assert_msg(relative_gap(num, ana) < 2e-2, "%s: dparam[%zu] analytic %.6g numeric %.6g",
+                      name, i, ana, num);
     }
     free(grads);
     model_run_free(r);
