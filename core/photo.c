@@ -148,6 +148,17 @@ int photo_remove_illumination(float *ink, int w, int h, MnError *err)
     memcpy(paper, ink, n * sizeof *paper);
     /* opening: strokes go, the paper's level stays */
     int rc = extreme_filter(paper, w, h, r, false, tmp, err);
+    /* A drawing's black paper, every window touching it: the opening, its
+     * blur and the division below would all leave the ink as it is. */
+    bool dark_paper = rc == 0;
+    for (size_t i = 0; dark_paper && i < n; i++)
+        dark_paper = paper[i] == 0.0f;
+    if (dark_paper) {
+        for (size_t i = 0; i < n; i++)
+            ink[i] = ink[i] > 1.0f ? 1.0f : ink[i];
+        free(paper), free(tmp);
+        return 0;
+    }
     if (rc == 0)
         rc = extreme_filter(paper, w, h, r, true, tmp, err);
     box_blur(paper, w, h, r / 3, tmp); /* the opening's plateaus smoothed, its edges kept */
