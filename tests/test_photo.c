@@ -119,6 +119,23 @@ START_TEST(test_clean_drawing_unchanged)
 }
 END_TEST
 
+START_TEST(test_black_paper_illumination_exact)
+{
+    /* On black paper the opening is zero everywhere and the division by a
+     * lit paper of 1 is skipped: every pixel stays as it was, bit for bit. */
+    float *img = malloc(sizeof(float) * W * H), *ink = malloc(sizeof(float) * W * H);
+    digit_ink(ink);
+    for (int i = 0; i < W * H; i++)
+        ink[i] *= 0.3f + 0.7f * (float)(i % 7) / 6.0f; /* gray levels, not only 0 and 1 */
+    memcpy(img, ink, sizeof(float) * W * H);
+    MnError err = {0};
+    ck_assert_int_eq(photo_remove_illumination(img, W, H, &err), 0);
+    ck_assert_int_eq(memcmp(img, ink, sizeof(float) * W * H), 0);
+    free(img);
+    free(ink);
+}
+END_TEST
+
 START_TEST(test_lines_edges_and_specks_dropped)
 {
     float *img = calloc(W * H, sizeof *img), *want = malloc(sizeof(float) * W * H);
@@ -346,6 +363,7 @@ static Suite *photo_suite(void)
     tcase_add_test(tc, test_illumination_removed);
     tcase_add_test(tc, test_separate_noisy_paper_and_faint_ink);
     tcase_add_test(tc, test_clean_drawing_unchanged);
+    tcase_add_test(tc, test_black_paper_illumination_exact);
     tcase_add_test(tc, test_lines_edges_and_specks_dropped);
     tcase_add_test(tc, test_digit_touching_the_frame_kept);
     tcase_add_test(tc, test_stroke_width_measured);
