@@ -148,20 +148,15 @@ int photo_remove_illumination(float *ink, int w, int h, MnError *err)
     memcpy(paper, ink, n * sizeof *paper);
     /* opening: strokes go, the paper's level stays */
     int rc = extreme_filter(paper, w, h, r, false, tmp, err);
-    /* A drawing's black paper, every window touching it: the opening, its
-     * blur and the division below would all leave the ink as it is. */
-    bool dark_paper = rc == 0;
-    for (size_t i = 0; dark_paper && i < n; i++)
-        dark_paper = paper[i] == 0.0f;
-    if (dark_paper) {
-        for (size_t i = 0; i < n; i++)
-            ink[i] = ink[i] > 1.0f ? 1.0f : ink[i];
-        free(paper), free(tmp);
-        return 0;
-    }
-    if (rc == 0)
+    /* A drawing's black paper: every window holds a black pixel, so the
+     * erosion is 0 everywhere, and its dilation and blur would be too. */
+    bool black_paper = rc == 0;
+    for (size_t i = 0; black_paper && i < n; i++)
+        black_paper = paper[i] == 0.0f;
+    if (rc == 0 && !black_paper)
         rc = extreme_filter(paper, w, h, r, true, tmp, err);
-    box_blur(paper, w, h, r / 3, tmp); /* the opening's plateaus smoothed, its edges kept */
+    if (!black_paper)
+        box_blur(paper, w, h, r / 3, tmp); /* the opening's plateaus smoothed, its edges kept */
     for (size_t i = 0; i < n; i++) {
         /* in paper terms: reflectance = (1 - ink) / (1 - paper level) */
         float lit = 1.0f - paper[i];

@@ -121,8 +121,8 @@ END_TEST
 
 START_TEST(test_black_paper_illumination_exact)
 {
-    /* On black paper the opening is zero everywhere and the division by a
-     * lit paper of 1 is skipped: every pixel stays as it was, bit for bit. */
+    /* On black paper the opening is zero everywhere, the paper lit at 1:
+     * every pixel stays as it was, bit for bit. */
     float *img = malloc(sizeof(float) * W * H), *ink = malloc(sizeof(float) * W * H);
     digit_ink(ink);
     for (int i = 0; i < W * H; i++)
