@@ -15,6 +15,8 @@
 
 #define PACK_LEN 16        /* filters are padded to a multiple of this when not one */
 #define MAX_BLOCK_PIXELS 12
+#define OUTER_ROWS 4 /* rows an outer-product block sums at once */
+#define OUTER_CHUNK 128 /* terms it sums before adding them to the output */
 /* Taps one reduction sums before it sets its partial sum aside (a multiple
  * of 4, for one_pixel's four sums): past a few thousand float32 terms, the
  * rounding of one long running sum reached 2.4e-5 in a logit. */
@@ -110,14 +112,15 @@ ALWAYS_INLINE void pixel_offsets(const ConvGeometry *g, const Image *img, int fi
 typedef struct {
     void (*forward_image)(const ConvGeometry *, const Image *, const FilterSet *, float *);
     void (*one_pixel)(const float *, const float *, const float *, int, int, float *);
+    void (*outer_products)(const float *, const float *, int, int, int, float *);
     int max_one_pixel; /* filters one_pixel takes */
     const char *isa;
 } Variant;
 
 static const Variant variants[] = {
-    {forward_image_avx512, one_pixel_avx512, 4 * 16, "avx512"},
-    {forward_image_avx2, one_pixel_avx2, 2 * 8, "avx2"},
-    {forward_image_sse2, one_pixel_sse2, 2 * 4, "sse2"},
+    {forward_image_avx512, one_pixel_avx512, outer_products_avx512, 4 * 16, "avx512"},
+    {forward_image_avx2, one_pixel_avx2, outer_products_avx2, 2 * 8, "avx2"},
+    {forward_image_sse2, one_pixel_sse2, outer_products_sse2, 2 * 4, "sse2"},
 };
 
 /* Set once by conv_kernel_use, before main; read-only after. */
@@ -144,6 +147,12 @@ bool conv_kernel_one_pixel(const float *x, const float *weights, const float *bi
         return false;
     variant->one_pixel(x, weights, bias, in_c, filters, y);
     return true;
+}
+
+void conv_kernel_add_outer_products(const float *a, const float *b, int k, int rows, int cols,
+                                    float *c)
+{
+    variant->outer_products(a, b, k, rows, cols, c);
 }
 
 /* The rows and columns every tap of every output pixel can reach. */

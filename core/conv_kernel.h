@@ -6,7 +6,8 @@
  * native vector width; the one that runs is chosen once, before main,
  * from what the CPU can do (blas.c). The 3x3 stride-1 convolutions that
  * Winograd's transforms pay for go through them (winograd.h), their
- * products on this kernel. Nothing here allocates. */
+ * products on this kernel; and weight gradients' small products, by the
+ * same variants. Nothing here allocates. */
 #ifndef MN_CONV_KERNEL_H
 #define MN_CONV_KERNEL_H
 
@@ -47,6 +48,15 @@ void conv_kernel_forward(const ConvGeometry *g, const float *weights, const floa
 bool conv_kernel_one_pixel(const float *x, const float *weights, const float *bias, int in_c,
                            int filters, float *y);
 
+/* c (rows, cols) += a^T b for a (k, rows) and b (k, cols), all row-major
+ * and read in place: a GEMM's sum of k outer products without its
+ * packing, which cost more than the products at the shapes of Winograd's
+ * weight gradient (16 per group of tiles, winograd.c) and of a conv
+ * layer's dW with 16 or 32 filters (conv2d.c). The sum over k runs in
+ * order, in chunks: the same inputs give the same bits. rows a multiple
+ * of 4, cols of 16. */
+void conv_kernel_add_outer_products(const float *a, const float *b, int k, int rows, int cols,
+                                    float *c);
 /* Chooses the variant for an instruction set as blas.h names them
  * ("avx512", "avx2", others get SSE2) and returns its name. Called once by
  * blas.c's constructor, before any thread; calling it later is not safe. */

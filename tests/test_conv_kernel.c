@@ -6,8 +6,10 @@
  * the sizes the kernel asks for (AddressSanitizer sees any write past),
  * and the same bits for the same inputs; the 3x3 stride-1 shapes that go
  * by Winograd's transforms (winograd.h) the same way, and their outputs
- * the same bits whatever the batch around them; and the one-pixel
- * product a dense layer's single row runs on; and a long sum's rounding. */
+ * the same bits whatever the batch around them, and their weights'
+ * gradient in every variant; the one-pixel product a dense layer's single
+ * row runs on, and the outer products that gradient runs on; and a long
+ * sum's rounding. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +227,46 @@ START_TEST(test_one_pixel_agrees_with_reference)
 }
 END_TEST
 
+/* c += a^T b without packing (Winograd's weight-gradient products): in
+ * every variant against the sum in double, column counts of one to five
+ * AVX-512 vectors, sums of one term and of many; the same bits again. */
+START_TEST(test_outer_products_agree_with_reference)
+{
+    static const int cases[][3] = {{85, 16, 32}, {32, 64, 64}, {1, 4, 16},
+                                   {7, 8, 48},   {300, 12, 80}, {49, 32, 16}};
+    int k = cases[_i][0], rows = cases[_i][1], cols = cases[_i][2];
+    Rng rng;
+    rng_seed(&rng, 90 + (uint64_t)_i);
+    size_t c_n = (size_t)rows * cols;
+    float *a = random_floats(&rng, (size_t)k * rows), *b = random_floats(&rng, (size_t)k * cols);
+    float *before = random_floats(&rng, c_n), *c = malloc(c_n * sizeof *c);
+    float *again = malloc(c_n * sizeof *again);
+    const char *variants[3];
+    int n = runnable_variants(variants);
+    for (int v = 0; v < n; v++) {
+        conv_kernel_use(variants[v]);
+        memcpy(c, before, c_n * sizeof *c);
+        conv_kernel_add_outer_products(a, b, k, rows, cols, c);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++) {
+                double sum = before[(size_t)r * cols + j], size = fabs(sum);
+                for (int t = 0; t < k; t++) {
+                    double term = (double)a[(size_t)t * rows + r] * b[(size_t)t * cols + j];
+                    sum += term, size += fabs(term);
+                }
+                ck_assert_msg(fabs(c[(size_t)r * cols + j] - sum) <= 1e-6 * size + 1e-7,
+                              "%s %dx%dx%d [%d,%d]: %.9g, not %.9g", variants[v], k, rows, cols,
+                              r, j, c[(size_t)r * cols + j], sum);
+            }
+        memcpy(again, before, c_n * sizeof *again);
+        conv_kernel_add_outer_products(a, b, k, rows, cols, again);
+        ck_assert_msg(memcmp(c, again, c_n * sizeof *c) == 0, "%s: not the same bits",
+                      variants[v]);
+    }
+    free(a), free(b), free(before), free(c), free(again);
+}
+END_TEST
+
 /* A dense layer over a whole feature map (the tutorial CNN's 12,544
  * features) with terms of one sign, as after a relu: its sums must stay
  * within a chunk's rounding, not grow with one running sum of every term
@@ -315,14 +357,13 @@ START_TEST(test_winograd_weight_grad_agrees_with_reference)
     float *dw = random_floats(&rng, taps), *before = malloc(taps * sizeof *before);
     memcpy(before, dw, taps * sizeof *dw);
     float *ws = malloc(winograd_weight_grad_workspace(&g) * sizeof *ws);
-    winograd_weight_grad(&g, x, dy, dw, BATCH, ws);
-    double worst = 0.0;
+    double *want = malloc(taps * sizeof *want), *size = malloc(taps * sizeof *size);
     for (int ky = 0; ky < 3; ky++)
         for (int kx = 0; kx < 3; kx++)
             for (int c = 0; c < g.in_c; c++)
                 for (int f = 0; f < g.filters; f++) {
                     size_t at = (((size_t)ky * 3 + kx) * g.in_c + c) * g.filters + f;
-                    double sum = before[at], size = fabs(before[at]);
+                    want[at] = before[at], size[at] = fabs(before[at]);
                     for (int b = 0; b < BATCH; b++)
                         for (int oy = 0; oy < g.out_h; oy++)
                             for (int ox = 0; ox < g.out_w; ox++) {
@@ -330,14 +371,26 @@ START_TEST(test_winograd_weight_grad_agrees_with_reference)
                                                             ox + kx - g.pad_left, c) *
                                            dy[(((size_t)b * g.out_h + oy) * g.out_w + ox) *
                                                   g.filters + f];
-                                sum += t, size += fabs(t);
+                                want[at] += t, size[at] += fabs(t);
                             }
-                    worst = fmax(worst, fabs(dw[at] - sum) / (size + 1e-30));
-                    ck_assert_msg(fabs(dw[at] - sum) <= 1e-6 * size + 1e-7,
-                                  "shape %d: dw[%d,%d,%d,%d] %.9g, not %.9g", _i, ky, kx, c, f,
-                                  dw[at], sum);
                 }
-    printf("winograd dW, shape %d: within %.2g of the terms' size\n", _i, worst);
+    const char *variants[3];
+    int n = runnable_variants(variants);
+    for (int v = 0; v < n; v++) { /* its products run on the variant's outer products */
+        conv_kernel_use(variants[v]);
+        memcpy(dw, before, taps * sizeof *dw);
+        winograd_weight_grad(&g, x, dy, dw, BATCH, ws);
+        double worst = 0.0;
+        for (size_t at = 0; at < taps; at++) {
+            worst = fmax(worst, fabs(dw[at] - want[at]) / (size[at] + 1e-30));
+            ck_assert_msg(fabs(dw[at] - want[at]) <= 1e-6 * size[at] + 1e-7,
+                          "%s, shape %d: dw[%zu] %.9g, not %.9g", variants[v], _i, at, dw[at],
+                          want[at]);
+        }
+        printf("winograd dW, %s, shape %d: within %.2g of the terms' size\n", variants[v], _i,
+               worst);
+    }
+    free(want), free(size);
     free(x), free(dy), free(dw), free(before), free(ws);
 }
 END_TEST
@@ -402,6 +455,7 @@ static Suite *conv_kernel_suite(void)
     tcase_add_loop_test(t, test_agrees_with_reference, 0, 2 * N_SHAPES);
     tcase_add_loop_test(t, test_strided_output_writes_its_sub_grid, 0, N_SHAPES);
     tcase_add_loop_test(t, test_one_pixel_agrees_with_reference, 0, 10);
+    tcase_add_loop_test(t, test_outer_products_agree_with_reference, 0, 6);
     tcase_add_test(t, test_long_sums_stay_accurate);
     tcase_add_test(t, test_other_names_run_sse2);
     tcase_add_loop_test(t, test_winograd_agrees_with_reference, 0, 2 * N_WINOGRAD);
