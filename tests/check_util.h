@@ -73,10 +73,18 @@ void check_util_expect_cuts_refused(const unsigned char *bytes, size_t len, size
  * with the error otherwise. */
 Model *check_util_build_model(const char *json);
 
+/* The central difference (loss(v + eps) - loss(v - eps)) / 2 eps along
+ * one value *v that loss(ctx) reads; *v is left as it was. */
+typedef double (*CheckLoss)(void *ctx);
+double check_util_central_difference(float *v, float eps, CheckLoss loss, void *ctx);
+
 /* Every parameter's gradient from model_backward against central
  * differences of model_loss, for n samples x (the model's input shape)
- * with labels; `name` heads the message of a mismatch. */
+ * with labels; `name` heads the message of a mismatch. The _every form
+ * checks only every step-th parameter, for models too big for all. */
 void check_util_model_gradients(Model *m, const float *x, const unsigned char *labels,
                                 int n, const char *name);
+void check_util_model_gradients_every(Model *m, const float *x, const unsigned char *labels,
+                                      int n, size_t step, const char *name);
 
 #endif

@@ -123,8 +123,9 @@ typedef struct {
     uint64_t dropout_seed;
 } Probe;
 
-static double probe_loss(Probe *p)
+static double probe_loss(void *ctx)
 {
+    Probe *p = ctx;
     /* Dropout draws its mask from the Rng: the same seed each time, the same mask. */
     rng_seed(&p->rng, p->dropout_seed);
     LayerRun run = {.batch = p->batch, .training = true, .ws = p->ws, .aux = p->aux, .rng = &p->rng};
@@ -148,13 +149,7 @@ static void check_numeric(Probe *p, float *v, size_t n, const float *analytic, c
      * (the Winograd case's 21,792 would take minutes under the sanitizers). */
     size_t step = n > 512 ? n / 256 : 1;
     for (size_t i = 0; i < n; i += step) {
-        float v0 = v[i];
-        v[i] = v0 + eps;
-        double lp = probe_loss(p);
-        v[i] = v0 - eps;
-        double lm = probe_loss(p);
-        v[i] = v0;
-        double num = (lp - lm) / (2.0 * eps);
+        double num = check_util_central_difference(&v[i], eps, probe_loss, p);
         ck_assert_msg(rel_err(num, analytic[i]) < 1e-2, "%s: d%s[%zu] analytic %.6g numeric %.6g",
                       name, what, i, analytic[i], num);
     }
@@ -223,43 +218,43 @@ static const Activation activations[] = {ACT_LINEAR,  ACT_RELU,  ACT_SIGMOID,   
                                          ACT_SOFTMAX, ACT_GELU,  ACT_SWISH,      ACT_LEAKY_RELU,
                                          ACT_ELU};
 
-static double act_probe(Activation act, const float *z, float *a, const float *r, int rows,
-                        int n)
+enum { ACT_ROWS = 3, ACT_N = 5, ACT_CELLS = ACT_ROWS * ACT_N };
+
+/* The loss sum(r * activation(z)) of one activation on a few rows. */
+typedef struct {
+    Activation act;
+    float z[ACT_CELLS], a[ACT_CELLS], r[ACT_CELLS];
+} ActProbe;
+
+static double act_probe_loss(void *ctx)
 {
-    memcpy(a, z, (size_t)rows * n * sizeof *a);
-    activation_forward(act, a, rows, n);
+    ActProbe *p = ctx;
+    memcpy(p->a, p->z, sizeof p->a);
+    activation_forward(p->act, p->a, ACT_ROWS, ACT_N);
     double s = 0.0;
-    for (int i = 0; i < rows * n; i++)
-        s += (double)r[i] * a[i];
+    for (int i = 0; i < ACT_CELLS; i++)
+        s += (double)p->r[i] * p->a[i];
     return s;
 }
 
 START_TEST(test_activation_gradients)
 {
-    enum { ROWS = 3, N = 5 };
-    Activation act = activations[_i];
-    float z[ROWS * N], a[ROWS * N], r[ROWS * N], d[ROWS * N];
+    ActProbe p = {.act = activations[_i]};
+    float d[ACT_CELLS];
     Rng rng;
     rng_seed(&rng, 77 + _i);
-    for (int i = 0; i < ROWS * N; i++) {
-        z[i] = -2.0f + 4.0f * (float)((i * 37) % (ROWS * N)) / (ROWS * N) + 0.11f; /* off 0 */
-        r[i] = 2.0f * rng_uniform(&rng) - 1.0f;
+    for (int i = 0; i < ACT_CELLS; i++) {
+        p.z[i] = -2.0f + 4.0f * (float)((i * 37) % ACT_CELLS) / ACT_CELLS + 0.11f; /* off 0 */
+        p.r[i] = 2.0f * rng_uniform(&rng) - 1.0f;
     }
-    act_probe(act, z, a, r, ROWS, N);
-    memcpy(d, r, sizeof d);
-    activation_backward(act, activation_needs_input(act) ? z : NULL, a, d, ROWS, N);
-    const float eps = 1e-2f;
-    for (int i = 0; i < ROWS * N; i++) {
-        float z0 = z[i];
-        float tmp[ROWS * N];
-        z[i] = z0 + eps;
-        double lp = act_probe(act, z, tmp, r, ROWS, N);
-        z[i] = z0 - eps;
-        double lm = act_probe(act, z, tmp, r, ROWS, N);
-        z[i] = z0;
-        double num = (lp - lm) / (2.0 * eps);
+    act_probe_loss(&p);
+    memcpy(d, p.r, sizeof d);
+    activation_backward(p.act, activation_needs_input(p.act) ? p.z : NULL, p.a, d, ACT_ROWS,
+                        ACT_N);
+    for (int i = 0; i < ACT_CELLS; i++) {
+        double num = check_util_central_difference(&p.z[i], 1e-2f, act_probe_loss, &p);
         ck_assert_msg(rel_err(num, d[i]) < 1e-2, "%s: dz[%d] analytic %.6g numeric %.6g",
-                      activation_name(act), i, d[i], num);
+                      activation_name(p.act), i, d[i], num);
     }
 }
 END_TEST

@@ -156,33 +156,10 @@ END_TEST
 START_TEST(test_conv_stack_gradients)
 {
     Model *m = build(smooth_stack_json);
-    MnError err = {0};
-    ModelRun *r = model_run_new(m, STACK_N, true, &err);
-    ck_assert_ptr_nonnull(r);
     static float x[STACK_N * STACK_PIX];
     stack_inputs(x);
-    float *grads = calloc(m->n_params, sizeof *grads);
-    memcpy(model_run_input(r), x, sizeof x);
-    model_forward(m, r, STACK_N, true);
-    model_backward(m, r, stack_labels, STACK_N, STACK_N, grads);
-    const float eps = 1e-2f;
     /* every third parameter: all of each layer's kinds, in a second */
-    for (size_t i = 0; i < m->n_params; i += 3) {
-        float p0 = m->params[i];
-        double l[2];
-        for (int side = 0; side < 2; side++) {
-            m->params[i] = p0 + (side ? -eps : eps);
-            memcpy(model_run_input(r), x, sizeof x);
-            model_forward(m, r, STACK_N, true);
-            l[side] = model_loss(m, r, stack_labels, STACK_N);
-        }
-        m->params[i] = p0;
-        double num = (l[0] - l[1]) / (2.0 * eps), ana = grads[i];
-        double rel = fabs(num - ana) / fmax(1e-3, fabs(num) + fabs(ana));
-        ck_assert_msg(rel < 2e-2, "dparam[%zu] analytic %.6g numeric %.6g", i, ana, num);
-    }
-    free(grads);
-    model_run_free(r);
+    check_util_model_gradients_every(m, x, stack_labels, STACK_N, 3, "conv stack");
     model_free(m);
 }
 END_TEST
