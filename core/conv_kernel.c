@@ -9,6 +9,7 @@
  * and an add become one FMA where the instruction set has it. */
 #include "conv_kernel.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "winograd.h"
@@ -152,6 +153,7 @@ bool conv_kernel_one_pixel(const float *x, const float *weights, const float *bi
 void conv_kernel_add_outer_products(const float *a, const float *b, int k, int rows, int cols,
                                     float *c)
 {
+    assert(rows % OUTER_ROWS == 0 && cols % 16 == 0); /* blocks have no remainder loop */
     variant->outer_products(a, b, k, rows, cols, c);
 }
 
