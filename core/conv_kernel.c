@@ -18,6 +18,7 @@
 #define MAX_BLOCK_PIXELS 12
 #define OUTER_ROWS 4 /* rows an outer-product block sums at once */
 #define OUTER_CHUNK 128 /* terms it sums before adding them to the output */
+#define OUTER_COLS 16 /* columns come in whole vectors of the widest variant (AVX-512's) */
 /* Taps one reduction sums before it sets its partial sum aside (a multiple
  * of 4, for one_pixel's four sums): past a few thousand float32 terms, the
  * rounding of one long running sum reached 2.4e-5 in a logit. */
@@ -153,7 +154,7 @@ bool conv_kernel_one_pixel(const float *x, const float *weights, const float *bi
 void conv_kernel_add_outer_products(const float *a, const float *b, int k, int rows, int cols,
                                     float *c)
 {
-    assert(rows % OUTER_ROWS == 0 && cols % 16 == 0); /* blocks have no remainder loop */
+    assert(rows % OUTER_ROWS == 0 && cols % OUTER_COLS == 0); /* blocks have no remainder loop */
     variant->outer_products(a, b, k, rows, cols, c);
 }
 
